@@ -1,0 +1,284 @@
+//! Identifiers. Each is a newtype whose only constructor checks the rules, so a `PurposeId`
+//! in hand is always a valid purpose identifier.
+
+use std::fmt;
+
+use crate::ValidationError;
+
+/// Checks `s` is 1..=`max` characters, each one accepted by `allowed`.
+fn check_chars(
+    field: &'static str,
+    s: &str,
+    max: usize,
+    allowed: impl Fn(char) -> bool,
+    rule: &str,
+) -> Result<(), ValidationError> {
+    if s.is_empty() || s.len() > max || !s.chars().all(allowed) {
+        return Err(ValidationError::new(
+            field,
+            format!("{rule}, 1 to {max} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the token alphabet shared by purpose ids, notice versions and consent methods:
+/// ASCII letters and digits, `.`, `_` and `-`, starting with a letter or digit.
+pub(crate) fn check_token(
+    field: &'static str,
+    s: &str,
+    max: usize,
+    lowercase_only: bool,
+) -> Result<(), ValidationError> {
+    let rule = if lowercase_only {
+        "use lowercase ASCII letters, digits, '.', '_' or '-', starting with a letter or digit"
+    } else {
+        "use ASCII letters, digits, '.', '_' or '-', starting with a letter or digit"
+    };
+    check_chars(
+        field,
+        s,
+        max,
+        |c| {
+            (c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+                || (!lowercase_only && c.is_ascii_uppercase())
+        },
+        rule,
+    )?;
+    if !s.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(ValidationError::new(field, rule));
+    }
+    Ok(())
+}
+
+/// The identifier of a declared purpose, such as `payment` or `call-centre.login`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PurposeId(String);
+
+impl PurposeId {
+    /// The longest purpose id accepted.
+    pub const MAX_LEN: usize = 64;
+
+    /// Parses a purpose id.
+    pub fn parse(s: &str) -> Result<Self, ValidationError> {
+        check_token("purpose", s, Self::MAX_LEN, true)?;
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PurposeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The relying party's own identifier for a person, as sent in a request.
+///
+/// bioguard never stores it, logs it or prints it: it is turned into a keyed pseudonym at the
+/// edge and dropped. That is why this type has no `Display` and its `Debug` hides the value.
+/// The rule is printable ASCII without spaces: identifiers in other alphabets would have
+/// several byte forms for one text (Unicode normalisation), and two forms would name two
+/// people. Relying parties with such identifiers send a hash or base64url form instead.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SubjectRef(String);
+
+impl SubjectRef {
+    /// The longest subject reference accepted.
+    pub const MAX_LEN: usize = 128;
+
+    /// Parses a subject reference.
+    pub fn parse(s: &str) -> Result<Self, ValidationError> {
+        check_chars(
+            "subject",
+            s,
+            Self::MAX_LEN,
+            |c| c.is_ascii_graphic(),
+            "use printable ASCII without spaces (send a hash or base64url form of other identifiers)",
+        )?;
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The reference's bytes, for computing its pseudonym. Nothing else should read them.
+    pub fn expose_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for SubjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SubjectRef(..)")
+    }
+}
+
+macro_rules! random_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The prefix every id of this kind starts with.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// Builds an id from 16 random bytes.
+            pub fn from_random(bytes: [u8; 16]) -> Self {
+                let mut s = String::with_capacity(Self::PREFIX.len() + 32);
+                s.push_str(Self::PREFIX);
+                for b in bytes {
+                    s.push_str(&format!("{b:02x}"));
+                }
+                Self(s)
+            }
+
+            /// Parses an id that was issued earlier.
+            pub fn parse(s: &str) -> Result<Self, ValidationError> {
+                let ok = s
+                    .strip_prefix(Self::PREFIX)
+                    .is_some_and(|hex| {
+                        hex.len() == 32
+                            && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                    });
+                if !ok {
+                    return Err(ValidationError::new(
+                        stringify!($name),
+                        concat!("expected '", $prefix, "' followed by 32 lowercase hex digits"),
+                    ));
+                }
+                Ok(Self(s.to_owned()))
+            }
+
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+random_id!(
+    /// The identifier of a client (a relying party).
+    ClientId,
+    "cl_"
+);
+random_id!(
+    /// The identifier of one verification decision, returned to the client and kept with the
+    /// record of the use.
+    DecisionId,
+    "dec_"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purpose_ids() {
+        for ok in ["payment", "a", "call-centre.login_2", &"x".repeat(64)] {
+            assert!(PurposeId::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "Payment",
+            "-x",
+            ".x",
+            "a/b",
+            "a b",
+            "é",
+            "a\"b",
+            &"x".repeat(65),
+        ] {
+            assert!(PurposeId::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn subject_refs() {
+        for ok in [
+            "alice",
+            "user/42",
+            "a\"b'c",
+            "x@example.org",
+            &"x".repeat(128),
+        ] {
+            assert!(SubjectRef::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a b", "josé", "a\u{0}b", "tab\t", &"x".repeat(129)] {
+            assert!(SubjectRef::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn subject_ref_debug_hides_the_value() {
+        let s = SubjectRef::parse("alice").expect("valid");
+        assert!(!format!("{s:?}").contains("alice"));
+    }
+
+    #[test]
+    fn random_ids_round_trip() {
+        let id = ClientId::from_random([0xab; 16]);
+        assert_eq!(ClientId::parse(id.as_str()).expect("valid"), id);
+        assert!(ClientId::parse("cl_xyz").is_err());
+        assert!(DecisionId::parse(id.as_str()).is_err());
+    }
+}
+
+/// The keyed pseudonym that stands for a subject in storage: HMAC-SHA-256 of the relying
+/// party's identifier under a server key, as 64 hex digits. Without the key, a pseudonym
+/// cannot be computed from a guessed identifier.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Pseudonym(String);
+
+impl Pseudonym {
+    /// A pseudonym from its 32-byte digest.
+    pub fn from_digest(digest: [u8; 32]) -> Self {
+        let mut s = String::with_capacity(64);
+        for b in digest {
+            s.push_str(&format!("{b:02x}"));
+        }
+        Self(s)
+    }
+
+    /// Reads a pseudonym back from storage.
+    pub fn parse(s: &str) -> Result<Self, ValidationError> {
+        if s.len() != 64
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(ValidationError::new("pseudonym", "64 lowercase hex digits"));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The pseudonym as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+random_id!(
+    /// The identifier of an encrypted template row.
+    TemplateId,
+    "tpl_"
+);
+random_id!(
+    /// The identifier of a data key (one per subject and purpose).
+    DataKeyId,
+    "dk_"
+);
+random_id!(
+    /// The identifier of a consent record.
+    ConsentId,
+    "cns_"
+);

@@ -1,0 +1,67 @@
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A row with this identity exists already.
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// There is no live consent for the subject and purpose.
+    #[error("no live consent for this subject and purpose")]
+    NoConsent,
+    /// The subject's data key changed while a template was being sealed; seal again.
+    #[error("the data key changed concurrently; retry")]
+    KeyChanged,
+    /// The database cannot be reached, is shutting down or is busy; retry later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// The database refused the operation.
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    /// A stored row does not parse into the domain type it should hold.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The schema in the database is newer than this program, or its history differs.
+    #[error("database schema: {0}")]
+    Schema(String),
+    /// The database URL is not one this program can use.
+    #[error("database URL: {0}")]
+    Url(String),
+}
+
+impl StoreError {
+    /// Whether a retry later may succeed (the database is down or busy).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        use sqlx::Error as E;
+        match &e {
+            E::Io(_)
+            | E::Tls(_)
+            | E::PoolTimedOut
+            | E::PoolClosed
+            | E::WorkerCrashed
+            | E::Protocol(_) => StoreError::Unavailable(e),
+            E::Database(db) => {
+                let code = db.code().unwrap_or_default();
+                let msg = db.message();
+                // PostgreSQL classes 08 (connection) and 57P (shutdown, cannot connect now);
+                // SQLite BUSY (5) and LOCKED (6).
+                if code.starts_with("08")
+                    || code.starts_with("57P")
+                    || code == "5"
+                    || code == "6"
+                    || msg.contains("database is locked")
+                {
+                    StoreError::Unavailable(e)
+                } else {
+                    StoreError::Database(e)
+                }
+            }
+            _ => StoreError::Database(e),
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Storage for bioguard: one [`Store`] trait with a SQL implementation that runs unchanged on
+//! SQLite (the embedded default) and PostgreSQL (the scale-out store).
+//!
+//! The trait speaks in domain types and in sealed bytes; it never sees a biometric value or a
+//! key in clear. Operations that must happen together (withdrawing consent and destroying the
+//! template and its data key; checking consent and storing a template) are single methods that
+//! run in one transaction, so no caller can split them. Rows that do not parse back into
+//! domain types are reported as [`StoreError::Corrupt`], never silently skipped.
+
+mod error;
+mod migrate;
+mod records;
+mod sql;
+pub mod testing;
+
+use async_trait::async_trait;
+use bioguard_core::{Pseudonym, Purpose, PurposeId, Timestamp};
+
+pub use error::StoreError;
+pub use records::{
+    ClientRecord, ConsentChange, ConsentRecord, EndReason, EnrolOutcome, EraseOutcome, NewClient,
+    NewConsent, NewTemplate, SealedKey, StoredDataKey, StoredTemplate, SubjectSummary,
+    TemplateInfo, VerifyMaterial, WithdrawOutcome,
+};
+pub use sql::{Backend, SqlStore};
+
+/// The storage operations the service needs.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Which database this is.
+    fn backend(&self) -> Backend;
+
+    /// Creates a purpose. [`StoreError::Conflict`] if the id is taken.
+    async fn create_purpose(&self, purpose: &Purpose, at: Timestamp) -> Result<(), StoreError>;
+
+    /// One purpose.
+    async fn purpose(&self, id: &PurposeId) -> Result<Option<Purpose>, StoreError>;
+
+    /// Every purpose, by id.
+    async fn purposes(&self) -> Result<Vec<Purpose>, StoreError>;
+
+    /// Creates a client with its grants. [`StoreError::Conflict`] if the id or key digest is
+    /// taken.
+    async fn create_client(&self, client: &NewClient) -> Result<(), StoreError>;
+
+    /// The client whose API key has this digest.
+    async fn client_by_key_digest(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<ClientRecord>, StoreError>;
+
+    /// Whether an admin token has been registered.
+    async fn has_admin_token(&self) -> Result<bool, StoreError>;
+
+    /// Registers the admin token digest unless one exists; returns whether it was stored.
+    async fn insert_admin_token(
+        &self,
+        digest: &[u8; 32],
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Whether `digest` is a registered admin token digest.
+    async fn is_admin_token(&self, digest: &[u8; 32]) -> Result<bool, StoreError>;
+
+    /// A wrapped service secret by name.
+    async fn system_secret(&self, name: &str) -> Result<Option<SealedKey>, StoreError>;
+
+    /// Stores a wrapped service secret unless one with that name exists (another node may have
+    /// made it first); returns whether this one was stored.
+    async fn insert_system_secret(
+        &self,
+        name: &str,
+        key: &SealedKey,
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Records consent. If a live consent with the same notice version and method exists it
+    /// is returned unchanged; a live consent under another notice or method is superseded.
+    async fn grant_consent(
+        &self,
+        subject: &Pseudonym,
+        consent: &NewConsent,
+    ) -> Result<ConsentChange, StoreError>;
+
+    /// Withdraws the live consent and, in the same transaction, deletes the template and
+    /// destroys its data key. `None` if there was no live consent.
+    async fn withdraw_consent(
+        &self,
+        subject: &Pseudonym,
+        purpose: &PurposeId,
+        at: Timestamp,
+    ) -> Result<Option<WithdrawOutcome>, StoreError>;
+
+    /// The data key of a subject and purpose, if one exists.
+    async fn data_key(
+        &self,
+        subject: &Pseudonym,
+        purpose: &PurposeId,
+    ) -> Result<Option<StoredDataKey>, StoreError>;
+
+    /// Stores (or replaces) a template sealed under `key`, in one transaction that first
+    /// checks for a live consent ([`StoreError::NoConsent`] otherwise). When `key_is_new`,
+    /// the key is inserted; if another request stored a key meanwhile, or an existing key is
+    /// no longer the one given, [`StoreError::KeyChanged`] asks the caller to seal again.
+    async fn put_template(
+        &self,
+        subject: &Pseudonym,
+        purpose: &PurposeId,
+        key: &StoredDataKey,
+        key_is_new: bool,
+        template: &NewTemplate,
+    ) -> Result<EnrolOutcome, StoreError>;
+
+    /// Consent state and template of a subject for a purpose, read in one statement.
+    async fn verify_material(
+        &self,
+        subject: &Pseudonym,
+        purpose: &PurposeId,
+    ) -> Result<VerifyMaterial, StoreError>;
+
+    /// Records a use of a template.
+    async fn touch_template(
+        &self,
+        subject: &Pseudonym,
+        purpose: &PurposeId,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Everything held about a subject, without template bytes.
+    async fn subject_summary(&self, subject: &Pseudonym) -> Result<SubjectSummary, StoreError>;
+
+    /// Deletes everything held about a subject in one transaction.
+    async fn erase_subject(&self, subject: &Pseudonym) -> Result<EraseOutcome, StoreError>;
+}

@@ -1,0 +1,213 @@
+//! The values the store reads and writes.
+
+use std::collections::BTreeSet;
+
+use bioguard_core::{
+    ClientId, ClientName, ConsentId, ConsentMethod, DataKeyId, Grant, NoticeVersion, PurposeId,
+    TemplateId, Timestamp,
+};
+
+/// A key wrapped by a key-encryption key: the key reference and the wrapped bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedKey {
+    /// The key-encryption key's reference, in the provider's text form.
+    pub kek: String,
+    /// The wrapped bytes.
+    pub wrapped: Vec<u8>,
+}
+
+/// A subject's data key for one purpose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDataKey {
+    /// The key's id (bound into every ciphertext it seals).
+    pub id: DataKeyId,
+    /// The wrapped key.
+    pub sealed: SealedKey,
+}
+
+/// A client to create.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    /// The client's id.
+    pub id: ClientId,
+    /// Its display name.
+    pub name: ClientName,
+    /// HMAC digest of its API key.
+    pub key_digest: [u8; 32],
+    /// What it may do.
+    pub grants: BTreeSet<Grant>,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// A stored client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRecord {
+    /// The client's id.
+    pub id: ClientId,
+    /// Its display name.
+    pub name: ClientName,
+    /// What it may do.
+    pub grants: BTreeSet<Grant>,
+}
+
+/// Why a consent ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The person withdrew it.
+    Withdrawn,
+    /// A consent under another notice version or method replaced it.
+    Superseded,
+}
+
+impl EndReason {
+    /// The text form stored and shown in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Withdrawn => "withdrawn",
+            EndReason::Superseded => "superseded",
+        }
+    }
+}
+
+/// A consent to record.
+#[derive(Debug, Clone)]
+pub struct NewConsent {
+    /// The record's id.
+    pub id: ConsentId,
+    /// The purpose consented to.
+    pub purpose: PurposeId,
+    /// The notice version shown.
+    pub notice_version: NoticeVersion,
+    /// How consent was collected.
+    pub method: ConsentMethod,
+    /// The client that recorded it.
+    pub client: ClientId,
+    /// When it was given.
+    pub at: Timestamp,
+}
+
+/// A stored consent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRecord {
+    /// The record's id.
+    pub id: ConsentId,
+    /// The purpose.
+    pub purpose: PurposeId,
+    /// The notice version shown.
+    pub notice_version: NoticeVersion,
+    /// How consent was collected.
+    pub method: ConsentMethod,
+    /// The client that recorded it.
+    pub client: ClientId,
+    /// When it was given.
+    pub granted_at: Timestamp,
+    /// When it ended, if it did.
+    pub ended_at: Option<Timestamp>,
+    /// Why it ended.
+    pub end_reason: Option<EndReason>,
+}
+
+impl ConsentRecord {
+    /// Whether the consent is in force.
+    pub fn is_live(&self) -> bool {
+        self.ended_at.is_none()
+    }
+}
+
+/// The result of recording consent.
+#[derive(Debug, Clone)]
+pub struct ConsentChange {
+    /// The live consent.
+    pub record: ConsentRecord,
+    /// Whether a new record was written (false: the same consent was already live).
+    pub created: bool,
+}
+
+/// The result of withdrawing consent.
+#[derive(Debug, Clone)]
+pub struct WithdrawOutcome {
+    /// The consent as it is now (ended).
+    pub consent: ConsentRecord,
+    /// Whether a template was deleted.
+    pub template_destroyed: bool,
+    /// Whether a data key was destroyed.
+    pub data_key_destroyed: bool,
+}
+
+/// A template to store.
+#[derive(Debug, Clone)]
+pub struct NewTemplate {
+    /// The template's id (bound into its ciphertext).
+    pub id: TemplateId,
+    /// The plaintext format version.
+    pub format: i64,
+    /// The sealed template.
+    pub sealed: Vec<u8>,
+    /// When it was enrolled.
+    pub at: Timestamp,
+}
+
+/// The result of storing a template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnrolOutcome {
+    /// Whether an earlier template was replaced.
+    pub replaced: bool,
+}
+
+/// A stored template with its data key.
+#[derive(Debug, Clone)]
+pub struct StoredTemplate {
+    /// The template's id.
+    pub id: TemplateId,
+    /// The data key that sealed it.
+    pub data_key: StoredDataKey,
+    /// The plaintext format version.
+    pub format: i64,
+    /// The sealed template.
+    pub sealed: Vec<u8>,
+    /// When it was enrolled.
+    pub enrolled_at: Timestamp,
+    /// When it was last used.
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// What verification needs, read at one point in time.
+#[derive(Debug, Clone)]
+pub struct VerifyMaterial {
+    /// Whether a live consent exists.
+    pub consent_live: bool,
+    /// The template, if enrolled.
+    pub template: Option<StoredTemplate>,
+}
+
+/// Template facts shown to people: never its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateInfo {
+    /// The purpose.
+    pub purpose: PurposeId,
+    /// When it was enrolled.
+    pub enrolled_at: Timestamp,
+    /// When it was last used.
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// Everything held about a subject.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubjectSummary {
+    /// Consent records, live and ended, oldest first.
+    pub consents: Vec<ConsentRecord>,
+    /// Templates, by purpose.
+    pub templates: Vec<TemplateInfo>,
+}
+
+/// What an erasure deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EraseOutcome {
+    /// Templates deleted.
+    pub templates: u64,
+    /// Data keys destroyed.
+    pub data_keys: u64,
+    /// Consent records deleted.
+    pub consents: u64,
+}

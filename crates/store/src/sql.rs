@@ -1,0 +1,733 @@
+//! The SQL implementation of [`Store`], shared by SQLite and PostgreSQL through sqlx's `Any`
+//! driver. Statements are written once, in the SQL both databases accept; the only dialect
+//! differences are the column types in the migrations, `FOR UPDATE` (PostgreSQL) and
+//! `BEGIN IMMEDIATE` (SQLite), which each serialise a write transaction against concurrent
+//! consent changes.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bioguard_core::{
+    ClientId, ClientName, ConsentId, ConsentMethod, DataKeyId, Description, Dimension, Grant,
+    NoticeVersion, Operation, Pseudonym, Purpose, PurposeId, Retention, TemplateId, Threshold,
+    Timestamp,
+};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+// `AssertSqlSafe` marks statements assembled from compile-time constants only (column lists,
+// table names, `FOR UPDATE`); every value from a request is a bound parameter.
+use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
+
+use crate::{
+    ClientRecord, ConsentChange, ConsentRecord, EndReason, EnrolOutcome, EraseOutcome, NewClient,
+    NewConsent, NewTemplate, SealedKey, Store, StoreError, StoredDataKey, StoredTemplate,
+    SubjectSummary, TemplateInfo, VerifyMaterial, WithdrawOutcome,
+};
+
+/// Which database a [`SqlStore`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite, embedded.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// A [`Store`] over SQLite or PostgreSQL.
+#[derive(Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub(crate) fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Percent-encodes a file path for a `sqlite://` URL.
+fn sqlite_url(path: &Path) -> Result<String, StoreError> {
+    let s = path.to_str().ok_or_else(|| {
+        StoreError::Url(format!(
+            "the database path {} is not valid UTF-8",
+            path.display()
+        ))
+    })?;
+    let mut out = String::from("sqlite://");
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out.push_str("?mode=rwc");
+    Ok(out)
+}
+
+impl SqlStore {
+    /// Opens (creating if needed) the SQLite database at `path` and migrates it.
+    pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
+        Self::connect(&sqlite_url(path)?).await
+    }
+
+    /// Connects to a database by URL (`sqlite://...` or `postgres://...`) and migrates it.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Url(
+                "expected a URL starting with postgres:// (or sqlite://)".into(),
+            ));
+        };
+        let options = AnyPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(10))
+            .max_connections(match backend {
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            })
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL with synchronous=FULL: a commit is on disk before it is
+                        // acknowledged. secure_delete: deleted rows (withdrawn templates,
+                        // destroyed keys) are overwritten in the file, not left in free pages.
+                        sqlx::raw_sql(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                             PRAGMA secure_delete = ON;",
+                        )
+                        .execute(conn)
+                        .await?;
+                    }
+                    Ok(())
+                })
+            });
+        let pool = options.connect(url).await?;
+        crate::migrate::run(&pool, backend).await?;
+        Ok(Self { pool, backend })
+    }
+
+    /// A plain pool without migrations, for test set-up against a server.
+    pub async fn raw_pool(url: &str) -> Result<AnyPool, StoreError> {
+        sqlx::any::install_default_drivers();
+        Ok(AnyPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?)
+    }
+
+    /// The connection pool, for tests that inspect or alter rows directly.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Closes every connection; waits for those in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock at once, so that a read
+    /// inside it can never need an upgrade that fails as busy.
+    async fn write_tx(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    /// `FOR UPDATE` where the database has it; SQLite's write lock already covers the row.
+    fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
+    }
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}
+
+fn purpose_from_row(row: &AnyRow) -> Result<Purpose, StoreError> {
+    let id: String = row.try_get("id")?;
+    let ops: String = row.try_get("operations")?;
+    let operations = ops
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(Operation::from_str)
+        .collect::<Result<BTreeSet<_>, _>>()
+        .map_err(|_| corrupt("purpose operations"))?;
+    let dimension: i64 = row.try_get("dimension")?;
+    let threshold: f64 = row.try_get("threshold")?;
+    let r1: i64 = row.try_get("retention_days_since_enrolment")?;
+    let r2: Option<i64> = row.try_get("retention_days_since_last_use")?;
+    Ok(Purpose {
+        id: PurposeId::parse(&id).map_err(|_| corrupt("purpose id"))?,
+        description: Description::parse(&row.try_get::<String, _>("description")?)
+            .map_err(|_| corrupt("purpose description"))?,
+        operations,
+        dimension: Dimension::new(dimension as u64).map_err(|_| corrupt("purpose dimension"))?,
+        threshold: Threshold::new(threshold).map_err(|_| corrupt("purpose threshold"))?,
+        retention: Retention::new(r1 as u64, r2.map(|d| d as u64))
+            .map_err(|_| corrupt("purpose retention"))?,
+    })
+}
+
+fn consent_from_row(row: &AnyRow) -> Result<ConsentRecord, StoreError> {
+    let end_reason: Option<String> = row.try_get("end_reason")?;
+    Ok(ConsentRecord {
+        id: ConsentId::parse(&row.try_get::<String, _>("id")?)
+            .map_err(|_| corrupt("consent id"))?,
+        purpose: PurposeId::parse(&row.try_get::<String, _>("purpose_id")?)
+            .map_err(|_| corrupt("consent purpose"))?,
+        notice_version: NoticeVersion::parse(&row.try_get::<String, _>("notice_version")?)
+            .map_err(|_| corrupt("consent notice version"))?,
+        method: ConsentMethod::parse(&row.try_get::<String, _>("method")?)
+            .map_err(|_| corrupt("consent method"))?,
+        client: ClientId::parse(&row.try_get::<String, _>("client_id")?)
+            .map_err(|_| corrupt("consent client"))?,
+        granted_at: Timestamp::from_unix(row.try_get("granted_at")?),
+        ended_at: row
+            .try_get::<Option<i64>, _>("ended_at")?
+            .map(Timestamp::from_unix),
+        end_reason: match end_reason.as_deref() {
+            None => None,
+            Some("withdrawn") => Some(EndReason::Withdrawn),
+            Some("superseded") => Some(EndReason::Superseded),
+            Some(_) => return Err(corrupt("consent end reason")),
+        },
+    })
+}
+
+const CONSENT_COLUMNS: &str =
+    "id, purpose_id, notice_version, method, client_id, granted_at, ended_at, end_reason";
+
+async fn live_consent(
+    tx: &mut Transaction<'static, Any>,
+    subject: &Pseudonym,
+    purpose: &PurposeId,
+    for_update: &str,
+) -> Result<Option<ConsentRecord>, StoreError> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {CONSENT_COLUMNS} FROM consents \
+         WHERE subject = $1 AND purpose_id = $2 AND ended_at IS NULL{for_update}"
+    )))
+    .bind(subject.as_str())
+    .bind(purpose.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref().map(consent_from_row).transpose()
+}
+
+fn data_key_from_row(row: &AnyRow, prefix: &str) -> Result<StoredDataKey, StoreError> {
+    Ok(StoredDataKey {
+        id: DataKeyId::parse(&row.try_get::<String, _>(format!("{prefix}id").as_str())?)
+            .map_err(|_| corrupt("data key id"))?,
+        sealed: SealedKey {
+            kek: row.try_get(format!("{prefix}kek").as_str())?,
+            wrapped: row.try_get(format!("{prefix}wrapped").as_str())?,
+        },
+    })
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn create_purpose(&self, p: &Purpose, at: Timestamp) -> Result<(), StoreError> {
+        let ops: Vec<&str> = p.operations.iter().map(|o| o.as_str()).collect();
+        let result = sqlx::query(
+            "INSERT INTO purposes (id, description, operations, dimension, threshold, \
+             retention_days_since_enrolment, retention_days_since_last_use, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(p.id.as_str())
+        .bind(p.description.as_str())
+        .bind(ops.join(","))
+        .bind(p.dimension.get() as i64)
+        .bind(p.threshold.get())
+        .bind(i64::from(p.retention.max_days_since_enrolment()))
+        .bind(p.retention.max_days_since_last_use().map(i64::from))
+        .bind(at.unix())
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(StoreError::Conflict("a purpose with this id"))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn purpose(&self, id: &PurposeId) -> Result<Option<Purpose>, StoreError> {
+        let row = sqlx::query("SELECT * FROM purposes WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(purpose_from_row).transpose()
+    }
+
+    async fn purposes(&self) -> Result<Vec<Purpose>, StoreError> {
+        sqlx::query("SELECT * FROM purposes ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(purpose_from_row)
+            .collect()
+    }
+
+    async fn create_client(&self, c: &NewClient) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO clients (id, name, key_digest, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(c.id.as_str())
+        .bind(c.name.as_str())
+        .bind(c.key_digest.to_vec())
+        .bind(c.created_at.unix())
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(StoreError::Conflict("a client with this id or key"));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        for g in &c.grants {
+            sqlx::query(
+                "INSERT INTO grants (client_id, purpose_id, operation) VALUES ($1, $2, $3)",
+            )
+            .bind(c.id.as_str())
+            .bind(g.purpose.as_str())
+            .bind(g.operation.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn client_by_key_digest(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<ClientRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT c.id, c.name, g.purpose_id, g.operation FROM clients c \
+             LEFT JOIN grants g ON g.client_id = c.id WHERE c.key_digest = $1",
+        )
+        .bind(digest.to_vec())
+        .fetch_all(&self.pool)
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let mut grants = BTreeSet::new();
+        for row in &rows {
+            let purpose: Option<String> = row.try_get("purpose_id")?;
+            let op: Option<String> = row.try_get("operation")?;
+            if let (Some(p), Some(o)) = (purpose, op) {
+                grants.insert(Grant {
+                    purpose: PurposeId::parse(&p).map_err(|_| corrupt("grant purpose"))?,
+                    operation: o.parse().map_err(|_| corrupt("grant operation"))?,
+                });
+            }
+        }
+        Ok(Some(ClientRecord {
+            id: ClientId::parse(&first.try_get::<String, _>("id")?)
+                .map_err(|_| corrupt("client id"))?,
+            name: ClientName::parse(&first.try_get::<String, _>("name")?)
+                .map_err(|_| corrupt("client name"))?,
+            grants,
+        }))
+    }
+
+    async fn has_admin_token(&self) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM admin_tokens")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+
+    async fn insert_admin_token(
+        &self,
+        digest: &[u8; 32],
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "INSERT INTO admin_tokens (id, digest, created_at) VALUES ('initial', $1, $2) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(digest.to_vec())
+        .bind(at.unix())
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn is_admin_token(&self, digest: &[u8; 32]) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM admin_tokens WHERE digest = $1")
+            .bind(digest.to_vec())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+
+    async fn system_secret(&self, name: &str) -> Result<Option<SealedKey>, StoreError> {
+        let row = sqlx::query("SELECT kek, wrapped FROM system_secrets WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(SealedKey {
+                kek: r.try_get("kek")?,
+                wrapped: r.try_get("wrapped")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn insert_system_secret(
+        &self,
+        name: &str,
+        key: &SealedKey,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "INSERT INTO system_secrets (name, kek, wrapped, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(name)
+        .bind(&key.kek)
+        .bind(key.wrapped.clone())
+        .bind(at.unix())
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn grant_consent(
+        &self,
+        subject: &Pseudonym,
+        c: &NewConsent,
+    ) -> Result<ConsentChange, StoreError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO subjects (pseudonym, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(subject.as_str())
+        .bind(c.at.unix())
+        .execute(&mut *tx)
+        .await?;
+        if let Some(live) = live_consent(&mut tx, subject, &c.purpose, self.for_update()).await? {
+            if live.notice_version == c.notice_version && live.method == c.method {
+                tx.commit().await?;
+                return Ok(ConsentChange {
+                    record: live,
+                    created: false,
+                });
+            }
+            sqlx::query(
+                "UPDATE consents SET ended_at = $1, end_reason = 'superseded' WHERE id = $2",
+            )
+            .bind(c.at.unix())
+            .bind(live.id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO consents (id, subject, purpose_id, notice_version, method, client_id, \
+             granted_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(c.id.as_str())
+        .bind(subject.as_str())
+        .bind(c.purpose.as_str())
+        .bind(c.notice_version.as_str())
+        .bind(c.method.as_str())
+        .bind(c.client.as_str())
+        .bind(c.at.unix())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(ConsentChange {
+            record: ConsentRecord {
+                id: c.id.clone(),
+                purpose: c.purpose.clone(),
+                notice_version: c.notice_version.clone(),
+                method: c.method.clone(),
+                client: c.client.clone(),
+                granted_at: c.at,
+                ended_at: None,
+                end_reason: None,
+            },
+            created: true,
+        })
+    }
+
+    async fn withdraw_consent(
+        &self,
+        subject: &Pseudonym,
+        purpose: &PurposeId,
+        at: Timestamp,
+    ) -> Result<Option<WithdrawOutcome>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let Some(mut live) = live_consent(&mut tx, subject, purpose, self.for_update()).await?
+        else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        sqlx::query("UPDATE consents SET ended_at = $1, end_reason = 'withdrawn' WHERE id = $2")
+            .bind(at.unix())
+            .bind(live.id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let templates = sqlx::query("DELETE FROM templates WHERE subject = $1 AND purpose_id = $2")
+            .bind(subject.as_str())
+            .bind(purpose.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let keys = sqlx::query("DELETE FROM data_keys WHERE subject = $1 AND purpose_id = $2")
+            .bind(subject.as_str())
+            .bind(purpose.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        live.ended_at = Some(at);
+        live.end_reason = Some(EndReason::Withdrawn);
+        Ok(Some(WithdrawOutcome {
+            consent: live,
+            template_destroyed: templates > 0,
+            data_key_destroyed: keys > 0,
+        }))
+    }
+
+    async fn data_key(
+        &self,
+        subject: &Pseudonym,
+        purpose: &PurposeId,
+    ) -> Result<Option<StoredDataKey>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, kek, wrapped FROM data_keys WHERE subject = $1 AND purpose_id = $2",
+        )
+        .bind(subject.as_str())
+        .bind(purpose.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(|r| data_key_from_row(r, "")).transpose()
+    }
+
+    async fn put_template(
+        &self,
+        subject: &Pseudonym,
+        purpose: &PurposeId,
+        key: &StoredDataKey,
+        key_is_new: bool,
+        t: &NewTemplate,
+    ) -> Result<EnrolOutcome, StoreError> {
+        let mut tx = self.write_tx().await?;
+        // The consent row is locked until commit, so a withdrawal either happens before this
+        // check (and enrolment is refused) or waits and then deletes what is stored here.
+        if live_consent(&mut tx, subject, purpose, self.for_update())
+            .await?
+            .is_none()
+        {
+            return Err(StoreError::NoConsent);
+        }
+        let existing: Option<String> =
+            sqlx::query("SELECT id FROM data_keys WHERE subject = $1 AND purpose_id = $2")
+                .bind(subject.as_str())
+                .bind(purpose.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get("id"))
+                .transpose()?;
+        match (key_is_new, existing) {
+            (true, None) => {
+                sqlx::query(
+                    "INSERT INTO data_keys (id, subject, purpose_id, kek, wrapped, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(key.id.as_str())
+                .bind(subject.as_str())
+                .bind(purpose.as_str())
+                .bind(&key.sealed.kek)
+                .bind(key.sealed.wrapped.clone())
+                .bind(t.at.unix())
+                .execute(&mut *tx)
+                .await?;
+            }
+            (false, Some(id)) if id == key.id.as_str() => {}
+            _ => return Err(StoreError::KeyChanged),
+        }
+        let replaced = sqlx::query("DELETE FROM templates WHERE subject = $1 AND purpose_id = $2")
+            .bind(subject.as_str())
+            .bind(purpose.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        sqlx::query(
+            "INSERT INTO templates (id, subject, purpose_id, data_key_id, format, sealed, \
+             enrolled_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(t.id.as_str())
+        .bind(subject.as_str())
+        .bind(purpose.as_str())
+        .bind(key.id.as_str())
+        .bind(t.format)
+        .bind(t.sealed.clone())
+        .bind(t.at.unix())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(EnrolOutcome { replaced })
+    }
+
+    async fn verify_material(
+        &self,
+        subject: &Pseudonym,
+        purpose: &PurposeId,
+    ) -> Result<VerifyMaterial, StoreError> {
+        // One statement, so consent and template are read at the same instant on both
+        // databases; the LEFT JOINs keep the consent answer when nothing is enrolled.
+        let row = sqlx::query(
+            "SELECT c.id AS consent_id, t.id AS t_id, t.format AS t_format, t.sealed AS t_sealed, \
+             t.enrolled_at AS t_enrolled_at, t.last_used_at AS t_last_used_at, \
+             k.id AS k_id, k.kek AS k_kek, k.wrapped AS k_wrapped \
+             FROM (SELECT $1 AS subject, $2 AS purpose_id) q \
+             LEFT JOIN consents c ON c.subject = q.subject AND c.purpose_id = q.purpose_id \
+                 AND c.ended_at IS NULL \
+             LEFT JOIN templates t ON t.subject = q.subject AND t.purpose_id = q.purpose_id \
+             LEFT JOIN data_keys k ON k.id = t.data_key_id",
+        )
+        .bind(subject.as_str())
+        .bind(purpose.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        let consent_live = row.try_get::<Option<String>, _>("consent_id")?.is_some();
+        let template = match row.try_get::<Option<String>, _>("t_id")? {
+            None => None,
+            Some(id) => {
+                if row.try_get::<Option<String>, _>("k_id")?.is_none() {
+                    return Err(corrupt("template without its data key"));
+                }
+                Some(StoredTemplate {
+                    id: TemplateId::parse(&id).map_err(|_| corrupt("template id"))?,
+                    data_key: data_key_from_row(&row, "k_")?,
+                    format: row.try_get("t_format")?,
+                    sealed: row.try_get("t_sealed")?,
+                    enrolled_at: Timestamp::from_unix(row.try_get("t_enrolled_at")?),
+                    last_used_at: row
+                        .try_get::<Option<i64>, _>("t_last_used_at")?
+                        .map(Timestamp::from_unix),
+                })
+            }
+        };
+        Ok(VerifyMaterial {
+            consent_live,
+            template,
+        })
+    }
+
+    async fn touch_template(
+        &self,
+        subject: &Pseudonym,
+        purpose: &PurposeId,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE templates SET last_used_at = $1 WHERE subject = $2 AND purpose_id = $3",
+        )
+        .bind(at.unix())
+        .bind(subject.as_str())
+        .bind(purpose.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn subject_summary(&self, subject: &Pseudonym) -> Result<SubjectSummary, StoreError> {
+        let consents = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {CONSENT_COLUMNS} FROM consents WHERE subject = $1 ORDER BY granted_at, id"
+        )))
+        .bind(subject.as_str())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(consent_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+        let templates = sqlx::query(
+            "SELECT purpose_id, enrolled_at, last_used_at FROM templates WHERE subject = $1 \
+             ORDER BY purpose_id",
+        )
+        .bind(subject.as_str())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(TemplateInfo {
+                purpose: PurposeId::parse(&r.try_get::<String, _>("purpose_id")?)
+                    .map_err(|_| corrupt("template purpose"))?,
+                enrolled_at: Timestamp::from_unix(r.try_get("enrolled_at")?),
+                last_used_at: r
+                    .try_get::<Option<i64>, _>("last_used_at")?
+                    .map(Timestamp::from_unix),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(SubjectSummary {
+            consents,
+            templates,
+        })
+    }
+
+    async fn erase_subject(&self, subject: &Pseudonym) -> Result<EraseOutcome, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let mut out = EraseOutcome::default();
+        for (table, slot) in [
+            ("templates", &mut out.templates),
+            ("data_keys", &mut out.data_keys),
+            ("consents", &mut out.consents),
+        ] {
+            *slot = sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE subject = $1"
+            )))
+            .bind(subject.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        sqlx::query("DELETE FROM subjects WHERE pseudonym = $1")
+            .bind(subject.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+}
