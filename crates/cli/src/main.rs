@@ -1,1 +1,122 @@
-fn main() {}
+//! The `bioguard` command: the service, a demonstration, and tools around them.
+
+mod config;
+mod demo;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::RawConfig;
+
+#[derive(Parser)]
+#[command(
+    name = "bioguard",
+    version,
+    about = "Consent-gated, encrypted biometric authentication"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (zero config: ./bioguard-data, SQLite, 127.0.0.1:8600).
+    Serve {
+        /// TOML configuration file.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Data directory: SQLite database, master key, admin token [default: ./bioguard-data].
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<String>,
+        /// Address to listen on [default: 127.0.0.1:8600].
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// PostgreSQL URL (postgres://...); without it, SQLite in the data directory.
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+        /// Local master key file [default: <data-dir>/master.key].
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<String>,
+        /// Largest request body accepted, in bytes [default: 262144].
+        #[arg(long, value_name = "BYTES")]
+        max_body_bytes: Option<String>,
+        /// Log filter [default: info].
+        #[arg(long, value_name = "FILTER")]
+        log: Option<String>,
+    },
+    /// Walk through consent, enrolment, verification and withdrawal on a temporary
+    /// database with synthetic embeddings, printing each step.
+    Demo,
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn serve(args: Command) -> anyhow::Result<()> {
+    let Command::Serve {
+        config,
+        data_dir,
+        listen,
+        database_url,
+        key_file,
+        max_body_bytes,
+        log,
+    } = args
+    else {
+        unreachable!("called with the serve command only");
+    };
+    let mut raw = RawConfig::default();
+    if let Some(path) = &config {
+        raw.merge_file(path)?;
+    }
+    let warnings = raw.merge_env(std::env::vars());
+    raw.merge_flag("data_dir", "--data-dir", data_dir);
+    raw.merge_flag("listen", "--listen", listen);
+    raw.merge_flag("database_url", "--database-url", database_url);
+    raw.merge_flag("key_file", "--key-file", key_file);
+    raw.merge_flag("max_body_bytes", "--max-body-bytes", max_body_bytes);
+    raw.merge_flag("log", "--log", log);
+    let cfg = raw.validate()?;
+    init_logging(&cfg.log);
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    tracing::info!("configuration: {}", config::describe(&raw, &cfg));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(serve::run(cfg))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        c @ Command::Serve { .. } => serve(c),
+        Command::Demo => demo::run(),
+        Command::Openapi => {
+            println!("{}", bioguard_server::openapi_json());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bioguard: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

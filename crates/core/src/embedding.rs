@@ -72,7 +72,7 @@ impl Embedding {
     /// Reads the canonical byte form back. `None` if the length is not a multiple of 4 or the
     /// values do not form a valid embedding.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() % 4 != 0 {
+        if !bytes.len().is_multiple_of(4) {
             return None;
         }
         let values: Vec<f32> = bytes

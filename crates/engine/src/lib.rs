@@ -67,7 +67,9 @@ pub fn cosine_similarity(a: &[f32], b: &[f32]) -> f64 {
     if na == 0.0 || nb == 0.0 {
         return 0.0;
     }
-    (dot / (na.sqrt() * nb.sqrt())).clamp(-1.0, 1.0)
+    // sqrt(na * nb) rather than sqrt(na) * sqrt(nb): for identical vectors it is exactly na,
+    // so a vector compared with itself scores exactly 1.
+    (dot / (na * nb).sqrt()).clamp(-1.0, 1.0)
 }
 
 #[cfg(test)]

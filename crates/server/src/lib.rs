@@ -1,1 +1,128 @@
-//! placeholder
+//! The HTTP API of bioguard: `app(state) -> Router`, so tests drive it without a socket.
+//!
+//! Handlers are thin: authenticate (first, so unauthenticated callers learn nothing), parse
+//! the path and body into domain types, call one service use case, shape the response.
+//! Every failure is an [`ApiError`] with a JSON body; panics are caught and answered as 500
+//! without detail. The access log records the route template (`/v1/subjects/{subject}`),
+//! never the concrete path, because paths carry subject identifiers.
+
+mod dto;
+mod error;
+mod extract;
+mod openapi;
+mod routes;
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use bioguard_service::Service;
+use tracing::Instrument;
+
+pub use error::{ApiError, ErrorBody};
+pub use openapi::openapi_json;
+
+/// The default request body limit: 256 KiB, room for a 4096-value embedding in JSON.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The service.
+    pub service: Service,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl AppState {
+    /// State with the default body limit.
+    pub fn new(service: Service) -> Self {
+        Self {
+            service,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// The route template a response came from, for the access log.
+#[derive(Clone)]
+struct RouteTemplate(String);
+
+async fn tag_route(matched: MatchedPath, req: Request, next: Next) -> Response {
+    let route = matched.as_str().to_owned();
+    let mut resp = next.run(req).await;
+    resp.extensions_mut().insert(RouteTemplate(route));
+    resp
+}
+
+async fn access_log(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let id = bioguard_crypto::random_array::<8>()
+        .map(|b| bioguard_crypto::hex_encode(&b))
+        .unwrap_or_else(|_| "0000000000000000".into());
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut resp = next.run(req).instrument(span.clone()).await;
+    let route = resp
+        .extensions()
+        .get::<RouteTemplate>()
+        .map_or("(no route)", |r| r.0.as_str())
+        .to_owned();
+    let status = resp.status().as_u16();
+    span.in_scope(|| {
+        tracing::info!(
+            %method,
+            route,
+            status,
+            ms = start.elapsed().as_millis() as u64,
+            "request"
+        );
+    });
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+async fn not_found() -> ApiError {
+    ApiError::route_not_found()
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not accept that method; GET /openapi.json lists the methods",
+    )
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error; the operator can find the detail in the service log",
+    )
+    .into_response()
+}
+
+/// The application router.
+pub fn app(state: AppState) -> Router {
+    let limit = state.max_body_bytes;
+    routes::router()
+        .route_layer(middleware::from_fn(tag_route))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
+        .layer(middleware::from_fn(access_log))
+}
+
+/// How long graceful shutdown waits for requests in flight.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

@@ -1,1 +1,88 @@
-//! placeholder
+//! The use cases of bioguard, wired over storage, cryptography and matching.
+//!
+//! Each request from the HTTP layer becomes one call here, and every rule the product
+//! promises is checked here, in one place, before any template is touched:
+//! - who is calling: [`Service::authenticate_client`] and [`Service::authenticate_admin`]
+//!   return proof values that the other calls require;
+//! - whether the caller holds a grant for the purpose and operation;
+//! - whether the purpose exists and allows the operation;
+//! - whether the subject has a live consent: only a `ConsentChecked` value, which only the
+//!   consent check constructs, lets a template be decrypted.
+//!
+//! Relying-party subject identifiers become keyed pseudonyms as they enter and are never kept.
+
+mod auth;
+mod error;
+mod secrets;
+mod templates;
+mod usecases;
+
+use std::sync::Arc;
+
+use bioguard_crypto::KeyProvider;
+use bioguard_engine::Matcher;
+use bioguard_store::Store;
+
+pub use auth::{Admin, AuthenticatedClient};
+pub use error::ServiceError;
+pub use secrets::Secrets;
+pub use usecases::{ClientCreated, Decision, Enrolment};
+
+/// The bioguard service: storage, keys, matcher and the service's own secrets.
+#[derive(Clone)]
+pub struct Service {
+    store: Arc<dyn Store>,
+    keys: Arc<dyn KeyProvider>,
+    matcher: Arc<dyn Matcher>,
+    secrets: Arc<Secrets>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("backend", &self.store.backend())
+            .field("key_provider", &self.keys.kind())
+            .field("matcher", &self.matcher.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    /// Builds the service, loading (or, on first start, creating) the service secrets that
+    /// live in the database wrapped by the key provider.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        keys: Arc<dyn KeyProvider>,
+        matcher: Arc<dyn Matcher>,
+    ) -> Result<Self, ServiceError> {
+        let secrets = Secrets::load_or_create(store.as_ref(), keys.as_ref()).await?;
+        Ok(Self {
+            store,
+            keys,
+            matcher,
+            secrets: Arc::new(secrets),
+        })
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), ServiceError> {
+        Ok(self.store.ping().await?)
+    }
+
+    /// The store, for administration commands.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+}
+
+pub(crate) fn now() -> bioguard_core::Timestamp {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    bioguard_core::Timestamp::from_unix(secs)
+}
+
+pub(crate) fn random16() -> Result<[u8; 16], ServiceError> {
+    bioguard_crypto::random_array::<16>().map_err(|e| ServiceError::Internal(e.to_string()))
+}

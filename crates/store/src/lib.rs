@@ -22,13 +22,16 @@ pub use records::{
     NewConsent, NewTemplate, SealedKey, StoredDataKey, StoredTemplate, SubjectSummary,
     TemplateInfo, VerifyMaterial, WithdrawOutcome,
 };
-pub use sql::{Backend, SqlStore};
+pub use sql::{Backend, SqlStore, count_rows};
 
 /// The storage operations the service needs.
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Which database this is.
     fn backend(&self) -> Backend;
+
+    /// Checks the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
 
     /// Creates a purpose. [`StoreError::Conflict`] if the id is taken.
     async fn create_purpose(&self, purpose: &Purpose, at: Timestamp) -> Result<(), StoreError>;

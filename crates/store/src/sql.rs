@@ -84,6 +84,17 @@ fn sqlite_url(path: &Path) -> Result<String, StoreError> {
 impl SqlStore {
     /// Opens (creating if needed) the SQLite database at `path` and migrates it.
     pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
+        // Create the file ourselves with mode 0600; SQLite gives its WAL and shared-memory
+        // files the same mode as the database file.
+        if !path.exists() {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| StoreError::Url(format!("cannot create {}: {e}", path.display())))?;
+        }
         Self::connect(&sqlite_url(path)?).await
     }
 
@@ -163,6 +174,12 @@ impl SqlStore {
             Backend::Postgres => " FOR UPDATE",
         }
     }
+}
+
+/// Runs a `SELECT COUNT(*) ...` statement, for demonstrations and tests that show what the
+/// database holds.
+pub async fn count_rows(store: &SqlStore, sql: &'static str) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(sql).fetch_one(&store.pool).await?)
 }
 
 fn corrupt(what: &str) -> StoreError {
@@ -255,6 +272,11 @@ fn data_key_from_row(row: &AnyRow, prefix: &str) -> Result<StoredDataKey, StoreE
 impl Store for SqlStore {
     fn backend(&self) -> Backend {
         self.backend
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     async fn create_purpose(&self, p: &Purpose, at: Timestamp) -> Result<(), StoreError> {
@@ -674,7 +696,7 @@ impl Store for SqlStore {
 
     async fn subject_summary(&self, subject: &Pseudonym) -> Result<SubjectSummary, StoreError> {
         let consents = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {CONSENT_COLUMNS} FROM consents WHERE subject = $1 ORDER BY granted_at, id"
+            "SELECT {CONSENT_COLUMNS} FROM consents WHERE subject = $1 ORDER BY seq"
         )))
         .bind(subject.as_str())
         .fetch_all(&self.pool)

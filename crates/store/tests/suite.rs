@@ -431,7 +431,7 @@ async fn migrations_are_idempotent_and_refuse_newer_schemas(db: &TestDb) {
     .execute(s.pool())
     .await
     .expect("insert");
-    let e = db.store().await.err().expect("refused");
+    let e = db.store().await.expect_err("refused");
     assert!(matches!(e, StoreError::Schema(_)), "{e}");
     assert!(e.to_string().contains("newer"), "{e}");
 }

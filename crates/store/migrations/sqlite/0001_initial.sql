@@ -45,8 +45,10 @@ CREATE TABLE subjects (
     created_at INTEGER NOT NULL
 );
 
+-- seq orders consent records by when they were written (timestamps are whole seconds).
 CREATE TABLE consents (
-    id TEXT PRIMARY KEY,
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
     subject TEXT NOT NULL REFERENCES subjects(pseudonym),
     purpose_id TEXT NOT NULL REFERENCES purposes(id),
     notice_version TEXT NOT NULL,

@@ -1,0 +1,334 @@
+//! Configuration: defaults, then a TOML file (`--config`), then `BIOGUARD_*` environment
+//! variables, then command-line flags, each overriding the one before.
+//!
+//! Parsing happens in two stages: every source yields raw text per key ([`RawConfig`]), then
+//! one validation turns the merged text into a typed [`Config`]. An invalid value stops the
+//! start with a message that names the key, where it came from and what is allowed.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+/// One setting: its key in the file, how to check it, and what it allows.
+struct Key {
+    name: &'static str,
+    allowed: &'static str,
+}
+
+const KEYS: &[Key] = &[
+    Key {
+        name: "data_dir",
+        allowed: "a directory path (created if missing)",
+    },
+    Key {
+        name: "listen",
+        allowed: "an IP address and port such as 127.0.0.1:8600 or [::1]:8600",
+    },
+    Key {
+        name: "database_url",
+        allowed: "a postgres:// URL; leave unset for the embedded SQLite database in data_dir",
+    },
+    Key {
+        name: "key_file",
+        allowed: "a file path for the local master key (default <data_dir>/master.key)",
+    },
+    Key {
+        name: "max_body_bytes",
+        allowed: "an integer from 1024 to 16777216",
+    },
+    Key {
+        name: "log",
+        allowed: "a log filter such as info, warn or bioguard_service=debug",
+    },
+];
+
+/// Where a raw value came from, for error messages.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Default,
+    File(PathBuf),
+    Env(String),
+    Flag(String),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Default => f.write_str("the default"),
+            Source::File(p) => write!(f, "config file {}", p.display()),
+            Source::Env(v) => write!(f, "environment variable {v}"),
+            Source::Flag(v) => write!(f, "command-line flag {v}"),
+        }
+    }
+}
+
+/// Raw settings as text, with where each came from.
+#[derive(Debug, Default)]
+pub struct RawConfig {
+    values: BTreeMap<&'static str, (String, Source)>,
+}
+
+/// The validated settings of `bioguard serve`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub database_url: Option<String>,
+    pub key_file: PathBuf,
+    pub max_body_bytes: usize,
+    pub log: String,
+}
+
+fn key(name: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| k.name == name)
+}
+
+fn known_keys() -> String {
+    KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+}
+
+fn env_name(key: &str) -> String {
+    format!("BIOGUARD_{}", key.to_ascii_uppercase())
+}
+
+impl RawConfig {
+    fn set(&mut self, name: &'static str, value: String, source: Source) {
+        self.values.insert(name, (value, source));
+    }
+
+    /// Reads a TOML file. Unknown keys and values that are not strings or integers are errors.
+    pub fn merge_file(&mut self, path: &Path) -> anyhow::Result<()> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            anyhow::anyhow!(
+                "config file {} is not valid TOML: {}",
+                path.display(),
+                e.message()
+            )
+        })?;
+        for (k, v) in table {
+            let Some(spec) = key(&k) else {
+                bail!(
+                    "config file {}: unknown key `{k}`; known keys: {}",
+                    path.display(),
+                    known_keys()
+                );
+            };
+            let text = match v {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                _ => bail!(
+                    "config file {}: `{k}` must be a string or an integer: {}",
+                    path.display(),
+                    spec.allowed
+                ),
+            };
+            self.set(spec.name, text, Source::File(path.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Reads `BIOGUARD_*` variables. Unknown ones are reported as warnings (returned), since
+    /// other tools may share the prefix; `BIOGUARD_TEST_*` belongs to the test suite.
+    pub fn merge_env(&mut self, vars: impl IntoIterator<Item = (String, String)>) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for (name, value) in vars {
+            let Some(rest) = name.strip_prefix("BIOGUARD_") else {
+                continue;
+            };
+            if rest.starts_with("TEST_") || rest == "ADMIN_TOKEN" || rest == "API_KEY" {
+                continue;
+            }
+            match key(&rest.to_ascii_lowercase()) {
+                Some(spec) => self.set(spec.name, value, Source::Env(name)),
+                None => warnings.push(format!(
+                    "ignoring unknown environment variable {name}; known: {}",
+                    KEYS.iter()
+                        .map(|k| env_name(k.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            }
+        }
+        warnings
+    }
+
+    /// Applies a command-line flag.
+    pub fn merge_flag(&mut self, name: &'static str, flag: &str, value: Option<String>) {
+        if let Some(v) = value {
+            self.set(name, v, Source::Flag(flag.to_owned()));
+        }
+    }
+
+    fn get(&self, name: &'static str) -> Option<&(String, Source)> {
+        self.values.get(name)
+    }
+
+    /// Validates the merged settings.
+    pub fn validate(&self) -> anyhow::Result<Config> {
+        let invalid = |name: &'static str, source: &Source| {
+            let allowed = key(name).map_or("", |k| k.allowed);
+            anyhow::anyhow!("invalid value for `{name}` (from {source}): expected {allowed}")
+        };
+        let data_dir = match self.get("data_dir") {
+            Some((v, s)) if v.trim().is_empty() => return Err(invalid("data_dir", s)),
+            Some((v, _)) => PathBuf::from(v),
+            None => PathBuf::from("bioguard-data"),
+        };
+        let listen = match self.get("listen") {
+            Some((v, s)) => v.parse().map_err(|_| invalid("listen", s))?,
+            None => SocketAddr::from(([127, 0, 0, 1], 8600)),
+        };
+        let database_url = match self.get("database_url") {
+            Some((v, _)) if v.is_empty() => None,
+            Some((v, s)) => {
+                if !(v.starts_with("postgres://") || v.starts_with("postgresql://")) {
+                    return Err(invalid("database_url", s));
+                }
+                Some(v.clone())
+            }
+            None => None,
+        };
+        let key_file = match self.get("key_file") {
+            Some((v, s)) if v.trim().is_empty() => return Err(invalid("key_file", s)),
+            Some((v, _)) => PathBuf::from(v),
+            None => data_dir.join("master.key"),
+        };
+        let max_body_bytes = match self.get("max_body_bytes") {
+            Some((v, s)) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1024..=16 * 1024 * 1024).contains(n))
+                .ok_or_else(|| invalid("max_body_bytes", s))?,
+            None => bioguard_server::DEFAULT_MAX_BODY_BYTES,
+        };
+        let log = match self.get("log") {
+            Some((v, s)) => {
+                tracing_subscriber::EnvFilter::try_new(v).map_err(|_| invalid("log", s))?;
+                v.clone()
+            }
+            None => "info".to_owned(),
+        };
+        Ok(Config {
+            data_dir,
+            listen,
+            database_url,
+            key_file,
+            max_body_bytes,
+            log,
+        })
+    }
+}
+
+/// Where each setting came from, for the start-up log (values of secrets are not shown; no
+/// setting is a secret today, but the database URL may embed a password).
+pub fn describe(raw: &RawConfig, cfg: &Config) -> String {
+    let source = |k: &'static str| raw.get(k).map_or(Source::Default, |(_, s)| s.clone());
+    format!(
+        "data_dir={} ({}), listen={} ({}), database={} ({})",
+        cfg.data_dir.display(),
+        source("data_dir"),
+        cfg.listen,
+        source("listen"),
+        if cfg.database_url.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        },
+        source("database_url"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let cfg = RawConfig::default().validate().expect("valid");
+        assert_eq!(cfg.listen.to_string(), "127.0.0.1:8600");
+        assert_eq!(cfg.data_dir, PathBuf::from("bioguard-data"));
+        assert_eq!(cfg.key_file, PathBuf::from("bioguard-data/master.key"));
+        assert!(cfg.database_url.is_none());
+    }
+
+    #[test]
+    fn precedence_file_env_flag() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:1000\"\nmax_body_bytes = 4096\n",
+        )
+        .expect("write");
+        let mut raw = RawConfig::default();
+        raw.merge_file(&file).expect("file");
+        raw.merge_env(env(&[("BIOGUARD_LISTEN", "127.0.0.1:2000")]));
+        let cfg = raw.validate().expect("valid");
+        assert_eq!(cfg.listen.port(), 2000);
+        assert_eq!(cfg.max_body_bytes, 4096);
+        raw.merge_flag("listen", "--listen", Some("127.0.0.1:3000".into()));
+        assert_eq!(raw.validate().expect("valid").listen.port(), 3000);
+    }
+
+    #[test]
+    fn errors_name_key_source_and_rule() {
+        let mut raw = RawConfig::default();
+        raw.merge_env(env(&[("BIOGUARD_LISTEN", "localhost")]));
+        let e = raw.validate().expect_err("invalid").to_string();
+        assert!(
+            e.contains("`listen`") && e.contains("BIOGUARD_LISTEN") && e.contains("127.0.0.1:8600"),
+            "{e}"
+        );
+
+        let mut raw = RawConfig::default();
+        raw.merge_env(env(&[("BIOGUARD_MAX_BODY_BYTES", "12")]));
+        assert!(
+            raw.validate()
+                .expect_err("invalid")
+                .to_string()
+                .contains("1024")
+        );
+
+        let mut raw = RawConfig::default();
+        raw.merge_env(env(&[("BIOGUARD_DATABASE_URL", "mysql://x")]));
+        assert!(
+            raw.validate()
+                .expect_err("invalid")
+                .to_string()
+                .contains("database_url")
+        );
+    }
+
+    #[test]
+    fn unknown_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").expect("write");
+        let e = RawConfig::default()
+            .merge_file(&file)
+            .expect_err("unknown")
+            .to_string();
+        assert!(
+            e.contains("unknown key `lisen`") && e.contains("listen"),
+            "{e}"
+        );
+
+        let warnings = RawConfig::default().merge_env(env(&[
+            ("BIOGUARD_LISTN", "x"),
+            ("BIOGUARD_TEST_DATABASE_URL", "postgres://x"),
+        ]));
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("BIOGUARD_LISTN"));
+    }
+}

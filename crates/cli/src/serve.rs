@@ -1,0 +1,172 @@
+//! `bioguard serve`: open keys and storage, bootstrap the admin token, serve HTTP until
+//! SIGINT or SIGTERM, then finish requests in flight and close the database.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use bioguard_crypto::LocalKeyFile;
+use bioguard_engine::CosineMatcher;
+use bioguard_server::AppState;
+use bioguard_service::Service;
+use bioguard_store::SqlStore;
+use zeroize::Zeroizing;
+
+use crate::config::Config;
+
+/// Opens keys, storage and the service as configured.
+pub async fn open_service(cfg: &Config) -> anyhow::Result<(Service, SqlStore)> {
+    if !cfg.data_dir.exists() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&cfg.data_dir)
+            .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
+        tracing::info!(path = %cfg.data_dir.display(), "created data directory");
+    }
+    let (keys, created) = LocalKeyFile::open_or_create(&cfg.key_file)?;
+    if created {
+        tracing::info!(
+            path = %keys.path().display(),
+            "created master key file (mode 0600); back it up apart from the database"
+        );
+    }
+    tracing::info!(kek = %keys.current(), "key provider: local key file");
+    let store = match &cfg.database_url {
+        Some(url) => SqlStore::connect(url).await.context(
+            "cannot open the PostgreSQL database (is it running, and does the URL name an \
+             existing database?)",
+        )?,
+        None => {
+            let path = cfg.data_dir.join("bioguard.db");
+            SqlStore::open_sqlite(&path)
+                .await
+                .with_context(|| format!("cannot open SQLite database {}", path.display()))?
+        }
+    };
+    let service = Service::open(
+        Arc::new(store.clone()),
+        Arc::new(keys),
+        Arc::new(CosineMatcher),
+    )
+    .await?;
+    Ok((service, store))
+}
+
+/// Writes `contents` to `path` with mode 0600, durably, without overwriting an existing file.
+fn write_secret_file(path: &Path, contents: &str) -> std::io::Result<()> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()?;
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Makes sure an admin token exists. On first start a token is written to
+/// `<data-dir>/admin.token` (0600) before its digest is stored, so a crash in between is
+/// repaired at the next start by registering the file's token. The token itself is never
+/// logged: only the file's path.
+pub async fn bootstrap_admin_token(service: &Service, data_dir: &Path) -> anyhow::Result<()> {
+    let path = data_dir.join("admin.token");
+    let read = |path: &Path| -> anyhow::Result<Zeroizing<String>> {
+        let mode = fs::metadata(path)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            bail!(
+                "{} is readable by other users (mode {mode:04o}); run `chmod 600` on it",
+                path.display()
+            );
+        }
+        Ok(Zeroizing::new(fs::read_to_string(path)?.trim().to_owned()))
+    };
+    if service.has_admin_token().await? {
+        if path.exists() {
+            let token = read(&path)?;
+            if !service.is_admin_token(&token).await? {
+                tracing::warn!(
+                    path = %path.display(),
+                    "this file does not hold the registered admin token; it was replaced or \
+                     belongs to another database"
+                );
+            }
+        } else {
+            tracing::info!(
+                "an admin token is registered (by an earlier start or another node); it is \
+                 not in this data directory"
+            );
+        }
+        return Ok(());
+    }
+    let mut created = false;
+    let token = if path.exists() {
+        read(&path)?
+    } else {
+        let token = Zeroizing::new(bioguard_crypto::random_token("bga_")?);
+        write_secret_file(&path, &format!("{}\n", token.as_str()))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        created = true;
+        token
+    };
+    if service.register_admin_token(&token).await? {
+        tracing::info!(path = %path.display(), "admin token written; read it from this file");
+    } else if created {
+        // Another node registered its token first; ours is not valid, so do not leave it.
+        let _ = fs::remove_file(&path);
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// Runs the service until a shutdown signal.
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let (service, store) = open_service(&cfg).await?;
+    bootstrap_admin_token(&service, &cfg.data_dir).await?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (is another process using it? choose another with --listen)",
+                cfg.listen
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    let state = AppState {
+        service,
+        max_body_bytes: cfg.max_body_bytes,
+    };
+    tracing::info!("listening on http://{addr}");
+    let server = axum::serve(listener, bioguard_server::app(state))
+        .with_graceful_shutdown(shutdown_signal());
+    server.await.context("the HTTP server failed")?;
+    tokio::time::timeout(bioguard_server::SHUTDOWN_GRACE, store.close())
+        .await
+        .ok();
+    tracing::info!("stopped");
+    Ok(())
+}

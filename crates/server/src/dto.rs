@@ -1,0 +1,389 @@
+//! Request and response bodies. Requests are raw shapes (`deny_unknown_fields`), parsed into
+//! domain types by the `parse` methods; responses are built from domain values.
+
+use std::collections::BTreeSet;
+
+use bioguard_core::{
+    ClientName, ConsentMethod, Description, Dimension, Grant, NoticeVersion, Operation, Purpose,
+    PurposeId, Retention, Threshold, Timestamp, ValidationError,
+};
+use bioguard_store::{ConsentRecord, EraseOutcome, SubjectSummary};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// RFC 3339 UTC form of a timestamp.
+pub fn rfc3339(t: Timestamp) -> String {
+    let secs = u64::try_from(t.unix()).unwrap_or(0);
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        .to_string()
+}
+
+fn operations(raw: &[String]) -> Result<BTreeSet<Operation>, ValidationError> {
+    raw.iter().map(|s| s.parse()).collect()
+}
+
+/// How long templates for a purpose may be kept.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionBody {
+    /// Days a template may be kept after enrolment (1 to 3650).
+    #[schema(example = 365)]
+    pub max_days_since_enrolment: u64,
+    /// Days a template may be kept after its last use (1 to 3650), if limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = 90)]
+    pub max_days_since_last_use: Option<u64>,
+}
+
+/// A purpose to declare.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PurposeRequest {
+    /// Identifier: lowercase ASCII letters, digits, `.`, `_`, `-`; 1 to 64 characters.
+    #[schema(example = "payment")]
+    pub id: String,
+    /// The text shown to people, 1 to 2000 characters.
+    #[schema(example = "Pay at the till by looking at the camera")]
+    pub description: String,
+    /// Allowed operations: `enroll`, `verify`.
+    #[schema(example = json!(["enroll", "verify"]))]
+    pub operations: Vec<String>,
+    /// The embedding dimension (2 to 4096).
+    #[schema(example = 256)]
+    pub dimension: u64,
+    /// Match threshold as cosine similarity, in (0, 1]. Default 0.80.
+    #[serde(default)]
+    #[schema(example = 0.7)]
+    pub threshold: Option<f64>,
+    /// The retention rule.
+    pub retention: RetentionBody,
+}
+
+impl PurposeRequest {
+    /// Parses the request into a purpose.
+    pub fn parse(self) -> Result<Purpose, ValidationError> {
+        Ok(Purpose {
+            id: PurposeId::parse(&self.id).map_err(|e| ValidationError::new("id", e.rule()))?,
+            description: Description::parse(&self.description)?,
+            operations: operations(&self.operations)?,
+            dimension: Dimension::new(self.dimension)?,
+            threshold: self
+                .threshold
+                .map(Threshold::new)
+                .transpose()?
+                .unwrap_or_default(),
+            retention: Retention::new(
+                self.retention.max_days_since_enrolment,
+                self.retention.max_days_since_last_use,
+            )?,
+        })
+    }
+}
+
+/// A declared purpose.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PurposeBody {
+    /// Identifier.
+    pub id: String,
+    /// The text shown to people.
+    pub description: String,
+    /// Allowed operations.
+    pub operations: Vec<&'static str>,
+    /// Embedding dimension.
+    pub dimension: usize,
+    /// Match threshold as cosine similarity.
+    pub threshold: f64,
+    /// The retention rule.
+    pub retention: RetentionBody,
+}
+
+impl From<&Purpose> for PurposeBody {
+    fn from(p: &Purpose) -> Self {
+        Self {
+            id: p.id.to_string(),
+            description: p.description.as_str().to_owned(),
+            operations: p.operations.iter().map(|o| o.as_str()).collect(),
+            dimension: p.dimension.get(),
+            threshold: p.threshold.get(),
+            retention: RetentionBody {
+                max_days_since_enrolment: u64::from(p.retention.max_days_since_enrolment()),
+                max_days_since_last_use: p.retention.max_days_since_last_use().map(u64::from),
+            },
+        }
+    }
+}
+
+/// A grant: operations a client may perform for a purpose.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantBody {
+    /// The purpose.
+    #[schema(example = "payment")]
+    pub purpose: String,
+    /// The operations.
+    #[schema(example = json!(["enroll", "verify"]))]
+    pub operations: Vec<String>,
+}
+
+/// A client (relying party) to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientRequest {
+    /// Display name, 1 to 100 characters.
+    #[schema(example = "shop")]
+    pub name: String,
+    /// What the client may do.
+    #[serde(default)]
+    pub grants: Vec<GrantBody>,
+}
+
+impl ClientRequest {
+    /// Parses the request.
+    pub fn parse(self) -> Result<(ClientName, BTreeSet<Grant>), ValidationError> {
+        let name = ClientName::parse(&self.name)?;
+        let mut grants = BTreeSet::new();
+        for g in &self.grants {
+            let purpose = PurposeId::parse(&g.purpose)
+                .map_err(|e| ValidationError::new("grants", format!("purpose: {}", e.rule())))?;
+            if g.operations.is_empty() {
+                return Err(ValidationError::new(
+                    "grants",
+                    "each grant needs at least one operation",
+                ));
+            }
+            for op in
+                operations(&g.operations).map_err(|e| ValidationError::new("grants", e.rule()))?
+            {
+                grants.insert(Grant {
+                    purpose: purpose.clone(),
+                    operation: op,
+                });
+            }
+        }
+        Ok((name, grants))
+    }
+}
+
+/// A created client. The API key is shown only in this response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientCreatedBody {
+    /// The client's id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// The grants.
+    pub grants: Vec<GrantBody>,
+    /// The API key: send it as `Authorization: Bearer <key>`. Shown once; only a keyed
+    /// digest is stored.
+    pub api_key: String,
+}
+
+pub(crate) fn grant_bodies(grants: &BTreeSet<Grant>) -> Vec<GrantBody> {
+    let mut out: Vec<GrantBody> = Vec::new();
+    for g in grants {
+        match out.last_mut() {
+            Some(last) if last.purpose == g.purpose.as_str() => {
+                last.operations.push(g.operation.as_str().to_owned());
+            }
+            _ => out.push(GrantBody {
+                purpose: g.purpose.to_string(),
+                operations: vec![g.operation.as_str().to_owned()],
+            }),
+        }
+    }
+    out
+}
+
+/// Consent to record.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentRequest {
+    /// The version of the privacy notice the person was shown.
+    #[schema(example = "v1")]
+    pub notice_version: String,
+    /// How consent was collected.
+    #[schema(example = "in-app")]
+    pub method: String,
+}
+
+impl ConsentRequest {
+    /// Parses the request.
+    pub fn parse(self) -> Result<(NoticeVersion, ConsentMethod), ValidationError> {
+        Ok((
+            NoticeVersion::parse(&self.notice_version)?,
+            ConsentMethod::parse(&self.method)?,
+        ))
+    }
+}
+
+/// A consent record.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentBody {
+    /// The record's id.
+    pub id: String,
+    /// The purpose.
+    pub purpose: String,
+    /// The notice version shown.
+    pub notice_version: String,
+    /// How consent was collected.
+    pub method: String,
+    /// `granted`, `withdrawn` or `superseded`.
+    #[schema(example = "granted")]
+    pub status: &'static str,
+    /// When consent was given.
+    pub granted_at: String,
+    /// When it ended, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+    /// The client that recorded it.
+    pub recorded_by: String,
+}
+
+impl From<&ConsentRecord> for ConsentBody {
+    fn from(c: &ConsentRecord) -> Self {
+        Self {
+            id: c.id.to_string(),
+            purpose: c.purpose.to_string(),
+            notice_version: c.notice_version.as_str().to_owned(),
+            method: c.method.as_str().to_owned(),
+            status: c.end_reason.map_or("granted", |r| r.as_str()),
+            granted_at: rfc3339(c.granted_at),
+            ended_at: c.ended_at.map(rfc3339),
+            recorded_by: c.client.to_string(),
+        }
+    }
+}
+
+/// The result of a withdrawal.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WithdrawalBody {
+    /// The consent record, now withdrawn.
+    pub consent: ConsentBody,
+    /// Whether a template was deleted (and its data key destroyed) in the same transaction.
+    pub template_destroyed: bool,
+}
+
+/// An embedding to enrol.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateRequest {
+    /// The embedding: the purpose's dimension of finite numbers.
+    #[schema(example = json!([0.12, -0.03, 0.4]))]
+    pub embedding: Vec<f32>,
+}
+
+/// The result of an enrolment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnrolmentBody {
+    /// The purpose.
+    pub purpose: String,
+    /// When the template was stored.
+    pub enrolled_at: String,
+    /// Whether an earlier template was replaced.
+    pub replaced: bool,
+}
+
+/// A 1:1 verification request.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    /// The relying party's subject identifier.
+    #[schema(example = "customer-1234")]
+    pub subject: String,
+    /// The purpose.
+    #[schema(example = "payment")]
+    pub purpose: String,
+    /// The probe embedding.
+    #[schema(example = json!([0.11, -0.02, 0.41]))]
+    pub embedding: Vec<f32>,
+}
+
+/// A verification decision. No score is returned.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecisionBody {
+    /// Whether the probe matched the enrolled template.
+    #[serde(rename = "match")]
+    pub matched: bool,
+    /// The decision's id, for disputes and audit.
+    pub decision_id: String,
+}
+
+/// A template held for a purpose (never its bytes).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TemplateInfoBody {
+    /// The purpose.
+    pub purpose: String,
+    /// When it was enrolled.
+    pub enrolled_at: String,
+    /// When it was last used, if ever.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
+}
+
+/// Everything held about a subject.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubjectBody {
+    /// Purposes for which anything is held.
+    pub purposes: Vec<String>,
+    /// Consent records, oldest first, live and ended.
+    pub consents: Vec<ConsentBody>,
+    /// Templates held, by purpose.
+    pub templates: Vec<TemplateInfoBody>,
+}
+
+impl From<&SubjectSummary> for SubjectBody {
+    fn from(s: &SubjectSummary) -> Self {
+        let purposes: BTreeSet<String> = s
+            .consents
+            .iter()
+            .map(|c| c.purpose.to_string())
+            .chain(s.templates.iter().map(|t| t.purpose.to_string()))
+            .collect();
+        Self {
+            purposes: purposes.into_iter().collect(),
+            consents: s.consents.iter().map(ConsentBody::from).collect(),
+            templates: s
+                .templates
+                .iter()
+                .map(|t| TemplateInfoBody {
+                    purpose: t.purpose.to_string(),
+                    enrolled_at: rfc3339(t.enrolled_at),
+                    last_used_at: t.last_used_at.map(rfc3339),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What an erasure deleted.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErasureBody {
+    /// Always true: nothing is held about the subject any more.
+    pub erased: bool,
+    /// Templates deleted.
+    pub templates_deleted: u64,
+    /// Data keys destroyed.
+    pub data_keys_destroyed: u64,
+    /// Consent records deleted.
+    pub consents_deleted: u64,
+}
+
+impl From<EraseOutcome> for ErasureBody {
+    fn from(e: EraseOutcome) -> Self {
+        Self {
+            erased: true,
+            templates_deleted: e.templates,
+            data_keys_destroyed: e.data_keys,
+            consents_deleted: e.consents,
+        }
+    }
+}
+
+/// Service health.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthBody {
+    /// `ok`.
+    pub status: &'static str,
+    /// `sqlite` or `postgres`.
+    pub database: &'static str,
+}

@@ -1,0 +1,70 @@
+//! The OpenAPI document, generated from the handlers' annotations and the body types.
+
+use std::sync::OnceLock;
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::dto::{
+    ClientCreatedBody, ClientRequest, ConsentBody, ConsentRequest, DecisionBody, EnrolmentBody,
+    ErasureBody, GrantBody, HealthBody, PurposeBody, PurposeRequest, RetentionBody, SubjectBody,
+    TemplateInfoBody, TemplateRequest, VerifyRequest, WithdrawalBody,
+};
+use crate::error::{ErrorBody, ErrorDetail};
+use crate::routes;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        for (name, what) in [
+            ("admin_token", "The admin token from <data-dir>/admin.token"),
+            (
+                "api_key",
+                "A client API key, as returned by POST /v1/clients",
+            ),
+        ] {
+            components.add_security_scheme(
+                name,
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .description(Some(what))
+                        .build(),
+                ),
+            );
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "bioguard",
+        description = "Consent-gated biometric enrolment and verification over encrypted storage."
+    ),
+    paths(
+        routes::health, routes::openapi, routes::create_purpose, routes::list_purposes,
+        routes::create_client, routes::grant_consent, routes::withdraw_consent, routes::enroll,
+        routes::verify, routes::subject_summary, routes::erase_subject
+    ),
+    components(schemas(
+        ErrorBody, ErrorDetail, PurposeRequest, PurposeBody, RetentionBody, GrantBody,
+        ClientRequest, ClientCreatedBody, ConsentRequest, ConsentBody, WithdrawalBody,
+        TemplateRequest, EnrolmentBody, VerifyRequest, DecisionBody, SubjectBody,
+        TemplateInfoBody, ErasureBody, HealthBody
+    )),
+    modifiers(&Security)
+)]
+struct ApiDoc;
+
+/// The OpenAPI document as JSON text, built once.
+pub fn openapi_json() -> &'static str {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc = ApiDoc::openapi();
+        doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+        doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned())
+    })
+}

@@ -1,0 +1,286 @@
+//! Handlers, one per endpoint of the contract in `docs/api.md`.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use bioguard_core::{PurposeId, SubjectRef, ValidationError};
+
+use crate::dto::{
+    ClientCreatedBody, ClientRequest, ConsentBody, ConsentRequest, DecisionBody, EnrolmentBody,
+    ErasureBody, HealthBody, PurposeBody, PurposeRequest, SubjectBody, TemplateRequest,
+    VerifyRequest, WithdrawalBody, grant_bodies, rfc3339,
+};
+use crate::error::ErrorBody;
+use crate::extract::{AdminAuth, ClientAuth, JsonBody, Segments};
+use crate::{ApiError, AppState};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/openapi.json", get(openapi))
+        .route("/v1/purposes", post(create_purpose).get(list_purposes))
+        .route("/v1/clients", post(create_client))
+        .route(
+            "/v1/subjects/{subject}/consents/{purpose}",
+            put(grant_consent).delete(withdraw_consent),
+        )
+        .route("/v1/subjects/{subject}/templates/{purpose}", put(enroll))
+        .route(
+            "/v1/subjects/{subject}",
+            get(subject_summary).delete(erase_subject),
+        )
+        .route("/v1/verify", post(verify))
+}
+
+fn subject_and_purpose(
+    subject: &str,
+    purpose: &str,
+) -> Result<(SubjectRef, PurposeId), ValidationError> {
+    Ok((SubjectRef::parse(subject)?, PurposeId::parse(purpose)?))
+}
+
+/// Health: the service answers and its database is reachable.
+#[utoipa::path(get, path = "/healthz", tag = "meta",
+    responses((status = 200, body = HealthBody), (status = 503, body = ErrorBody)))]
+pub(crate) async fn health(State(st): State<AppState>) -> ApiResult<Json<HealthBody>> {
+    st.service.ping().await?;
+    Ok(Json(HealthBody {
+        status: "ok",
+        database: match st.service.store().backend() {
+            bioguard_store::Backend::Sqlite => "sqlite",
+            bioguard_store::Backend::Postgres => "postgres",
+        },
+    }))
+}
+
+/// The OpenAPI 3 description of this API.
+#[utoipa::path(get, path = "/openapi.json", tag = "meta",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
+pub(crate) async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        crate::openapi_json(),
+    )
+}
+
+/// Declare a purpose (admin).
+#[utoipa::path(post, path = "/v1/purposes", tag = "purposes", request_body = PurposeRequest,
+    security(("admin_token" = [])),
+    responses(
+        (status = 201, body = PurposeBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn create_purpose(
+    State(st): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    JsonBody(req): JsonBody<PurposeRequest>,
+) -> ApiResult<(StatusCode, Json<PurposeBody>)> {
+    let purpose = req.parse().map_err(bioguard_service::ServiceError::from)?;
+    let created = st.service.create_purpose(&admin, purpose).await?;
+    Ok((StatusCode::CREATED, Json(PurposeBody::from(&created))))
+}
+
+/// List the declared purposes (public).
+#[utoipa::path(get, path = "/v1/purposes", tag = "purposes",
+    responses((status = 200, body = Vec<PurposeBody>)))]
+pub(crate) async fn list_purposes(State(st): State<AppState>) -> ApiResult<Json<Vec<PurposeBody>>> {
+    let all = st.service.purposes().await?;
+    Ok(Json(all.iter().map(PurposeBody::from).collect()))
+}
+
+/// Create a client with grants (admin). The API key is in this response only.
+#[utoipa::path(post, path = "/v1/clients", tag = "clients", request_body = ClientRequest,
+    security(("admin_token" = [])),
+    responses(
+        (status = 201, body = ClientCreatedBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub(crate) async fn create_client(
+    State(st): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    JsonBody(req): JsonBody<ClientRequest>,
+) -> ApiResult<(StatusCode, Json<ClientCreatedBody>)> {
+    let (name, grants) = req.parse().map_err(bioguard_service::ServiceError::from)?;
+    let created = st
+        .service
+        .create_client(&admin, name.clone(), grants.clone())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ClientCreatedBody {
+            id: created.id.to_string(),
+            name: name.as_str().to_owned(),
+            grants: grant_bodies(&grants),
+            api_key: created.expose_api_key().to_owned(),
+        }),
+    ))
+}
+
+/// Record a subject's consent to a purpose. 201 when recorded, 200 when the same consent
+/// was already live.
+#[utoipa::path(put, path = "/v1/subjects/{subject}/consents/{purpose}", tag = "consents",
+    request_body = ConsentRequest, security(("api_key" = [])),
+    params(("subject" = String, Path, description = "The relying party's subject identifier"),
+           ("purpose" = String, Path, description = "The purpose id")),
+    responses(
+        (status = 201, body = ConsentBody), (status = 200, body = ConsentBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub(crate) async fn grant_consent(
+    State(st): State<AppState>,
+    ClientAuth(client): ClientAuth,
+    Segments((subject, purpose)): Segments<(String, String)>,
+    JsonBody(req): JsonBody<ConsentRequest>,
+) -> ApiResult<(StatusCode, Json<ConsentBody>)> {
+    let (subject, purpose) =
+        subject_and_purpose(&subject, &purpose).map_err(bioguard_service::ServiceError::from)?;
+    let (notice, method) = req.parse().map_err(bioguard_service::ServiceError::from)?;
+    let change = st
+        .service
+        .grant_consent(&client, &subject, &purpose, notice, method)
+        .await?;
+    let status = if change.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(ConsentBody::from(&change.record))))
+}
+
+/// Withdraw consent. The template for the purpose is deleted and its data key destroyed in
+/// the same transaction, before this call answers.
+#[utoipa::path(delete, path = "/v1/subjects/{subject}/consents/{purpose}", tag = "consents",
+    security(("api_key" = [])),
+    params(("subject" = String, Path, description = "The relying party's subject identifier"),
+           ("purpose" = String, Path, description = "The purpose id")),
+    responses(
+        (status = 200, body = WithdrawalBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub(crate) async fn withdraw_consent(
+    State(st): State<AppState>,
+    ClientAuth(client): ClientAuth,
+    Segments((subject, purpose)): Segments<(String, String)>,
+) -> ApiResult<Json<WithdrawalBody>> {
+    let (subject, purpose) =
+        subject_and_purpose(&subject, &purpose).map_err(bioguard_service::ServiceError::from)?;
+    let out = st
+        .service
+        .withdraw_consent(&client, &subject, &purpose)
+        .await?;
+    Ok(Json(WithdrawalBody {
+        consent: ConsentBody::from(&out.consent),
+        template_destroyed: out.template_destroyed,
+    }))
+}
+
+/// Enrol or replace a subject's template for a purpose. Needs a live consent (403
+/// `consent_required` otherwise). 201 for a new template, 200 for a replacement.
+#[utoipa::path(put, path = "/v1/subjects/{subject}/templates/{purpose}", tag = "templates",
+    request_body = TemplateRequest, security(("api_key" = [])),
+    params(("subject" = String, Path, description = "The relying party's subject identifier"),
+           ("purpose" = String, Path, description = "The purpose id")),
+    responses(
+        (status = 201, body = EnrolmentBody), (status = 200, body = EnrolmentBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn enroll(
+    State(st): State<AppState>,
+    ClientAuth(client): ClientAuth,
+    Segments((subject, purpose)): Segments<(String, String)>,
+    JsonBody(req): JsonBody<TemplateRequest>,
+) -> ApiResult<(StatusCode, Json<EnrolmentBody>)> {
+    let (subject, purpose) =
+        subject_and_purpose(&subject, &purpose).map_err(bioguard_service::ServiceError::from)?;
+    let out = st
+        .service
+        .enroll(&client, &subject, &purpose, req.embedding)
+        .await?;
+    let status = if out.replaced {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        Json(EnrolmentBody {
+            purpose: purpose.to_string(),
+            enrolled_at: rfc3339(out.enrolled_at),
+            replaced: out.replaced,
+        }),
+    ))
+}
+
+/// Verify a probe against a subject's template (1:1). Answers the decision only, never a
+/// score.
+#[utoipa::path(post, path = "/v1/verify", tag = "verification", request_body = VerifyRequest,
+    security(("api_key" = [])),
+    responses(
+        (status = 200, body = DecisionBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "`no_grant` or `consent_required`"),
+        (status = 404, body = ErrorBody, description = "`purpose_not_found` or `not_enrolled`"),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 500, body = ErrorBody, description = "`integrity_failure`: the stored template was altered or moved")))]
+pub(crate) async fn verify(
+    State(st): State<AppState>,
+    ClientAuth(client): ClientAuth,
+    JsonBody(req): JsonBody<VerifyRequest>,
+) -> ApiResult<Json<DecisionBody>> {
+    let VerifyRequest {
+        subject,
+        purpose,
+        embedding,
+    } = req;
+    let (subject, purpose) =
+        subject_and_purpose(&subject, &purpose).map_err(bioguard_service::ServiceError::from)?;
+    let d = st
+        .service
+        .verify(&client, &subject, &purpose, embedding)
+        .await?;
+    Ok(Json(DecisionBody {
+        matched: d.matched,
+        decision_id: d.id.to_string(),
+    }))
+}
+
+/// What is held about a subject: purposes, consent records, enrolment and last-use times.
+/// Never template bytes.
+#[utoipa::path(get, path = "/v1/subjects/{subject}", tag = "subjects",
+    security(("api_key" = [])),
+    params(("subject" = String, Path, description = "The relying party's subject identifier")),
+    responses((status = 200, body = SubjectBody), (status = 401, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub(crate) async fn subject_summary(
+    State(st): State<AppState>,
+    ClientAuth(client): ClientAuth,
+    Segments(subject): Segments<String>,
+) -> ApiResult<Json<SubjectBody>> {
+    let subject = SubjectRef::parse(&subject).map_err(bioguard_service::ServiceError::from)?;
+    let summary = st.service.subject_summary(&client, &subject).await?;
+    Ok(Json(SubjectBody::from(&summary)))
+}
+
+/// Erase everything held about a subject: templates, data keys, consent records.
+#[utoipa::path(delete, path = "/v1/subjects/{subject}", tag = "subjects",
+    security(("api_key" = [])),
+    params(("subject" = String, Path, description = "The relying party's subject identifier")),
+    responses((status = 200, body = ErasureBody), (status = 401, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub(crate) async fn erase_subject(
+    State(st): State<AppState>,
+    ClientAuth(client): ClientAuth,
+    Segments(subject): Segments<String>,
+) -> ApiResult<Json<ErasureBody>> {
+    let subject = SubjectRef::parse(&subject).map_err(bioguard_service::ServiceError::from)?;
+    let out = st.service.erase_subject(&client, &subject).await?;
+    Ok(Json(ErasureBody::from(out)))
+}

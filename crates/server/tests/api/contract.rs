@@ -1,0 +1,303 @@
+//! The API contract, step by step.
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use crate::harness::{Harness, near, synthetic};
+
+crate::on_both_backends!(
+    consent_enrol_verify_withdraw,
+    purposes_are_public_and_default_threshold_applies,
+    renewed_consent_supersedes_the_old_notice,
+    erasure_removes_everything,
+    odd_but_valid_subject_ids_are_distinct_people,
+    openapi_and_health,
+    genuine_and_impostor_on_real_voice_embeddings,
+);
+
+async fn consent_enrol_verify_withdraw(h: &Harness) {
+    h.purpose("payment", 16).await;
+    let key = h.client(&[("payment", &["enroll", "verify"])]).await;
+    let alice = synthetic(1, 16);
+
+    let r = h.enroll(&key, "alice", "payment", &alice).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "consent_required")
+    );
+    assert_eq!(r.json["error"]["fallback"], "required");
+
+    let r = h.consent(&key, "alice", "payment").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    assert_eq!(r.json["status"], "granted");
+    assert_eq!(r.json["notice_version"], "v1");
+    let r2 = h.consent(&key, "alice", "payment").await;
+    assert_eq!(r2.status, StatusCode::OK);
+    assert_eq!(r2.json["id"], r.json["id"]);
+
+    let r = h.enroll(&key, "alice", "payment", &alice).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    assert_eq!(r.json["replaced"], false);
+    let r = h.enroll(&key, "alice", "payment", &near(&alice, 9)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json["replaced"], true);
+
+    let g = h.verify(&key, "alice", "payment", &near(&alice, 2)).await;
+    assert_eq!(g.status, StatusCode::OK, "{}", g.raw);
+    assert_eq!(g.json["match"], true);
+    assert!(g.json.get("score").is_none(), "no score is ever returned");
+    let i = h.verify(&key, "alice", "payment", &synthetic(77, 16)).await;
+    assert_eq!(i.json["match"], false);
+    assert_ne!(g.json["decision_id"], i.json["decision_id"]);
+    assert!(
+        g.json["decision_id"]
+            .as_str()
+            .expect("id")
+            .starts_with("dec_")
+    );
+
+    let r = h.verify(&key, "bob", "payment", &alice).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "consent_required")
+    );
+    h.consent(&key, "bob", "payment").await;
+    let r = h.verify(&key, "bob", "payment", &alice).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::NOT_FOUND, "not_enrolled")
+    );
+
+    let s = h.send("GET", "/v1/subjects/alice", Some(&key), None).await;
+    assert_eq!(s.status, StatusCode::OK);
+    assert_eq!(s.json["purposes"], json!(["payment"]));
+    assert_eq!(s.json["templates"][0]["purpose"], "payment");
+    assert!(s.json["templates"][0]["last_used_at"].is_string());
+    assert_eq!(s.json["consents"].as_array().expect("array").len(), 1);
+    for forbidden in ["embedding", "sealed", "wrapped", "pseudonym"] {
+        assert!(
+            !s.raw.contains(forbidden),
+            "subject view exposes {forbidden}: {}",
+            s.raw
+        );
+    }
+
+    let w = h
+        .send(
+            "DELETE",
+            "/v1/subjects/alice/consents/payment",
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(w.status, StatusCode::OK, "{}", w.raw);
+    assert_eq!(w.json["template_destroyed"], true);
+    assert_eq!(w.json["consent"]["status"], "withdrawn");
+    let r = h.verify(&key, "alice", "payment", &alice).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "consent_required")
+    );
+    let r = h
+        .send(
+            "DELETE",
+            "/v1/subjects/alice/consents/payment",
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::NOT_FOUND, "consent_not_found")
+    );
+    let s = h.send("GET", "/v1/subjects/alice", Some(&key), None).await;
+    assert_eq!(s.json["templates"], json!([]));
+    assert_eq!(s.json["consents"][0]["status"], "withdrawn");
+}
+
+async fn purposes_are_public_and_default_threshold_applies(h: &Harness) {
+    let r = h
+        .json(
+            "POST",
+            "/v1/purposes",
+            &h.admin,
+            json!({"id": "door", "description": "Open the office door",
+                   "operations": ["verify", "enroll"], "dimension": 8,
+                   "retention": {"max_days_since_enrolment": 30, "max_days_since_last_use": 7}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    assert_eq!(r.json["threshold"], 0.8);
+    let list = h.send("GET", "/v1/purposes", None, None).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert_eq!(list.json[0]["id"], "door");
+    assert_eq!(list.json[0]["operations"], json!(["enroll", "verify"]));
+    assert_eq!(list.json[0]["retention"]["max_days_since_last_use"], 7);
+}
+
+async fn renewed_consent_supersedes_the_old_notice(h: &Harness) {
+    h.purpose("payment", 4).await;
+    let key = h.client(&[("payment", &["enroll"])]).await;
+    h.consent(&key, "carol", "payment").await;
+    let r = h
+        .json(
+            "PUT",
+            "/v1/subjects/carol/consents/payment",
+            &key,
+            json!({"notice_version": "v2", "method": "web"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let s = h.send("GET", "/v1/subjects/carol", Some(&key), None).await;
+    let statuses: Vec<_> = s.json["consents"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|c| (c["notice_version"].clone(), c["status"].clone()))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            (json!("v1"), json!("superseded")),
+            (json!("v2"), json!("granted"))
+        ]
+    );
+}
+
+async fn erasure_removes_everything(h: &Harness) {
+    h.purpose("payment", 4).await;
+    h.purpose("door", 4).await;
+    let key = h
+        .client(&[("payment", &["enroll", "verify"]), ("door", &["enroll"])])
+        .await;
+    for p in ["payment", "door"] {
+        h.consent(&key, "dave", p).await;
+        assert_eq!(
+            h.enroll(&key, "dave", p, &synthetic(5, 4)).await.status,
+            StatusCode::CREATED
+        );
+    }
+    h.consent(&key, "erin", "payment").await;
+    let r = h
+        .send("DELETE", "/v1/subjects/dave", Some(&key), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert_eq!(
+        r.json,
+        json!({"erased": true, "templates_deleted": 2, "data_keys_destroyed": 2, "consents_deleted": 2})
+    );
+    let s = h.send("GET", "/v1/subjects/dave", Some(&key), None).await;
+    assert_eq!(
+        s.json,
+        json!({"purposes": [], "consents": [], "templates": []})
+    );
+    let r = h.verify(&key, "dave", "payment", &synthetic(5, 4)).await;
+    assert_eq!(r.code(), "consent_required");
+    let s = h.send("GET", "/v1/subjects/erin", Some(&key), None).await;
+    assert_eq!(s.json["purposes"], json!(["payment"]));
+}
+
+async fn odd_but_valid_subject_ids_are_distinct_people(h: &Harness) {
+    h.purpose("payment", 4).await;
+    let key = h.client(&[("payment", &["enroll", "verify"])]).await;
+    // Percent-encoded path separators, dot segments and quotes are plain characters of an
+    // opaque identifier: each names its own subject and reaches nothing else.
+    let ids = [
+        ("a%2Fb", "a/b"),
+        ("..%2F..%2Fetc", "../../etc"),
+        ("o'brien%22x", "o'brien\"x"),
+        ("a%5Cb", "a\\b"),
+    ];
+    for (n, (path, raw)) in ids.iter().enumerate() {
+        assert_eq!(
+            h.consent(&key, path, "payment").await.status,
+            StatusCode::CREATED
+        );
+        let e = synthetic(100 + n as u64, 4);
+        assert_eq!(
+            h.enroll(&key, path, "payment", &e).await.status,
+            StatusCode::CREATED
+        );
+        let v = h.verify(&key, raw, "payment", &e).await;
+        assert_eq!(v.json["match"], true, "{raw}: {}", v.raw);
+    }
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT subject) FROM templates")
+        .fetch_one(h.store.pool())
+        .await
+        .expect("count");
+    assert_eq!(n, ids.len() as i64);
+}
+
+async fn openapi_and_health(h: &Harness) {
+    let r = h.send("GET", "/openapi.json", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.json["openapi"]
+            .as_str()
+            .expect("version")
+            .starts_with("3.")
+    );
+    for path in [
+        "/v1/purposes",
+        "/v1/clients",
+        "/v1/subjects/{subject}/consents/{purpose}",
+        "/v1/subjects/{subject}/templates/{purpose}",
+        "/v1/verify",
+        "/v1/subjects/{subject}",
+        "/healthz",
+    ] {
+        assert!(r.json["paths"].get(path).is_some(), "openapi lacks {path}");
+    }
+    let hz = h.send("GET", "/healthz", None, None).await;
+    assert_eq!(hz.status, StatusCode::OK);
+    assert_eq!(hz.json["database"], h.db.kind());
+}
+
+/// Real embeddings from `../shared/data` (Resemblyzer voice embeddings of real speakers):
+/// enrol one five-clip phrase per speaker, then verify other phrases of the same and other
+/// speakers at the calibrated threshold of 0.80. Skipped with a notice when the data folder
+/// is absent.
+async fn genuine_and_impostor_on_real_voice_embeddings(h: &Harness) {
+    let Some(phrases) = crate::storage::voice_phrases() else {
+        return;
+    };
+    let r = h
+        .json(
+            "POST",
+            "/v1/purposes",
+            &h.admin,
+            json!({"id": "voice", "description": "Call-centre voice check",
+                   "operations": ["enroll", "verify"], "dimension": 256, "threshold": 0.80,
+                   "retention": {"max_days_since_enrolment": 365}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let key = h.client(&[("voice", &["enroll", "verify"])]).await;
+    let speakers: Vec<&String> = phrases.keys().take(8).collect();
+    for s in &speakers {
+        h.consent(&key, s, "voice").await;
+        let r = h.enroll(&key, s, "voice", &phrases[*s][0]).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    }
+    let (mut genuine, mut genuine_ok, mut impostor, mut impostor_ok) = (0, 0, 0, 0);
+    for s in &speakers {
+        for probe in phrases[*s].iter().skip(1).take(3) {
+            genuine += 1;
+            genuine_ok +=
+                usize::from(h.verify(&key, s, "voice", probe).await.json["match"] == true);
+        }
+        for other in speakers.iter().filter(|o| *o != s).take(3) {
+            impostor += 1;
+            impostor_ok += usize::from(
+                h.verify(&key, s, "voice", &phrases[*other][1]).await.json["match"] == false,
+            );
+        }
+    }
+    eprintln!(
+        "real voice data: {genuine_ok}/{genuine} genuine accepted, {impostor_ok}/{impostor} impostors rejected"
+    );
+    // EER on this data is about 5% at the phrase level: most genuine pairs pass, and at
+    // FMR 1e-3 essentially every impostor pair is refused.
+    assert!(genuine_ok * 10 >= genuine * 6, "{genuine_ok}/{genuine}");
+    assert!(impostor_ok * 10 >= impostor * 9, "{impostor_ok}/{impostor}");
+}

@@ -1,0 +1,108 @@
+//! Authentication. Both checks compare keyed digests (never the tokens themselves) and fail
+//! with the same [`ServiceError::Unauthenticated`] whatever went wrong, so a caller learns
+//! nothing from the failure.
+
+use bioguard_core::{Grant, Operation, PurposeId};
+use bioguard_store::ClientRecord;
+
+use crate::{Service, ServiceError};
+
+/// Proof that the caller presented the admin token. Only [`Service::authenticate_admin`]
+/// constructs it.
+#[derive(Debug)]
+pub struct Admin(());
+
+/// A client that presented a valid API key. Only [`Service::authenticate_client`]
+/// constructs it.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedClient(ClientRecord);
+
+impl AuthenticatedClient {
+    /// The client's record.
+    pub fn record(&self) -> &ClientRecord {
+        &self.0
+    }
+
+    /// Fails with [`ServiceError::NoGrant`] unless the client may do `operation` on `purpose`.
+    pub(crate) fn require(
+        &self,
+        purpose: &PurposeId,
+        operation: Operation,
+    ) -> Result<(), ServiceError> {
+        let grant = Grant {
+            purpose: purpose.clone(),
+            operation,
+        };
+        if self.0.grants.contains(&grant) {
+            Ok(())
+        } else {
+            Err(ServiceError::NoGrant(operation))
+        }
+    }
+
+    /// Fails unless the client holds some grant on `purpose`.
+    pub(crate) fn require_any(&self, purpose: &PurposeId) -> Result<(), ServiceError> {
+        if self.0.grants.iter().any(|g| &g.purpose == purpose) {
+            Ok(())
+        } else {
+            Err(ServiceError::NoGrantForPurpose)
+        }
+    }
+}
+
+/// Bearer tokens are ASCII of bounded length; anything else cannot be one of ours, and is
+/// refused before it is hashed.
+fn plausible(token: &str) -> bool {
+    (16..=256).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_graphic())
+}
+
+impl Service {
+    /// Checks an API key.
+    pub async fn authenticate_client(
+        &self,
+        token: &str,
+    ) -> Result<AuthenticatedClient, ServiceError> {
+        if !plausible(token) {
+            return Err(ServiceError::Unauthenticated);
+        }
+        let digest = self.secrets.token_digest(token);
+        match self.store.client_by_key_digest(&digest).await? {
+            Some(record) => Ok(AuthenticatedClient(record)),
+            None => Err(ServiceError::Unauthenticated),
+        }
+    }
+
+    /// Checks the admin token.
+    pub async fn authenticate_admin(&self, token: &str) -> Result<Admin, ServiceError> {
+        if !plausible(token) {
+            return Err(ServiceError::Unauthenticated);
+        }
+        let digest = self.secrets.token_digest(token);
+        if self.store.is_admin_token(&digest).await? {
+            Ok(Admin(()))
+        } else {
+            Err(ServiceError::Unauthenticated)
+        }
+    }
+
+    /// Whether an admin token has been registered.
+    pub async fn has_admin_token(&self) -> Result<bool, ServiceError> {
+        Ok(self.store.has_admin_token().await?)
+    }
+
+    /// Registers `token` as the admin token unless one exists; returns whether it was stored.
+    pub async fn register_admin_token(&self, token: &str) -> Result<bool, ServiceError> {
+        if !plausible(token) {
+            return Err(ServiceError::Internal(
+                "admin token has an invalid form".into(),
+            ));
+        }
+        let digest = self.secrets.token_digest(token);
+        Ok(self.store.insert_admin_token(&digest, crate::now()).await?)
+    }
+
+    /// Whether `token` is the registered admin token (used at start-up to check the file).
+    pub async fn is_admin_token(&self, token: &str) -> Result<bool, ServiceError> {
+        Ok(self.authenticate_admin(token).await.is_ok())
+    }
+}

@@ -1,0 +1,87 @@
+use bioguard_core::{Operation, ValidationError};
+use bioguard_crypto::{CryptoError, KeyError};
+use bioguard_store::StoreError;
+
+/// Why a use case did not complete. The HTTP layer maps each variant to one status and one
+/// error code; messages never contain subject identifiers, templates or keys.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The credentials are missing or wrong. Deliberately carries no detail.
+    #[error("missing or invalid credentials")]
+    Unauthenticated,
+    /// A value in the request broke a rule.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// The purpose does not exist.
+    #[error("no purpose with this id exists; GET /v1/purposes lists them")]
+    PurposeNotFound,
+    /// The client holds no grant for this operation on this purpose.
+    #[error("this client holds no `{0}` grant for this purpose")]
+    NoGrant(Operation),
+    /// The client holds no grant at all on this purpose.
+    #[error("this client holds no grant for this purpose")]
+    NoGrantForPurpose,
+    /// The subject has no live consent for the purpose.
+    #[error(
+        "the subject has not consented to this purpose (or withdrew); record consent first, \
+         or offer the non-biometric alternative"
+    )]
+    ConsentRequired,
+    /// No template is enrolled for the subject and purpose.
+    #[error("no template is enrolled for this subject and purpose")]
+    NotEnrolled,
+    /// There is no live consent to withdraw.
+    #[error("there is no live consent for this subject and purpose")]
+    ConsentNotFound,
+    /// The resource exists already.
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// A stored ciphertext or wrapped key failed authentication: it was altered or moved.
+    /// This is an integrity failure of the stored data, never a non-match.
+    #[error("stored template data failed its integrity check; the operator has been alerted")]
+    Integrity,
+    /// The database or key manager is unavailable; retry later.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Anything else; the detail goes to the log, not to the caller.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => ServiceError::Conflict(what),
+            StoreError::NoConsent => ServiceError::ConsentRequired,
+            e if e.is_unavailable() => {
+                ServiceError::Unavailable("the database is unavailable; retry shortly".into())
+            }
+            e => ServiceError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<KeyError> for ServiceError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::Crypto(CryptoError::Integrity | CryptoError::Truncated) => {
+                ServiceError::Integrity
+            }
+            KeyError::Unavailable(_) | KeyError::UnknownKek { .. } => {
+                tracing::error!(error = %e, "key provider cannot serve the request");
+                ServiceError::Unavailable("the key manager is unavailable; retry shortly".into())
+            }
+            e => ServiceError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<CryptoError> for ServiceError {
+    fn from(e: CryptoError) -> Self {
+        match e {
+            CryptoError::Integrity | CryptoError::Truncated => ServiceError::Integrity,
+            e => ServiceError::Internal(e.to_string()),
+        }
+    }
+}

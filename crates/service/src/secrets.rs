@@ -1,0 +1,93 @@
+//! The service's own secrets: the key behind subject pseudonyms and the key behind API-key
+//! and admin-token digests.
+//!
+//! They live in the database wrapped by the key provider, so every node sharing a database
+//! and a key manager derives the same pseudonyms, and a stolen database without the key
+//! manager yields neither. On first start one node creates them; a node that loses the race
+//! reads the winner's.
+
+use bioguard_core::{Pseudonym, SubjectRef};
+use bioguard_crypto::{Aad, KekRef, Key256, KeyProvider, MacKey, WrappedKey};
+use bioguard_store::{SealedKey, Store};
+
+use crate::{ServiceError, now};
+
+const PSEUDONYM_KEY: &str = "pseudonym-key";
+const TOKEN_KEY: &str = "token-digest-key";
+
+/// The service secrets, unwrapped in memory.
+pub struct Secrets {
+    pseudonym: MacKey,
+    token: MacKey,
+}
+
+impl Secrets {
+    pub(crate) async fn load_or_create(
+        store: &dyn Store,
+        keys: &dyn KeyProvider,
+    ) -> Result<Self, ServiceError> {
+        Ok(Self {
+            pseudonym: MacKey::new(load_one(store, keys, PSEUDONYM_KEY).await?),
+            token: MacKey::new(load_one(store, keys, TOKEN_KEY).await?),
+        })
+    }
+
+    /// The pseudonym of a relying party's subject identifier.
+    pub fn pseudonym(&self, subject: &SubjectRef) -> Pseudonym {
+        Pseudonym::from_digest(
+            self.pseudonym
+                .mac("bioguard/subject/v1", subject.expose_bytes()),
+        )
+    }
+
+    /// The digest under which a bearer token is stored.
+    pub fn token_digest(&self, token: &str) -> [u8; 32] {
+        self.token.mac("bioguard/token/v1", token.as_bytes())
+    }
+}
+
+fn aad(name: &str) -> Aad {
+    Aad::new("bioguard/system-secret/v1").field(name.as_bytes())
+}
+
+async fn load_one(
+    store: &dyn Store,
+    keys: &dyn KeyProvider,
+    name: &str,
+) -> Result<Key256, ServiceError> {
+    if store.system_secret(name).await?.is_none() {
+        let fresh = Key256::random()?;
+        let wrapped = keys.wrap(&fresh, &aad(name)).await?;
+        let sealed = SealedKey {
+            kek: wrapped.kek.to_string(),
+            wrapped: wrapped.ciphertext,
+        };
+        if store.insert_system_secret(name, &sealed, now()).await? {
+            tracing::info!(secret = name, kek = %wrapped.kek, "created service secret");
+        }
+    }
+    let sealed = store
+        .system_secret(name)
+        .await?
+        .ok_or_else(|| ServiceError::Internal(format!("service secret {name} vanished")))?;
+    let kek: KekRef = sealed.kek.parse().map_err(|()| {
+        ServiceError::Internal(format!("service secret {name} names an unreadable key"))
+    })?;
+    let key = keys
+        .unwrap(
+            &WrappedKey {
+                kek,
+                ciphertext: sealed.wrapped,
+            },
+            &aad(name),
+        )
+        .await
+        .map_err(|e| {
+            ServiceError::Internal(format!(
+                "cannot unwrap service secret {name}: {e}. The database was initialised with \
+                 another master key; start with the same key file (or key manager) it was \
+                 created with"
+            ))
+        })?;
+    Ok(key)
+}
