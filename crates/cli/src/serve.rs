@@ -124,23 +124,20 @@ pub async fn bootstrap_admin_token(service: &Service, data_dir: &Path) -> anyhow
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Waits for SIGINT or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled, so a signal that arrives right after "listening" is logged is
+/// handled gracefully rather than killing the process.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+    let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {},
+            _ = term.recv() => {},
         }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down: finishing requests in flight");
+        tracing::info!("shutting down: finishing requests in flight");
+    })
 }
 
 /// Runs the service until a shutdown signal.
@@ -156,13 +153,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             )
         })?;
     let addr = listener.local_addr()?;
+    let shutdown = shutdown_signal()?;
     let state = AppState {
         service,
         max_body_bytes: cfg.max_body_bytes,
     };
     tracing::info!("listening on http://{addr}");
-    let server = axum::serve(listener, bioguard_server::app(state))
-        .with_graceful_shutdown(shutdown_signal());
+    let server =
+        axum::serve(listener, bioguard_server::app(state)).with_graceful_shutdown(shutdown);
     server.await.context("the HTTP server failed")?;
     tokio::time::timeout(bioguard_server::SHUTDOWN_GRACE, store.close())
         .await

@@ -1,0 +1,9 @@
+//! Tests of the `bioguard` binary itself: start-up, configuration, shutdown, durability
+//! under SIGKILL, the README walkthrough and the demo.
+
+mod demo;
+mod durability;
+mod http;
+mod readme;
+mod serve;
+mod server;
