@@ -118,6 +118,12 @@ impl From<ServiceError> for ApiError {
     }
 }
 
+impl From<bioguard_core::ValidationError> for ApiError {
+    fn from(e: bioguard_core::ValidationError) -> Self {
+        ServiceError::Invalid(e).into()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {

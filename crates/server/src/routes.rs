@@ -80,7 +80,7 @@ pub(crate) async fn create_purpose(
     AdminAuth(admin): AdminAuth,
     JsonBody(req): JsonBody<PurposeRequest>,
 ) -> ApiResult<(StatusCode, Json<PurposeBody>)> {
-    let purpose = req.parse().map_err(bioguard_service::ServiceError::from)?;
+    let purpose = req.parse()?;
     let created = st.service.create_purpose(&admin, purpose).await?;
     Ok((StatusCode::CREATED, Json(PurposeBody::from(&created))))
 }
@@ -106,7 +106,7 @@ pub(crate) async fn create_client(
     AdminAuth(admin): AdminAuth,
     JsonBody(req): JsonBody<ClientRequest>,
 ) -> ApiResult<(StatusCode, Json<ClientCreatedBody>)> {
-    let (name, grants) = req.parse().map_err(bioguard_service::ServiceError::from)?;
+    let (name, grants) = req.parse()?;
     let created = st
         .service
         .create_client(&admin, name.clone(), grants.clone())
@@ -139,9 +139,8 @@ pub(crate) async fn grant_consent(
     Segments((subject, purpose)): Segments<(String, String)>,
     JsonBody(req): JsonBody<ConsentRequest>,
 ) -> ApiResult<(StatusCode, Json<ConsentBody>)> {
-    let (subject, purpose) =
-        subject_and_purpose(&subject, &purpose).map_err(bioguard_service::ServiceError::from)?;
-    let (notice, method) = req.parse().map_err(bioguard_service::ServiceError::from)?;
+    let (subject, purpose) = subject_and_purpose(&subject, &purpose)?;
+    let (notice, method) = req.parse()?;
     let change = st
         .service
         .grant_consent(&client, &subject, &purpose, notice, method)
@@ -169,8 +168,7 @@ pub(crate) async fn withdraw_consent(
     ClientAuth(client): ClientAuth,
     Segments((subject, purpose)): Segments<(String, String)>,
 ) -> ApiResult<Json<WithdrawalBody>> {
-    let (subject, purpose) =
-        subject_and_purpose(&subject, &purpose).map_err(bioguard_service::ServiceError::from)?;
+    let (subject, purpose) = subject_and_purpose(&subject, &purpose)?;
     let out = st
         .service
         .withdraw_consent(&client, &subject, &purpose)
@@ -198,8 +196,7 @@ pub(crate) async fn enroll(
     Segments((subject, purpose)): Segments<(String, String)>,
     JsonBody(req): JsonBody<TemplateRequest>,
 ) -> ApiResult<(StatusCode, Json<EnrolmentBody>)> {
-    let (subject, purpose) =
-        subject_and_purpose(&subject, &purpose).map_err(bioguard_service::ServiceError::from)?;
+    let (subject, purpose) = subject_and_purpose(&subject, &purpose)?;
     let out = st
         .service
         .enroll(&client, &subject, &purpose, req.embedding)
@@ -240,8 +237,7 @@ pub(crate) async fn verify(
         purpose,
         embedding,
     } = req;
-    let (subject, purpose) =
-        subject_and_purpose(&subject, &purpose).map_err(bioguard_service::ServiceError::from)?;
+    let (subject, purpose) = subject_and_purpose(&subject, &purpose)?;
     let d = st
         .service
         .verify(&client, &subject, &purpose, embedding)
@@ -264,7 +260,7 @@ pub(crate) async fn subject_summary(
     ClientAuth(client): ClientAuth,
     Segments(subject): Segments<String>,
 ) -> ApiResult<Json<SubjectBody>> {
-    let subject = SubjectRef::parse(&subject).map_err(bioguard_service::ServiceError::from)?;
+    let subject = SubjectRef::parse(&subject)?;
     let summary = st.service.subject_summary(&client, &subject).await?;
     Ok(Json(SubjectBody::from(&summary)))
 }
@@ -280,7 +276,7 @@ pub(crate) async fn erase_subject(
     ClientAuth(client): ClientAuth,
     Segments(subject): Segments<String>,
 ) -> ApiResult<Json<ErasureBody>> {
-    let subject = SubjectRef::parse(&subject).map_err(bioguard_service::ServiceError::from)?;
+    let subject = SubjectRef::parse(&subject)?;
     let out = st.service.erase_subject(&client, &subject).await?;
     Ok(Json(ErasureBody::from(out)))
 }
