@@ -9,7 +9,6 @@ use anyhow::{Context, bail};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use bioguard_crypto::LocalKeyFile;
-use bioguard_engine::CosineMatcher;
 use bioguard_server::AppState;
 use bioguard_service::Service;
 use bioguard_store::SqlStore;
@@ -139,12 +138,7 @@ async fn scenario_in(dir: &std::path::Path) -> anyhow::Result<()> {
     println!("(Synthetic data: made-up people, not real biometrics.)");
     let (keys, _) = LocalKeyFile::open_or_create(&dir.join("master.key"))?;
     let store = SqlStore::open_sqlite(&dir.join("bioguard.db")).await?;
-    let service = Service::open(
-        Arc::new(store.clone()),
-        Arc::new(keys),
-        Arc::new(CosineMatcher),
-    )
-    .await?;
+    let service = Service::open(Arc::new(store.clone()), Arc::new(keys)).await?;
     let admin = bioguard_crypto::random_token("bga_")?;
     service.register_admin_token(&admin).await?;
     let mut demo = Demo {

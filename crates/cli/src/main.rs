@@ -2,6 +2,7 @@
 
 mod config;
 mod demo;
+mod evaluate;
 mod serve;
 
 use std::path::PathBuf;
@@ -53,6 +54,38 @@ enum Command {
     Demo,
     /// Print the OpenAPI document.
     Openapi,
+    /// Error rates of the raw and protected forms on labelled embeddings, and the match
+    /// threshold for a target false-match rate.
+    Calibrate {
+        /// JSON lines with `subject` (or `identity`) and `embedding`, as in ../shared/data.
+        #[arg(long, value_name = "FILE")]
+        embeddings: PathBuf,
+        /// The false-match rate the threshold must not exceed.
+        #[arg(long, default_value_t = 1e-3)]
+        target_fmr: f64,
+        /// Protected code length in bits (multiple of 256, 512 to 4096).
+        #[arg(long, default_value_t = 2048)]
+        bits: u64,
+        /// Which comparisons to score.
+        #[arg(long, value_enum, default_value = "all-pairs")]
+        protocol: evaluate::Protocol,
+        /// Use only lines whose `sample` starts with this (e.g. `phrase/`).
+        #[arg(long, value_name = "PREFIX")]
+        sample_prefix: Option<String>,
+        /// Also write the calibration record as JSON, for a purpose's `calibration` field.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
+    /// Studies of the template protection (accuracy by code size, unlinkability,
+    /// reconstruction), as recorded in docs/adr/0006-template-protection.md.
+    Study {
+        /// JSON lines with `subject` and `embedding`.
+        #[arg(long, value_name = "FILE")]
+        embeddings: PathBuf,
+        /// Use only lines whose `sample` starts with this.
+        #[arg(long, value_name = "PREFIX")]
+        sample_prefix: Option<String>,
+    },
 }
 
 fn init_logging(filter: &str) {
@@ -107,6 +140,25 @@ fn main() -> ExitCode {
     let result = match cli.command {
         c @ Command::Serve { .. } => serve(c),
         Command::Demo => demo::run(),
+        Command::Calibrate {
+            embeddings,
+            target_fmr,
+            bits,
+            protocol,
+            sample_prefix,
+            json,
+        } => evaluate::calibrate(evaluate::CalibrateArgs {
+            embeddings,
+            target_fmr,
+            bits,
+            protocol,
+            sample_prefix,
+            json,
+        }),
+        Command::Study {
+            embeddings,
+            sample_prefix,
+        } => evaluate::study(&embeddings, sample_prefix.as_deref()),
         Command::Openapi => {
             println!("{}", bioguard_server::openapi_json());
             Ok(())

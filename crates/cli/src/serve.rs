@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use bioguard_crypto::LocalKeyFile;
-use bioguard_engine::CosineMatcher;
 use bioguard_server::AppState;
 use bioguard_service::Service;
 use bioguard_store::SqlStore;
@@ -47,12 +46,7 @@ pub async fn open_service(cfg: &Config) -> anyhow::Result<(Service, SqlStore)> {
                 .with_context(|| format!("cannot open SQLite database {}", path.display()))?
         }
     };
-    let service = Service::open(
-        Arc::new(store.clone()),
-        Arc::new(keys),
-        Arc::new(CosineMatcher),
-    )
-    .await?;
+    let service = Service::open(Arc::new(store.clone()), Arc::new(keys)).await?;
     Ok((service, store))
 }
 

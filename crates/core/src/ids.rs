@@ -103,9 +103,16 @@ impl SubjectRef {
         Ok(Self(s.to_owned()))
     }
 
-    /// The reference's bytes, for computing its pseudonym. Nothing else should read them.
+    /// The reference's bytes, for computing its pseudonym or sealing it with a gallery
+    /// template. Nothing else should read them.
     pub fn expose_bytes(&self) -> &[u8] {
         self.0.as_bytes()
+    }
+
+    /// The reference as text, to return it to the relying party that owns it (the subjects
+    /// an identification finds). Never for logs or error messages.
+    pub fn expose_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -155,6 +162,17 @@ macro_rules! random_id {
             /// The id as text.
             pub fn as_str(&self) -> &str {
                 &self.0
+            }
+
+            /// The 16 bytes the id was made from (the inverse of `from_random`).
+            pub fn to_bytes(&self) -> [u8; 16] {
+                let hex = &self.0.as_bytes()[Self::PREFIX.len()..];
+                let nibble = |c: u8| if c <= b'9' { c - b'0' } else { c - b'a' + 10 };
+                let mut out = [0u8; 16];
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]);
+                }
+                out
             }
         }
 
@@ -228,6 +246,8 @@ mod tests {
     fn random_ids_round_trip() {
         let id = ClientId::from_random([0xab; 16]);
         assert_eq!(ClientId::parse(id.as_str()).expect("valid"), id);
+        let bytes: [u8; 16] = core::array::from_fn(|i| i as u8 * 17);
+        assert_eq!(TemplateId::from_random(bytes).to_bytes(), bytes);
         assert!(ClientId::parse("cl_xyz").is_err());
         assert!(DecisionId::parse(id.as_str()).is_err());
     }
@@ -272,6 +292,30 @@ random_id!(
     TemplateId,
     "tpl_"
 );
+/// The name of a gallery: the caller's narrowing of 1:N search (a merchant, a region, a
+/// phone-number bucket). Letters, digits, `.`, `_`, `-`; 1 to 64 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GalleryName(String);
+
+impl GalleryName {
+    /// Parses a gallery name.
+    pub fn parse(s: &str) -> Result<Self, ValidationError> {
+        check_token("gallery", s, 64, false)?;
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for GalleryName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 random_id!(
     /// The identifier of a data key (one per subject and purpose).
     DataKeyId,

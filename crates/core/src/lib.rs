@@ -19,9 +19,11 @@ pub use consent::{ConsentMethod, NoticeVersion};
 pub use embedding::{Embedding, MAX_DIMENSION, MIN_DIMENSION};
 pub use error::ValidationError;
 pub use ids::{
-    ClientId, ConsentId, DataKeyId, DecisionId, Pseudonym, PurposeId, SubjectRef, TemplateId,
+    ClientId, ConsentId, DataKeyId, DecisionId, GalleryName, Pseudonym, PurposeId, SubjectRef,
+    TemplateId,
 };
 pub use purpose::{
-    DEFAULT_THRESHOLD, Description, Dimension, Operation, Purpose, Retention, Threshold,
+    CodeBits, DEFAULT_THRESHOLD, Description, Dimension, MAX_GALLERY_SIZE, Operation, Purpose,
+    Retention, Threshold,
 };
 pub use time::Timestamp;

@@ -18,7 +18,7 @@ pub enum Operation {
     Enroll,
     /// Compare a probe with one subject's template (1:1).
     Verify,
-    /// Search a gallery for a probe (1:N). Not offered by this version.
+    /// Search a gallery for a probe (1:N).
     Identify,
 }
 
@@ -191,6 +191,70 @@ impl Retention {
     }
 }
 
+/// The length of protected codes, in bits: a multiple of 256 from 512 to 4096.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CodeBits(u16);
+
+impl CodeBits {
+    /// The default code length.
+    pub const DEFAULT: CodeBits = CodeBits(2048);
+    /// The shortest code length accepted.
+    pub const MIN: usize = 512;
+    /// The longest code length accepted.
+    pub const MAX: usize = 4096;
+
+    /// Checks a code length.
+    pub fn new(bits: u64) -> Option<Self> {
+        (bits >= Self::MIN as u64 && bits <= Self::MAX as u64 && bits.is_multiple_of(256))
+            .then_some(CodeBits(bits as u16))
+    }
+
+    /// The length in bits.
+    pub fn bits(self) -> usize {
+        usize::from(self.0)
+    }
+
+    /// The length in 64-bit words.
+    pub fn words(self) -> usize {
+        self.bits() / 64
+    }
+
+    /// The largest normalised Hamming distance that counts as a match for a cosine threshold.
+    ///
+    /// For sign random projections the probability that one bit differs between the codes of
+    /// two vectors at angle theta is theta / pi (Charikar 2002), so the expected normalised
+    /// distance at cosine similarity `s` is arccos(s) / pi. A comparison matches when its
+    /// distance is at most `floor(bits * arccos(s) / pi)`.
+    pub fn max_distance(self, cosine_threshold: f64) -> u32 {
+        let s = cosine_threshold.clamp(-1.0, 1.0);
+        let bits = self.bits() as u32;
+        let mut d = (f64::from(bits) * s.acos() / std::f64::consts::PI).floor() as u32;
+        // Settle the floating-point edge exactly against `cosine_equivalent`, so a threshold
+        // calibrated as the cosine equivalent of a distance maps back to that distance.
+        while d < bits && self.cosine_equivalent(d + 1) >= s {
+            d += 1;
+        }
+        while d > 0 && self.cosine_equivalent(d) < s {
+            d -= 1;
+        }
+        d
+    }
+
+    /// The cosine similarity a normalised Hamming distance corresponds to: cos(pi * d / bits).
+    pub fn cosine_equivalent(self, distance: u32) -> f64 {
+        (std::f64::consts::PI * f64::from(distance) / self.bits() as f64).cos()
+    }
+}
+
+impl Default for CodeBits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// The largest gallery size a purpose may declare.
+pub const MAX_GALLERY_SIZE: u32 = 10_000_000;
+
 /// A declared purpose.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Purpose {
@@ -206,24 +270,39 @@ pub struct Purpose {
     pub threshold: Threshold,
     /// The retention rule.
     pub retention: Retention,
+    /// The length of the protected codes templates are turned into.
+    pub code_bits: CodeBits,
+    /// The largest gallery 1:N search may run over; required when `identify` is allowed.
+    pub max_gallery_size: Option<u32>,
+    /// The calibration record the threshold came from (JSON text), if any.
+    pub calibration: Option<String>,
 }
 
 impl Purpose {
-    /// Checks the operation list of a new purpose: not empty, and only what this version offers.
-    pub fn check_operations(ops: &BTreeSet<Operation>) -> Result<(), ValidationError> {
-        if ops.is_empty() {
+    /// Checks the rules that span fields: at least one operation, and a gallery limit exactly
+    /// when 1:N identification is allowed.
+    pub fn check(&self) -> Result<(), ValidationError> {
+        if self.operations.is_empty() {
             return Err(ValidationError::new(
                 "operations",
-                "at least one of: enroll, verify",
+                "at least one of: enroll, verify, identify",
             ));
         }
-        if ops.contains(&Operation::Identify) {
-            return Err(ValidationError::new(
-                "operations",
-                "identify (1:N search) is not offered by this version; use enroll and verify",
-            ));
+        match (self.allows(Operation::Identify), self.max_gallery_size) {
+            (true, None) => Err(ValidationError::new(
+                "max_gallery_size",
+                "required when `identify` is allowed: the largest gallery a 1:N search may cover",
+            )),
+            (false, Some(_)) => Err(ValidationError::new(
+                "max_gallery_size",
+                "only for purposes that allow `identify`",
+            )),
+            (_, Some(n)) if !(1..=MAX_GALLERY_SIZE).contains(&n) => Err(ValidationError::new(
+                "max_gallery_size",
+                format!("from 1 to {MAX_GALLERY_SIZE}"),
+            )),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Whether the purpose allows `op`.
@@ -257,9 +336,56 @@ mod tests {
     fn operations() {
         assert_eq!("verify".parse::<Operation>(), Ok(Operation::Verify));
         assert!("delete".parse::<Operation>().is_err());
-        let ops: BTreeSet<_> = [Operation::Enroll, Operation::Identify].into();
-        assert!(Purpose::check_operations(&ops).is_err());
-        assert!(Purpose::check_operations(&BTreeSet::new()).is_err());
+        let mut p = Purpose {
+            id: PurposeId::parse("p").expect("valid"),
+            description: Description::parse("d").expect("valid"),
+            operations: [Operation::Enroll, Operation::Identify].into(),
+            dimension: Dimension::new(8).expect("valid"),
+            threshold: Threshold::default(),
+            retention: Retention::new(1, None).expect("valid"),
+            code_bits: CodeBits::DEFAULT,
+            max_gallery_size: None,
+            calibration: None,
+        };
+        assert!(p.check().is_err(), "identify needs a gallery limit");
+        p.max_gallery_size = Some(1000);
+        assert!(p.check().is_ok());
+        p.max_gallery_size = Some(0);
+        assert!(p.check().is_err());
+        p.operations = [Operation::Verify].into();
+        p.max_gallery_size = Some(10);
+        assert!(p.check().is_err(), "a gallery limit without identify");
+        p.max_gallery_size = None;
+        assert!(p.check().is_ok());
+        p.operations = BTreeSet::new();
+        assert!(p.check().is_err());
+    }
+
+    #[test]
+    fn code_bits() {
+        assert_eq!(CodeBits::new(2048).map(CodeBits::words), Some(32));
+        for bad in [0, 256, 500, 4352, 1000] {
+            assert!(CodeBits::new(bad).is_none(), "{bad}");
+        }
+        assert!(CodeBits::new(768).is_some());
+    }
+
+    #[test]
+    fn threshold_mapping() {
+        let b = CodeBits::DEFAULT;
+        assert_eq!(b.max_distance(1.0), 0);
+        assert_eq!(b.max_distance(0.0), 1024);
+        assert_eq!(b.max_distance(-1.0), 2048);
+        // cos 60 degrees = 0.5: a third of the bits.
+        assert_eq!(b.max_distance(0.5), 682);
+        assert!((b.cosine_equivalent(1024)).abs() < 1e-12);
+        assert!((b.cosine_equivalent(b.max_distance(0.8)) - 0.8).abs() < 0.01);
+        // A threshold just above the cosine equivalent of distance d admits d - 1, not d.
+        for d in [1u32, 300, 600, 1023, 1500] {
+            let t = b.cosine_equivalent(d);
+            assert_eq!(b.max_distance(t), d, "{d}");
+            assert_eq!(b.max_distance(t + 1e-12), d - 1, "{d}");
+        }
     }
 
     #[test]

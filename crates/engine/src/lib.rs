@@ -1,58 +1,25 @@
-//! Matchers: how a probe embedding is compared with an enrolled template.
+//! The matching engine: protection transforms, protected codes, Hamming kernels, galleries
+//! for 1:N search, and error-rate evaluation.
 //!
-//! The service reaches matching only through the [`Matcher`] trait, so that the baseline
-//! cosine matcher here can be replaced by a matcher over protected templates without the
-//! layers above changing. Everything in this crate is pure and deterministic.
+//! Everything here is pure and deterministic: keys come in as bytes, embeddings as checked
+//! [`bioguard_core::Embedding`] values; nothing is read from or written to the outside.
 
-use bioguard_core::{Embedding, Threshold};
+mod code;
+pub mod eval;
+mod index;
+mod kernels;
+mod projection;
 
-/// The outcome of one comparison. The score never leaves the service: clients see the
-/// decision only, so that scores cannot be used to climb towards a match.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Comparison {
-    /// The similarity score, in the matcher's own scale.
-    pub score: f64,
-    /// Whether the score reaches the threshold.
-    pub is_match: bool,
-}
+pub use bioguard_core::CodeBits;
+pub use code::ProtectedCode;
+pub use index::{Candidate, Gallery};
+pub use kernels::Kernel;
+pub use projection::{IndexOfMax, SignProjection};
 
-/// Compares a probe with a reference template under a purpose's threshold.
-pub trait Matcher: Send + Sync {
-    /// A short name for the matcher, recorded with decisions.
-    fn name(&self) -> &'static str;
-
-    /// Compares `probe` with `reference`. Both have the purpose's dimension.
-    fn compare(&self, probe: &Embedding, reference: &Embedding, threshold: Threshold)
-    -> Comparison;
-}
-
-/// The baseline matcher: cosine similarity of the raw embeddings.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct CosineMatcher;
-
-impl Matcher for CosineMatcher {
-    fn name(&self) -> &'static str {
-        "cosine"
-    }
-
-    fn compare(
-        &self,
-        probe: &Embedding,
-        reference: &Embedding,
-        threshold: Threshold,
-    ) -> Comparison {
-        let score = cosine_similarity(probe.expose(), reference.expose());
-        Comparison {
-            score,
-            is_match: score >= threshold.get(),
-        }
-    }
-}
-
-/// Cosine similarity of two vectors of equal length, accumulated in f64.
+/// Cosine similarity of two vectors of equal length, accumulated in f64: the raw-embedding
+/// baseline that calibration and the protection study compare against.
 ///
-/// Returns 0 when either vector has zero norm or the lengths differ; checked embeddings are
-/// never all zero and always have the purpose's dimension, so neither happens in practice.
+/// Returns 0 when either vector has zero norm or the lengths differ.
 pub fn cosine_similarity(a: &[f32], b: &[f32]) -> f64 {
     if a.len() != b.len() {
         return 0.0;
@@ -75,11 +42,6 @@ pub fn cosine_similarity(a: &[f32], b: &[f32]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bioguard_core::Dimension;
-
-    fn emb(v: &[f32]) -> Embedding {
-        Embedding::parse(v.to_vec(), Dimension::new(v.len() as u64).expect("dim")).expect("valid")
-    }
 
     #[test]
     fn cosine_basics() {
@@ -87,14 +49,6 @@ mod tests {
         assert!(cosine_similarity(&[1.0, 0.0], &[0.0, 1.0]).abs() < 1e-12);
         assert!((cosine_similarity(&[1.0, 0.0], &[-1.0, 0.0]) + 1.0).abs() < 1e-12);
         assert_eq!(cosine_similarity(&[1.0], &[1.0, 2.0]), 0.0);
-    }
-
-    #[test]
-    fn threshold_is_inclusive() {
-        let m = CosineMatcher;
-        let t = Threshold::new(1.0).expect("valid");
-        assert!(m.compare(&emb(&[0.6, 0.8]), &emb(&[0.6, 0.8]), t).is_match);
-        let t = Threshold::new(0.9).expect("valid");
-        assert!(!m.compare(&emb(&[1.0, 0.0]), &emb(&[0.0, 1.0]), t).is_match);
+        assert_eq!(cosine_similarity(&[0.6, 0.8], &[0.6, 0.8]), 1.0);
     }
 }

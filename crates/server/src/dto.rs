@@ -4,10 +4,10 @@
 use std::collections::BTreeSet;
 
 use bioguard_core::{
-    ClientName, ConsentMethod, Description, Dimension, Grant, NoticeVersion, Operation, Purpose,
-    PurposeId, Retention, Threshold, Timestamp, ValidationError,
+    ClientName, CodeBits, ConsentMethod, Description, Dimension, GalleryName, Grant, NoticeVersion,
+    Operation, Purpose, PurposeId, Retention, Threshold, Timestamp, ValidationError,
 };
-use bioguard_store::{ConsentRecord, EraseOutcome, SubjectSummary};
+use bioguard_store::{ConsentRecord, EraseOutcome, StoredPurpose, SubjectSummary};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -45,7 +45,7 @@ pub struct PurposeRequest {
     /// The text shown to people, 1 to 2000 characters.
     #[schema(example = "Pay at the till by looking at the camera")]
     pub description: String,
-    /// Allowed operations: `enroll`, `verify`.
+    /// Allowed operations: `enroll`, `verify`, `identify`.
     #[schema(example = json!(["enroll", "verify"]))]
     pub operations: Vec<String>,
     /// The embedding dimension (2 to 4096).
@@ -57,7 +57,22 @@ pub struct PurposeRequest {
     pub threshold: Option<f64>,
     /// The retention rule.
     pub retention: RetentionBody,
+    /// Protected code length in bits: a multiple of 256 from 512 to 4096. Default 2048.
+    #[serde(default)]
+    #[schema(example = 2048)]
+    pub code_bits: Option<u64>,
+    /// The largest gallery 1:N search may cover. Required with `identify`, refused without.
+    #[serde(default)]
+    #[schema(example = 10000)]
+    pub max_gallery_size: Option<u64>,
+    /// The calibration record the threshold came from (`bioguard calibrate --json`).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub calibration: Option<serde_json::Value>,
 }
+
+/// The longest calibration record accepted, in bytes of JSON.
+const MAX_CALIBRATION_BYTES: usize = 8192;
 
 impl PurposeRequest {
     /// Parses the request into a purpose.
@@ -76,6 +91,42 @@ impl PurposeRequest {
                 self.retention.max_days_since_enrolment,
                 self.retention.max_days_since_last_use,
             )?,
+            code_bits: match self.code_bits {
+                None => CodeBits::DEFAULT,
+                Some(b) => CodeBits::new(b).ok_or_else(|| {
+                    ValidationError::new("code_bits", "a multiple of 256 from 512 to 4096")
+                })?,
+            },
+            max_gallery_size: self
+                .max_gallery_size
+                .map(|n| {
+                    u32::try_from(n).map_err(|_| {
+                        ValidationError::new(
+                            "max_gallery_size",
+                            format!("from 1 to {}", bioguard_core::MAX_GALLERY_SIZE),
+                        )
+                    })
+                })
+                .transpose()?,
+            calibration: match self.calibration {
+                None => None,
+                Some(v @ serde_json::Value::Object(_)) => {
+                    let text = v.to_string();
+                    if text.len() > MAX_CALIBRATION_BYTES {
+                        return Err(ValidationError::new(
+                            "calibration",
+                            format!("at most {MAX_CALIBRATION_BYTES} bytes of JSON"),
+                        ));
+                    }
+                    Some(text)
+                }
+                Some(_) => {
+                    return Err(ValidationError::new(
+                        "calibration",
+                        "a JSON object, as written by `bioguard calibrate --json`",
+                    ));
+                }
+            },
         })
     }
 }
@@ -95,10 +146,23 @@ pub struct PurposeBody {
     pub threshold: f64,
     /// The retention rule.
     pub retention: RetentionBody,
+    /// Protected code length in bits.
+    pub code_bits: usize,
+    /// The largest gallery 1:N search may cover (purposes with `identify`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_gallery_size: Option<u32>,
+    /// The calibration record the threshold came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub calibration: Option<serde_json::Value>,
+    /// The version of the purpose's protection key; codes made under earlier versions no
+    /// longer match.
+    pub protection_key_version: u32,
 }
 
-impl From<&Purpose> for PurposeBody {
-    fn from(p: &Purpose) -> Self {
+impl From<&StoredPurpose> for PurposeBody {
+    fn from(sp: &StoredPurpose) -> Self {
+        let p = &sp.purpose;
         Self {
             id: p.id.to_string(),
             description: p.description.as_str().to_owned(),
@@ -109,6 +173,13 @@ impl From<&Purpose> for PurposeBody {
                 max_days_since_enrolment: u64::from(p.retention.max_days_since_enrolment()),
                 max_days_since_last_use: p.retention.max_days_since_last_use().map(u64::from),
             },
+            code_bits: p.code_bits.bits(),
+            max_gallery_size: p.max_gallery_size,
+            calibration: p
+                .calibration
+                .as_deref()
+                .and_then(|c| serde_json::from_str(c).ok()),
+            protection_key_version: sp.protection_version,
         }
     }
 }
@@ -270,6 +341,105 @@ pub struct TemplateRequest {
     /// The embedding: the purpose's dimension of finite numbers.
     #[schema(example = json!([0.12, -0.03, 0.4]))]
     pub embedding: Vec<f32>,
+    /// Galleries 1:N search may find this template in (purposes with `identify`; at most 16).
+    #[serde(default)]
+    #[schema(example = json!(["store-1"]))]
+    pub galleries: Vec<String>,
+}
+
+pub(crate) fn galleries(raw: &[String]) -> Result<Vec<GalleryName>, ValidationError> {
+    raw.iter()
+        .map(|g| GalleryName::parse(g).map_err(|e| ValidationError::new("galleries", e.rule())))
+        .collect()
+}
+
+/// A 1:N identification request.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentifyRequestBody {
+    /// The purpose (must allow `identify`).
+    #[schema(example = "face-pay")]
+    pub purpose: String,
+    /// The gallery to search: the caller's narrowing (a merchant, a region).
+    #[schema(example = "store-1")]
+    pub gallery: String,
+    /// The probe embedding.
+    #[schema(example = json!([0.11, -0.02, 0.41]))]
+    pub embedding: Vec<f32>,
+    /// The most subjects to return (1 to 100, default 5).
+    #[serde(default)]
+    pub max_candidates: Option<u64>,
+}
+
+/// A batch of 1:N identifications in one gallery.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentifyBatchRequestBody {
+    /// The purpose (must allow `identify`).
+    pub purpose: String,
+    /// The gallery to search.
+    pub gallery: String,
+    /// The probe embeddings (1 to 256).
+    pub embeddings: Vec<Vec<f32>>,
+    /// The most subjects to return per probe (1 to 100, default 5).
+    #[serde(default)]
+    pub max_candidates: Option<u64>,
+}
+
+/// The default number of candidates.
+pub const DEFAULT_MAX_CANDIDATES: u64 = 5;
+
+/// One subject found by identification.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CandidateBody {
+    /// The relying party's subject identifier.
+    pub subject: String,
+    /// 1 for the best match, then 2, ...
+    pub rank: usize,
+}
+
+/// The result of one identification: subjects above threshold, best first. No scores.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IdentificationBody {
+    /// The decision's id.
+    pub decision_id: String,
+    /// The subjects found, best first (empty when none is above threshold).
+    pub candidates: Vec<CandidateBody>,
+}
+
+impl From<&bioguard_service::Identification> for IdentificationBody {
+    fn from(i: &bioguard_service::Identification) -> Self {
+        Self {
+            decision_id: i.decision.to_string(),
+            candidates: i
+                .subjects
+                .iter()
+                .enumerate()
+                .map(|(n, s)| CandidateBody {
+                    subject: s.expose_str().to_owned(),
+                    rank: n + 1,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The results of a batch, one per probe, in order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IdentifyBatchBody {
+    /// One result per probe.
+    pub results: Vec<IdentificationBody>,
+}
+
+/// The result of rotating a purpose's protection key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotationBody {
+    /// The purpose.
+    pub purpose: String,
+    /// The new key version.
+    pub protection_key_version: u32,
+    /// What happens now.
+    pub note: &'static str,
 }
 
 /// The result of an enrolment.
@@ -281,6 +451,8 @@ pub struct EnrolmentBody {
     pub enrolled_at: String,
     /// Whether an earlier template was replaced.
     pub replaced: bool,
+    /// The galleries 1:N search can find it in.
+    pub galleries: Vec<String>,
 }
 
 /// A 1:1 verification request.

@@ -101,6 +101,21 @@ impl From<ServiceError> for ApiError {
             },
             ServiceError::NotEnrolled => Self::new(S::NOT_FOUND, "not_enrolled", msg),
             ServiceError::ConsentNotFound => Self::new(S::NOT_FOUND, "consent_not_found", msg),
+            ServiceError::ReenrolmentRequired => Self {
+                fallback: true,
+                ..Self::new(S::CONFLICT, "reenrolment_required", msg)
+            },
+            ServiceError::OperationNotAllowed(_) => {
+                Self::new(S::FORBIDDEN, "operation_not_allowed", msg)
+            }
+            ServiceError::GalleryFull(_) => Self {
+                field: Some("galleries"),
+                ..Self::new(S::UNPROCESSABLE_ENTITY, "gallery_full", msg)
+            },
+            ServiceError::GalleryTooLarge { .. } => Self {
+                field: Some("gallery"),
+                ..Self::new(S::UNPROCESSABLE_ENTITY, "gallery_too_large", msg)
+            },
             ServiceError::Conflict(_) => Self::new(S::CONFLICT, "conflict", msg),
             ServiceError::Integrity => {
                 Self::new(S::INTERNAL_SERVER_ERROR, "integrity_failure", msg)

@@ -6,9 +6,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::dto::{
-    ClientCreatedBody, ClientRequest, ConsentBody, ConsentRequest, DecisionBody, EnrolmentBody,
-    ErasureBody, GrantBody, HealthBody, PurposeBody, PurposeRequest, RetentionBody, SubjectBody,
-    TemplateInfoBody, TemplateRequest, VerifyRequest, WithdrawalBody,
+    CandidateBody, ClientCreatedBody, ClientRequest, ConsentBody, ConsentRequest, DecisionBody,
+    EnrolmentBody, ErasureBody, GrantBody, HealthBody, IdentificationBody, IdentifyBatchBody,
+    IdentifyBatchRequestBody, IdentifyRequestBody, PurposeBody, PurposeRequest, RetentionBody,
+    RotationBody, SubjectBody, TemplateInfoBody, TemplateRequest, VerifyRequest, WithdrawalBody,
 };
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes;
@@ -47,13 +48,16 @@ impl Modify for Security {
     paths(
         routes::health, routes::openapi, routes::create_purpose, routes::list_purposes,
         routes::create_client, routes::grant_consent, routes::withdraw_consent, routes::enroll,
-        routes::verify, routes::subject_summary, routes::erase_subject
+        routes::verify, routes::subject_summary, routes::erase_subject,
+        routes::rotate_protection_key, routes::identify, routes::identify_batch
     ),
     components(schemas(
         ErrorBody, ErrorDetail, PurposeRequest, PurposeBody, RetentionBody, GrantBody,
         ClientRequest, ClientCreatedBody, ConsentRequest, ConsentBody, WithdrawalBody,
         TemplateRequest, EnrolmentBody, VerifyRequest, DecisionBody, SubjectBody,
-        TemplateInfoBody, ErasureBody, HealthBody
+        TemplateInfoBody, ErasureBody, HealthBody, IdentifyRequestBody,
+        IdentifyBatchRequestBody, IdentificationBody, IdentifyBatchBody, CandidateBody,
+        RotationBody
     )),
     modifiers(&Security)
 )]

@@ -8,9 +8,10 @@ use axum::routing::{get, post, put};
 use bioguard_core::{PurposeId, SubjectRef, ValidationError};
 
 use crate::dto::{
-    ClientCreatedBody, ClientRequest, ConsentBody, ConsentRequest, DecisionBody, EnrolmentBody,
-    ErasureBody, HealthBody, PurposeBody, PurposeRequest, SubjectBody, TemplateRequest,
-    VerifyRequest, WithdrawalBody, grant_bodies, rfc3339,
+    ClientCreatedBody, ClientRequest, ConsentBody, ConsentRequest, DEFAULT_MAX_CANDIDATES,
+    DecisionBody, EnrolmentBody, ErasureBody, HealthBody, IdentificationBody, IdentifyBatchBody,
+    IdentifyBatchRequestBody, IdentifyRequestBody, PurposeBody, PurposeRequest, RotationBody,
+    SubjectBody, TemplateRequest, VerifyRequest, WithdrawalBody, galleries, grant_bodies, rfc3339,
 };
 use crate::error::ErrorBody;
 use crate::extract::{AdminAuth, ClientAuth, JsonBody, Segments};
@@ -23,6 +24,10 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/healthz", get(health))
         .route("/openapi.json", get(openapi))
         .route("/v1/purposes", post(create_purpose).get(list_purposes))
+        .route(
+            "/v1/purposes/{purpose}/protection-key",
+            post(rotate_protection_key),
+        )
         .route("/v1/clients", post(create_client))
         .route(
             "/v1/subjects/{subject}/consents/{purpose}",
@@ -34,6 +39,8 @@ pub(crate) fn router() -> Router<AppState> {
             get(subject_summary).delete(erase_subject),
         )
         .route("/v1/verify", post(verify))
+        .route("/v1/identify", post(identify))
+        .route("/v1/identify/batch", post(identify_batch))
 }
 
 fn subject_and_purpose(
@@ -82,7 +89,11 @@ pub(crate) async fn create_purpose(
 ) -> ApiResult<(StatusCode, Json<PurposeBody>)> {
     let purpose = req.parse()?;
     let created = st.service.create_purpose(&admin, purpose).await?;
-    Ok((StatusCode::CREATED, Json(PurposeBody::from(&created))))
+    let stored = bioguard_store::StoredPurpose {
+        purpose: created,
+        protection_version: 1,
+    };
+    Ok((StatusCode::CREATED, Json(PurposeBody::from(&stored))))
 }
 
 /// List the declared purposes (public).
@@ -197,9 +208,10 @@ pub(crate) async fn enroll(
     JsonBody(req): JsonBody<TemplateRequest>,
 ) -> ApiResult<(StatusCode, Json<EnrolmentBody>)> {
     let (subject, purpose) = subject_and_purpose(&subject, &purpose)?;
+    let galleries = galleries(&req.galleries)?;
     let out = st
         .service
-        .enroll(&client, &subject, &purpose, req.embedding)
+        .enroll(&client, &subject, &purpose, req.embedding, galleries)
         .await?;
     let status = if out.replaced {
         StatusCode::OK
@@ -212,6 +224,7 @@ pub(crate) async fn enroll(
             purpose: purpose.to_string(),
             enrolled_at: rfc3339(out.enrolled_at),
             replaced: out.replaced,
+            galleries: out.galleries.iter().map(ToString::to_string).collect(),
         }),
     ))
 }
@@ -279,4 +292,92 @@ pub(crate) async fn erase_subject(
     let subject = SubjectRef::parse(&subject)?;
     let out = st.service.erase_subject(&client, &subject).await?;
     Ok(Json(ErasureBody::from(out)))
+}
+
+/// Rotate a purpose's protection key (admin). Every code made under the previous key stops
+/// matching and the previous key is destroyed: subjects must enrol again.
+#[utoipa::path(post, path = "/v1/purposes/{purpose}/protection-key", tag = "purposes",
+    security(("admin_token" = [])),
+    params(("purpose" = String, Path, description = "The purpose id")),
+    responses((status = 200, body = RotationBody), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub(crate) async fn rotate_protection_key(
+    State(st): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    Segments(purpose): Segments<String>,
+) -> ApiResult<Json<RotationBody>> {
+    let purpose = PurposeId::parse(&purpose)?;
+    let r = st.service.rotate_protection_key(&admin, &purpose).await?;
+    Ok(Json(RotationBody {
+        purpose: purpose.to_string(),
+        protection_key_version: r.version,
+        note: "templates made under earlier keys no longer match; enrol those subjects again",
+    }))
+}
+
+fn max_candidates(n: Option<u64>) -> Result<usize, ValidationError> {
+    let n = n.unwrap_or(DEFAULT_MAX_CANDIDATES);
+    usize::try_from(n)
+        .ok()
+        .filter(|n| (1..=bioguard_service::MAX_CANDIDATES).contains(n))
+        .ok_or_else(|| {
+            ValidationError::new(
+                "max_candidates",
+                format!("from 1 to {}", bioguard_service::MAX_CANDIDATES),
+            )
+        })
+}
+
+/// Identify a probe in a gallery (1:N): the subjects above threshold, best first, each with
+/// a live consent for the purpose. No scores.
+#[utoipa::path(post, path = "/v1/identify", tag = "identification",
+    request_body = IdentifyRequestBody, security(("api_key" = [])),
+    responses(
+        (status = 200, body = IdentificationBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "`no_grant` or `operation_not_allowed`"),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "invalid probe, or `gallery_too_large`")))]
+pub(crate) async fn identify(
+    State(st): State<AppState>,
+    ClientAuth(client): ClientAuth,
+    JsonBody(req): JsonBody<IdentifyRequestBody>,
+) -> ApiResult<Json<IdentificationBody>> {
+    let request = bioguard_service::IdentifyRequest {
+        purpose: PurposeId::parse(&req.purpose)?,
+        gallery: bioguard_core::GalleryName::parse(&req.gallery)?,
+        max_candidates: max_candidates(req.max_candidates)?,
+        probes: vec![req.embedding],
+    };
+    let mut out = st.service.identify(&client, request).await?;
+    let one = out.pop().ok_or_else(|| {
+        ApiError::from(bioguard_service::ServiceError::Internal("no result".into()))
+    })?;
+    Ok(Json(IdentificationBody::from(&one)))
+}
+
+/// Identify a batch of probes in one gallery.
+#[utoipa::path(post, path = "/v1/identify/batch", tag = "identification",
+    request_body = IdentifyBatchRequestBody, security(("api_key" = [])),
+    responses(
+        (status = 200, body = IdentifyBatchBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn identify_batch(
+    State(st): State<AppState>,
+    ClientAuth(client): ClientAuth,
+    JsonBody(req): JsonBody<IdentifyBatchRequestBody>,
+) -> ApiResult<Json<IdentifyBatchBody>> {
+    let request = bioguard_service::IdentifyRequest {
+        purpose: PurposeId::parse(&req.purpose)?,
+        gallery: bioguard_core::GalleryName::parse(&req.gallery)?,
+        max_candidates: max_candidates(req.max_candidates)?,
+        probes: req.embeddings,
+    };
+    let out = st.service.identify(&client, request).await?;
+    Ok(Json(IdentifyBatchBody {
+        results: out.iter().map(IdentificationBody::from).collect(),
+    }))
 }

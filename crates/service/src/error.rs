@@ -31,6 +31,28 @@ pub enum ServiceError {
     /// No template is enrolled for the subject and purpose.
     #[error("no template is enrolled for this subject and purpose")]
     NotEnrolled,
+    /// The template was made under a protection key that has since been rotated: it can no
+    /// longer match and the subject must enrol again.
+    #[error("the template was made under a revoked protection key; enrol the subject again")]
+    ReenrolmentRequired,
+    /// The purpose does not allow this operation.
+    #[error("this purpose does not allow `{0}`")]
+    OperationNotAllowed(Operation),
+    /// Enrolling would take a gallery past the purpose's maximum size.
+    #[error("gallery `{0}` has reached the purpose's maximum size")]
+    GalleryFull(String),
+    /// The gallery is larger than the purpose allows 1:N search over.
+    #[error(
+        "gallery `{gallery}` holds {size} templates, more than this purpose's maximum of {max}"
+    )]
+    GalleryTooLarge {
+        /// The gallery.
+        gallery: String,
+        /// Its size.
+        size: usize,
+        /// The purpose's maximum.
+        max: u32,
+    },
     /// There is no live consent to withdraw.
     #[error("there is no live consent for this subject and purpose")]
     ConsentNotFound,
@@ -54,6 +76,7 @@ impl From<StoreError> for ServiceError {
         match e {
             StoreError::Conflict(what) => ServiceError::Conflict(what),
             StoreError::NoConsent => ServiceError::ConsentRequired,
+            StoreError::GalleryFull(g) => ServiceError::GalleryFull(g.to_string()),
             e if e.is_unavailable() => {
                 ServiceError::Unavailable("the database is unavailable; retry shortly".into())
             }

@@ -13,6 +13,9 @@
 
 mod auth;
 mod error;
+mod galleries;
+mod identify;
+mod protection;
 mod secrets;
 mod templates;
 mod usecases;
@@ -20,21 +23,23 @@ mod usecases;
 use std::sync::Arc;
 
 use bioguard_crypto::KeyProvider;
-use bioguard_engine::Matcher;
 use bioguard_store::Store;
 
 pub use auth::{Admin, AuthenticatedClient};
 pub use error::ServiceError;
+pub use identify::{Identification, IdentifyRequest, MAX_BATCH, MAX_CANDIDATES};
 pub use secrets::Secrets;
-pub use usecases::{ClientCreated, Decision, Enrolment};
+pub use usecases::{ClientCreated, Decision, Enrolment, KeyRotation};
 
-/// The bioguard service: storage, keys, matcher and the service's own secrets.
+/// The bioguard service: storage, keys, the service's own secrets, and the in-memory
+/// protection transforms and galleries (caches that any node rebuilds from the database).
 #[derive(Clone)]
 pub struct Service {
     store: Arc<dyn Store>,
     keys: Arc<dyn KeyProvider>,
-    matcher: Arc<dyn Matcher>,
     secrets: Arc<Secrets>,
+    protection: Arc<protection::ProtectionCache>,
+    galleries: Arc<galleries::Galleries>,
 }
 
 impl std::fmt::Debug for Service {
@@ -42,26 +47,35 @@ impl std::fmt::Debug for Service {
         f.debug_struct("Service")
             .field("backend", &self.store.backend())
             .field("key_provider", &self.keys.kind())
-            .field("matcher", &self.matcher.name())
+            .field("kernel", &bioguard_engine::Kernel::best().name())
             .finish_non_exhaustive()
     }
 }
 
 impl Service {
-    /// Builds the service, loading (or, on first start, creating) the service secrets that
-    /// live in the database wrapped by the key provider.
+    /// Builds the service: loads (or, on first start, creates) the service secrets that live
+    /// in the database wrapped by the key provider, then fills the in-memory galleries by
+    /// decrypting every gallery template.
     pub async fn open(
         store: Arc<dyn Store>,
         keys: Arc<dyn KeyProvider>,
-        matcher: Arc<dyn Matcher>,
     ) -> Result<Self, ServiceError> {
         let secrets = Secrets::load_or_create(store.as_ref(), keys.as_ref()).await?;
-        Ok(Self {
+        let service = Self {
             store,
             keys,
-            matcher,
             secrets: Arc::new(secrets),
-        })
+            protection: Arc::default(),
+            galleries: Arc::default(),
+        };
+        service.load_galleries().await?;
+        Ok(service)
+    }
+
+    /// Sets how many threads a 1:N scan may use (default: all cores).
+    pub fn with_scan_threads(self, threads: usize) -> Self {
+        self.galleries.set_threads(threads);
+        self
     }
 
     /// Checks that the database answers.

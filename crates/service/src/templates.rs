@@ -1,23 +1,31 @@
 //! Sealing and opening templates under their subject's data key.
 //!
+//! A template is a protected code (never the embedding), followed, for templates enrolled
+//! into galleries, by the relying party's subject identifier, so that identification can name
+//! the subjects it finds. Both are sealed together under the subject's data key and destroyed
+//! with it.
+//!
 //! The associated data binds each ciphertext to (subject pseudonym, purpose, template id,
-//! data key id); the wrapped data key is bound to (subject pseudonym, purpose, data key id).
-//! A ciphertext copied to another row, subject or purpose therefore fails to open, and the
-//! failure is [`ServiceError::Integrity`], which the API reports as an error, never as a
-//! non-match.
+//! data key id, format, protection key version); the wrapped data key is bound to (subject
+//! pseudonym, purpose, data key id). A ciphertext copied to another row, subject or purpose
+//! therefore fails to open, and the failure is [`ServiceError::Integrity`], which the API
+//! reports as an error, never as a non-match.
 
-use bioguard_core::{DataKeyId, Embedding, Pseudonym, PurposeId, TemplateId};
+use bioguard_core::{CodeBits, DataKeyId, Pseudonym, PurposeId, SubjectRef, TemplateId};
 use bioguard_crypto::{Aad, KekRef, Key256, KeyProvider, WrappedKey, open, seal};
+use bioguard_engine::ProtectedCode;
 use bioguard_store::{SealedKey, StoredDataKey, StoredTemplate};
+use zeroize::Zeroizing;
 
 use crate::ServiceError;
 
-/// The plaintext format of sealed templates: little-endian f32 values.
-pub(crate) const FORMAT_RAW_F32: i64 = 1;
+/// The plaintext format of sealed templates: a protected code, optionally followed by the
+/// subject identifier. (Format 1, raw embeddings, was never released.)
+pub(crate) const FORMAT_PROTECTED: i64 = 2;
 
 /// Proof that a live consent was found for a subject and purpose in the same read as the
-/// template. Only the consent check in the verify use case constructs it; opening a
-/// template requires it.
+/// template. Only the consent checks in the verify and identify use cases construct it;
+/// opening a template requires it.
 pub(crate) struct ConsentChecked(());
 
 impl ConsentChecked {
@@ -26,6 +34,12 @@ impl ConsentChecked {
     pub(crate) fn after_live_consent_read() -> Self {
         Self(())
     }
+}
+
+/// An opened template.
+pub(crate) struct Opened {
+    pub(crate) code: ProtectedCode,
+    pub(crate) subject: Option<SubjectRef>,
 }
 
 fn key_aad(subject: &Pseudonym, purpose: &PurposeId, key: &DataKeyId) -> Aad {
@@ -41,13 +55,15 @@ fn template_aad(
     template: &TemplateId,
     key: &DataKeyId,
     format: i64,
+    protection_version: u32,
 ) -> Aad {
-    Aad::new("bioguard/template/v1")
+    Aad::new("bioguard/template/v2")
         .field(subject.as_str().as_bytes())
         .field(purpose.as_str().as_bytes())
         .field(template.as_str().as_bytes())
         .field(key.as_str().as_bytes())
         .field(&format.to_be_bytes())
+        .field(&protection_version.to_be_bytes())
 }
 
 /// A fresh data key for a subject and purpose, wrapped by the key provider.
@@ -90,28 +106,48 @@ pub(crate) async fn unwrap_data_key(
         .await?)
 }
 
-/// Seals an embedding as a new template.
-pub(crate) fn seal_template(
-    key: &Key256,
-    subject: &Pseudonym,
-    purpose: &PurposeId,
-    template: &TemplateId,
-    data_key: &DataKeyId,
-    embedding: &Embedding,
-) -> Result<Vec<u8>, ServiceError> {
-    let aad = template_aad(subject, purpose, template, data_key, FORMAT_RAW_F32);
-    Ok(seal(key, &aad, &embedding.to_bytes())?)
+/// What a new template seals.
+pub(crate) struct Sealing<'a> {
+    pub(crate) subject: &'a Pseudonym,
+    pub(crate) purpose: &'a PurposeId,
+    pub(crate) template: &'a TemplateId,
+    pub(crate) data_key: &'a DataKeyId,
+    pub(crate) protection_version: u32,
 }
 
-/// Opens a stored template. Requires proof of a live consent.
+/// Seals a protected code (and the subject identifier, for gallery templates).
+pub(crate) fn seal_template(
+    key: &Key256,
+    s: &Sealing<'_>,
+    code: &ProtectedCode,
+    subject_ref: Option<&SubjectRef>,
+) -> Result<Vec<u8>, ServiceError> {
+    let aad = template_aad(
+        s.subject,
+        s.purpose,
+        s.template,
+        s.data_key,
+        FORMAT_PROTECTED,
+        s.protection_version,
+    );
+    let mut plain = code.to_bytes();
+    if let Some(r) = subject_ref {
+        plain.extend_from_slice(r.expose_bytes());
+    }
+    Ok(seal(key, &aad, &plain)?)
+}
+
+/// Opens a stored template of a purpose with `bits`-bit codes. Requires proof of a live
+/// consent.
 pub(crate) async fn open_template(
     _consent: &ConsentChecked,
     keys: &dyn KeyProvider,
     subject: &Pseudonym,
     purpose: &PurposeId,
+    bits: CodeBits,
     stored: &StoredTemplate,
-) -> Result<Embedding, ServiceError> {
-    if stored.format != FORMAT_RAW_F32 {
+) -> Result<Opened, ServiceError> {
+    if stored.format != FORMAT_PROTECTED {
         return Err(ServiceError::Internal(format!(
             "template format {} is not known to this version",
             stored.format
@@ -124,7 +160,19 @@ pub(crate) async fn open_template(
         &stored.id,
         &stored.data_key.id,
         stored.format,
+        stored.protection_version,
     );
-    let plain = open(&key, &aad, &stored.sealed)?;
-    Embedding::from_bytes(&plain).ok_or(ServiceError::Integrity)
+    let plain: Zeroizing<Vec<u8>> = open(&key, &aad, &stored.sealed)?;
+    let n = bits.bits() / 8;
+    if plain.len() < n {
+        return Err(ServiceError::Integrity);
+    }
+    let code = ProtectedCode::from_bytes(&plain[..n]).ok_or(ServiceError::Integrity)?;
+    let subject = if plain.len() > n {
+        let text = std::str::from_utf8(&plain[n..]).map_err(|_| ServiceError::Integrity)?;
+        Some(SubjectRef::parse(text).map_err(|_| ServiceError::Integrity)?)
+    } else {
+        None
+    };
+    Ok(Opened { code, subject })
 }

@@ -4,17 +4,21 @@
 use std::collections::BTreeSet;
 
 use bioguard_core::{
-    ClientId, ClientName, ConsentId, ConsentMethod, DecisionId, Embedding, Grant, NoticeVersion,
-    Operation, Purpose, PurposeId, SubjectRef, TemplateId, Timestamp, ValidationError,
+    ClientId, ClientName, ConsentId, ConsentMethod, DecisionId, Embedding, GalleryName, Grant,
+    NoticeVersion, Operation, Purpose, PurposeId, SubjectRef, TemplateId, Timestamp,
+    ValidationError,
 };
+use bioguard_engine::{Kernel, ProtectedCode};
 use bioguard_store::{
-    ConsentChange, EraseOutcome, NewClient, NewConsent, NewTemplate, StoreError, SubjectSummary,
-    WithdrawOutcome,
+    ConsentChange, EraseOutcome, NewClient, NewConsent, NewTemplate, StoreError, StoredPurpose,
+    SubjectSummary, WithdrawOutcome,
 };
 use zeroize::Zeroizing;
 
+use crate::protection::new_protection_key;
 use crate::templates::{
-    ConsentChecked, new_data_key, open_template, seal_template, unwrap_data_key,
+    ConsentChecked, FORMAT_PROTECTED, Sealing, new_data_key, open_template, seal_template,
+    unwrap_data_key,
 };
 use crate::{Admin, AuthenticatedClient, Service, ServiceError, now, random16};
 
@@ -33,12 +37,14 @@ impl ClientCreated {
 }
 
 /// The result of an enrolment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enrolment {
     /// Whether an earlier template for the purpose was replaced.
     pub replaced: bool,
     /// When the template was stored.
     pub enrolled_at: Timestamp,
+    /// The galleries 1:N search can find it in.
+    pub galleries: Vec<GalleryName>,
 }
 
 /// The result of a verification. The score is not part of it: clients see the decision only.
@@ -50,32 +56,94 @@ pub struct Decision {
     pub matched: bool,
 }
 
+/// The result of rotating a purpose's protection key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRotation {
+    /// The new key version.
+    pub version: u32,
+}
+
 /// How many times a template is sealed again when a concurrent request changed the data key.
 const KEY_RACE_RETRIES: usize = 3;
+/// The most galleries one template may be enrolled into.
+pub const MAX_GALLERIES_PER_TEMPLATE: usize = 16;
 
 impl Service {
-    async fn require_purpose(&self, id: &PurposeId) -> Result<Purpose, ServiceError> {
+    pub(crate) async fn require_purpose(
+        &self,
+        id: &PurposeId,
+    ) -> Result<StoredPurpose, ServiceError> {
         self.store
             .purpose(id)
             .await?
             .ok_or(ServiceError::PurposeNotFound)
     }
 
-    /// Creates a purpose.
+    /// Turns an embedding into the purpose's protected code under its current key. The
+    /// embedding is consumed: its memory is zeroed as soon as the code exists.
+    pub(crate) async fn protect(
+        &self,
+        purpose: &StoredPurpose,
+        embedding: Embedding,
+    ) -> Result<ProtectedCode, ServiceError> {
+        let transform = self
+            .protection
+            .get(
+                self.store.as_ref(),
+                self.keys.as_ref(),
+                &purpose.purpose,
+                purpose.protection_version,
+            )
+            .await?;
+        let code = transform.protect(&embedding).ok_or_else(|| {
+            ServiceError::Internal("transform and purpose dimension differ".into())
+        })?;
+        drop(embedding);
+        Ok(code)
+    }
+
+    /// Creates a purpose and its first protection key.
     pub async fn create_purpose(
         &self,
         _admin: &Admin,
         purpose: Purpose,
     ) -> Result<Purpose, ServiceError> {
-        Purpose::check_operations(&purpose.operations)?;
-        self.store.create_purpose(&purpose, now()).await?;
-        tracing::info!(purpose = %purpose.id, "purpose created");
+        purpose.check()?;
+        let key = new_protection_key(self.keys.as_ref(), &purpose.id, 1).await?;
+        self.store.create_purpose(&purpose, &key, now()).await?;
+        tracing::info!(purpose = %purpose.id, code_bits = purpose.code_bits.bits(), "purpose created");
         Ok(purpose)
     }
 
-    /// Every purpose (public information).
-    pub async fn purposes(&self) -> Result<Vec<Purpose>, ServiceError> {
+    /// Every purpose with its protection key version (public information).
+    pub async fn purposes(&self) -> Result<Vec<StoredPurpose>, ServiceError> {
         Ok(self.store.purposes().await?)
+    }
+
+    /// Rotates a purpose's protection key: every code made under the old key stops matching
+    /// (renewability) and the old key is destroyed; subjects must enrol again.
+    pub async fn rotate_protection_key(
+        &self,
+        _admin: &Admin,
+        purpose_id: &PurposeId,
+    ) -> Result<KeyRotation, ServiceError> {
+        let purpose = self.require_purpose(purpose_id).await?;
+        let next = purpose.protection_version + 1;
+        let key = new_protection_key(self.keys.as_ref(), purpose_id, next).await?;
+        let version = self
+            .store
+            .rotate_protection_key(purpose_id, purpose.protection_version, &key, now())
+            .await
+            .map_err(|e| match e {
+                StoreError::ProtectionKeyChanged => {
+                    ServiceError::Conflict("a newer protection key")
+                }
+                e => e.into(),
+            })?;
+        self.protection.forget(purpose_id);
+        self.galleries.drop_purpose(purpose_id);
+        tracing::warn!(purpose = %purpose_id, version, "protection key rotated; earlier codes revoked");
+        Ok(KeyRotation { version })
     }
 
     /// Creates a client with grants. Each grant must name an existing purpose that allows the
@@ -90,10 +158,10 @@ impl Service {
             let purpose = self.store.purpose(&g.purpose).await?.ok_or_else(|| {
                 ValidationError::new("grants", "every grant must name an existing purpose")
             })?;
-            if !purpose.allows(g.operation) {
+            if !purpose.purpose.allows(g.operation) {
                 return Err(ValidationError::new(
                     "grants",
-                    format!("purpose `{}` does not allow `{}`", purpose.id, g.operation),
+                    format!("purpose `{}` does not allow `{}`", g.purpose, g.operation),
                 )
                 .into());
             }
@@ -143,7 +211,8 @@ impl Service {
         Ok(change)
     }
 
-    /// Withdraws consent; the template and its data key are destroyed in the same transaction.
+    /// Withdraws consent; the template and its data key are destroyed in the same
+    /// transaction, and the template leaves this node's galleries before the call returns.
     pub async fn withdraw_consent(
         &self,
         client: &AuthenticatedClient,
@@ -157,6 +226,9 @@ impl Service {
             .withdraw_consent(&self.secrets.pseudonym(subject), purpose, now())
             .await?
             .ok_or(ServiceError::ConsentNotFound)?;
+        if let Some(id) = &out.template_id {
+            self.galleries.remove(purpose, std::slice::from_ref(id));
+        }
         tracing::info!(
             purpose = %purpose,
             client = %client.record().id,
@@ -166,17 +238,36 @@ impl Service {
         Ok(out)
     }
 
-    /// Enrols (or replaces) a subject's template for a purpose.
+    /// Enrols (or replaces) a subject's template for a purpose: the embedding becomes a
+    /// protected code at once, and only the sealed code is stored.
     pub async fn enroll(
         &self,
         client: &AuthenticatedClient,
         subject: &SubjectRef,
         purpose_id: &PurposeId,
         values: Vec<f32>,
+        galleries: Vec<GalleryName>,
     ) -> Result<Enrolment, ServiceError> {
         let purpose = self.require_purpose(purpose_id).await?;
         client.require(purpose_id, Operation::Enroll)?;
-        let embedding = Embedding::parse(values, purpose.dimension)?;
+        let embedding = Embedding::parse(values, purpose.purpose.dimension)?;
+        let mut galleries = galleries;
+        galleries.sort();
+        galleries.dedup();
+        if !galleries.is_empty() && !purpose.purpose.allows(Operation::Identify) {
+            return Err(ValidationError::new(
+                "galleries",
+                "this purpose does not allow identification, so templates join no gallery",
+            )
+            .into());
+        }
+        if galleries.len() > MAX_GALLERIES_PER_TEMPLATE {
+            return Err(ValidationError::new(
+                "galleries",
+                format!("at most {MAX_GALLERIES_PER_TEMPLATE} galleries per template"),
+            )
+            .into());
+        }
         let pseudonym = self.secrets.pseudonym(subject);
         // A cheap early refusal; the authoritative check runs inside the storing transaction.
         if !self
@@ -187,6 +278,8 @@ impl Service {
         {
             return Err(ServiceError::ConsentRequired);
         }
+        let code = self.protect(&purpose, embedding).await?;
+        let subject_ref = (!galleries.is_empty()).then_some(subject);
         for _ in 0..KEY_RACE_RETRIES {
             let (key, stored, is_new) = match self.store.data_key(&pseudonym, purpose_id).await? {
                 Some(stored) => {
@@ -201,36 +294,67 @@ impl Service {
                 }
             };
             let template_id = TemplateId::from_random(random16()?);
-            let sealed = seal_template(
-                &key,
-                &pseudonym,
-                purpose_id,
-                &template_id,
-                &stored.id,
-                &embedding,
-            )?;
+            let sealing = Sealing {
+                subject: &pseudonym,
+                purpose: purpose_id,
+                template: &template_id,
+                data_key: &stored.id,
+                protection_version: purpose.protection_version,
+            };
+            let sealed = seal_template(&key, &sealing, &code, subject_ref)?;
             let at = now();
             let template = NewTemplate {
-                id: template_id,
-                format: crate::templates::FORMAT_RAW_F32,
+                id: template_id.clone(),
+                format: FORMAT_PROTECTED,
                 sealed,
+                protection_version: purpose.protection_version,
+                galleries: galleries.clone(),
                 at,
             };
             match self
                 .store
-                .put_template(&pseudonym, purpose_id, &stored, is_new, &template)
+                .put_template(
+                    &pseudonym,
+                    purpose_id,
+                    &stored,
+                    is_new,
+                    &template,
+                    purpose.purpose.max_gallery_size,
+                )
                 .await
             {
                 Ok(out) => {
+                    if let Some(old) = &out.replaced {
+                        self.galleries.remove(purpose_id, std::slice::from_ref(old));
+                    }
+                    if !galleries.is_empty() {
+                        self.galleries.insert(
+                            purpose_id,
+                            purpose.protection_version,
+                            purpose.purpose.code_bits,
+                            &template_id,
+                            &galleries,
+                            &code,
+                        );
+                        // A withdrawal or erasure that committed after our commit but removed
+                        // from the galleries before our insert would leave a stale entry:
+                        // look again and take it out.
+                        if !self.store.template_exists(&template_id).await? {
+                            self.galleries
+                                .remove(purpose_id, std::slice::from_ref(&template_id));
+                        }
+                    }
                     tracing::info!(
                         purpose = %purpose_id,
                         client = %client.record().id,
-                        replaced = out.replaced,
+                        replaced = out.replaced.is_some(),
+                        galleries = galleries.len(),
                         "template enrolled"
                     );
                     return Ok(Enrolment {
-                        replaced: out.replaced,
+                        replaced: out.replaced.is_some(),
                         enrolled_at: at,
+                        galleries,
                     });
                 }
                 Err(StoreError::KeyChanged) => continue,
@@ -242,7 +366,8 @@ impl Service {
         ))
     }
 
-    /// Verifies a probe against a subject's template (1:1).
+    /// Verifies a probe against a subject's template (1:1) by the Hamming distance of their
+    /// protected codes.
     pub async fn verify(
         &self,
         client: &AuthenticatedClient,
@@ -252,7 +377,7 @@ impl Service {
     ) -> Result<Decision, ServiceError> {
         let purpose = self.require_purpose(purpose_id).await?;
         client.require(purpose_id, Operation::Verify)?;
-        let probe = Embedding::parse(values, purpose.dimension)?;
+        let probe = Embedding::parse(values, purpose.purpose.dimension)?;
         let pseudonym = self.secrets.pseudonym(subject);
         let material = self.store.verify_material(&pseudonym, purpose_id).await?;
         if !material.consent_live {
@@ -260,11 +385,17 @@ impl Service {
         }
         let consent = ConsentChecked::after_live_consent_read();
         let stored = material.template.ok_or(ServiceError::NotEnrolled)?;
+        if stored.protection_version != purpose.protection_version {
+            return Err(ServiceError::ReenrolmentRequired);
+        }
+        let probe = self.protect(&purpose, probe).await?;
+        let bits = purpose.purpose.code_bits;
         let reference = match open_template(
             &consent,
             self.keys.as_ref(),
             &pseudonym,
             purpose_id,
+            bits,
             &stored,
         )
         .await
@@ -280,11 +411,11 @@ impl Service {
             }
             Err(e) => return Err(e),
         };
-        let cmp = self.matcher.compare(&probe, &reference, purpose.threshold);
+        let distance = Kernel::best().distance(probe.words(), reference.code.words());
         drop(reference);
         let decision = Decision {
             id: DecisionId::from_random(random16()?),
-            matched: cmp.is_match,
+            matched: distance <= bits.max_distance(purpose.purpose.threshold.get()),
         };
         self.store
             .touch_template(&pseudonym, purpose_id, now())
@@ -293,7 +424,6 @@ impl Service {
             decision = %decision.id,
             purpose = %purpose_id,
             client = %client.record().id,
-            matcher = self.matcher.name(),
             matched = decision.matched,
             "verification"
         );
@@ -312,7 +442,7 @@ impl Service {
             .await?)
     }
 
-    /// Erases everything held about a subject.
+    /// Erases everything held about a subject, including from this node's galleries.
     pub async fn erase_subject(
         &self,
         client: &AuthenticatedClient,
@@ -322,6 +452,9 @@ impl Service {
             .store
             .erase_subject(&self.secrets.pseudonym(subject))
             .await?;
+        for (purpose, id) in &out.template_ids {
+            self.galleries.remove(purpose, std::slice::from_ref(id));
+        }
         tracing::info!(
             client = %client.record().id,
             templates = out.templates,

@@ -8,6 +8,12 @@ pub enum StoreError {
     /// There is no live consent for the subject and purpose.
     #[error("no live consent for this subject and purpose")]
     NoConsent,
+    /// Storing the template would take a gallery past the purpose's maximum size.
+    #[error("gallery {0} is full")]
+    GalleryFull(bioguard_core::GalleryName),
+    /// The purpose's protection key changed concurrently.
+    #[error("the protection key changed concurrently; retry")]
+    ProtectionKeyChanged,
     /// The subject's data key changed while a template was being sealed; seal again.
     #[error("the data key changed concurrently; retry")]
     KeyChanged,

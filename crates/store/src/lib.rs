@@ -14,13 +14,13 @@ mod sql;
 pub mod testing;
 
 use async_trait::async_trait;
-use bioguard_core::{Pseudonym, Purpose, PurposeId, Timestamp};
+use bioguard_core::{GalleryName, Pseudonym, Purpose, PurposeId, TemplateId, Timestamp};
 
 pub use error::StoreError;
 pub use records::{
-    ClientRecord, ConsentChange, ConsentRecord, EndReason, EnrolOutcome, EraseOutcome, NewClient,
-    NewConsent, NewTemplate, SealedKey, StoredDataKey, StoredTemplate, SubjectSummary,
-    TemplateInfo, VerifyMaterial, WithdrawOutcome,
+    CandidateMaterial, ClientRecord, ConsentChange, ConsentRecord, EndReason, EnrolOutcome,
+    EraseOutcome, IndexRecord, NewClient, NewConsent, NewTemplate, SealedKey, StoredDataKey,
+    StoredPurpose, StoredTemplate, SubjectSummary, TemplateInfo, VerifyMaterial, WithdrawOutcome,
 };
 pub use sql::{Backend, SqlStore, count_rows};
 
@@ -33,14 +33,38 @@ pub trait Store: Send + Sync {
     /// Checks the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Creates a purpose. [`StoreError::Conflict`] if the id is taken.
-    async fn create_purpose(&self, purpose: &Purpose, at: Timestamp) -> Result<(), StoreError>;
+    /// Creates a purpose with its first protection key (version 1), in one transaction.
+    /// [`StoreError::Conflict`] if the id is taken.
+    async fn create_purpose(
+        &self,
+        purpose: &Purpose,
+        protection_key: &SealedKey,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
 
     /// One purpose.
-    async fn purpose(&self, id: &PurposeId) -> Result<Option<Purpose>, StoreError>;
+    async fn purpose(&self, id: &PurposeId) -> Result<Option<StoredPurpose>, StoreError>;
 
     /// Every purpose, by id.
-    async fn purposes(&self) -> Result<Vec<Purpose>, StoreError>;
+    async fn purposes(&self) -> Result<Vec<StoredPurpose>, StoreError>;
+
+    /// A purpose's wrapped protection key of one version, if it still exists.
+    async fn protection_key(
+        &self,
+        purpose: &PurposeId,
+        version: u32,
+    ) -> Result<Option<SealedKey>, StoreError>;
+
+    /// Makes `key` the purpose's protection key `from + 1` and destroys the keys of earlier
+    /// versions, in one transaction. [`StoreError::ProtectionKeyChanged`] unless the current
+    /// version is `from`.
+    async fn rotate_protection_key(
+        &self,
+        purpose: &PurposeId,
+        from: u32,
+        key: &SealedKey,
+        at: Timestamp,
+    ) -> Result<u32, StoreError>;
 
     /// Creates a client with its grants. [`StoreError::Conflict`] if the id or key digest is
     /// taken.
@@ -105,6 +129,8 @@ pub trait Store: Send + Sync {
     /// checks for a live consent ([`StoreError::NoConsent`] otherwise). When `key_is_new`,
     /// the key is inserted; if another request stored a key meanwhile, or an existing key is
     /// no longer the one given, [`StoreError::KeyChanged`] asks the caller to seal again.
+    /// With `max_gallery_size`, a gallery that would hold more templates than that is
+    /// refused with [`StoreError::GalleryFull`].
     async fn put_template(
         &self,
         subject: &Pseudonym,
@@ -112,7 +138,43 @@ pub trait Store: Send + Sync {
         key: &StoredDataKey,
         key_is_new: bool,
         template: &NewTemplate,
+        max_gallery_size: Option<u32>,
     ) -> Result<EnrolOutcome, StoreError>;
+
+    /// The number of templates in a gallery.
+    async fn gallery_size(
+        &self,
+        purpose: &PurposeId,
+        gallery: &GalleryName,
+    ) -> Result<u64, StoreError>;
+
+    /// The subject, consent state, template and galleries of one template of a purpose.
+    async fn candidate(
+        &self,
+        purpose: &PurposeId,
+        template: &TemplateId,
+    ) -> Result<Option<CandidateMaterial>, StoreError>;
+
+    /// Templates of a purpose under one protection version that are in at least one gallery
+    /// and whose subject has a live consent, in template-id order after `after`, at most
+    /// `limit`: the pages that fill the in-memory galleries at start.
+    async fn index_page(
+        &self,
+        purpose: &PurposeId,
+        version: u32,
+        after: Option<&TemplateId>,
+        limit: u32,
+    ) -> Result<Vec<IndexRecord>, StoreError>;
+
+    /// Whether a template exists.
+    async fn template_exists(&self, template: &TemplateId) -> Result<bool, StoreError>;
+
+    /// Records a use of templates found by identification.
+    async fn touch_templates(
+        &self,
+        templates: &[TemplateId],
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
 
     /// Consent state and template of a subject for a purpose, read in one statement.
     async fn verify_material(

@@ -19,12 +19,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sqlite: include_str!("../migrations/sqlite/0001_initial.sql"),
-    postgres: include_str!("../migrations/postgres/0001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sqlite: include_str!("../migrations/sqlite/0001_initial.sql"),
+        postgres: include_str!("../migrations/postgres/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "protected templates",
+        sqlite: include_str!("../migrations/sqlite/0002_protected_templates.sql"),
+        postgres: include_str!("../migrations/postgres/0002_protected_templates.sql"),
+    },
+];
 
 /// An arbitrary constant naming bioguard's migration lock among PostgreSQL advisory locks.
 const PG_LOCK_KEY: i64 = 0x6269_6f67_7561_7264; // "bioguard"

@@ -3,9 +3,19 @@
 use std::collections::BTreeSet;
 
 use bioguard_core::{
-    ClientId, ClientName, ConsentId, ConsentMethod, DataKeyId, Grant, NoticeVersion, PurposeId,
-    TemplateId, Timestamp,
+    ClientId, ClientName, ConsentId, ConsentMethod, DataKeyId, GalleryName, Grant, NoticeVersion,
+    Pseudonym, Purpose, PurposeId, TemplateId, Timestamp,
 };
+
+/// A stored purpose with the version of its current protection key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPurpose {
+    /// The purpose.
+    pub purpose: Purpose,
+    /// The protection key version that new codes are made under; codes made under an older
+    /// version no longer match.
+    pub protection_version: u32,
+}
 
 /// A key wrapped by a key-encryption key: the key reference and the wrapped bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,6 +141,8 @@ pub struct WithdrawOutcome {
     pub consent: ConsentRecord,
     /// Whether a template was deleted.
     pub template_destroyed: bool,
+    /// The deleted template, for removal from in-memory galleries.
+    pub template_id: Option<TemplateId>,
     /// Whether a data key was destroyed.
     pub data_key_destroyed: bool,
 }
@@ -144,15 +156,19 @@ pub struct NewTemplate {
     pub format: i64,
     /// The sealed template.
     pub sealed: Vec<u8>,
+    /// The protection key version the code was made under.
+    pub protection_version: u32,
+    /// The galleries 1:N search may find it in.
+    pub galleries: Vec<GalleryName>,
     /// When it was enrolled.
     pub at: Timestamp,
 }
 
 /// The result of storing a template.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnrolOutcome {
-    /// Whether an earlier template was replaced.
-    pub replaced: bool,
+    /// The earlier template this one replaced, if any.
+    pub replaced: Option<TemplateId>,
 }
 
 /// A stored template with its data key.
@@ -166,6 +182,8 @@ pub struct StoredTemplate {
     pub format: i64,
     /// The sealed template.
     pub sealed: Vec<u8>,
+    /// The protection key version the code was made under.
+    pub protection_version: u32,
     /// When it was enrolled.
     pub enrolled_at: Timestamp,
     /// When it was last used.
@@ -202,12 +220,39 @@ pub struct SubjectSummary {
 }
 
 /// What an erasure deleted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EraseOutcome {
+    /// The deleted templates, for removal from in-memory galleries.
+    pub template_ids: Vec<(PurposeId, TemplateId)>,
     /// Templates deleted.
     pub templates: u64,
     /// Data keys destroyed.
     pub data_keys: u64,
     /// Consent records deleted.
     pub consents: u64,
+}
+
+/// What identification needs to confirm one candidate found in memory, read from the
+/// database in one statement.
+#[derive(Debug, Clone)]
+pub struct CandidateMaterial {
+    /// The subject.
+    pub subject: Pseudonym,
+    /// Whether the subject has a live consent for the purpose.
+    pub consent_live: bool,
+    /// The template.
+    pub template: StoredTemplate,
+    /// The galleries the template is in.
+    pub galleries: Vec<GalleryName>,
+}
+
+/// A template to load into the in-memory galleries.
+#[derive(Debug, Clone)]
+pub struct IndexRecord {
+    /// The subject.
+    pub subject: Pseudonym,
+    /// The template.
+    pub template: StoredTemplate,
+    /// The galleries it is in.
+    pub galleries: Vec<GalleryName>,
 }

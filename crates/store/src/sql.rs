@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bioguard_core::{
-    ClientId, ClientName, ConsentId, ConsentMethod, DataKeyId, Description, Dimension, Grant,
-    NoticeVersion, Operation, Pseudonym, Purpose, PurposeId, Retention, TemplateId, Threshold,
-    Timestamp,
+    ClientId, ClientName, CodeBits, ConsentId, ConsentMethod, DataKeyId, Description, Dimension,
+    GalleryName, Grant, NoticeVersion, Operation, Pseudonym, Purpose, PurposeId, Retention,
+    TemplateId, Threshold, Timestamp,
 };
 use sqlx::any::{AnyPoolOptions, AnyRow};
 // `AssertSqlSafe` marks statements assembled from compile-time constants only (column lists,
@@ -21,9 +21,10 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
 
 use crate::{
-    ClientRecord, ConsentChange, ConsentRecord, EndReason, EnrolOutcome, EraseOutcome, NewClient,
-    NewConsent, NewTemplate, SealedKey, Store, StoreError, StoredDataKey, StoredTemplate,
-    SubjectSummary, TemplateInfo, VerifyMaterial, WithdrawOutcome,
+    CandidateMaterial, ClientRecord, ConsentChange, ConsentRecord, EndReason, EnrolOutcome,
+    EraseOutcome, IndexRecord, NewClient, NewConsent, NewTemplate, SealedKey, Store, StoreError,
+    StoredDataKey, StoredPurpose, StoredTemplate, SubjectSummary, TemplateInfo, VerifyMaterial,
+    WithdrawOutcome,
 };
 
 /// Which database a [`SqlStore`] talks to.
@@ -186,7 +187,7 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
 }
 
-fn purpose_from_row(row: &AnyRow) -> Result<Purpose, StoreError> {
+fn purpose_from_row(row: &AnyRow) -> Result<StoredPurpose, StoreError> {
     let id: String = row.try_get("id")?;
     let ops: String = row.try_get("operations")?;
     let operations = ops
@@ -199,7 +200,10 @@ fn purpose_from_row(row: &AnyRow) -> Result<Purpose, StoreError> {
     let threshold: f64 = row.try_get("threshold")?;
     let r1: i64 = row.try_get("retention_days_since_enrolment")?;
     let r2: Option<i64> = row.try_get("retention_days_since_last_use")?;
-    Ok(Purpose {
+    let bits: i64 = row.try_get("code_bits")?;
+    let max_gallery: Option<i64> = row.try_get("max_gallery_size")?;
+    let version: i64 = row.try_get("protection_version")?;
+    let purpose = Purpose {
         id: PurposeId::parse(&id).map_err(|_| corrupt("purpose id"))?,
         description: Description::parse(&row.try_get::<String, _>("description")?)
             .map_err(|_| corrupt("purpose description"))?,
@@ -208,8 +212,38 @@ fn purpose_from_row(row: &AnyRow) -> Result<Purpose, StoreError> {
         threshold: Threshold::new(threshold).map_err(|_| corrupt("purpose threshold"))?,
         retention: Retention::new(r1 as u64, r2.map(|d| d as u64))
             .map_err(|_| corrupt("purpose retention"))?,
+        code_bits: CodeBits::new(bits as u64).ok_or_else(|| corrupt("purpose code bits"))?,
+        max_gallery_size: max_gallery
+            .map(|n| u32::try_from(n).map_err(|_| corrupt("purpose gallery size")))
+            .transpose()?,
+        calibration: row.try_get("calibration")?,
+    };
+    Ok(StoredPurpose {
+        purpose,
+        protection_version: u32::try_from(version).map_err(|_| corrupt("protection version"))?,
     })
 }
+
+fn template_from_row(row: &AnyRow) -> Result<StoredTemplate, StoreError> {
+    let version: i64 = row.try_get("t_protection_version")?;
+    Ok(StoredTemplate {
+        id: TemplateId::parse(&row.try_get::<String, _>("t_id")?)
+            .map_err(|_| corrupt("template id"))?,
+        data_key: data_key_from_row(row, "k_")?,
+        format: row.try_get("t_format")?,
+        sealed: row.try_get("t_sealed")?,
+        protection_version: u32::try_from(version).map_err(|_| corrupt("protection version"))?,
+        enrolled_at: Timestamp::from_unix(row.try_get("t_enrolled_at")?),
+        last_used_at: row
+            .try_get::<Option<i64>, _>("t_last_used_at")?
+            .map(Timestamp::from_unix),
+    })
+}
+
+/// The template columns `template_from_row` reads, for a `templates t JOIN data_keys k`.
+const TEMPLATE_COLUMNS: &str = "t.id AS t_id, t.format AS t_format, t.sealed AS t_sealed, \
+    t.protection_version AS t_protection_version, t.enrolled_at AS t_enrolled_at, \
+    t.last_used_at AS t_last_used_at, k.id AS k_id, k.kek AS k_kek, k.wrapped AS k_wrapped";
 
 fn consent_from_row(row: &AnyRow) -> Result<ConsentRecord, StoreError> {
     let end_reason: Option<String> = row.try_get("end_reason")?;
@@ -257,6 +291,40 @@ async fn live_consent(
     row.as_ref().map(consent_from_row).transpose()
 }
 
+/// Deletes a subject's templates (for one purpose, or all) with their gallery memberships,
+/// inside `tx`; returns what was deleted.
+async fn delete_templates(
+    tx: &mut Transaction<'static, Any>,
+    subject: &Pseudonym,
+    purpose: Option<&PurposeId>,
+) -> Result<Vec<(PurposeId, TemplateId)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, purpose_id FROM templates WHERE subject = $1 AND ($2 IS NULL OR purpose_id = $2)",
+    )
+    .bind(subject.as_str())
+    .bind(purpose.map(|p| p.as_str().to_owned()))
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let id: String = r.try_get("id")?;
+        sqlx::query("DELETE FROM template_galleries WHERE template_id = $1")
+            .bind(&id)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("DELETE FROM templates WHERE id = $1")
+            .bind(&id)
+            .execute(&mut **tx)
+            .await?;
+        out.push((
+            PurposeId::parse(&r.try_get::<String, _>("purpose_id")?)
+                .map_err(|_| corrupt("template purpose"))?,
+            TemplateId::parse(&id).map_err(|_| corrupt("template id"))?,
+        ));
+    }
+    Ok(out)
+}
+
 fn data_key_from_row(row: &AnyRow, prefix: &str) -> Result<StoredDataKey, StoreError> {
     Ok(StoredDataKey {
         id: DataKeyId::parse(&row.try_get::<String, _>(format!("{prefix}id").as_str())?)
@@ -279,12 +347,19 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn create_purpose(&self, p: &Purpose, at: Timestamp) -> Result<(), StoreError> {
+    async fn create_purpose(
+        &self,
+        p: &Purpose,
+        protection_key: &SealedKey,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
         let ops: Vec<&str> = p.operations.iter().map(|o| o.as_str()).collect();
+        let mut tx = self.write_tx().await?;
         let result = sqlx::query(
             "INSERT INTO purposes (id, description, operations, dimension, threshold, \
-             retention_days_since_enrolment, retention_days_since_last_use, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             retention_days_since_enrolment, retention_days_since_last_use, created_at, \
+             code_bits, max_gallery_size, calibration, protection_version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1)",
         )
         .bind(p.id.as_str())
         .bind(p.description.as_str())
@@ -294,18 +369,33 @@ impl Store for SqlStore {
         .bind(i64::from(p.retention.max_days_since_enrolment()))
         .bind(p.retention.max_days_since_last_use().map(i64::from))
         .bind(at.unix())
-        .execute(&self.pool)
+        .bind(p.code_bits.bits() as i64)
+        .bind(p.max_gallery_size.map(i64::from))
+        .bind(p.calibration.clone())
+        .execute(&mut *tx)
         .await;
         match result {
-            Ok(_) => Ok(()),
+            Ok(_) => {}
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(StoreError::Conflict("a purpose with this id"))
+                return Err(StoreError::Conflict("a purpose with this id"));
             }
-            Err(e) => Err(e.into()),
+            Err(e) => return Err(e.into()),
         }
+        sqlx::query(
+            "INSERT INTO protection_keys (purpose_id, version, kek, wrapped, created_at) \
+             VALUES ($1, 1, $2, $3, $4)",
+        )
+        .bind(p.id.as_str())
+        .bind(&protection_key.kek)
+        .bind(protection_key.wrapped.clone())
+        .bind(at.unix())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
-    async fn purpose(&self, id: &PurposeId) -> Result<Option<Purpose>, StoreError> {
+    async fn purpose(&self, id: &PurposeId) -> Result<Option<StoredPurpose>, StoreError> {
         let row = sqlx::query("SELECT * FROM purposes WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(&self.pool)
@@ -313,13 +403,75 @@ impl Store for SqlStore {
         row.as_ref().map(purpose_from_row).transpose()
     }
 
-    async fn purposes(&self) -> Result<Vec<Purpose>, StoreError> {
+    async fn purposes(&self) -> Result<Vec<StoredPurpose>, StoreError> {
         sqlx::query("SELECT * FROM purposes ORDER BY id")
             .fetch_all(&self.pool)
             .await?
             .iter()
             .map(purpose_from_row)
             .collect()
+    }
+
+    async fn protection_key(
+        &self,
+        purpose: &PurposeId,
+        version: u32,
+    ) -> Result<Option<SealedKey>, StoreError> {
+        let row = sqlx::query(
+            "SELECT kek, wrapped FROM protection_keys WHERE purpose_id = $1 AND version = $2",
+        )
+        .bind(purpose.as_str())
+        .bind(i64::from(version))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(SealedKey {
+                kek: r.try_get("kek")?,
+                wrapped: r.try_get("wrapped")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn rotate_protection_key(
+        &self,
+        purpose: &PurposeId,
+        from: u32,
+        key: &SealedKey,
+        at: Timestamp,
+    ) -> Result<u32, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let next = i64::from(from) + 1;
+        let updated = sqlx::query(
+            "UPDATE purposes SET protection_version = $1 WHERE id = $2 AND protection_version = $3",
+        )
+        .bind(next)
+        .bind(purpose.as_str())
+        .bind(i64::from(from))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated != 1 {
+            return Err(StoreError::ProtectionKeyChanged);
+        }
+        sqlx::query(
+            "INSERT INTO protection_keys (purpose_id, version, kek, wrapped, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(purpose.as_str())
+        .bind(next)
+        .bind(&key.kek)
+        .bind(key.wrapped.clone())
+        .bind(at.unix())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM protection_keys WHERE purpose_id = $1 AND version < $2")
+            .bind(purpose.as_str())
+            .bind(next)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(next as u32)
     }
 
     async fn create_client(&self, c: &NewClient) -> Result<(), StoreError> {
@@ -527,12 +679,7 @@ impl Store for SqlStore {
             .bind(live.id.as_str())
             .execute(&mut *tx)
             .await?;
-        let templates = sqlx::query("DELETE FROM templates WHERE subject = $1 AND purpose_id = $2")
-            .bind(subject.as_str())
-            .bind(purpose.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let templates = delete_templates(&mut tx, subject, Some(purpose)).await?;
         let keys = sqlx::query("DELETE FROM data_keys WHERE subject = $1 AND purpose_id = $2")
             .bind(subject.as_str())
             .bind(purpose.as_str())
@@ -544,7 +691,8 @@ impl Store for SqlStore {
         live.end_reason = Some(EndReason::Withdrawn);
         Ok(Some(WithdrawOutcome {
             consent: live,
-            template_destroyed: templates > 0,
+            template_destroyed: !templates.is_empty(),
+            template_id: templates.into_iter().next().map(|(_, id)| id),
             data_key_destroyed: keys > 0,
         }))
     }
@@ -571,6 +719,7 @@ impl Store for SqlStore {
         key: &StoredDataKey,
         key_is_new: bool,
         t: &NewTemplate,
+        max_gallery_size: Option<u32>,
     ) -> Result<EnrolOutcome, StoreError> {
         let mut tx = self.write_tx().await?;
         // The consent row is locked until commit, so a withdrawal either happens before this
@@ -607,16 +756,14 @@ impl Store for SqlStore {
             (false, Some(id)) if id == key.id.as_str() => {}
             _ => return Err(StoreError::KeyChanged),
         }
-        let replaced = sqlx::query("DELETE FROM templates WHERE subject = $1 AND purpose_id = $2")
-            .bind(subject.as_str())
-            .bind(purpose.as_str())
-            .execute(&mut *tx)
+        let replaced = delete_templates(&mut tx, subject, Some(purpose))
             .await?
-            .rows_affected()
-            > 0;
+            .into_iter()
+            .next()
+            .map(|(_, id)| id);
         sqlx::query(
             "INSERT INTO templates (id, subject, purpose_id, data_key_id, format, sealed, \
-             enrolled_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             enrolled_at, protection_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(t.id.as_str())
         .bind(subject.as_str())
@@ -625,8 +772,41 @@ impl Store for SqlStore {
         .bind(t.format)
         .bind(t.sealed.clone())
         .bind(t.at.unix())
+        .bind(i64::from(t.protection_version))
         .execute(&mut *tx)
         .await?;
+        let mut galleries: Vec<&GalleryName> = t.galleries.iter().collect();
+        galleries.sort();
+        galleries.dedup();
+        for g in galleries {
+            if self.backend == Backend::Postgres {
+                // Serialise enrolments into one gallery so two cannot both see room for one.
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1)::bigint)")
+                    .bind(format!("bioguard-gallery/{purpose}/{g}"))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if let Some(max) = max_gallery_size {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM template_galleries WHERE purpose_id = $1 AND gallery = $2",
+                )
+                .bind(purpose.as_str())
+                .bind(g.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+                if n >= i64::from(max) {
+                    return Err(StoreError::GalleryFull(g.clone()));
+                }
+            }
+            sqlx::query(
+                "INSERT INTO template_galleries (template_id, purpose_id, gallery) VALUES ($1, $2, $3)",
+            )
+            .bind(t.id.as_str())
+            .bind(purpose.as_str())
+            .bind(g.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(EnrolOutcome { replaced })
     }
@@ -638,16 +818,14 @@ impl Store for SqlStore {
     ) -> Result<VerifyMaterial, StoreError> {
         // One statement, so consent and template are read at the same instant on both
         // databases; the LEFT JOINs keep the consent answer when nothing is enrolled.
-        let row = sqlx::query(
-            "SELECT c.id AS consent_id, t.id AS t_id, t.format AS t_format, t.sealed AS t_sealed, \
-             t.enrolled_at AS t_enrolled_at, t.last_used_at AS t_last_used_at, \
-             k.id AS k_id, k.kek AS k_kek, k.wrapped AS k_wrapped \
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT c.id AS consent_id, {TEMPLATE_COLUMNS} \
              FROM (SELECT $1 AS subject, $2 AS purpose_id) q \
              LEFT JOIN consents c ON c.subject = q.subject AND c.purpose_id = q.purpose_id \
                  AND c.ended_at IS NULL \
              LEFT JOIN templates t ON t.subject = q.subject AND t.purpose_id = q.purpose_id \
-             LEFT JOIN data_keys k ON k.id = t.data_key_id",
-        )
+             LEFT JOIN data_keys k ON k.id = t.data_key_id"
+        )))
         .bind(subject.as_str())
         .bind(purpose.as_str())
         .fetch_one(&self.pool)
@@ -655,26 +833,138 @@ impl Store for SqlStore {
         let consent_live = row.try_get::<Option<String>, _>("consent_id")?.is_some();
         let template = match row.try_get::<Option<String>, _>("t_id")? {
             None => None,
-            Some(id) => {
+            Some(_) => {
                 if row.try_get::<Option<String>, _>("k_id")?.is_none() {
                     return Err(corrupt("template without its data key"));
                 }
-                Some(StoredTemplate {
-                    id: TemplateId::parse(&id).map_err(|_| corrupt("template id"))?,
-                    data_key: data_key_from_row(&row, "k_")?,
-                    format: row.try_get("t_format")?,
-                    sealed: row.try_get("t_sealed")?,
-                    enrolled_at: Timestamp::from_unix(row.try_get("t_enrolled_at")?),
-                    last_used_at: row
-                        .try_get::<Option<i64>, _>("t_last_used_at")?
-                        .map(Timestamp::from_unix),
-                })
+                Some(template_from_row(&row)?)
             }
         };
         Ok(VerifyMaterial {
             consent_live,
             template,
         })
+    }
+
+    async fn gallery_size(
+        &self,
+        purpose: &PurposeId,
+        gallery: &GalleryName,
+    ) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM template_galleries WHERE purpose_id = $1 AND gallery = $2",
+        )
+        .bind(purpose.as_str())
+        .bind(gallery.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn candidate(
+        &self,
+        purpose: &PurposeId,
+        template: &TemplateId,
+    ) -> Result<Option<CandidateMaterial>, StoreError> {
+        // One row per gallery of the template; consent and template are read together.
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT t.subject AS subject, c.id AS consent_id, g.gallery AS gallery, \
+             {TEMPLATE_COLUMNS} \
+             FROM templates t JOIN data_keys k ON k.id = t.data_key_id \
+             LEFT JOIN consents c ON c.subject = t.subject AND c.purpose_id = t.purpose_id \
+                 AND c.ended_at IS NULL \
+             LEFT JOIN template_galleries g ON g.template_id = t.id \
+             WHERE t.id = $1 AND t.purpose_id = $2"
+        )))
+        .bind(template.as_str())
+        .bind(purpose.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let mut galleries = Vec::new();
+        for r in &rows {
+            if let Some(g) = r.try_get::<Option<String>, _>("gallery")? {
+                galleries.push(GalleryName::parse(&g).map_err(|_| corrupt("gallery name"))?);
+            }
+        }
+        Ok(Some(CandidateMaterial {
+            subject: Pseudonym::parse(&first.try_get::<String, _>("subject")?)
+                .map_err(|_| corrupt("template subject"))?,
+            consent_live: first.try_get::<Option<String>, _>("consent_id")?.is_some(),
+            template: template_from_row(first)?,
+            galleries,
+        }))
+    }
+
+    async fn index_page(
+        &self,
+        purpose: &PurposeId,
+        version: u32,
+        after: Option<&TemplateId>,
+        limit: u32,
+    ) -> Result<Vec<IndexRecord>, StoreError> {
+        // Page over templates first, then fetch their gallery rows, so a page never splits
+        // one template's galleries.
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT t.subject AS subject, g.gallery AS gallery, {TEMPLATE_COLUMNS} \
+             FROM (SELECT id FROM templates WHERE purpose_id = $1 AND protection_version = $2 \
+                   AND id > $3 AND EXISTS (SELECT 1 FROM template_galleries tg \
+                                           WHERE tg.template_id = templates.id) \
+                   AND EXISTS (SELECT 1 FROM consents c WHERE c.subject = templates.subject \
+                               AND c.purpose_id = templates.purpose_id AND c.ended_at IS NULL) \
+                   ORDER BY id LIMIT $4) page \
+             JOIN templates t ON t.id = page.id \
+             JOIN data_keys k ON k.id = t.data_key_id \
+             JOIN template_galleries g ON g.template_id = t.id \
+             ORDER BY t.id, g.gallery"
+        )))
+        .bind(purpose.as_str())
+        .bind(i64::from(version))
+        .bind(after.map_or("", |a| a.as_str()).to_owned())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<IndexRecord> = Vec::new();
+        for r in &rows {
+            let id: String = r.try_get("t_id")?;
+            let gallery = GalleryName::parse(&r.try_get::<String, _>("gallery")?)
+                .map_err(|_| corrupt("gallery name"))?;
+            match out.last_mut() {
+                Some(last) if last.template.id.as_str() == id => last.galleries.push(gallery),
+                _ => out.push(IndexRecord {
+                    subject: Pseudonym::parse(&r.try_get::<String, _>("subject")?)
+                        .map_err(|_| corrupt("template subject"))?,
+                    template: template_from_row(r)?,
+                    galleries: vec![gallery],
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn template_exists(&self, template: &TemplateId) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM templates WHERE id = $1")
+            .bind(template.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn touch_templates(
+        &self,
+        templates: &[TemplateId],
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        for t in templates {
+            sqlx::query("UPDATE templates SET last_used_at = $1 WHERE id = $2")
+                .bind(at.unix())
+                .bind(t.as_str())
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn touch_template(
@@ -732,8 +1022,9 @@ impl Store for SqlStore {
     async fn erase_subject(&self, subject: &Pseudonym) -> Result<EraseOutcome, StoreError> {
         let mut tx = self.write_tx().await?;
         let mut out = EraseOutcome::default();
+        out.template_ids = delete_templates(&mut tx, subject, None).await?;
+        out.templates = out.template_ids.len() as u64;
         for (table, slot) in [
-            ("templates", &mut out.templates),
             ("data_keys", &mut out.data_keys),
             ("consents", &mut out.consents),
         ] {

@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 
 use bioguard_core::{
-    ClientId, ClientName, ConsentId, ConsentMethod, DataKeyId, Description, Dimension, Grant,
-    NoticeVersion, Operation, Pseudonym, Purpose, PurposeId, Retention, TemplateId, Threshold,
-    Timestamp,
+    ClientId, ClientName, CodeBits, ConsentId, ConsentMethod, DataKeyId, Description, Dimension,
+    GalleryName, Grant, NoticeVersion, Operation, Pseudonym, Purpose, PurposeId, Retention,
+    TemplateId, Threshold, Timestamp,
 };
 use bioguard_store::testing::TestDb;
 use bioguard_store::{
@@ -53,6 +53,8 @@ on_both_backends!(
     summary_and_erasure,
     migrations_are_idempotent_and_refuse_newer_schemas,
     concurrent_withdrawal_never_leaves_a_template,
+    galleries_are_bounded_and_indexed,
+    protection_keys_rotate_and_old_ones_are_destroyed,
 );
 
 fn t(secs: i64) -> Timestamp {
@@ -71,7 +73,30 @@ fn purpose(id: &str) -> Purpose {
         dimension: Dimension::new(4).expect("valid"),
         threshold: Threshold::new(0.75).expect("valid"),
         retention: Retention::new(365, Some(90)).expect("valid"),
+        code_bits: CodeBits::DEFAULT,
+        max_gallery_size: None,
+        calibration: None,
     }
+}
+
+fn identify_purpose(id: &str, max: u32) -> Purpose {
+    Purpose {
+        operations: [Operation::Enroll, Operation::Verify, Operation::Identify].into(),
+        max_gallery_size: Some(max),
+        calibration: Some("{\"target_fmr\":0.001}".into()),
+        ..purpose(id)
+    }
+}
+
+fn pkey(tag: u8) -> SealedKey {
+    SealedKey {
+        kek: "local:v1:0011223344556677".into(),
+        wrapped: vec![tag; 60],
+    }
+}
+
+fn gallery(s: &str) -> GalleryName {
+    GalleryName::parse(s).expect("valid gallery")
 }
 
 fn subject(n: u8) -> Pseudonym {
@@ -112,9 +137,18 @@ fn data_key() -> StoredDataKey {
 fn template(at: i64) -> NewTemplate {
     NewTemplate {
         id: TemplateId::from_random(rand16()),
-        format: 1,
+        format: 2,
         sealed: vec![9; 44],
+        protection_version: 1,
+        galleries: Vec::new(),
         at: t(at),
+    }
+}
+
+fn in_galleries(at: i64, galleries: &[&str]) -> NewTemplate {
+    NewTemplate {
+        galleries: galleries.iter().map(|g| gallery(g)).collect(),
+        ..template(at)
     }
 }
 
@@ -124,7 +158,7 @@ async fn open(db: &TestDb) -> SqlStore {
 
 async fn with_purpose(db: &TestDb) -> SqlStore {
     let s = open(db).await;
-    s.create_purpose(&purpose("payment"), t(0))
+    s.create_purpose(&purpose("payment"), &pkey(1), t(0))
         .await
         .expect("create purpose");
     s
@@ -134,21 +168,34 @@ async fn purposes_round_trip(db: &TestDb) {
     let s = open(db).await;
     assert!(s.purposes().await.expect("list").is_empty());
     let p = purpose("payment");
-    s.create_purpose(&p, t(0)).await.expect("create");
-    let mut q = purpose("door");
+    s.create_purpose(&p, &pkey(1), t(0)).await.expect("create");
+    let mut q = identify_purpose("door", 500);
     q.retention = Retention::new(30, None).expect("valid");
-    s.create_purpose(&q, t(1)).await.expect("create");
-    assert_eq!(
-        s.purpose(&pid("payment")).await.expect("get"),
-        Some(p.clone())
-    );
+    q.code_bits = CodeBits::new(1024).expect("valid");
+    s.create_purpose(&q, &pkey(2), t(1)).await.expect("create");
+    let got = s
+        .purpose(&pid("payment"))
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!((got.purpose, got.protection_version), (p.clone(), 1));
     assert_eq!(s.purpose(&pid("nope")).await.expect("get"), None);
-    let all = s.purposes().await.expect("list");
+    let all: Vec<Purpose> = s
+        .purposes()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|p| p.purpose)
+        .collect();
     assert_eq!(all, vec![q, p.clone()]);
     assert!(matches!(
-        s.create_purpose(&p, t(2)).await,
+        s.create_purpose(&p, &pkey(3), t(2)).await,
         Err(StoreError::Conflict(_))
     ));
+    assert_eq!(
+        s.protection_key(&pid("payment"), 1).await.expect("get"),
+        Some(pkey(1))
+    );
 }
 
 async fn clients_and_grants(db: &TestDb) {
@@ -293,7 +340,7 @@ async fn templates_need_live_consent(db: &TestDb) {
     let p = pid("payment");
     let key = data_key();
     assert!(matches!(
-        s.put_template(&a, &p, &key, true, &template(1)).await,
+        s.put_template(&a, &p, &key, true, &template(1), None).await,
         Err(StoreError::NoConsent)
     ));
     assert!(s.data_key(&a, &p).await.expect("get").is_none());
@@ -301,18 +348,21 @@ async fn templates_need_live_consent(db: &TestDb) {
     s.grant_consent(&a, &consent("payment", "v1", 2))
         .await
         .expect("grant");
+    let first = template(3);
     let out = s
-        .put_template(&a, &p, &key, true, &template(3))
+        .put_template(&a, &p, &key, true, &first, None)
         .await
         .expect("enrol");
-    assert!(!out.replaced);
+    assert_eq!(out.replaced, None);
     assert_eq!(s.data_key(&a, &p).await.expect("get"), Some(key.clone()));
     let second = template(4);
     let out = s
-        .put_template(&a, &p, &key, false, &second)
+        .put_template(&a, &p, &key, false, &second, None)
         .await
         .expect("replace");
-    assert!(out.replaced);
+    assert_eq!(out.replaced, Some(first.id.clone()));
+    assert!(!s.template_exists(&first.id).await.expect("exists"));
+    assert!(s.template_exists(&second.id).await.expect("exists"));
 
     let m = s.verify_material(&a, &p).await.expect("material");
     assert!(m.consent_live);
@@ -336,7 +386,8 @@ async fn withdrawal_destroys_template_and_key(db: &TestDb) {
     s.grant_consent(&a, &consent("payment", "v1", 1))
         .await
         .expect("grant");
-    s.put_template(&a, &p, &data_key(), true, &template(2))
+    let tpl = in_galleries(2, &["store-1"]);
+    s.put_template(&a, &p, &data_key(), true, &tpl, None)
         .await
         .expect("enrol");
     let w = s
@@ -345,6 +396,11 @@ async fn withdrawal_destroys_template_and_key(db: &TestDb) {
         .expect("withdraw")
         .expect("live");
     assert!(w.template_destroyed && w.data_key_destroyed);
+    assert_eq!(w.template_id, Some(tpl.id));
+    assert_eq!(
+        s.gallery_size(&p, &gallery("store-1")).await.expect("size"),
+        0
+    );
     assert!(s.data_key(&a, &p).await.expect("get").is_none());
     let m = s.verify_material(&a, &p).await.expect("material");
     assert!(m.template.is_none() && !m.consent_live);
@@ -363,18 +419,18 @@ async fn key_race_is_detected(db: &TestDb) {
         .await
         .expect("grant");
     let k1 = data_key();
-    s.put_template(&a, &p, &k1, true, &template(2))
+    s.put_template(&a, &p, &k1, true, &template(2), None)
         .await
         .expect("enrol");
     // Another request believed no key existed and made its own.
     assert!(matches!(
-        s.put_template(&a, &p, &data_key(), true, &template(3))
+        s.put_template(&a, &p, &data_key(), true, &template(3), None)
             .await,
         Err(StoreError::KeyChanged)
     ));
     // Or it holds a key that is no longer the stored one.
     assert!(matches!(
-        s.put_template(&a, &p, &data_key(), false, &template(3))
+        s.put_template(&a, &p, &data_key(), false, &template(3), None)
             .await,
         Err(StoreError::KeyChanged)
     ));
@@ -383,7 +439,7 @@ async fn key_race_is_detected(db: &TestDb) {
 
 async fn summary_and_erasure(db: &TestDb) {
     let s = with_purpose(db).await;
-    s.create_purpose(&purpose("door"), t(0))
+    s.create_purpose(&purpose("door"), &pkey(2), t(0))
         .await
         .expect("create");
     let a = subject(6);
@@ -392,7 +448,7 @@ async fn summary_and_erasure(db: &TestDb) {
         s.grant_consent(who, &consent(purpose, "v1", 1))
             .await
             .expect("grant");
-        s.put_template(who, &pid(purpose), &data_key(), true, &template(2))
+        s.put_template(who, &pid(purpose), &data_key(), true, &template(2), None)
             .await
             .expect("enrol");
     }
@@ -407,6 +463,7 @@ async fn summary_and_erasure(db: &TestDb) {
 
     let out = s.erase_subject(&a).await.expect("erase");
     assert_eq!((out.templates, out.data_keys, out.consents), (2, 2, 2));
+    assert_eq!(out.template_ids.len(), 2);
     assert_eq!(
         s.subject_summary(&a).await.expect("summary"),
         Default::default()
@@ -450,7 +507,7 @@ async fn concurrent_withdrawal_never_leaves_a_template(db: &TestDb) {
         tasks.push(tokio::spawn(async move {
             // Either outcome is fine; what matters is the state afterwards.
             let _ = s1
-                .put_template(&w1, &p1, &data_key(), true, &template(2))
+                .put_template(&w1, &p1, &data_key(), true, &in_galleries(2, &["g"]), None)
                 .await;
         }));
         tasks.push(tokio::spawn(async move {
@@ -473,4 +530,161 @@ async fn concurrent_withdrawal_never_leaves_a_template(db: &TestDb) {
         .await
         .expect("count");
     assert_eq!(keys, 0);
+    let memberships: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM template_galleries")
+        .fetch_one(s.pool())
+        .await
+        .expect("count");
+    assert_eq!(memberships, 0);
+}
+
+async fn galleries_are_bounded_and_indexed(db: &TestDb) {
+    let s = open(db).await;
+    s.create_purpose(&identify_purpose("face-pay", 3), &pkey(1), t(0))
+        .await
+        .expect("create");
+    let p = pid("face-pay");
+    let mut ids = Vec::new();
+    for n in 0..3u8 {
+        let who = subject(50 + n);
+        s.grant_consent(&who, &consent("face-pay", "v1", 1))
+            .await
+            .expect("grant");
+        let tpl = in_galleries(2, &["store-1", "region-n"]);
+        ids.push(tpl.id.clone());
+        s.put_template(&who, &p, &data_key(), true, &tpl, Some(3))
+            .await
+            .expect("enrol");
+    }
+    assert_eq!(
+        s.gallery_size(&p, &gallery("store-1")).await.expect("size"),
+        3
+    );
+    // A fourth member would take store-1 past its maximum; nothing of it is stored.
+    let fourth = subject(60);
+    s.grant_consent(&fourth, &consent("face-pay", "v1", 1))
+        .await
+        .expect("grant");
+    let e = s
+        .put_template(
+            &fourth,
+            &p,
+            &data_key(),
+            true,
+            &in_galleries(3, &["store-2", "store-1"]),
+            Some(3),
+        )
+        .await
+        .expect_err("full");
+    assert!(
+        matches!(&e, StoreError::GalleryFull(g) if g.as_str() == "store-1"),
+        "{e}"
+    );
+    assert!(s.data_key(&fourth, &p).await.expect("get").is_none());
+    assert_eq!(
+        s.gallery_size(&p, &gallery("store-2")).await.expect("size"),
+        0
+    );
+    // Re-enrolling a member does not count it twice.
+    let again = in_galleries(4, &["store-1"]);
+    let key = s
+        .data_key(&subject(50), &p)
+        .await
+        .expect("get")
+        .expect("key");
+    s.put_template(&subject(50), &p, &key, false, &again, Some(3))
+        .await
+        .expect("re-enrol");
+    assert_eq!(
+        s.gallery_size(&p, &gallery("store-1")).await.expect("size"),
+        3
+    );
+    assert_eq!(
+        s.gallery_size(&p, &gallery("region-n"))
+            .await
+            .expect("size"),
+        2
+    );
+    ids[0] = again.id.clone();
+
+    let c = s
+        .candidate(&p, &ids[1])
+        .await
+        .expect("candidate")
+        .expect("found");
+    assert_eq!(c.subject, subject(51));
+    assert!(c.consent_live);
+    let mut names: Vec<&str> = c.galleries.iter().map(|g| g.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["region-n", "store-1"]);
+    assert!(
+        s.candidate(&pid("payment"), &ids[1])
+            .await
+            .expect("candidate")
+            .is_none()
+    );
+
+    // Pages of two, in id order, each template once with all its galleries.
+    let mut seen = Vec::new();
+    let mut after: Option<TemplateId> = None;
+    loop {
+        let page = s.index_page(&p, 1, after.as_ref(), 2).await.expect("page");
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 2);
+        after = page.last().map(|r| r.template.id.clone());
+        seen.extend(page.into_iter().map(|r| (r.template.id, r.galleries.len())));
+    }
+    let mut expected: Vec<TemplateId> = ids.clone();
+    expected.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    assert_eq!(
+        seen.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(),
+        expected
+    );
+    assert!(
+        s.index_page(&p, 2, None, 10)
+            .await
+            .expect("page")
+            .is_empty()
+    );
+
+    s.touch_templates(&ids[1..2], t(9)).await.expect("touch");
+    let c = s
+        .candidate(&p, &ids[1])
+        .await
+        .expect("candidate")
+        .expect("found");
+    assert_eq!(c.template.last_used_at, Some(t(9)));
+}
+
+async fn protection_keys_rotate_and_old_ones_are_destroyed(db: &TestDb) {
+    let s = open(db).await;
+    s.create_purpose(&purpose("payment"), &pkey(1), t(0))
+        .await
+        .expect("create");
+    let p = pid("payment");
+    assert_eq!(
+        s.rotate_protection_key(&p, 1, &pkey(2), t(1))
+            .await
+            .expect("rotate"),
+        2
+    );
+    assert_eq!(
+        s.purpose(&p)
+            .await
+            .expect("get")
+            .expect("found")
+            .protection_version,
+        2
+    );
+    assert_eq!(
+        s.protection_key(&p, 1).await.expect("get"),
+        None,
+        "the old key is destroyed"
+    );
+    assert_eq!(s.protection_key(&p, 2).await.expect("get"), Some(pkey(2)));
+    assert!(matches!(
+        s.rotate_protection_key(&p, 1, &pkey(3), t(2)).await,
+        Err(StoreError::ProtectionKeyChanged)
+    ));
 }

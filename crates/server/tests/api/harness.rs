@@ -5,7 +5,6 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bioguard_crypto::LocalKeyFile;
-use bioguard_engine::CosineMatcher;
 use bioguard_server::AppState;
 use bioguard_service::Service;
 use bioguard_store::SqlStore;
@@ -44,13 +43,9 @@ impl Harness {
         let (keys, _) =
             LocalKeyFile::open_or_create(&keydir.path().join("master.key")).expect("key file");
         let store = db.store().await.expect("open store");
-        let service = Service::open(
-            Arc::new(store.clone()),
-            Arc::new(keys),
-            Arc::new(CosineMatcher),
-        )
-        .await
-        .expect("service");
+        let service = Service::open(Arc::new(store.clone()), Arc::new(keys))
+            .await
+            .expect("service");
         let admin = bioguard_crypto::random_token("bga_").expect("rng");
         assert!(service.register_admin_token(&admin).await.expect("admin"));
         let app = bioguard_server::app(AppState {
@@ -64,6 +59,48 @@ impl Harness {
             admin,
             _keydir: keydir,
         }
+    }
+
+    /// Another node on the same database and key file, with its own in-memory state, as a
+    /// second `serve` process behind a load balancer would be. Its galleries are loaded from
+    /// the database as at start.
+    pub async fn another_node(&self) -> axum::Router {
+        let (keys, _) = LocalKeyFile::open_or_create(&self._keydir.path().join("master.key"))
+            .expect("key file");
+        let store = self.db.store().await.expect("open store");
+        let service = Service::open(Arc::new(store), Arc::new(keys))
+            .await
+            .expect("service");
+        bioguard_server::app(AppState {
+            service,
+            max_body_bytes: LIMIT,
+        })
+    }
+
+    /// Sends a JSON request to another node's router.
+    pub async fn json_to(
+        &self,
+        app: &axum::Router,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> Reply {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .expect("request");
+        let resp = app.clone().oneshot(req).await.expect("infallible");
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 22)
+            .await
+            .expect("body");
+        let raw = String::from_utf8_lossy(&bytes).into_owned();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply { status, json, raw }
     }
 
     pub async fn finish(self) {
@@ -199,6 +236,8 @@ impl Harness {
             "consents",
             "data_keys",
             "templates",
+            "template_galleries",
+            "protection_keys",
             "bioguard_migrations",
         ] {
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM {table}")))

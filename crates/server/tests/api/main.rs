@@ -4,6 +4,7 @@
 mod contract;
 mod errors;
 mod harness;
+mod identify;
 mod storage;
 
 /// Runs each named case against SQLite and PostgreSQL.

@@ -1,0 +1,322 @@
+//! XOR-popcount kernels: the Hamming distance between one query code and a block of codes.
+//!
+//! This is the only module in the workspace allowed to use `unsafe`: CPU-specific instructions
+//! (POPCNT, AVX2, AVX-512 VPOPCNTDQ) are reached through functions compiled for those features,
+//! which may only be called once the running CPU is known to have them. A [`Kernel`] can only be
+//! obtained through [`Kernel::best`] or [`Kernel::available`], which check the CPU, so holding
+//! one is the proof that its instructions exist; every `unsafe` block below relies on that.
+//!
+//! Release binaries stay portable (no `target-cpu=native`): the choice is made at run time.
+//! Every variant is tested equal to the portable one.
+
+#![allow(unsafe_code)]
+
+/// Which implementation a [`Kernel`] uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Imp {
+    /// Plain Rust; `count_ones` without assuming any CPU feature.
+    Portable,
+    /// The x86-64 POPCNT instruction, one 64-bit word at a time.
+    #[cfg(target_arch = "x86_64")]
+    Popcnt,
+    /// AVX2: nibble lookup with `vpshufb` (Mula's method), 256 bits at a time.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// AVX-512 with the VPOPCNTDQ extension: 512 bits and one popcount instruction at a time.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+/// A Hamming-distance kernel the running CPU supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kernel(Imp);
+
+impl Kernel {
+    /// The portable kernel, available everywhere.
+    pub fn portable() -> Self {
+        Kernel(Imp::Portable)
+    }
+
+    /// Every kernel this CPU supports, slowest first.
+    pub fn available() -> Vec<Kernel> {
+        #[allow(unused_mut)]
+        let mut out = vec![Kernel(Imp::Portable)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("popcnt") {
+                out.push(Kernel(Imp::Popcnt));
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                out.push(Kernel(Imp::Avx2));
+            }
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vpopcntdq")
+            {
+                out.push(Kernel(Imp::Avx512));
+            }
+        }
+        out
+    }
+
+    /// The fastest kernel this CPU supports (detected once).
+    pub fn best() -> Self {
+        static BEST: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
+        *BEST.get_or_init(|| {
+            *Self::available()
+                .last()
+                .expect("the portable kernel is always available")
+        })
+    }
+
+    /// The kernel's name, for reports.
+    pub fn name(self) -> &'static str {
+        match self.0 {
+            Imp::Portable => "portable",
+            #[cfg(target_arch = "x86_64")]
+            Imp::Popcnt => "popcnt",
+            #[cfg(target_arch = "x86_64")]
+            Imp::Avx2 => "avx2",
+            #[cfg(target_arch = "x86_64")]
+            Imp::Avx512 => "avx512-vpopcntdq",
+        }
+    }
+
+    /// Writes into `out[i]` the Hamming distance between `query` and the `i`-th code of
+    /// `codes` (codes of `query.len()` words, stored one after another).
+    ///
+    /// # Panics
+    /// If `query` is empty or its length is not a multiple of 4 words (256 bits), or if
+    /// `codes.len() != out.len() * query.len()`.
+    pub fn distances(self, query: &[u64], codes: &[u64], out: &mut [u32]) {
+        let words = query.len();
+        assert!(
+            words > 0 && words.is_multiple_of(4),
+            "codes are a positive multiple of 256 bits"
+        );
+        assert_eq!(codes.len(), out.len() * words, "one output per code");
+        match self.0 {
+            Imp::Portable => portable(query, codes, out),
+            // SAFETY: a `Kernel` holding `Popcnt` is only made by `available`, after
+            // `is_x86_feature_detected!("popcnt")` returned true on this CPU.
+            #[cfg(target_arch = "x86_64")]
+            Imp::Popcnt => unsafe { x86::popcnt(query, codes, out) },
+            // SAFETY: as above, for "avx2"; the slice lengths were checked above, which is
+            // what the function's unchecked loads rely on.
+            #[cfg(target_arch = "x86_64")]
+            Imp::Avx2 => unsafe { x86::avx2(query, codes, out) },
+            // SAFETY: as above, for "avx512f" and "avx512vpopcntdq".
+            #[cfg(target_arch = "x86_64")]
+            Imp::Avx512 => unsafe { x86::avx512(query, codes, out) },
+        }
+    }
+
+    /// The Hamming distance between two codes of equal length.
+    pub fn distance(self, a: &[u64], b: &[u64]) -> u32 {
+        let mut out = [0u32];
+        self.distances(a, b, &mut out);
+        out[0]
+    }
+}
+
+fn portable(query: &[u64], codes: &[u64], out: &mut [u32]) {
+    for (code, o) in codes.chunks_exact(query.len()).zip(out.iter_mut()) {
+        *o = query
+            .iter()
+            .zip(code)
+            .map(|(a, b)| (a ^ b).count_ones())
+            .sum();
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// The portable loop compiled with POPCNT available, so `count_ones` is one instruction.
+    #[target_feature(enable = "popcnt")]
+    pub(super) fn popcnt(query: &[u64], codes: &[u64], out: &mut [u32]) {
+        for (code, o) in codes.chunks_exact(query.len()).zip(out.iter_mut()) {
+            let mut acc = [0u32; 4];
+            for (q, c) in query.chunks_exact(4).zip(code.chunks_exact(4)) {
+                for k in 0..4 {
+                    acc[k] += (q[k] ^ c[k]).count_ones();
+                }
+            }
+            *o = acc.iter().sum();
+        }
+    }
+
+    /// Popcount by nibble lookup (Mula, Kurz, Lemire 2018): split each byte into nibbles,
+    /// look both up in a 16-entry table with `vpshufb`, add, and sum bytes with `vpsadbw`.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn avx2(query: &[u64], codes: &[u64], out: &mut [u32]) {
+        let words = query.len();
+        let chunks = words / 4;
+        let table = _mm256_setr_epi8(
+            0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2,
+            3, 3, 4,
+        );
+        let low = _mm256_set1_epi8(0x0f);
+        let zero = _mm256_setzero_si256();
+        let q = query.as_ptr() as *const __m256i;
+        for (i, o) in out.iter_mut().enumerate() {
+            // SAFETY: `distances` checked codes.len() == out.len() * words, so code i spans
+            // words [i * words, (i + 1) * words), i.e. `chunks` whole 256-bit chunks.
+            let c = unsafe { codes.as_ptr().add(i * words) } as *const __m256i;
+            let mut sums = zero;
+            let mut bytes = zero;
+            for k in 0..chunks {
+                // SAFETY: k < chunks, so both 32-byte reads lie inside `query` and code i;
+                // `loadu` has no alignment requirement.
+                let (a, b) =
+                    unsafe { (_mm256_loadu_si256(q.add(k)), _mm256_loadu_si256(c.add(k))) };
+                let x = _mm256_xor_si256(a, b);
+                let lo = _mm256_and_si256(x, low);
+                let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), low);
+                let n = _mm256_add_epi8(
+                    _mm256_shuffle_epi8(table, lo),
+                    _mm256_shuffle_epi8(table, hi),
+                );
+                // Each byte of `n` is at most 8; 16 chunks keep the running byte sums <= 128.
+                bytes = _mm256_add_epi8(bytes, n);
+                if k % 16 == 15 {
+                    sums = _mm256_add_epi64(sums, _mm256_sad_epu8(bytes, zero));
+                    bytes = zero;
+                }
+            }
+            sums = _mm256_add_epi64(sums, _mm256_sad_epu8(bytes, zero));
+            let total = _mm256_extract_epi64::<0>(sums)
+                + _mm256_extract_epi64::<1>(sums)
+                + _mm256_extract_epi64::<2>(sums)
+                + _mm256_extract_epi64::<3>(sums);
+            *o = total as u32;
+        }
+    }
+
+    /// One `vpopcntq` per 512 bits; a trailing 256-bit half (codes of 256 + 512k bits) is
+    /// counted with POPCNT.
+    #[target_feature(enable = "avx512f,avx512vpopcntdq,popcnt")]
+    pub(super) fn avx512(query: &[u64], codes: &[u64], out: &mut [u32]) {
+        let words = query.len();
+        let full = words / 8;
+        for (i, o) in out.iter_mut().enumerate() {
+            let code = &codes[i * words..(i + 1) * words];
+            let mut acc = _mm512_setzero_si512();
+            for k in 0..full {
+                // SAFETY: k < words / 8, so both 64-byte reads lie inside `query` and `code`;
+                // `loadu` has no alignment requirement.
+                let (a, b) = unsafe {
+                    (
+                        _mm512_loadu_si512(query.as_ptr().add(8 * k) as *const __m512i),
+                        _mm512_loadu_si512(code.as_ptr().add(8 * k) as *const __m512i),
+                    )
+                };
+                acc = _mm512_add_epi64(acc, _mm512_popcnt_epi64(_mm512_xor_si512(a, b)));
+            }
+            let mut total = _mm512_reduce_add_epi64(acc) as u32;
+            for k in 8 * full..words {
+                total += (query[k] ^ code[k]).count_ones();
+            }
+            *o = total;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic generator for test inputs.
+    fn words(seed: u64, n: usize) -> Vec<u64> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            })
+            .collect()
+    }
+
+    fn check_all_kernels(query: &[u64], codes: &[u64]) {
+        let n = codes.len() / query.len();
+        let mut expected = vec![0u32; n];
+        portable(query, codes, &mut expected);
+        for k in Kernel::available() {
+            let mut got = vec![u32::MAX; n];
+            k.distances(query, codes, &mut got);
+            assert_eq!(got, expected, "kernel {} differs from portable", k.name());
+        }
+    }
+
+    #[test]
+    fn portable_is_right_on_known_values() {
+        let q = vec![0u64; 4];
+        let codes = [vec![0u64; 4], vec![u64::MAX; 4], vec![1, 3, 7, 0]].concat();
+        let mut out = vec![0; 3];
+        portable(&q, &codes, &mut out);
+        assert_eq!(out, [0, 256, 6]);
+    }
+
+    #[test]
+    fn every_kernel_equals_portable_on_random_codes() {
+        for bits in [256usize, 512, 768, 1024, 2048, 2304, 4096] {
+            let w = bits / 64;
+            let q = words(bits as u64, w);
+            let codes = words(7 + bits as u64, w * 97);
+            check_all_kernels(&q, &codes);
+        }
+    }
+
+    #[test]
+    fn every_kernel_equals_portable_on_edge_cases() {
+        for w in [4usize, 8, 32, 64] {
+            let zeros = vec![0u64; w];
+            let ones = vec![u64::MAX; w];
+            let alternating = vec![0xAAAA_AAAA_AAAA_AAAAu64; w];
+            let single: Vec<u64> = (0..w)
+                .map(|i| if i == w - 1 { 1 << 63 } else { 0 })
+                .collect();
+            let codes = [
+                zeros.clone(),
+                ones.clone(),
+                alternating.clone(),
+                single.clone(),
+            ]
+            .concat();
+            for q in [&zeros, &ones, &alternating, &single] {
+                check_all_kernels(q, &codes);
+            }
+            // The maximum distance (every bit differs) must not overflow any accumulator.
+            for k in Kernel::available() {
+                assert_eq!(k.distance(&zeros, &ones), 64 * w as u32, "{}", k.name());
+            }
+        }
+    }
+
+    #[test]
+    fn empty_block_is_fine() {
+        for k in Kernel::available() {
+            k.distances(&[0; 4], &[], &mut []);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "multiple of 256 bits")]
+    fn odd_lengths_are_refused() {
+        Kernel::best().distances(&[0; 3], &[0; 3], &mut [0]);
+    }
+
+    #[test]
+    fn best_is_the_last_available() {
+        assert_eq!(Some(&Kernel::best()), Kernel::available().last());
+        eprintln!(
+            "kernels on this CPU: {:?}",
+            Kernel::available()
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+        );
+    }
+}

@@ -1,0 +1,276 @@
+//! 1:N identification inside a named gallery.
+//!
+//! The scan runs over this node's in-memory galleries on all cores; every candidate it finds
+//! is then confirmed against the database before it is returned: the template still exists,
+//! is in the requested gallery, was made under the current protection key, its subject has a
+//! live consent for the purpose, and its stored code (decrypted) is within the threshold of
+//! the probe. A withdrawn, erased or re-keyed subject is therefore never returned, whatever
+//! the state of the in-memory galleries.
+
+use std::time::Instant;
+
+use bioguard_core::{
+    DecisionId, Embedding, GalleryName, Operation, PurposeId, SubjectRef, TemplateId,
+    ValidationError,
+};
+use bioguard_engine::{Kernel, ProtectedCode};
+
+use crate::templates::{ConsentChecked, open_template};
+use crate::{AuthenticatedClient, Service, ServiceError, now, random16};
+
+/// The most candidates one identification may return.
+pub const MAX_CANDIDATES: usize = 100;
+/// The most probes in one batch.
+pub const MAX_BATCH: usize = 256;
+/// Templates read per database page while filling the galleries at start.
+const LOAD_PAGE: u32 = 5_000;
+
+/// What a candidate must satisfy to be returned.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    purpose: &'a PurposeId,
+    gallery: &'a GalleryName,
+    version: u32,
+    bits: bioguard_core::CodeBits,
+    max_distance: u32,
+}
+
+/// A 1:N request: one probe, or a batch.
+pub struct IdentifyRequest {
+    /// The purpose.
+    pub purpose: PurposeId,
+    /// The gallery to search.
+    pub gallery: GalleryName,
+    /// The most subjects to return per probe (1 to 100).
+    pub max_candidates: usize,
+    /// The probe embeddings (1 to 256).
+    pub probes: Vec<Vec<f32>>,
+}
+
+/// The answer for one probe: the subjects above threshold, best first.
+pub struct Identification {
+    /// The decision's id.
+    pub decision: DecisionId,
+    /// The subjects found, best first.
+    pub subjects: Vec<SubjectRef>,
+}
+
+impl Service {
+    /// Searches a gallery for each probe.
+    pub async fn identify(
+        &self,
+        client: &AuthenticatedClient,
+        req: IdentifyRequest,
+    ) -> Result<Vec<Identification>, ServiceError> {
+        let purpose = self.require_purpose(&req.purpose).await?;
+        client.require(&req.purpose, Operation::Identify)?;
+        if !purpose.purpose.allows(Operation::Identify) {
+            return Err(ServiceError::OperationNotAllowed(Operation::Identify));
+        }
+        if !(1..=MAX_CANDIDATES).contains(&req.max_candidates) {
+            return Err(ValidationError::new(
+                "max_candidates",
+                format!("from 1 to {MAX_CANDIDATES}"),
+            )
+            .into());
+        }
+        if !(1..=MAX_BATCH).contains(&req.probes.len()) {
+            return Err(ValidationError::new(
+                "embeddings",
+                format!("from 1 to {MAX_BATCH} probes"),
+            )
+            .into());
+        }
+        let embeddings = req
+            .probes
+            .into_iter()
+            .map(|v| Embedding::parse(v, purpose.purpose.dimension))
+            .collect::<Result<Vec<_>, _>>()?;
+        let max = purpose.purpose.max_gallery_size.unwrap_or(0);
+        let size = self.galleries.size(&req.purpose, &req.gallery);
+        if size > max as usize {
+            return Err(ServiceError::GalleryTooLarge {
+                gallery: req.gallery.to_string(),
+                size,
+                max,
+            });
+        }
+        let mut probes: Vec<ProtectedCode> = Vec::with_capacity(embeddings.len());
+        for e in embeddings {
+            probes.push(self.protect(&purpose, e).await?);
+        }
+        let bits = purpose.purpose.code_bits;
+        let max_distance = bits.max_distance(purpose.purpose.threshold.get());
+        let version = purpose.protection_version;
+        // Room for candidates the database check turns away.
+        let limit = req.max_candidates + 8;
+        let galleries = std::sync::Arc::clone(&self.galleries);
+        let (pid, gallery) = (req.purpose.clone(), req.gallery.clone());
+        let started = Instant::now();
+        let (probes, found) = tokio::task::spawn_blocking(move || {
+            let found = galleries.search(&pid, version, &gallery, &probes, max_distance, limit);
+            (probes, found)
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(format!("gallery scan failed: {e}")))?;
+        let scan_ms = started.elapsed().as_secs_f64() * 1000.0;
+
+        let target = Target {
+            purpose: &req.purpose,
+            gallery: &req.gallery,
+            version,
+            bits,
+            max_distance,
+        };
+        let mut out = Vec::with_capacity(found.len());
+        let mut used: Vec<TemplateId> = Vec::new();
+        for (probe, candidates) in probes.iter().zip(found) {
+            let mut subjects = Vec::new();
+            for c in candidates {
+                if subjects.len() == req.max_candidates {
+                    break;
+                }
+                let id = TemplateId::from_random(c.entry);
+                if let Some(s) = self.confirm(&target, probe, &id).await? {
+                    subjects.push(s);
+                    used.push(id);
+                }
+            }
+            let decision = DecisionId::from_random(random16()?);
+            tracing::info!(
+                decision = %decision,
+                purpose = %req.purpose,
+                client = %client.record().id,
+                gallery_size = size,
+                candidates = subjects.len(),
+                scan_ms,
+                "identification"
+            );
+            out.push(Identification { decision, subjects });
+        }
+        used.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        used.dedup();
+        self.store.touch_templates(&used, now()).await?;
+        Ok(out)
+    }
+
+    /// Confirms one candidate against the database; returns its subject if every rule holds.
+    async fn confirm(
+        &self,
+        t: &Target<'_>,
+        probe: &ProtectedCode,
+        template: &TemplateId,
+    ) -> Result<Option<SubjectRef>, ServiceError> {
+        let Target {
+            purpose,
+            gallery,
+            version,
+            bits,
+            max_distance,
+        } = *t;
+        let Some(m) = self.store.candidate(purpose, template).await? else {
+            return Ok(None);
+        };
+        if !m.consent_live
+            || m.template.protection_version != version
+            || !m.galleries.contains(gallery)
+        {
+            return Ok(None);
+        }
+        let consent = ConsentChecked::after_live_consent_read();
+        let opened = match open_template(
+            &consent,
+            self.keys.as_ref(),
+            &m.subject,
+            purpose,
+            bits,
+            &m.template,
+        )
+        .await
+        {
+            Ok(o) => o,
+            Err(ServiceError::Integrity) => {
+                tracing::error!(
+                    purpose = %purpose,
+                    template = %template,
+                    "stored template failed its integrity check (altered or moved); not returned"
+                );
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        if Kernel::best().distance(probe.words(), opened.code.words()) > max_distance {
+            return Ok(None);
+        }
+        Ok(opened.subject)
+    }
+
+    /// Fills the in-memory galleries from the database by decrypting every gallery template
+    /// of every purpose that allows identification.
+    pub(crate) async fn load_galleries(&self) -> Result<(), ServiceError> {
+        let started = Instant::now();
+        let mut total = 0usize;
+        for purpose in self.store.purposes().await? {
+            if !purpose.purpose.allows(Operation::Identify) {
+                continue;
+            }
+            let id = &purpose.purpose.id;
+            let bits = purpose.purpose.code_bits;
+            let mut after: Option<TemplateId> = None;
+            loop {
+                let page = self
+                    .store
+                    .index_page(id, purpose.protection_version, after.as_ref(), LOAD_PAGE)
+                    .await?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.template.id.clone());
+                for rec in page {
+                    // The page query selected only templates whose subject has a live consent.
+                    let consent = ConsentChecked::after_live_consent_read();
+                    match open_template(
+                        &consent,
+                        self.keys.as_ref(),
+                        &rec.subject,
+                        id,
+                        bits,
+                        &rec.template,
+                    )
+                    .await
+                    {
+                        Ok(opened) => {
+                            self.galleries.insert(
+                                id,
+                                purpose.protection_version,
+                                bits,
+                                &rec.template.id,
+                                &rec.galleries,
+                                &opened.code,
+                            );
+                            total += 1;
+                        }
+                        Err(ServiceError::Integrity) => tracing::error!(
+                            purpose = %id,
+                            template = %rec.template.id,
+                            "stored template failed its integrity check; left out of the galleries"
+                        ),
+                        Err(e) => return Err(e),
+                    }
+                    if total > 0 && total.is_multiple_of(100_000) {
+                        tracing::info!(templates = total, "loading galleries");
+                    }
+                }
+            }
+        }
+        let (codes, bytes) = self.galleries.stats();
+        if total > 0 {
+            tracing::info!(
+                templates = total,
+                gallery_entries = codes,
+                mib = bytes / (1 << 20),
+                seconds = started.elapsed().as_secs_f64(),
+                "galleries loaded"
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,27 @@
+-- Protected templates and galleries (SQLite).
+-- Templates now hold a sealed protected code made under the purpose's protection key; the key
+-- version is recorded so that rotating the key revokes every code made under the old one.
+
+ALTER TABLE purposes ADD COLUMN code_bits INTEGER NOT NULL DEFAULT 2048;
+ALTER TABLE purposes ADD COLUMN max_gallery_size INTEGER;
+ALTER TABLE purposes ADD COLUMN calibration TEXT;
+ALTER TABLE purposes ADD COLUMN protection_version INTEGER NOT NULL DEFAULT 1;
+
+CREATE TABLE protection_keys (
+    purpose_id TEXT NOT NULL REFERENCES purposes(id),
+    version INTEGER NOT NULL,
+    kek TEXT NOT NULL,
+    wrapped BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (purpose_id, version)
+);
+
+ALTER TABLE templates ADD COLUMN protection_version INTEGER NOT NULL DEFAULT 1;
+
+CREATE TABLE template_galleries (
+    template_id TEXT NOT NULL REFERENCES templates(id) ON DELETE CASCADE,
+    purpose_id TEXT NOT NULL,
+    gallery TEXT NOT NULL,
+    PRIMARY KEY (template_id, gallery)
+);
+CREATE INDEX template_galleries_by_gallery ON template_galleries (purpose_id, gallery);
