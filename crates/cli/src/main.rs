@@ -1,5 +1,6 @@
 //! The `bioguard` command: the service, a demonstration, and tools around them.
 
+mod bench;
 mod config;
 mod demo;
 mod evaluate;
@@ -76,6 +77,9 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
+    /// Benchmarks of the 1:N engine (run `bench/identify` for the side-by-side with FAISS).
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Studies of the template protection (accuracy by code size, unlinkability,
     /// reconstruction), as recorded in docs/adr/0006-template-protection.md.
     Study {
@@ -85,6 +89,62 @@ enum Command {
         /// Use only lines whose `sample` starts with this.
         #[arg(long, value_name = "PREFIX")]
         sample_prefix: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Write a gallery of random codes and probes with planted near neighbours.
+    MakeCodes {
+        #[arg(long)]
+        n: usize,
+        #[arg(long, default_value_t = 2048)]
+        bits: u64,
+        #[arg(long, default_value_t = 64)]
+        queries: usize,
+        #[arg(long, value_name = "FILE")]
+        codes: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        probes: PathBuf,
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+    },
+    /// Time single-probe searches or batches over codes written by `make-codes`.
+    Identify {
+        #[arg(long, value_name = "FILE")]
+        codes: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        probes: PathBuf,
+        #[arg(long, default_value_t = 2048)]
+        bits: u64,
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Probes per search call (1: single queries).
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        /// Probes per timed run.
+        #[arg(long, default_value_t = 64)]
+        queries: usize,
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        /// Largest Hamming distance that counts as a match (519 bits is cosine 0.7 at 2048).
+        #[arg(long, default_value_t = 519)]
+        max_distance: u32,
+        /// Candidates kept per probe.
+        #[arg(long, default_value_t = 5)]
+        limit: usize,
+        /// Force a kernel (portable, popcnt, avx2, avx512-vpopcntdq) instead of the best.
+        #[arg(long)]
+        kernel: Option<String>,
+    },
+    /// Measure sequential memory read bandwidth.
+    Bandwidth {
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        #[arg(long, default_value_t = 1024)]
+        mib: usize,
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
     },
 }
 
@@ -155,6 +215,44 @@ fn main() -> ExitCode {
             sample_prefix,
             json,
         }),
+        Command::Bench(b) => match b {
+            BenchCommand::MakeCodes {
+                n,
+                bits,
+                queries,
+                codes,
+                probes,
+                seed,
+            } => bench::make_codes(n, bits, queries, &codes, &probes, seed),
+            BenchCommand::Identify {
+                codes,
+                probes,
+                bits,
+                threads,
+                batch,
+                queries,
+                repeats,
+                max_distance,
+                limit,
+                kernel,
+            } => bench::identify(bench::IdentifyArgs {
+                codes,
+                probes,
+                bits,
+                threads,
+                batch,
+                queries,
+                repeats,
+                max_distance,
+                limit,
+                kernel,
+            }),
+            BenchCommand::Bandwidth {
+                threads,
+                mib,
+                repeats,
+            } => bench::bandwidth(threads, mib, repeats),
+        },
         Command::Study {
             embeddings,
             sample_prefix,

@@ -1,10 +1,17 @@
 //! Galleries: protected codes held in memory for 1:N search.
 //!
-//! Codes of one gallery lie end to end in one vector, so a search is one sequential scan that
-//! the CPU prefetcher streams at memory speed; the scan is split into contiguous ranges, one
-//! per thread. A batch of probes is scanned block by block: each block of codes is read from
-//! memory once and compared with every probe while it sits in cache, which turns a
-//! memory-bound scan into a compute-bound one.
+//! Each code is stored in two parts: a *head* of about five eighths of its bits, and the rest,
+//! the *tail*. Heads lie end to end in one vector, tails in another. A search streams the
+//! heads sequentially and reads a code's tail only when the head alone is within the
+//! threshold. This is exact, because the distance over the head is a lower bound of the full
+//! distance; and it is cheap, because for unrelated codes the head distance is about half the
+//! head's bits, far above any useful threshold, so almost no tail is read. A single-probe scan
+//! is bound by memory bandwidth, so reading five eighths of the bytes makes it that much
+//! faster than any full scan can be.
+//!
+//! The scan is split into contiguous ranges, one per thread. A batch of probes is scanned
+//! block by block: each block of heads is read from memory once and compared with every probe
+//! while it sits in cache, which makes the batch compute-bound instead of memory-bound.
 //!
 //! Memory: the code bytes plus one entry of type `T` per code; vectors grow by an eighth at a
 //! time rather than doubling, so spare capacity stays under about 13%.
@@ -31,8 +38,18 @@ pub struct Candidate<T> {
 /// The codes of one gallery and an entry (the caller's handle) per code.
 pub struct Gallery<T> {
     bits: CodeBits,
-    codes: Vec<u64>,
+    /// Words of each code in `heads`; the rest are in `tails`.
+    head_words: usize,
+    heads: Vec<u64>,
+    tails: Vec<u64>,
     entries: Vec<T>,
+}
+
+/// The head length for a code length: five eighths of the words, down to a multiple of four
+/// (256 bits, the kernels' unit), at least four, leaving at least four for the tail.
+fn head_words(bits: CodeBits) -> usize {
+    let w = bits.words();
+    ((w * 5 / 8) / 4 * 4).clamp(4, w - 4)
 }
 
 impl<T> std::fmt::Debug for Gallery<T> {
@@ -83,18 +100,17 @@ impl Hits {
 impl<T: Copy + Send + Sync> Gallery<T> {
     /// An empty gallery of `bits`-bit codes.
     pub fn new(bits: CodeBits) -> Self {
-        Self {
-            bits,
-            codes: Vec::new(),
-            entries: Vec::new(),
-        }
+        Self::with_capacity(bits, 0)
     }
 
     /// An empty gallery with room for `n` codes.
     pub fn with_capacity(bits: CodeBits, n: usize) -> Self {
+        let h = head_words(bits);
         Self {
             bits,
-            codes: Vec::with_capacity(n * bits.words()),
+            head_words: h,
+            heads: Vec::with_capacity(n * h),
+            tails: Vec::with_capacity(n * (bits.words() - h)),
             entries: Vec::with_capacity(n),
         }
     }
@@ -122,9 +138,13 @@ impl<T: Copy + Send + Sync> Gallery<T> {
         if self.entries.len() == self.entries.capacity() {
             let more = (self.entries.len() / 8).max(64);
             self.entries.reserve_exact(more);
-            self.codes.reserve_exact(more * self.bits.words());
+            self.heads.reserve_exact(more * self.head_words);
+            self.tails
+                .reserve_exact(more * (self.bits.words() - self.head_words));
         }
-        self.codes.extend_from_slice(code.words());
+        let (head, tail) = code.words().split_at(self.head_words);
+        self.heads.extend_from_slice(head);
+        self.tails.extend_from_slice(tail);
         self.entries.push(entry);
         true
     }
@@ -132,26 +152,36 @@ impl<T: Copy + Send + Sync> Gallery<T> {
     /// Removes every code whose entry matches; returns how many. The removed code's words are
     /// overwritten (by the last code, then truncated away and zeroed).
     pub fn remove_where(&mut self, mut matches: impl FnMut(&T) -> bool) -> usize {
-        let w = self.bits.words();
+        let (hw, tw) = (self.head_words, self.bits.words() - self.head_words);
         let mut removed = 0;
         let mut i = 0;
         while i < self.entries.len() {
             if matches(&self.entries[i]) {
                 let last = self.entries.len() - 1;
                 self.entries.swap_remove(i);
-                if i != last {
-                    self.codes.copy_within(last * w..(last + 1) * w, i * w);
+                for (v, w) in [(&mut self.heads, hw), (&mut self.tails, tw)] {
+                    if i != last {
+                        v.copy_within(last * w..(last + 1) * w, i * w);
+                    }
+                    for word in &mut v[last * w..] {
+                        *word = 0;
+                    }
+                    v.truncate(last * w);
                 }
-                for word in &mut self.codes[last * w..] {
-                    *word = 0;
-                }
-                self.codes.truncate(last * w);
                 removed += 1;
             } else {
                 i += 1;
             }
         }
         removed
+    }
+
+    /// The words of the `i`-th code (head and tail joined), for tests and checks.
+    pub fn code(&self, i: usize) -> Vec<u64> {
+        let (hw, tw) = (self.head_words, self.bits.words() - self.head_words);
+        let mut c = self.heads[i * hw..(i + 1) * hw].to_vec();
+        c.extend_from_slice(&self.tails[i * tw..(i + 1) * tw]);
+        c
     }
 
     /// The entries, in storage order.
@@ -161,7 +191,8 @@ impl<T: Copy + Send + Sync> Gallery<T> {
 
     /// Bytes held: code and entry storage, including spare capacity.
     pub fn memory_bytes(&self) -> usize {
-        self.codes.capacity() * 8 + self.entries.capacity() * std::mem::size_of::<T>()
+        (self.heads.capacity() + self.tails.capacity()) * 8
+            + self.entries.capacity() * std::mem::size_of::<T>()
     }
 
     /// The codes within `max_distance` bits of `probe`, best first (ties in storage order),
@@ -205,6 +236,7 @@ impl<T: Copy + Send + Sync> Gallery<T> {
             threads.clamp(1, 64)
         };
         let per = n.div_ceil(threads).max(1);
+        let (hw, tw) = (self.head_words, w - self.head_words);
         let scan = |start: usize| -> Vec<Hits> {
             let end = (start + per).min(n);
             let mut hits: Vec<Hits> = probes.iter().map(|_| Hits::new(limit)).collect();
@@ -217,13 +249,20 @@ impl<T: Copy + Send + Sync> Gallery<T> {
             let mut b = start;
             while b < end {
                 let e = (b + block).min(end);
-                let codes = &self.codes[b * w..e * w];
+                let heads = &self.heads[b * hw..e * hw];
                 for (probe, h) in probes.iter().zip(hits.iter_mut()) {
+                    let (probe_head, probe_tail) = probe.words().split_at(hw);
                     let out = &mut out[..e - b];
-                    kernel.distances(probe.words(), codes, out);
+                    kernel.distances(probe_head, heads, out);
                     for (k, d) in out.iter().enumerate() {
+                        // The head distance is a lower bound: most codes stop here.
                         if *d <= max_distance {
-                            h.push(*d, b + k);
+                            let i = b + k;
+                            let tail = &self.tails[i * tw..(i + 1) * tw];
+                            let d = d + kernel.distance(probe_tail, tail);
+                            if d <= max_distance {
+                                h.push(d, i);
+                            }
                         }
                     }
                 }
@@ -301,14 +340,8 @@ mod tests {
         max: u32,
         limit: usize,
     ) -> Vec<Candidate<u32>> {
-        let w = g.bits().words();
         let mut all: Vec<(u32, usize)> = (0..g.len())
-            .map(|i| {
-                (
-                    Kernel::portable().distance(probe.words(), &g.codes[i * w..(i + 1) * w]),
-                    i,
-                )
-            })
+            .map(|i| (Kernel::portable().distance(probe.words(), &g.code(i)), i))
             .filter(|(d, _)| *d <= max)
             .collect();
         all.sort_unstable();
@@ -387,6 +420,32 @@ mod tests {
             );
         }
         assert!(g.search(Kernel::best(), &code(50, 8), 0, 3, 1).is_empty());
+    }
+
+    #[test]
+    fn head_and_tail_rejoin_and_permissive_thresholds_stay_exact() {
+        for bits in [512u64, 768, 1024, 2048, 4096] {
+            let b = CodeBits::new(bits).expect("valid");
+            let w = b.words();
+            let mut g = Gallery::new(b);
+            for i in 0..3000u32 {
+                g.insert(&code(u64::from(i) + 11, w), i);
+            }
+            for i in [0usize, 1234, 2999] {
+                assert_eq!(g.code(i), code(i as u64 + 11, w).words(), "{bits}");
+            }
+            g.remove_where(|e| e % 7 == 3);
+            let probe = code(5, w);
+            // A threshold above half the bits: nearly every head survives, tails are read.
+            let loose = (bits as u32) * 9 / 16;
+            for threads in [1, 2] {
+                assert_eq!(
+                    g.search(Kernel::best(), &probe, loose, 50, threads),
+                    naive(&g, &probe, loose, 50),
+                    "{bits}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -148,10 +148,30 @@ mod x86 {
 
     /// Popcount by nibble lookup (Mula, Kurz, Lemire 2018): split each byte into nibbles,
     /// look both up in a 16-entry table with `vpshufb`, add, and sum bytes with `vpsadbw`.
+    /// Four codes are finished together, so their four partial sums are folded into one
+    /// vector of totals with two shuffles instead of four separate horizontal sums. The common
+    /// code lengths get loops the compiler unrolls completely.
     #[target_feature(enable = "avx2")]
     pub(super) fn avx2(query: &[u64], codes: &[u64], out: &mut [u32]) {
+        match query.len() / 4 {
+            3 => avx2_n::<3>(query, codes, out),
+            4 => avx2_n::<4>(query, codes, out),
+            5 => avx2_n::<5>(query, codes, out),
+            8 => avx2_n::<8>(query, codes, out),
+            10 => avx2_n::<10>(query, codes, out),
+            16 => avx2_n::<16>(query, codes, out),
+            _ => avx2_n::<0>(query, codes, out),
+        }
+    }
+
+    /// `CHUNKS` 256-bit chunks per code, or any number (at most 31) when `CHUNKS` is 0.
+    #[target_feature(enable = "avx2")]
+    fn avx2_n<const CHUNKS: usize>(query: &[u64], codes: &[u64], out: &mut [u32]) {
         let words = query.len();
-        let chunks = words / 4;
+        let chunks = if CHUNKS == 0 { words / 4 } else { CHUNKS };
+        // Each byte of a chunk's count is at most 8, so up to 31 chunks (7936 bits, beyond
+        // any code length) add up without overflowing a byte.
+        assert!(chunks <= 31, "codes longer than 7936 bits");
         let table = _mm256_setr_epi8(
             0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2,
             3, 3, 4,
@@ -159,11 +179,11 @@ mod x86 {
         let low = _mm256_set1_epi8(0x0f);
         let zero = _mm256_setzero_si256();
         let q = query.as_ptr() as *const __m256i;
-        for (i, o) in out.iter_mut().enumerate() {
-            // SAFETY: `distances` checked codes.len() == out.len() * words, so code i spans
-            // words [i * words, (i + 1) * words), i.e. `chunks` whole 256-bit chunks.
+        // The byte-wise popcount of code i XOR query, as four 64-bit lane sums.
+        let lane_sums = |i: usize| -> __m256i {
+            // SAFETY: `distances` checked codes.len() == out.len() * words and callers pass
+            // i < out.len(), so code i spans `chunks` whole 256-bit chunks inside `codes`.
             let c = unsafe { codes.as_ptr().add(i * words) } as *const __m256i;
-            let mut sums = zero;
             let mut bytes = zero;
             for k in 0..chunks {
                 // SAFETY: k < chunks, so both 32-byte reads lie inside `query` and code i;
@@ -177,19 +197,41 @@ mod x86 {
                     _mm256_shuffle_epi8(table, lo),
                     _mm256_shuffle_epi8(table, hi),
                 );
-                // Each byte of `n` is at most 8; 16 chunks keep the running byte sums <= 128.
                 bytes = _mm256_add_epi8(bytes, n);
-                if k % 16 == 15 {
-                    sums = _mm256_add_epi64(sums, _mm256_sad_epu8(bytes, zero));
-                    bytes = zero;
-                }
             }
-            sums = _mm256_add_epi64(sums, _mm256_sad_epu8(bytes, zero));
-            let total = _mm256_extract_epi64::<0>(sums)
-                + _mm256_extract_epi64::<1>(sums)
-                + _mm256_extract_epi64::<2>(sums)
-                + _mm256_extract_epi64::<3>(sums);
-            *o = total as u32;
+            _mm256_sad_epu8(bytes, zero)
+        };
+        let n = out.len();
+        let mut i = 0;
+        while i + 4 <= n {
+            let (s0, s1, s2, s3) = (
+                lane_sums(i),
+                lane_sums(i + 1),
+                lane_sums(i + 2),
+                lane_sums(i + 3),
+            );
+            // [a0+a1, b0+b1, a2+a3, b2+b3] and the same for c, d ...
+            let ab = _mm256_add_epi64(_mm256_unpacklo_epi64(s0, s1), _mm256_unpackhi_epi64(s0, s1));
+            let cd = _mm256_add_epi64(_mm256_unpacklo_epi64(s2, s3), _mm256_unpackhi_epi64(s2, s3));
+            // ... then low halves plus high halves: [a, b, c, d].
+            let t = _mm256_add_epi64(
+                _mm256_permute2x128_si256::<0x20>(ab, cd),
+                _mm256_permute2x128_si256::<0x31>(ab, cd),
+            );
+            out[i] = _mm256_extract_epi64::<0>(t) as u32;
+            out[i + 1] = _mm256_extract_epi64::<1>(t) as u32;
+            out[i + 2] = _mm256_extract_epi64::<2>(t) as u32;
+            out[i + 3] = _mm256_extract_epi64::<3>(t) as u32;
+            i += 4;
+        }
+        while i < n {
+            let s = lane_sums(i);
+            let total = _mm256_extract_epi64::<0>(s)
+                + _mm256_extract_epi64::<1>(s)
+                + _mm256_extract_epi64::<2>(s)
+                + _mm256_extract_epi64::<3>(s);
+            out[i] = total as u32;
+            i += 1;
         }
     }
 
@@ -261,7 +303,7 @@ mod tests {
 
     #[test]
     fn every_kernel_equals_portable_on_random_codes() {
-        for bits in [256usize, 512, 768, 1024, 2048, 2304, 4096] {
+        for bits in [256usize, 512, 768, 1024, 1280, 2048, 2304, 2560, 3072, 4096] {
             let w = bits / 64;
             let q = words(bits as u64, w);
             let codes = words(7 + bits as u64, w * 97);

@@ -133,6 +133,45 @@ async fn purposes_are_public_and_default_threshold_applies(h: &Harness) {
     assert_eq!(list.json[0]["id"], "door");
     assert_eq!(list.json[0]["operations"], json!(["enroll", "verify"]));
     assert_eq!(list.json[0]["retention"]["max_days_since_last_use"], 7);
+    assert_eq!(list.json[0]["code_bits"], 2048);
+    assert_eq!(list.json[0]["protection_key_version"], 1);
+
+    // A calibrated purpose keeps the record its threshold came from.
+    let record = json!({"source": "voice-embeddings-dev.jsonl", "target_fmr": 0.001,
+                        "threshold": 0.7968, "fnmr": 0.24});
+    let r = h
+        .json(
+            "POST",
+            "/v1/purposes",
+            &h.admin,
+            json!({"id": "voice", "description": "Call-centre voice check",
+                   "operations": ["enroll", "verify"], "dimension": 256, "threshold": 0.7968,
+                   "code_bits": 4096, "calibration": record,
+                   "retention": {"max_days_since_enrolment": 30}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    assert_eq!(r.json["calibration"], record);
+    assert_eq!(r.json["code_bits"], 4096);
+    for (bad, field) in [
+        (json!({"calibration": "0.79"}), "calibration"),
+        (json!({"code_bits": 1000}), "code_bits"),
+        (json!({"max_gallery_size": 10}), "max_gallery_size"),
+    ] {
+        let mut body = json!({"id": "bad", "description": "x", "operations": ["verify"],
+                              "dimension": 8, "retention": {"max_days_since_enrolment": 1}});
+        for (k, v) in bad.as_object().expect("object") {
+            body[k] = v.clone();
+        }
+        let r = h.json("POST", "/v1/purposes", &h.admin, body).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+            "{}",
+            r.raw
+        );
+        assert_eq!(r.json["error"]["field"], field, "{}", r.raw);
+    }
 }
 
 async fn renewed_consent_supersedes_the_old_notice(h: &Harness) {

@@ -1,0 +1,251 @@
+//! `bioguard bench`: measurements of the 1:N engine, driven by `bench/identify` which runs
+//! FAISS side by side on the same codes.
+//!
+//! - `bench make-codes`: writes a gallery of random codes and a set of probes to two files
+//!   (raw little-endian words, as FAISS's binary indexes read them). Each probe has three
+//!   planted near neighbours, so every search also does some candidate work.
+//! - `bench identify`: loads those files into a gallery and times single-probe searches and
+//!   batches, printing one JSON line.
+//! - `bench bandwidth`: the machine's sequential memory read bandwidth, the ceiling for a
+//!   single-probe scan.
+//!
+//! The figures are for synthetic codes (uniformly random bits), which is what protected
+//! codes look like to the scan: the engine never looks at what the bits mean.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use bioguard_core::CodeBits;
+use bioguard_engine::{Gallery, Kernel, ProtectedCode};
+
+/// SplitMix64, for reproducible codes.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+fn write_words(path: &Path, words: &[u64]) -> anyhow::Result<()> {
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+    );
+    for w in words {
+        f.write_all(&w.to_le_bytes())?;
+    }
+    f.flush()?;
+    Ok(())
+}
+
+fn read_words(path: &Path) -> anyhow::Result<Vec<u64>> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?
+        .read_to_end(&mut bytes)?;
+    if bytes.len() % 8 != 0 {
+        bail!("{} is not a whole number of 64-bit words", path.display());
+    }
+    Ok(bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+        .collect())
+}
+
+fn code_bits(bits: u64) -> anyhow::Result<CodeBits> {
+    CodeBits::new(bits).context("--bits must be a multiple of 256 from 512 to 4096")
+}
+
+/// `bench make-codes`.
+pub fn make_codes(
+    n: usize,
+    bits: u64,
+    queries: usize,
+    codes: &Path,
+    probes: &Path,
+    seed: u64,
+) -> anyhow::Result<()> {
+    let w = code_bits(bits)?.words();
+    if n < 4 * queries {
+        bail!("--n must be at least four times --queries");
+    }
+    let mut rng = Rng(seed);
+    let mut all: Vec<u64> = (0..n * w).map(|_| rng.next()).collect();
+    let qs: Vec<u64> = (0..queries * w).map(|_| rng.next()).collect();
+    // Three near neighbours per probe, 80 to 400 bits away, at random places in the gallery.
+    for q in 0..queries {
+        for _ in 0..3 {
+            let slot = (rng.next() % n as u64) as usize;
+            let flips = 80 + (rng.next() % 320) as usize;
+            let mut code = qs[q * w..(q + 1) * w].to_vec();
+            for _ in 0..flips {
+                let bit = (rng.next() % (w as u64 * 64)) as usize;
+                code[bit / 64] ^= 1 << (bit % 64);
+            }
+            all[slot * w..(slot + 1) * w].copy_from_slice(&code);
+        }
+    }
+    write_words(codes, &all)?;
+    write_words(probes, &qs)?;
+    println!(
+        "{}",
+        serde_json::json!({"codes": n, "probes": queries, "bits": bits, "seed": seed,
+                           "data": "synthetic: uniformly random codes, 3 planted neighbours per probe"})
+    );
+    Ok(())
+}
+
+/// Options of `bench identify`.
+pub struct IdentifyArgs {
+    pub codes: PathBuf,
+    pub probes: PathBuf,
+    pub bits: u64,
+    pub threads: usize,
+    pub batch: usize,
+    pub queries: usize,
+    pub repeats: usize,
+    pub max_distance: u32,
+    pub limit: usize,
+    pub kernel: Option<String>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+/// `bench identify`: prints one JSON line with the median queries per second.
+pub fn identify(a: IdentifyArgs) -> anyhow::Result<()> {
+    let bits = code_bits(a.bits)?;
+    let w = bits.words();
+    let words = read_words(&a.codes)?;
+    let probe_words = read_words(&a.probes)?;
+    if words.len() % w != 0 || probe_words.len() % w != 0 || probe_words.is_empty() {
+        bail!("the files do not hold whole {}-bit codes", bits.bits());
+    }
+    let n = words.len() / w;
+    let mut g: Gallery<u32> = Gallery::with_capacity(bits, n);
+    for (i, c) in words.chunks_exact(w).enumerate() {
+        g.insert(&ProtectedCode::from_words(c.to_vec()), i as u32);
+    }
+    drop(words);
+    let probes: Vec<ProtectedCode> = probe_words
+        .chunks_exact(w)
+        .map(|c| ProtectedCode::from_words(c.to_vec()))
+        .collect();
+    let kernel = match &a.kernel {
+        None => Kernel::best(),
+        Some(name) => *Kernel::available()
+            .iter()
+            .find(|k| k.name() == name)
+            .with_context(|| {
+                format!(
+                    "kernel {name} is not available here; available: {:?}",
+                    Kernel::available()
+                        .iter()
+                        .map(|k| k.name())
+                        .collect::<Vec<_>>()
+                )
+            })?,
+    };
+    let batch = a.batch.max(1);
+    let queries = a.queries.max(batch);
+    let mut rates = Vec::new();
+    let mut hits = 0usize;
+    // One untimed pass warms caches and page tables.
+    let _ = g.search(kernel, &probes[0], a.max_distance, a.limit, a.threads);
+    for _ in 0..a.repeats.max(1) {
+        let start = Instant::now();
+        let mut done = 0;
+        while done < queries {
+            let chunk: Vec<ProtectedCode> = (0..batch)
+                .map(|i| {
+                    ProtectedCode::from_words(probes[(done + i) % probes.len()].words().to_vec())
+                })
+                .collect();
+            let r = if batch == 1 {
+                vec![g.search(kernel, &chunk[0], a.max_distance, a.limit, a.threads)]
+            } else {
+                g.search_batch(kernel, &chunk, a.max_distance, a.limit, a.threads)
+            };
+            hits += r.iter().map(Vec::len).sum::<usize>();
+            done += batch;
+        }
+        rates.push(done as f64 / start.elapsed().as_secs_f64());
+    }
+    let qps = median(rates.clone());
+    let bytes_per_query = (n * w * 8) as f64;
+    println!(
+        "{}",
+        serde_json::json!({
+            "engine": "bioguard",
+            "kernel": kernel.name(),
+            "codes": n,
+            "bits": bits.bits(),
+            "threads": a.threads,
+            "batch": batch,
+            "queries_per_second": qps,
+            "runs": rates,
+            "scanned_gb_per_second": if batch == 1 { qps * bytes_per_query / 1e9 } else { f64::NAN },
+            "index_bytes_per_code": g.memory_bytes() as f64 / n as f64,
+            "raw_bytes_per_code": w * 8,
+            "hits_per_query": hits as f64 / (queries * a.repeats.max(1)) as f64,
+        })
+    );
+    Ok(())
+}
+
+/// `bench bandwidth`: the best of several sequential reads of a 1 GiB buffer, per thread
+/// count. Sums 64-bit words so the compiler cannot skip the reads.
+pub fn bandwidth(threads: usize, mib: usize, repeats: usize) -> anyhow::Result<()> {
+    let words = mib * 1024 * 1024 / 8;
+    let buf: Vec<u64> = (0..words as u64)
+        .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .collect();
+    let threads = threads.max(1);
+    let mut best = 0f64;
+    let mut sink = 0u64;
+    for _ in 0..repeats.max(1) {
+        let start = Instant::now();
+        let per = words.div_ceil(threads);
+        let sum: u64 = std::thread::scope(|s| {
+            let hs: Vec<_> = buf
+                .chunks(per)
+                .map(|part| {
+                    s.spawn(move || {
+                        // Four independent sums keep several loads in flight.
+                        let mut acc = [0u64; 4];
+                        for c in part.chunks_exact(4) {
+                            for k in 0..4 {
+                                acc[k] = acc[k].wrapping_add(c[k]);
+                            }
+                        }
+                        acc.iter().fold(0u64, |a, b| a.wrapping_add(*b))
+                    })
+                })
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().unwrap_or(0))
+                .fold(0u64, u64::wrapping_add)
+        });
+        sink = sink.wrapping_add(sum);
+        let gbs = (words * 8) as f64 / start.elapsed().as_secs_f64() / 1e9;
+        best = best.max(gbs);
+    }
+    println!(
+        "{}",
+        serde_json::json!({"threads": threads, "read_gb_per_second": best, "buffer_mib": mib, "checksum": sink % 1000})
+    );
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! `bioguard calibrate` on labelled embeddings: synthetic clusters (always) and the real voice
+//! file from ../shared/data (when present).
+
+use std::io::Write;
+use std::process::Command;
+
+use crate::server::binary;
+
+/// Synthetic labelled embeddings: `subjects` centres, `samples` noisy captures of each.
+fn write_clusters(path: &std::path::Path, subjects: usize, samples: usize, noise: f32) {
+    let mut f = std::fs::File::create(path).expect("create");
+    let mut x = 0x1234_5678_9abc_def0u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    for s in 0..subjects {
+        let centre: Vec<f32> = (0..64).map(|_| next()).collect();
+        for n in 0..samples {
+            let e: Vec<f32> = centre.iter().map(|c| c + noise * next()).collect();
+            let line = serde_json::json!({"subject": format!("s{s}"), "sample": format!("phrase/{n}"), "embedding": e});
+            writeln!(f, "{line}").expect("write");
+        }
+    }
+}
+
+#[test]
+fn calibrate_reports_rates_and_writes_a_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("synthetic.jsonl");
+    write_clusters(&data, 40, 6, 0.6);
+    let record = dir.path().join("calibration.json");
+    let out = Command::new(binary())
+        .args(["calibrate", "--embeddings"])
+        .arg(&data)
+        .args(["--target-fmr", "1e-2", "--json"])
+        .arg(&record)
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("240 embeddings of 40 subjects"), "{stdout}");
+    assert!(
+        stdout.contains("600 genuine and 28080 impostor"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("raw cosine") && stdout.contains("protected 2048-bit"),
+        "{stdout}"
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).expect("record")).expect("json");
+    let t = r["threshold"].as_f64().expect("threshold");
+    assert!(t > 0.0 && t < 1.0, "{r}");
+    assert!(r["fmr"].as_f64().expect("fmr") <= 0.01);
+    assert_eq!(r["code_bits"], 2048);
+    assert_eq!(r["subjects"], 40);
+    assert!(
+        stdout.contains(&format!("{t:.6}")),
+        "the printed threshold is the recorded one"
+    );
+}
+
+#[test]
+fn calibrate_names_the_bad_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &data,
+        "{\"subject\":\"a\",\"embedding\":[1,2]}\n{\"subject\":\"b\",\"embedding\":[1,2,3]}\n",
+    )
+    .expect("write");
+    let out = Command::new(binary())
+        .args(["calibrate", "--embeddings"])
+        .arg(&data)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("line 2") && e.contains("3 values"), "{e}");
+    let out = Command::new(binary())
+        .args(["calibrate", "--target-fmr", "2", "--embeddings"])
+        .arg(&data)
+        .output()
+        .expect("run");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--target-fmr"));
+}
+
+#[test]
+fn calibrate_on_the_real_voice_file() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/voice-embeddings-dev.jsonl");
+    if !path.exists() {
+        eprintln!(
+            "note: {} not found; skipping the real-data calibration",
+            path.display()
+        );
+        return;
+    }
+    let out = Command::new(binary())
+        .args(["calibrate", "--sample-prefix", "phrase/", "--embeddings"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("250 embeddings of 21 subjects"), "{stdout}");
+    assert!(
+        stdout.contains("2117 genuine and 29008 impostor"),
+        "{stdout}"
+    );
+    // The data's own documentation: EER 4.6% and threshold 0.80 at FMR 1e-3 for raw cosine.
+    assert!(
+        stdout.contains("EER   4.58%") && stdout.contains("threshold 0.7998"),
+        "{stdout}"
+    );
+}
