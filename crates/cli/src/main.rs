@@ -1,5 +1,6 @@
 //! The `bioguard` command: the service, a demonstration, and tools around them.
 
+mod audit;
 mod bench;
 mod config;
 mod demo;
@@ -77,6 +78,9 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
+    /// The audit ledger's tools.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Benchmarks of the 1:N engine (run `bench/identify` for the side-by-side with FAISS).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -89,6 +93,16 @@ enum Command {
         /// Use only lines whose `sample` starts with this.
         #[arg(long, value_name = "PREFIX")]
         sample_prefix: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Write Merkle roots, proofs and signed checkpoints for tree sizes 1..=N as JSON lines,
+    /// for the cross-check against an independent implementation (ledger-crosscheck/run).
+    Vectors {
+        #[arg(long, default_value_t = 1100)]
+        sizes: u64,
     },
 }
 
@@ -136,6 +150,13 @@ enum BenchCommand {
         /// Force a kernel (portable, popcnt, avx2, avx512-vpopcntdq) instead of the best.
         #[arg(long)]
         kernel: Option<String>,
+    },
+    /// Time inclusion and consistency proof generation over an in-memory tree of N leaves.
+    Ledger {
+        #[arg(long, default_value_t = 10_000_000)]
+        leaves: u64,
+        #[arg(long, default_value_t = 10_000)]
+        proofs: usize,
     },
     /// Measure sequential memory read bandwidth.
     Bandwidth {
@@ -215,6 +236,7 @@ fn main() -> ExitCode {
             sample_prefix,
             json,
         }),
+        Command::Audit(AuditCommand::Vectors { sizes }) => audit::vectors(sizes),
         Command::Bench(b) => match b {
             BenchCommand::MakeCodes {
                 n,
@@ -247,6 +269,7 @@ fn main() -> ExitCode {
                 limit,
                 kernel,
             }),
+            BenchCommand::Ledger { leaves, proofs } => audit::bench_proofs(leaves, proofs),
             BenchCommand::Bandwidth {
                 threads,
                 mib,

@@ -1,0 +1,16 @@
+//! The tamper-evident audit ledger: RFC 6962 / RFC 9162 Merkle trees, inclusion and
+//! consistency proofs, and checkpoints as C2SP signed notes with an Ed25519 log key.
+//!
+//! This crate is pure: it hashes, proves, signs and verifies, and leaves storage to the store.
+//! The same code serves the service (which produces proofs and checkpoints) and the offline
+//! verifier (which checks them), and its output is cross-checked against Go's
+//! `golang.org/x/mod/sumdb/tlog` and `sumdb/note` in CI (`ledger-crosscheck/`).
+
+mod note;
+mod tree;
+
+pub use note::{Checkpoint, LogKey, NoteError, VerifierKey};
+pub use tree::{
+    Hash, HashSource, MemoryTree, ProofError, consistency_proof, inclusion_proof, leaf_hash,
+    node_hash, root, verify_consistency, verify_inclusion,
+};
