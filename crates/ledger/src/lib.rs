@@ -6,11 +6,15 @@
 //! verifier (which checks them), and its output is cross-checked against Go's
 //! `golang.org/x/mod/sumdb/tlog` and `sumdb/note` in CI (`ledger-crosscheck/`).
 
+mod leaf;
 mod note;
 mod tree;
+mod verify;
 
+pub use leaf::{LEAF_VERSION, Leaf};
 pub use note::{Checkpoint, LogKey, NoteError, VerifierKey};
 pub use tree::{
     Hash, HashSource, MemoryTree, ProofError, consistency_proof, inclusion_proof, leaf_hash,
     node_hash, root, verify_consistency, verify_inclusion,
 };
+pub use verify::{Report, verify_log};
