@@ -2,10 +2,12 @@
 
 use std::io::Write;
 
+use anyhow::{Context, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use bioguard_ledger::{
-    Checkpoint, HashSource, LogKey, MemoryTree, consistency_proof, inclusion_proof, leaf_hash, root,
+    Checkpoint, HashSource, LogKey, MemoryTree, VerifierKey, consistency_proof, inclusion_proof,
+    leaf_hash, root, verify_log,
 };
 use serde_json::json;
 
@@ -109,4 +111,46 @@ pub fn bench_proofs(leaves: u64, proofs: usize) -> anyhow::Result<()> {
                "note": "in-memory tree of leaf hashes with cached complete subtrees"})
     );
     Ok(())
+}
+
+/// `audit verify`: checks an exported log offline.
+pub fn verify(
+    leaves: &std::path::Path,
+    checkpoints: &std::path::Path,
+    key: &str,
+    origin: &str,
+) -> anyhow::Result<()> {
+    let key = VerifierKey::parse(key).context("--key is not a verifier key (name+keyid+key)")?;
+    let text = std::fs::read_to_string(leaves)
+        .with_context(|| format!("cannot read {}", leaves.display()))?;
+    let leaves: Vec<Vec<u8>> = text.lines().map(|l| l.as_bytes().to_vec()).collect();
+    let mut notes = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(checkpoints)
+        .with_context(|| format!("cannot read {}", checkpoints.display()))?
+        .collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.path());
+    for e in entries {
+        notes.push(
+            std::fs::read_to_string(e.path())
+                .with_context(|| format!("cannot read {}", e.path().display()))?,
+        );
+    }
+    let r = verify_log(&leaves, &notes, origin, &key);
+    println!(
+        "{} leaves, {} of {} checkpoints confirmed",
+        r.leaves,
+        r.checkpoints_ok,
+        notes.len()
+    );
+    for p in &r.problems {
+        println!("problem: {p}");
+    }
+    match r.first_bad_leaf {
+        Some(i) => bail!("the log does not verify; the first leaf that does not fit is {i}"),
+        None if !r.is_ok() => bail!("the log does not verify"),
+        None => {
+            println!("the log verifies");
+            Ok(())
+        }
+    }
 }

@@ -104,6 +104,22 @@ enum AuditCommand {
         #[arg(long, default_value_t = 1100)]
         sizes: u64,
     },
+    /// Verify an exported log offline: every leaf, every saved checkpoint's signature and
+    /// root, forks; names the first leaf that does not fit. Exits 1 on any problem.
+    Verify {
+        /// The leaves, one canonical leaf per line, in log order.
+        #[arg(long, value_name = "FILE")]
+        leaves: PathBuf,
+        /// A folder of saved checkpoints (signed notes), one per file.
+        #[arg(long, value_name = "DIR")]
+        checkpoints: PathBuf,
+        /// The log's published verifier key (name+keyid+key).
+        #[arg(long, value_name = "VKEY")]
+        key: String,
+        /// The log's origin line.
+        #[arg(long)]
+        origin: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -237,6 +253,12 @@ fn main() -> ExitCode {
             json,
         }),
         Command::Audit(AuditCommand::Vectors { sizes }) => audit::vectors(sizes),
+        Command::Audit(AuditCommand::Verify {
+            leaves,
+            checkpoints,
+            key,
+            origin,
+        }) => audit::verify(&leaves, &checkpoints, &key, &origin),
         Command::Bench(b) => match b {
             BenchCommand::MakeCodes {
                 n,
