@@ -183,6 +183,13 @@ pub async fn count_rows(store: &SqlStore, sql: &'static str) -> Result<i64, Stor
     Ok(sqlx::query_scalar(sql).fetch_one(&store.pool).await?)
 }
 
+fn sealed_key_from_row(r: &AnyRow) -> Result<SealedKey, StoreError> {
+    Ok(SealedKey {
+        kek: r.try_get("kek")?,
+        wrapped: r.try_get("wrapped")?,
+    })
+}
+
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
 }
@@ -424,13 +431,7 @@ impl Store for SqlStore {
         .bind(i64::from(version))
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok(SealedKey {
-                kek: r.try_get("kek")?,
-                wrapped: r.try_get("wrapped")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(sealed_key_from_row).transpose()
     }
 
     async fn rotate_protection_key(
@@ -576,13 +577,7 @@ impl Store for SqlStore {
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| {
-            Ok(SealedKey {
-                kek: r.try_get("kek")?,
-                wrapped: r.try_get("wrapped")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(sealed_key_from_row).transpose()
     }
 
     async fn insert_system_secret(

@@ -93,14 +93,7 @@ impl Harness {
             .header("content-type", "application/json")
             .body(Body::from(body.to_string()))
             .expect("request");
-        let resp = app.clone().oneshot(req).await.expect("infallible");
-        let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 22)
-            .await
-            .expect("body");
-        let raw = String::from_utf8_lossy(&bytes).into_owned();
-        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply { status, json, raw }
+        send_to(app, req).await
     }
 
     pub async fn finish(self) {
@@ -144,14 +137,7 @@ impl Harness {
     }
 
     pub async fn send_request(&self, req: Request<Body>) -> Reply {
-        let resp = self.app.clone().oneshot(req).await.expect("infallible");
-        let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 22)
-            .await
-            .expect("body");
-        let raw = String::from_utf8_lossy(&bytes).into_owned();
-        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply { status, json, raw }
+        send_to(&self.app, req).await
     }
 
     pub async fn json(&self, method: &str, path: &str, token: &str, body: Value) -> Reply {
@@ -270,6 +256,18 @@ impl Harness {
         }
         out
     }
+}
+
+/// Sends a request to a router and reads the whole reply.
+async fn send_to(app: &axum::Router, req: Request<Body>) -> Reply {
+    let resp = app.clone().oneshot(req).await.expect("infallible");
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 22)
+        .await
+        .expect("body");
+    let raw = String::from_utf8_lossy(&bytes).into_owned();
+    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Reply { status, json, raw }
 }
 
 /// A deterministic pseudo-random unit vector (synthetic data).
