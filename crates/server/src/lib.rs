@@ -65,7 +65,9 @@ async fn access_log(req: Request, next: Next) -> Response {
         .map(|b| bioguard_crypto::hex_encode(&b))
         .unwrap_or_else(|_| "0000000000000000".into());
     let span = tracing::info_span!("request", request_id = %id);
-    let mut resp = next.run(req).instrument(span.clone()).await;
+    let mut resp = bioguard_service::with_request_id(id.clone(), next.run(req))
+        .instrument(span.clone())
+        .await;
     let route = resp
         .extensions()
         .get::<RouteTemplate>()

@@ -23,6 +23,11 @@ impl AuthenticatedClient {
         &self.0
     }
 
+    /// The actor name recorded in audit leaves.
+    pub(crate) fn actor(&self) -> String {
+        format!("client:{}", self.0.id)
+    }
+
     /// Fails with [`ServiceError::NoGrant`] unless the client may do `operation` on `purpose`.
     pub(crate) fn require(
         &self,
@@ -98,7 +103,11 @@ impl Service {
             ));
         }
         let digest = self.secrets.token_digest(token);
-        Ok(self.store.insert_admin_token(&digest, crate::now()).await?)
+        let leaf = crate::leaf("admin_token.register", "system");
+        Ok(self
+            .store
+            .insert_admin_token(&digest, crate::now(), &leaf)
+            .await?)
     }
 
     /// Whether `token` is the registered admin token (used at start-up to check the file).

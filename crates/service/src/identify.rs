@@ -124,19 +124,32 @@ impl Service {
         };
         let mut out = Vec::with_capacity(found.len());
         let mut used: Vec<TemplateId> = Vec::new();
+        let mut leaves = Vec::with_capacity(found.len());
         for (probe, candidates) in probes.iter().zip(found) {
             let mut subjects = Vec::new();
+            let mut pseudonyms = Vec::new();
             for c in candidates {
                 if subjects.len() == req.max_candidates {
                     break;
                 }
                 let id = TemplateId::from_random(c.entry);
-                if let Some(s) = self.confirm(&target, probe, &id).await? {
+                if let Some((s, p)) = self.confirm(&target, probe, &id).await? {
                     subjects.push(s);
+                    pseudonyms.push(p.as_str().to_owned());
                     used.push(id);
                 }
             }
             let decision = DecisionId::from_random(random16()?);
+            // The candidates returned, by pseudonym; nothing about the gallery's other members.
+            let mut leaf = crate::leaf("identify", client.actor());
+            leaf.purpose = Some(req.purpose.clone());
+            leaf.decision = Some(format!("{} candidates", subjects.len()));
+            leaf.detail = vec![
+                ("decision".into(), decision.to_string()),
+                ("gallery".into(), req.gallery.to_string()),
+                ("returned".into(), pseudonyms.join(",")),
+            ];
+            leaves.push(leaf);
             tracing::info!(
                 decision = %decision,
                 purpose = %req.purpose,
@@ -150,7 +163,9 @@ impl Service {
         }
         used.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         used.dedup();
-        self.store.touch_templates(&used, now()).await?;
+        self.store
+            .record_identification(&used, now(), &leaves)
+            .await?;
         Ok(out)
     }
 
@@ -160,7 +175,7 @@ impl Service {
         t: &Target<'_>,
         probe: &ProtectedCode,
         template: &TemplateId,
-    ) -> Result<Option<SubjectRef>, ServiceError> {
+    ) -> Result<Option<(SubjectRef, bioguard_core::Pseudonym)>, ServiceError> {
         let Target {
             purpose,
             gallery,
@@ -202,7 +217,7 @@ impl Service {
         if Kernel::best().distance(probe.words(), opened.code.words()) > max_distance {
             return Ok(None);
         }
-        Ok(opened.subject)
+        Ok(opened.subject.map(|s| (s, m.subject)))
     }
 
     /// Fills the in-memory galleries from the database by decrypting every gallery template

@@ -89,6 +89,29 @@ impl Service {
     }
 }
 
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// Runs `f` with `id` as the request id recorded in the audit leaves it writes.
+pub async fn with_request_id<F: std::future::Future>(id: String, f: F) -> F::Output {
+    REQUEST_ID.scope(id, f).await
+}
+
+/// An audit leaf draft for `op` by `actor`, stamped now and with the current request id.
+pub(crate) fn leaf(op: &'static str, actor: impl Into<String>) -> bioguard_store::LeafDraft {
+    bioguard_store::LeafDraft {
+        time: now(),
+        op,
+        actor: actor.into(),
+        subject: None,
+        purpose: None,
+        decision: None,
+        request: REQUEST_ID.try_with(|id| id.clone()).ok(),
+        detail: Vec::new(),
+    }
+}
+
 pub(crate) fn now() -> bioguard_core::Timestamp {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -110,7 +110,32 @@ impl Service {
     ) -> Result<Purpose, ServiceError> {
         purpose.check()?;
         let key = new_protection_key(self.keys.as_ref(), &purpose.id, 1).await?;
-        self.store.create_purpose(&purpose, &key, now()).await?;
+        let mut leaf = crate::leaf("purpose.create", "admin");
+        leaf.purpose = Some(purpose.id.clone());
+        leaf.detail = vec![
+            (
+                "operations".into(),
+                purpose
+                    .operations
+                    .iter()
+                    .map(|o| o.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            ("threshold".into(), purpose.threshold.get().to_string()),
+            ("code_bits".into(), purpose.code_bits.bits().to_string()),
+            (
+                "retention_days".into(),
+                purpose.retention.max_days_since_enrolment().to_string(),
+            ),
+        ];
+        if let Some(max) = purpose.max_gallery_size {
+            leaf.detail
+                .push(("max_gallery_size".into(), max.to_string()));
+        }
+        self.store
+            .create_purpose(&purpose, &key, now(), &leaf)
+            .await?;
         tracing::info!(purpose = %purpose.id, code_bits = purpose.code_bits.bits(), "purpose created");
         Ok(purpose)
     }
@@ -132,7 +157,12 @@ impl Service {
         let key = new_protection_key(self.keys.as_ref(), purpose_id, next).await?;
         let version = self
             .store
-            .rotate_protection_key(purpose_id, purpose.protection_version, &key, now())
+            .rotate_protection_key(purpose_id, purpose.protection_version, &key, now(), &{
+                let mut leaf = crate::leaf("protection_key.rotate", "admin");
+                leaf.purpose = Some(purpose_id.clone());
+                leaf.decision = Some(format!("version {next}"));
+                leaf
+            })
             .await
             .map_err(|e| match e {
                 StoreError::ProtectionKeyChanged => {
@@ -174,7 +204,20 @@ impl Service {
             grants,
             created_at: now(),
         };
-        self.store.create_client(&client).await?;
+        let mut leaf = crate::leaf("client.create", "admin");
+        leaf.detail = vec![
+            ("client".into(), client.id.to_string()),
+            (
+                "grants".into(),
+                client
+                    .grants
+                    .iter()
+                    .map(|g| format!("{}:{}", g.purpose, g.operation))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+        ];
+        self.store.create_client(&client, &leaf).await?;
         tracing::info!(client = %client.id, grants = client.grants.len(), "client created");
         Ok(ClientCreated {
             id: client.id,
@@ -203,7 +246,21 @@ impl Service {
         };
         let change = self
             .store
-            .grant_consent(&self.secrets.pseudonym(subject), &consent)
+            .grant_consent(&self.secrets.pseudonym(subject), &consent, &{
+                let mut leaf = crate::leaf("consent.grant", client.actor());
+                leaf.subject = Some(self.secrets.pseudonym(subject));
+                leaf.purpose = Some(purpose.clone());
+                leaf.decision = Some("granted".into());
+                leaf.detail = vec![
+                    ("consent".into(), consent.id.to_string()),
+                    (
+                        "notice_version".into(),
+                        consent.notice_version.as_str().to_owned(),
+                    ),
+                    ("method".into(), consent.method.as_str().to_owned()),
+                ];
+                leaf
+            })
             .await?;
         if change.created {
             tracing::info!(purpose = %purpose, client = %client.record().id, "consent recorded");
@@ -223,7 +280,13 @@ impl Service {
         client.require_any(purpose)?;
         let out = self
             .store
-            .withdraw_consent(&self.secrets.pseudonym(subject), purpose, now())
+            .withdraw_consent(&self.secrets.pseudonym(subject), purpose, now(), &{
+                let mut leaf = crate::leaf("consent.withdraw", client.actor());
+                leaf.subject = Some(self.secrets.pseudonym(subject));
+                leaf.purpose = Some(purpose.clone());
+                leaf.decision = Some("withdrawn".into());
+                leaf
+            })
             .await?
             .ok_or(ServiceError::ConsentNotFound)?;
         if let Some(id) = &out.template_id {
@@ -309,18 +372,26 @@ impl Service {
                 sealed,
                 protection_version: purpose.protection_version,
                 galleries: galleries.clone(),
+                max_gallery_size: purpose.purpose.max_gallery_size,
                 at,
             };
             match self
                 .store
-                .put_template(
-                    &pseudonym,
-                    purpose_id,
-                    &stored,
-                    is_new,
-                    &template,
-                    purpose.purpose.max_gallery_size,
-                )
+                .put_template(&pseudonym, purpose_id, &stored, is_new, &template, &{
+                    let mut leaf = crate::leaf("enrol", client.actor());
+                    leaf.subject = Some(pseudonym.clone());
+                    leaf.purpose = Some(purpose_id.clone());
+                    leaf.decision = Some("enrolled".into());
+                    leaf.detail = vec![
+                        ("template".into(), template_id.to_string()),
+                        (
+                            "protection_version".into(),
+                            purpose.protection_version.to_string(),
+                        ),
+                        ("galleries".into(), galleries.len().to_string()),
+                    ];
+                    leaf
+                })
                 .await
             {
                 Ok(out) => {
@@ -417,8 +488,20 @@ impl Service {
             id: DecisionId::from_random(random16()?),
             matched: distance <= bits.max_distance(purpose.purpose.threshold.get()),
         };
+        let mut leaf = crate::leaf("verify", client.actor());
+        leaf.subject = Some(pseudonym.clone());
+        leaf.purpose = Some(purpose_id.clone());
+        leaf.decision = Some(
+            if decision.matched {
+                "match"
+            } else {
+                "no_match"
+            }
+            .into(),
+        );
+        leaf.detail = vec![("decision".into(), decision.id.to_string())];
         self.store
-            .touch_template(&pseudonym, purpose_id, now())
+            .record_verification(&pseudonym, purpose_id, now(), &leaf)
             .await?;
         tracing::info!(
             decision = %decision.id,
@@ -450,7 +533,12 @@ impl Service {
     ) -> Result<EraseOutcome, ServiceError> {
         let out = self
             .store
-            .erase_subject(&self.secrets.pseudonym(subject))
+            .erase_subject(&self.secrets.pseudonym(subject), &{
+                let mut leaf = crate::leaf("subject.erase", client.actor());
+                leaf.subject = Some(self.secrets.pseudonym(subject));
+                leaf.decision = Some("erased".into());
+                leaf
+            })
             .await?;
         for (purpose, id) in &out.template_ids {
             self.galleries.remove(purpose, std::slice::from_ref(id));

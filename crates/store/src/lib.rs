@@ -19,8 +19,9 @@ use bioguard_core::{GalleryName, Pseudonym, Purpose, PurposeId, TemplateId, Time
 pub use error::StoreError;
 pub use records::{
     CandidateMaterial, ClientRecord, ConsentChange, ConsentRecord, EndReason, EnrolOutcome,
-    EraseOutcome, IndexRecord, NewClient, NewConsent, NewTemplate, SealedKey, StoredDataKey,
-    StoredPurpose, StoredTemplate, SubjectSummary, TemplateInfo, VerifyMaterial, WithdrawOutcome,
+    EraseOutcome, IndexRecord, LeafDraft, NewClient, NewConsent, NewTemplate, SealedKey,
+    StoredDataKey, StoredPurpose, StoredTemplate, SubjectSummary, TemplateInfo, VerifyMaterial,
+    WithdrawOutcome,
 };
 pub use sql::{Backend, SqlStore, count_rows};
 
@@ -40,6 +41,7 @@ pub trait Store: Send + Sync {
         purpose: &Purpose,
         protection_key: &SealedKey,
         at: Timestamp,
+        leaf: &LeafDraft,
     ) -> Result<(), StoreError>;
 
     /// One purpose.
@@ -64,11 +66,12 @@ pub trait Store: Send + Sync {
         from: u32,
         key: &SealedKey,
         at: Timestamp,
+        leaf: &LeafDraft,
     ) -> Result<u32, StoreError>;
 
     /// Creates a client with its grants. [`StoreError::Conflict`] if the id or key digest is
     /// taken.
-    async fn create_client(&self, client: &NewClient) -> Result<(), StoreError>;
+    async fn create_client(&self, client: &NewClient, leaf: &LeafDraft) -> Result<(), StoreError>;
 
     /// The client whose API key has this digest.
     async fn client_by_key_digest(
@@ -84,6 +87,7 @@ pub trait Store: Send + Sync {
         &self,
         digest: &[u8; 32],
         at: Timestamp,
+        leaf: &LeafDraft,
     ) -> Result<bool, StoreError>;
 
     /// Whether `digest` is a registered admin token digest.
@@ -107,6 +111,7 @@ pub trait Store: Send + Sync {
         &self,
         subject: &Pseudonym,
         consent: &NewConsent,
+        leaf: &LeafDraft,
     ) -> Result<ConsentChange, StoreError>;
 
     /// Withdraws the live consent and, in the same transaction, deletes the template and
@@ -116,6 +121,7 @@ pub trait Store: Send + Sync {
         subject: &Pseudonym,
         purpose: &PurposeId,
         at: Timestamp,
+        leaf: &LeafDraft,
     ) -> Result<Option<WithdrawOutcome>, StoreError>;
 
     /// The data key of a subject and purpose, if one exists.
@@ -129,8 +135,8 @@ pub trait Store: Send + Sync {
     /// checks for a live consent ([`StoreError::NoConsent`] otherwise). When `key_is_new`,
     /// the key is inserted; if another request stored a key meanwhile, or an existing key is
     /// no longer the one given, [`StoreError::KeyChanged`] asks the caller to seal again.
-    /// With `max_gallery_size`, a gallery that would hold more templates than that is
-    /// refused with [`StoreError::GalleryFull`].
+    /// With `template.max_gallery_size`, a gallery that would hold more templates than that
+    /// is refused with [`StoreError::GalleryFull`].
     async fn put_template(
         &self,
         subject: &Pseudonym,
@@ -138,7 +144,7 @@ pub trait Store: Send + Sync {
         key: &StoredDataKey,
         key_is_new: bool,
         template: &NewTemplate,
-        max_gallery_size: Option<u32>,
+        leaf: &LeafDraft,
     ) -> Result<EnrolOutcome, StoreError>;
 
     /// The number of templates in a gallery.
@@ -169,12 +175,14 @@ pub trait Store: Send + Sync {
     /// Whether a template exists.
     async fn template_exists(&self, template: &TemplateId) -> Result<bool, StoreError>;
 
-    /// Records a use of templates found by identification.
-    async fn touch_templates(
+    /// Records identifications: the use of the templates found and one audit leaf per
+    /// decision, in one transaction. Returns the leaves' indexes.
+    async fn record_identification(
         &self,
         templates: &[TemplateId],
         at: Timestamp,
-    ) -> Result<(), StoreError>;
+        leaves: &[LeafDraft],
+    ) -> Result<Vec<u64>, StoreError>;
 
     /// Consent state and template of a subject for a purpose, read in one statement.
     async fn verify_material(
@@ -183,17 +191,33 @@ pub trait Store: Send + Sync {
         purpose: &PurposeId,
     ) -> Result<VerifyMaterial, StoreError>;
 
-    /// Records a use of a template.
-    async fn touch_template(
+    /// Records a verification: the template's use time and its audit leaf, in one
+    /// transaction. Returns the leaf's index.
+    async fn record_verification(
         &self,
         subject: &Pseudonym,
         purpose: &PurposeId,
         at: Timestamp,
-    ) -> Result<(), StoreError>;
+        leaf: &LeafDraft,
+    ) -> Result<u64, StoreError>;
+
+    /// The number of audit leaves.
+    async fn audit_size(&self) -> Result<u64, StoreError>;
+
+    /// The audit leaves with indexes in [start, end), in order.
+    async fn audit_leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// The audit leaves about one subject, with their indexes.
+    async fn subject_history(&self, subject: &Pseudonym)
+    -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
 
     /// Everything held about a subject, without template bytes.
     async fn subject_summary(&self, subject: &Pseudonym) -> Result<SubjectSummary, StoreError>;
 
     /// Deletes everything held about a subject in one transaction.
-    async fn erase_subject(&self, subject: &Pseudonym) -> Result<EraseOutcome, StoreError>;
+    async fn erase_subject(
+        &self,
+        subject: &Pseudonym,
+        leaf: &LeafDraft,
+    ) -> Result<EraseOutcome, StoreError>;
 }

@@ -32,6 +32,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_protected_templates.sql"),
         postgres: include_str!("../migrations/postgres/0002_protected_templates.sql"),
     },
+    Migration {
+        version: 3,
+        name: "audit ledger",
+        sqlite: include_str!("../migrations/sqlite/0003_audit_ledger.sql"),
+        postgres: include_str!("../migrations/postgres/0003_audit_ledger.sql"),
+    },
 ];
 
 /// An arbitrary constant naming bioguard's migration lock among PostgreSQL advisory locks.

@@ -160,6 +160,8 @@ pub struct NewTemplate {
     pub protection_version: u32,
     /// The galleries 1:N search may find it in.
     pub galleries: Vec<GalleryName>,
+    /// The most templates any of those galleries may hold (the purpose's limit).
+    pub max_gallery_size: Option<u32>,
     /// When it was enrolled.
     pub at: Timestamp,
 }
@@ -255,4 +257,25 @@ pub struct IndexRecord {
     pub template: StoredTemplate,
     /// The galleries it is in.
     pub galleries: Vec<GalleryName>,
+}
+
+/// What one audit leaf records, before the store gives it its index and predecessor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafDraft {
+    /// When, in Unix seconds.
+    pub time: Timestamp,
+    /// What happened (`consent.grant`, `verify`, ...).
+    pub op: &'static str,
+    /// Who did it: `client:<id>`, `admin`, `system`.
+    pub actor: String,
+    /// The subject concerned.
+    pub subject: Option<Pseudonym>,
+    /// The purpose concerned.
+    pub purpose: Option<PurposeId>,
+    /// The outcome.
+    pub decision: Option<String>,
+    /// The request id.
+    pub request: Option<String>,
+    /// Further facts (never biometric data or secrets).
+    pub detail: Vec<(String, String)>,
 }

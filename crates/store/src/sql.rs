@@ -22,9 +22,9 @@ use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
 
 use crate::{
     CandidateMaterial, ClientRecord, ConsentChange, ConsentRecord, EndReason, EnrolOutcome,
-    EraseOutcome, IndexRecord, NewClient, NewConsent, NewTemplate, SealedKey, Store, StoreError,
-    StoredDataKey, StoredPurpose, StoredTemplate, SubjectSummary, TemplateInfo, VerifyMaterial,
-    WithdrawOutcome,
+    EraseOutcome, IndexRecord, LeafDraft, NewClient, NewConsent, NewTemplate, SealedKey, Store,
+    StoreError, StoredDataKey, StoredPurpose, StoredTemplate, SubjectSummary, TemplateInfo,
+    VerifyMaterial, WithdrawOutcome,
 };
 
 /// Which database a [`SqlStore`] talks to.
@@ -181,6 +181,57 @@ impl SqlStore {
 /// database holds.
 pub async fn count_rows(store: &SqlStore, sql: &'static str) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar(sql).fetch_one(&store.pool).await?)
+}
+
+/// Appends one audit leaf inside `tx`: takes the next index and the previous leaf's hash from
+/// `audit_head` (locked on PostgreSQL; SQLite's write lock already serialises writers). Call
+/// it last in a transaction, so the head is locked for as short a time as possible and never
+/// while waiting for another lock.
+async fn append_leaf(
+    tx: &mut Transaction<'static, Any>,
+    d: &LeafDraft,
+    for_update: &str,
+) -> Result<u64, StoreError> {
+    let head = sqlx::query(AssertSqlSafe(format!(
+        "SELECT size, last_hash FROM audit_head WHERE id = 1{for_update}"
+    )))
+    .fetch_one(&mut **tx)
+    .await?;
+    let size: i64 = head.try_get("size")?;
+    let prev: bioguard_ledger::Hash = head
+        .try_get::<Vec<u8>, _>("last_hash")?
+        .try_into()
+        .map_err(|_| corrupt("audit head hash"))?;
+    let leaf = bioguard_ledger::Leaf {
+        index: size as u64,
+        prev,
+        time: d.time.unix(),
+        op: d.op.to_owned(),
+        actor: d.actor.clone(),
+        subject: d.subject.as_ref().map(|p| p.as_str().to_owned()),
+        purpose: d.purpose.as_ref().map(|p| p.as_str().to_owned()),
+        decision: d.decision.clone(),
+        request: d.request.clone(),
+        detail: d.detail.clone(),
+    };
+    let bytes = leaf.encode();
+    let hash = bioguard_ledger::leaf_hash(&bytes);
+    sqlx::query(
+        "INSERT INTO audit_leaves (idx, leaf, hash, subject, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(size)
+    .bind(bytes)
+    .bind(hash.to_vec())
+    .bind(d.subject.as_ref().map(|p| p.as_str().to_owned()))
+    .bind(d.time.unix())
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE audit_head SET size = $1, last_hash = $2 WHERE id = 1")
+        .bind(size + 1)
+        .bind(hash.to_vec())
+        .execute(&mut **tx)
+        .await?;
+    Ok(size as u64)
 }
 
 fn sealed_key_from_row(r: &AnyRow) -> Result<SealedKey, StoreError> {
@@ -359,6 +410,7 @@ impl Store for SqlStore {
         p: &Purpose,
         protection_key: &SealedKey,
         at: Timestamp,
+        leaf: &LeafDraft,
     ) -> Result<(), StoreError> {
         let ops: Vec<&str> = p.operations.iter().map(|o| o.as_str()).collect();
         let mut tx = self.write_tx().await?;
@@ -398,6 +450,7 @@ impl Store for SqlStore {
         .bind(at.unix())
         .execute(&mut *tx)
         .await?;
+        append_leaf(&mut tx, leaf, self.for_update()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -440,6 +493,7 @@ impl Store for SqlStore {
         from: u32,
         key: &SealedKey,
         at: Timestamp,
+        leaf: &LeafDraft,
     ) -> Result<u32, StoreError> {
         let mut tx = self.write_tx().await?;
         let next = i64::from(from) + 1;
@@ -471,11 +525,12 @@ impl Store for SqlStore {
             .bind(next)
             .execute(&mut *tx)
             .await?;
+        append_leaf(&mut tx, leaf, self.for_update()).await?;
         tx.commit().await?;
         Ok(next as u32)
     }
 
-    async fn create_client(&self, c: &NewClient) -> Result<(), StoreError> {
+    async fn create_client(&self, c: &NewClient, leaf: &LeafDraft) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         let inserted = sqlx::query(
             "INSERT INTO clients (id, name, key_digest, created_at) VALUES ($1, $2, $3, $4)",
@@ -503,6 +558,7 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await?;
         }
+        append_leaf(&mut tx, leaf, self.for_update()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -552,16 +608,23 @@ impl Store for SqlStore {
         &self,
         digest: &[u8; 32],
         at: Timestamp,
+        leaf: &LeafDraft,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.write_tx().await?;
         let r = sqlx::query(
             "INSERT INTO admin_tokens (id, digest, created_at) VALUES ('initial', $1, $2) \
              ON CONFLICT DO NOTHING",
         )
         .bind(digest.to_vec())
         .bind(at.unix())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(r.rows_affected() == 1)
+        let inserted = r.rows_affected() == 1;
+        if inserted {
+            append_leaf(&mut tx, leaf, self.for_update()).await?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
     }
 
     async fn is_admin_token(&self, digest: &[u8; 32]) -> Result<bool, StoreError> {
@@ -603,6 +666,7 @@ impl Store for SqlStore {
         &self,
         subject: &Pseudonym,
         c: &NewConsent,
+        leaf: &LeafDraft,
     ) -> Result<ConsentChange, StoreError> {
         let mut tx = self.write_tx().await?;
         sqlx::query(
@@ -641,6 +705,7 @@ impl Store for SqlStore {
         .bind(c.at.unix())
         .execute(&mut *tx)
         .await?;
+        append_leaf(&mut tx, leaf, self.for_update()).await?;
         tx.commit().await?;
         Ok(ConsentChange {
             record: ConsentRecord {
@@ -662,6 +727,7 @@ impl Store for SqlStore {
         subject: &Pseudonym,
         purpose: &PurposeId,
         at: Timestamp,
+        leaf: &LeafDraft,
     ) -> Result<Option<WithdrawOutcome>, StoreError> {
         let mut tx = self.write_tx().await?;
         let Some(mut live) = live_consent(&mut tx, subject, purpose, self.for_update()).await?
@@ -681,6 +747,7 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        append_leaf(&mut tx, leaf, self.for_update()).await?;
         tx.commit().await?;
         live.ended_at = Some(at);
         live.end_reason = Some(EndReason::Withdrawn);
@@ -714,7 +781,7 @@ impl Store for SqlStore {
         key: &StoredDataKey,
         key_is_new: bool,
         t: &NewTemplate,
-        max_gallery_size: Option<u32>,
+        leaf: &LeafDraft,
     ) -> Result<EnrolOutcome, StoreError> {
         let mut tx = self.write_tx().await?;
         // The consent row is locked until commit, so a withdrawal either happens before this
@@ -781,7 +848,7 @@ impl Store for SqlStore {
                     .execute(&mut *tx)
                     .await?;
             }
-            if let Some(max) = max_gallery_size {
+            if let Some(max) = t.max_gallery_size {
                 let n: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM template_galleries WHERE purpose_id = $1 AND gallery = $2",
                 )
@@ -802,6 +869,7 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await?;
         }
+        append_leaf(&mut tx, leaf, self.for_update()).await?;
         tx.commit().await?;
         Ok(EnrolOutcome { replaced })
     }
@@ -947,36 +1015,78 @@ impl Store for SqlStore {
         Ok(n > 0)
     }
 
-    async fn touch_templates(
+    async fn record_identification(
         &self,
         templates: &[TemplateId],
         at: Timestamp,
-    ) -> Result<(), StoreError> {
+        leaves: &[LeafDraft],
+    ) -> Result<Vec<u64>, StoreError> {
+        let mut tx = self.write_tx().await?;
         for t in templates {
             sqlx::query("UPDATE templates SET last_used_at = $1 WHERE id = $2")
                 .bind(at.unix())
                 .bind(t.as_str())
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
         }
-        Ok(())
+        let mut indexes = Vec::with_capacity(leaves.len());
+        for leaf in leaves {
+            indexes.push(append_leaf(&mut tx, leaf, self.for_update()).await?);
+        }
+        tx.commit().await?;
+        Ok(indexes)
     }
 
-    async fn touch_template(
+    async fn record_verification(
         &self,
         subject: &Pseudonym,
         purpose: &PurposeId,
         at: Timestamp,
-    ) -> Result<(), StoreError> {
+        leaf: &LeafDraft,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "UPDATE templates SET last_used_at = $1 WHERE subject = $2 AND purpose_id = $3",
         )
         .bind(at.unix())
         .bind(subject.as_str())
         .bind(purpose.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        let index = append_leaf(&mut tx, leaf, self.for_update()).await?;
+        tx.commit().await?;
+        Ok(index)
+    }
+
+    async fn audit_size(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT size FROM audit_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn audit_leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        let rows =
+            sqlx::query("SELECT leaf FROM audit_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx")
+                .bind(start as i64)
+                .bind(end as i64)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(|r| Ok(r.try_get("leaf")?)).collect()
+    }
+
+    async fn subject_history(
+        &self,
+        subject: &Pseudonym,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT idx, leaf FROM audit_leaves WHERE subject = $1 ORDER BY idx")
+                .bind(subject.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<i64, _>("idx")? as u64, r.try_get("leaf")?)))
+            .collect()
     }
 
     async fn subject_summary(&self, subject: &Pseudonym) -> Result<SubjectSummary, StoreError> {
@@ -1014,7 +1124,11 @@ impl Store for SqlStore {
         })
     }
 
-    async fn erase_subject(&self, subject: &Pseudonym) -> Result<EraseOutcome, StoreError> {
+    async fn erase_subject(
+        &self,
+        subject: &Pseudonym,
+        leaf: &LeafDraft,
+    ) -> Result<EraseOutcome, StoreError> {
         let mut tx = self.write_tx().await?;
         let mut out = EraseOutcome::default();
         out.template_ids = delete_templates(&mut tx, subject, None).await?;
@@ -1035,6 +1149,7 @@ impl Store for SqlStore {
             .bind(subject.as_str())
             .execute(&mut *tx)
             .await?;
+        append_leaf(&mut tx, leaf, self.for_update()).await?;
         tx.commit().await?;
         Ok(out)
     }

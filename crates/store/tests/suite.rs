@@ -10,8 +10,8 @@ use bioguard_core::{
 };
 use bioguard_store::testing::TestDb;
 use bioguard_store::{
-    EndReason, NewClient, NewConsent, NewTemplate, SealedKey, SqlStore, Store, StoreError,
-    StoredDataKey,
+    EndReason, LeafDraft, NewClient, NewConsent, NewTemplate, SealedKey, SqlStore, Store,
+    StoreError, StoredDataKey,
 };
 
 macro_rules! on_both_backends {
@@ -55,6 +55,9 @@ on_both_backends!(
     concurrent_withdrawal_never_leaves_a_template,
     galleries_are_bounded_and_indexed,
     protection_keys_rotate_and_old_ones_are_destroyed,
+    every_change_writes_exactly_one_leaf_and_no_refusal_writes_any,
+    a_leaf_that_cannot_be_written_takes_its_change_with_it,
+    concurrent_writers_keep_the_log_gap_free,
 );
 
 fn t(secs: i64) -> Timestamp {
@@ -85,6 +88,20 @@ fn identify_purpose(id: &str, max: u32) -> Purpose {
         max_gallery_size: Some(max),
         calibration: Some("{\"target_fmr\":0.001}".into()),
         ..purpose(id)
+    }
+}
+
+/// An audit leaf draft for store calls.
+fn lf() -> LeafDraft {
+    LeafDraft {
+        time: t(0),
+        op: "test",
+        actor: "test".into(),
+        subject: None,
+        purpose: None,
+        decision: None,
+        request: None,
+        detail: Vec::new(),
     }
 }
 
@@ -141,6 +158,7 @@ fn template(at: i64) -> NewTemplate {
         sealed: vec![9; 44],
         protection_version: 1,
         galleries: Vec::new(),
+        max_gallery_size: None,
         at: t(at),
     }
 }
@@ -152,13 +170,20 @@ fn in_galleries(at: i64, galleries: &[&str]) -> NewTemplate {
     }
 }
 
+fn bounded(t: NewTemplate, max: u32) -> NewTemplate {
+    NewTemplate {
+        max_gallery_size: Some(max),
+        ..t
+    }
+}
+
 async fn open(db: &TestDb) -> SqlStore {
     db.store().await.expect("open the test database")
 }
 
 async fn with_purpose(db: &TestDb) -> SqlStore {
     let s = open(db).await;
-    s.create_purpose(&purpose("payment"), &pkey(1), t(0))
+    s.create_purpose(&purpose("payment"), &pkey(1), t(0), &lf())
         .await
         .expect("create purpose");
     s
@@ -168,11 +193,15 @@ async fn purposes_round_trip(db: &TestDb) {
     let s = open(db).await;
     assert!(s.purposes().await.expect("list").is_empty());
     let p = purpose("payment");
-    s.create_purpose(&p, &pkey(1), t(0)).await.expect("create");
+    s.create_purpose(&p, &pkey(1), t(0), &lf())
+        .await
+        .expect("create");
     let mut q = identify_purpose("door", 500);
     q.retention = Retention::new(30, None).expect("valid");
     q.code_bits = CodeBits::new(1024).expect("valid");
-    s.create_purpose(&q, &pkey(2), t(1)).await.expect("create");
+    s.create_purpose(&q, &pkey(2), t(1), &lf())
+        .await
+        .expect("create");
     let got = s
         .purpose(&pid("payment"))
         .await
@@ -189,7 +218,7 @@ async fn purposes_round_trip(db: &TestDb) {
         .collect();
     assert_eq!(all, vec![q, p.clone()]);
     assert!(matches!(
-        s.create_purpose(&p, &pkey(3), t(2)).await,
+        s.create_purpose(&p, &pkey(3), t(2), &lf()).await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(
@@ -218,7 +247,7 @@ async fn clients_and_grants(db: &TestDb) {
         grants: grants.clone(),
         created_at: t(0),
     };
-    s.create_client(&c).await.expect("create");
+    s.create_client(&c, &lf()).await.expect("create");
     let got = s
         .client_by_key_digest(&[3; 32])
         .await
@@ -238,7 +267,7 @@ async fn clients_and_grants(db: &TestDb) {
         ..c.clone()
     };
     assert!(matches!(
-        s.create_client(&same_key).await,
+        s.create_client(&same_key, &lf()).await,
         Err(StoreError::Conflict(_))
     ));
 
@@ -248,7 +277,7 @@ async fn clients_and_grants(db: &TestDb) {
         grants: BTreeSet::new(),
         ..c
     };
-    s.create_client(&no_grants).await.expect("create");
+    s.create_client(&no_grants, &lf()).await.expect("create");
     let got = s
         .client_by_key_digest(&[5; 32])
         .await
@@ -260,8 +289,16 @@ async fn clients_and_grants(db: &TestDb) {
 async fn admin_token_and_secrets(db: &TestDb) {
     let s = open(db).await;
     assert!(!s.has_admin_token().await.expect("query"));
-    assert!(s.insert_admin_token(&[1; 32], t(0)).await.expect("insert"));
-    assert!(!s.insert_admin_token(&[2; 32], t(1)).await.expect("insert"));
+    assert!(
+        s.insert_admin_token(&[1; 32], t(0), &lf())
+            .await
+            .expect("insert")
+    );
+    assert!(
+        !s.insert_admin_token(&[2; 32], t(1), &lf())
+            .await
+            .expect("insert")
+    );
     assert!(s.has_admin_token().await.expect("query"));
     assert!(s.is_admin_token(&[1; 32]).await.expect("query"));
     assert!(!s.is_admin_token(&[2; 32]).await.expect("query"));
@@ -292,19 +329,19 @@ async fn consent_lifecycle(db: &TestDb) {
     let s = with_purpose(db).await;
     let a = subject(1);
     let first = s
-        .grant_consent(&a, &consent("payment", "v1", 10))
+        .grant_consent(&a, &consent("payment", "v1", 10), &lf())
         .await
         .expect("grant");
     assert!(first.created);
     let again = s
-        .grant_consent(&a, &consent("payment", "v1", 11))
+        .grant_consent(&a, &consent("payment", "v1", 11), &lf())
         .await
         .expect("grant");
     assert!(!again.created);
     assert_eq!(again.record.id, first.record.id);
 
     let v2 = s
-        .grant_consent(&a, &consent("payment", "v2", 12))
+        .grant_consent(&a, &consent("payment", "v2", 12), &lf())
         .await
         .expect("grant");
     assert!(v2.created);
@@ -315,14 +352,14 @@ async fn consent_lifecycle(db: &TestDb) {
     assert!(summary.consents[1].is_live());
 
     let w = s
-        .withdraw_consent(&a, &pid("payment"), t(13))
+        .withdraw_consent(&a, &pid("payment"), t(13), &lf())
         .await
         .expect("withdraw")
         .expect("was live");
     assert_eq!(w.consent.end_reason, Some(EndReason::Withdrawn));
     assert!(!w.template_destroyed);
     assert!(
-        s.withdraw_consent(&a, &pid("payment"), t(14))
+        s.withdraw_consent(&a, &pid("payment"), t(14), &lf())
             .await
             .expect("withdraw")
             .is_none()
@@ -340,24 +377,25 @@ async fn templates_need_live_consent(db: &TestDb) {
     let p = pid("payment");
     let key = data_key();
     assert!(matches!(
-        s.put_template(&a, &p, &key, true, &template(1), None).await,
+        s.put_template(&a, &p, &key, true, &template(1), &lf())
+            .await,
         Err(StoreError::NoConsent)
     ));
     assert!(s.data_key(&a, &p).await.expect("get").is_none());
 
-    s.grant_consent(&a, &consent("payment", "v1", 2))
+    s.grant_consent(&a, &consent("payment", "v1", 2), &lf())
         .await
         .expect("grant");
     let first = template(3);
     let out = s
-        .put_template(&a, &p, &key, true, &first, None)
+        .put_template(&a, &p, &key, true, &first, &lf())
         .await
         .expect("enrol");
     assert_eq!(out.replaced, None);
     assert_eq!(s.data_key(&a, &p).await.expect("get"), Some(key.clone()));
     let second = template(4);
     let out = s
-        .put_template(&a, &p, &key, false, &second, None)
+        .put_template(&a, &p, &key, false, &second, &lf())
         .await
         .expect("replace");
     assert_eq!(out.replaced, Some(first.id.clone()));
@@ -371,7 +409,9 @@ async fn templates_need_live_consent(db: &TestDb) {
     assert_eq!(tpl.sealed, second.sealed);
     assert_eq!(tpl.data_key, key);
     assert_eq!(tpl.last_used_at, None);
-    s.touch_template(&a, &p, t(5)).await.expect("touch");
+    s.record_verification(&a, &p, t(5), &lf())
+        .await
+        .expect("touch");
     let m = s.verify_material(&a, &p).await.expect("material");
     assert_eq!(m.template.expect("enrolled").last_used_at, Some(t(5)));
 
@@ -383,15 +423,15 @@ async fn withdrawal_destroys_template_and_key(db: &TestDb) {
     let s = with_purpose(db).await;
     let a = subject(4);
     let p = pid("payment");
-    s.grant_consent(&a, &consent("payment", "v1", 1))
+    s.grant_consent(&a, &consent("payment", "v1", 1), &lf())
         .await
         .expect("grant");
     let tpl = in_galleries(2, &["store-1"]);
-    s.put_template(&a, &p, &data_key(), true, &tpl, None)
+    s.put_template(&a, &p, &data_key(), true, &tpl, &lf())
         .await
         .expect("enrol");
     let w = s
-        .withdraw_consent(&a, &p, t(3))
+        .withdraw_consent(&a, &p, t(3), &lf())
         .await
         .expect("withdraw")
         .expect("live");
@@ -415,22 +455,22 @@ async fn key_race_is_detected(db: &TestDb) {
     let s = with_purpose(db).await;
     let a = subject(5);
     let p = pid("payment");
-    s.grant_consent(&a, &consent("payment", "v1", 1))
+    s.grant_consent(&a, &consent("payment", "v1", 1), &lf())
         .await
         .expect("grant");
     let k1 = data_key();
-    s.put_template(&a, &p, &k1, true, &template(2), None)
+    s.put_template(&a, &p, &k1, true, &template(2), &lf())
         .await
         .expect("enrol");
     // Another request believed no key existed and made its own.
     assert!(matches!(
-        s.put_template(&a, &p, &data_key(), true, &template(3), None)
+        s.put_template(&a, &p, &data_key(), true, &template(3), &lf())
             .await,
         Err(StoreError::KeyChanged)
     ));
     // Or it holds a key that is no longer the stored one.
     assert!(matches!(
-        s.put_template(&a, &p, &data_key(), false, &template(3), None)
+        s.put_template(&a, &p, &data_key(), false, &template(3), &lf())
             .await,
         Err(StoreError::KeyChanged)
     ));
@@ -439,16 +479,16 @@ async fn key_race_is_detected(db: &TestDb) {
 
 async fn summary_and_erasure(db: &TestDb) {
     let s = with_purpose(db).await;
-    s.create_purpose(&purpose("door"), &pkey(2), t(0))
+    s.create_purpose(&purpose("door"), &pkey(2), t(0), &lf())
         .await
         .expect("create");
     let a = subject(6);
     let b = subject(7);
     for (who, purpose) in [(&a, "payment"), (&a, "door"), (&b, "payment")] {
-        s.grant_consent(who, &consent(purpose, "v1", 1))
+        s.grant_consent(who, &consent(purpose, "v1", 1), &lf())
             .await
             .expect("grant");
-        s.put_template(who, &pid(purpose), &data_key(), true, &template(2), None)
+        s.put_template(who, &pid(purpose), &data_key(), true, &template(2), &lf())
             .await
             .expect("enrol");
     }
@@ -461,7 +501,7 @@ async fn summary_and_erasure(db: &TestDb) {
         .collect();
     assert_eq!(purposes, ["door", "payment"]);
 
-    let out = s.erase_subject(&a).await.expect("erase");
+    let out = s.erase_subject(&a, &lf()).await.expect("erase");
     assert_eq!((out.templates, out.data_keys, out.consents), (2, 2, 2));
     assert_eq!(out.template_ids.len(), 2);
     assert_eq!(
@@ -469,7 +509,7 @@ async fn summary_and_erasure(db: &TestDb) {
         Default::default()
     );
     assert_eq!(
-        s.erase_subject(&a).await.expect("erase"),
+        s.erase_subject(&a, &lf()).await.expect("erase"),
         Default::default()
     );
     // The other subject is untouched.
@@ -499,7 +539,7 @@ async fn concurrent_withdrawal_never_leaves_a_template(db: &TestDb) {
     let mut tasks = Vec::new();
     for n in 0..12u8 {
         let who = subject(100 + n);
-        s.grant_consent(&who, &consent("payment", "v1", 1))
+        s.grant_consent(&who, &consent("payment", "v1", 1), &lf())
             .await
             .expect("grant");
         let (s1, s2, p1, p2, w1, w2) =
@@ -507,11 +547,13 @@ async fn concurrent_withdrawal_never_leaves_a_template(db: &TestDb) {
         tasks.push(tokio::spawn(async move {
             // Either outcome is fine; what matters is the state afterwards.
             let _ = s1
-                .put_template(&w1, &p1, &data_key(), true, &in_galleries(2, &["g"]), None)
+                .put_template(&w1, &p1, &data_key(), true, &in_galleries(2, &["g"]), &lf())
                 .await;
         }));
         tasks.push(tokio::spawn(async move {
-            s2.withdraw_consent(&w2, &p2, t(3)).await.expect("withdraw");
+            s2.withdraw_consent(&w2, &p2, t(3), &lf())
+                .await
+                .expect("withdraw");
         }));
     }
     for task in tasks {
@@ -539,19 +581,19 @@ async fn concurrent_withdrawal_never_leaves_a_template(db: &TestDb) {
 
 async fn galleries_are_bounded_and_indexed(db: &TestDb) {
     let s = open(db).await;
-    s.create_purpose(&identify_purpose("face-pay", 3), &pkey(1), t(0))
+    s.create_purpose(&identify_purpose("face-pay", 3), &pkey(1), t(0), &lf())
         .await
         .expect("create");
     let p = pid("face-pay");
     let mut ids = Vec::new();
     for n in 0..3u8 {
         let who = subject(50 + n);
-        s.grant_consent(&who, &consent("face-pay", "v1", 1))
+        s.grant_consent(&who, &consent("face-pay", "v1", 1), &lf())
             .await
             .expect("grant");
-        let tpl = in_galleries(2, &["store-1", "region-n"]);
+        let tpl = bounded(in_galleries(2, &["store-1", "region-n"]), 3);
         ids.push(tpl.id.clone());
-        s.put_template(&who, &p, &data_key(), true, &tpl, Some(3))
+        s.put_template(&who, &p, &data_key(), true, &tpl, &lf())
             .await
             .expect("enrol");
     }
@@ -561,7 +603,7 @@ async fn galleries_are_bounded_and_indexed(db: &TestDb) {
     );
     // A fourth member would take store-1 past its maximum; nothing of it is stored.
     let fourth = subject(60);
-    s.grant_consent(&fourth, &consent("face-pay", "v1", 1))
+    s.grant_consent(&fourth, &consent("face-pay", "v1", 1), &lf())
         .await
         .expect("grant");
     let e = s
@@ -570,8 +612,8 @@ async fn galleries_are_bounded_and_indexed(db: &TestDb) {
             &p,
             &data_key(),
             true,
-            &in_galleries(3, &["store-2", "store-1"]),
-            Some(3),
+            &bounded(in_galleries(3, &["store-2", "store-1"]), 3),
+            &lf(),
         )
         .await
         .expect_err("full");
@@ -585,13 +627,13 @@ async fn galleries_are_bounded_and_indexed(db: &TestDb) {
         0
     );
     // Re-enrolling a member does not count it twice.
-    let again = in_galleries(4, &["store-1"]);
+    let again = bounded(in_galleries(4, &["store-1"]), 3);
     let key = s
         .data_key(&subject(50), &p)
         .await
         .expect("get")
         .expect("key");
-    s.put_template(&subject(50), &p, &key, false, &again, Some(3))
+    s.put_template(&subject(50), &p, &key, false, &again, &lf())
         .await
         .expect("re-enrol");
     assert_eq!(
@@ -648,7 +690,9 @@ async fn galleries_are_bounded_and_indexed(db: &TestDb) {
             .is_empty()
     );
 
-    s.touch_templates(&ids[1..2], t(9)).await.expect("touch");
+    s.record_identification(&ids[1..2], t(9), &[lf()])
+        .await
+        .expect("touch");
     let c = s
         .candidate(&p, &ids[1])
         .await
@@ -659,12 +703,12 @@ async fn galleries_are_bounded_and_indexed(db: &TestDb) {
 
 async fn protection_keys_rotate_and_old_ones_are_destroyed(db: &TestDb) {
     let s = open(db).await;
-    s.create_purpose(&purpose("payment"), &pkey(1), t(0))
+    s.create_purpose(&purpose("payment"), &pkey(1), t(0), &lf())
         .await
         .expect("create");
     let p = pid("payment");
     assert_eq!(
-        s.rotate_protection_key(&p, 1, &pkey(2), t(1))
+        s.rotate_protection_key(&p, 1, &pkey(2), t(1), &lf())
             .await
             .expect("rotate"),
         2
@@ -684,7 +728,189 @@ async fn protection_keys_rotate_and_old_ones_are_destroyed(db: &TestDb) {
     );
     assert_eq!(s.protection_key(&p, 2).await.expect("get"), Some(pkey(2)));
     assert!(matches!(
-        s.rotate_protection_key(&p, 1, &pkey(3), t(2)).await,
+        s.rotate_protection_key(&p, 1, &pkey(3), t(2), &lf()).await,
         Err(StoreError::ProtectionKeyChanged)
     ));
+}
+
+async fn audit_size(s: &SqlStore) -> u64 {
+    s.audit_size().await.expect("size")
+}
+
+/// Checks the stored leaves: canonical, indexes 0..n, each naming its predecessor's hash.
+async fn assert_chain(s: &SqlStore) {
+    let n = audit_size(s).await;
+    let leaves = s.audit_leaves(0, n).await.expect("leaves");
+    assert_eq!(leaves.len() as u64, n);
+    let key = bioguard_ledger::LogKey::from_seed("t", &[1; 32]).expect("key");
+    let r = bioguard_ledger::verify_log(&leaves, &[], "t", &key.verifier());
+    assert!(r.is_ok(), "{r:?}");
+}
+
+async fn every_change_writes_exactly_one_leaf_and_no_refusal_writes_any(db: &TestDb) {
+    let s = open(db).await;
+    let p = pid("payment");
+    let a = subject(9);
+    let mut expected = 0u64;
+    macro_rules! step {
+        ($n:expr) => {{
+            expected += $n;
+            expected
+        }};
+    }
+    s.create_purpose(&purpose("payment"), &pkey(1), t(0), &lf())
+        .await
+        .expect("create");
+    assert_eq!(audit_size(&s).await, step!(1));
+    assert!(
+        s.create_purpose(&purpose("payment"), &pkey(1), t(0), &lf())
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        audit_size(&s).await,
+        step!(0),
+        "a refused change writes no leaf"
+    );
+    let c = NewClient {
+        id: ClientId::from_random(rand16()),
+        name: ClientName::parse("shop").expect("valid"),
+        key_digest: [8; 32],
+        grants: BTreeSet::new(),
+        created_at: t(0),
+    };
+    s.create_client(&c, &lf()).await.expect("client");
+    assert_eq!(audit_size(&s).await, step!(1));
+    assert!(
+        s.insert_admin_token(&[1; 32], t(0), &lf())
+            .await
+            .expect("admin")
+    );
+    assert!(
+        !s.insert_admin_token(&[2; 32], t(0), &lf())
+            .await
+            .expect("admin")
+    );
+    assert_eq!(audit_size(&s).await, step!(1));
+    assert!(matches!(
+        s.put_template(&a, &p, &data_key(), true, &template(1), &lf())
+            .await,
+        Err(StoreError::NoConsent)
+    ));
+    assert_eq!(audit_size(&s).await, step!(0));
+    s.grant_consent(&a, &consent("payment", "v1", 1), &lf())
+        .await
+        .expect("grant");
+    s.grant_consent(&a, &consent("payment", "v1", 2), &lf())
+        .await
+        .expect("same again");
+    assert_eq!(
+        audit_size(&s).await,
+        step!(1),
+        "re-sending a live consent changes nothing"
+    );
+    s.put_template(&a, &p, &data_key(), true, &template(3), &lf())
+        .await
+        .expect("enrol");
+    assert_eq!(audit_size(&s).await, step!(1));
+    assert_eq!(
+        s.record_verification(&a, &p, t(4), &lf())
+            .await
+            .expect("verify"),
+        expected
+    );
+    assert_eq!(audit_size(&s).await, step!(1));
+    let idx = s
+        .record_identification(&[], t(5), &[lf(), lf()])
+        .await
+        .expect("identify");
+    assert_eq!(idx, vec![expected, expected + 1]);
+    assert_eq!(audit_size(&s).await, step!(2));
+    s.rotate_protection_key(&p, 1, &pkey(2), t(6), &lf())
+        .await
+        .expect("rotate");
+    assert_eq!(audit_size(&s).await, step!(1));
+    s.withdraw_consent(&a, &p, t(7), &lf())
+        .await
+        .expect("withdraw")
+        .expect("live");
+    assert!(
+        s.withdraw_consent(&a, &p, t(8), &lf())
+            .await
+            .expect("withdraw")
+            .is_none()
+    );
+    assert_eq!(audit_size(&s).await, step!(1));
+    s.erase_subject(&a, &lf()).await.expect("erase");
+    assert_eq!(audit_size(&s).await, step!(1));
+    assert_chain(&s).await;
+}
+
+async fn a_leaf_that_cannot_be_written_takes_its_change_with_it(db: &TestDb) {
+    let s = with_purpose(db).await;
+    let a = subject(10);
+    let next = audit_size(&s).await as i64;
+    // Occupy the next leaf index behind the store's back: the append must fail.
+    sqlx::query("INSERT INTO audit_leaves (idx, leaf, hash, created_at) VALUES ($1, $2, $3, 0)")
+        .bind(next)
+        .bind(b"blocker".to_vec())
+        .bind(vec![0u8; 32])
+        .execute(s.pool())
+        .await
+        .expect("block");
+    assert!(
+        s.grant_consent(&a, &consent("payment", "v1", 1), &lf())
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        s.subject_summary(&a).await.expect("summary"),
+        Default::default(),
+        "no change without its record"
+    );
+    sqlx::query("DELETE FROM audit_leaves WHERE idx = $1")
+        .bind(next)
+        .execute(s.pool())
+        .await
+        .expect("unblock");
+    s.grant_consent(&a, &consent("payment", "v1", 1), &lf())
+        .await
+        .expect("grant");
+    assert_eq!(
+        s.subject_summary(&a).await.expect("summary").consents.len(),
+        1
+    );
+    assert_chain(&s).await;
+}
+
+async fn concurrent_writers_keep_the_log_gap_free(db: &TestDb) {
+    let s = with_purpose(db).await;
+    let mut tasks = Vec::new();
+    for n in 0..24u8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let who = subject(150 + n);
+            s.grant_consent(&who, &consent("payment", "v1", 1), &lf())
+                .await
+                .expect("grant");
+            s.put_template(
+                &who,
+                &pid("payment"),
+                &data_key(),
+                true,
+                &template(2),
+                &lf(),
+            )
+            .await
+            .expect("enrol");
+            s.record_verification(&who, &pid("payment"), t(3), &lf())
+                .await
+                .expect("verify");
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    assert_eq!(audit_size(&s).await, 1 + 24 * 3);
+    assert_chain(&s).await;
 }

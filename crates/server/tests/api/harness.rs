@@ -18,6 +18,7 @@ pub struct Reply {
     pub status: StatusCode,
     pub json: Value,
     pub raw: String,
+    pub request_id: String,
 }
 
 impl Reply {
@@ -262,12 +263,23 @@ impl Harness {
 async fn send_to(app: &axum::Router, req: Request<Body>) -> Reply {
     let resp = app.clone().oneshot(req).await.expect("infallible");
     let status = resp.status();
+    let request_id = resp
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     let bytes = axum::body::to_bytes(resp.into_body(), 1 << 22)
         .await
         .expect("body");
     let raw = String::from_utf8_lossy(&bytes).into_owned();
     let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Reply { status, json, raw }
+    Reply {
+        status,
+        json,
+        raw,
+        request_id,
+    }
 }
 
 /// A deterministic pseudo-random unit vector (synthetic data).
