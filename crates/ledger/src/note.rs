@@ -171,10 +171,9 @@ impl std::fmt::Display for VerifierKey {
 impl VerifierKey {
     /// Parses `name+keyid+base64key`.
     pub fn parse(s: &str) -> Result<Self, NoteError> {
-        let mut parts = s.split('+');
-        let (Some(name), Some(id), Some(key), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        // The key's base64 may itself contain '+': only the first two separate fields.
+        let mut parts = s.splitn(3, '+');
+        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(NoteError::BadKey("expected name+keyid+key"));
         };
         check_name(name)?;
@@ -204,6 +203,11 @@ impl VerifierKey {
     /// The key's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The raw Ed25519 public key.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.key.to_bytes()
     }
 
     /// Verifies a signed note and returns its text.
@@ -291,6 +295,22 @@ mod tests {
         let n = bytes.len();
         bytes[n - 5] ^= 1;
         assert!(v.open(&String::from_utf8_lossy(&bytes)).is_err());
+    }
+
+    #[test]
+    fn keys_whose_base64_holds_a_plus_round_trip() {
+        // Find a seed whose public key's base64 contains '+'.
+        let k = (0u8..=255)
+            .map(|b| LogKey::from_seed("log", &[b; 32]).expect("key"))
+            .find(|k| {
+                k.verifier()
+                    .to_string()
+                    .split_once('+')
+                    .is_some_and(|(_, r)| r[9..].contains('+'))
+            })
+            .expect("some seed gives a '+'");
+        let v = VerifierKey::parse(&k.verifier().to_string()).expect("round trip");
+        assert_eq!(v, k.verifier());
     }
 
     #[test]

@@ -559,3 +559,67 @@ pub struct HealthBody {
     /// `sqlite` or `postgres`.
     pub database: &'static str,
 }
+
+/// The audit log's identity and public key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditKeyBody {
+    /// The origin line of every checkpoint.
+    pub origin: String,
+    /// The verifier key, `name+keyid+base64(0x01 || Ed25519 public key)`.
+    pub verifier_key: String,
+    /// The signature algorithm.
+    pub algorithm: &'static str,
+    /// The checkpoint format.
+    pub checkpoint_format: &'static str,
+    /// How leaves are hashed.
+    pub leaf_hash: &'static str,
+}
+
+/// An inclusion proof.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InclusionBody {
+    /// The leaf's index.
+    pub index: u64,
+    /// The tree size the proof is for.
+    pub size: u64,
+    /// The leaf's hash (base64).
+    pub leaf_hash: String,
+    /// The audit path (base64 hashes, RFC 6962 order).
+    pub hashes: Vec<String>,
+}
+
+/// A consistency proof.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsistencyBody {
+    /// The older tree size.
+    pub from: u64,
+    /// The newer tree size.
+    pub to: u64,
+    /// The proof (base64 hashes, RFC 6962 order).
+    pub hashes: Vec<String>,
+}
+
+/// A run of leaves.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LeavesBody {
+    /// The index of the first leaf.
+    pub start: u64,
+    /// The leaves, each the exact text that is hashed.
+    pub leaves: Vec<String>,
+}
+
+/// One entry of a subject's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryEntry {
+    /// The leaf's index, for `GET /v1/audit/proof/inclusion`.
+    pub index: u64,
+    /// The leaf, exactly as hashed.
+    pub leaf: String,
+}
+
+/// A subject's history: every change and use recorded about them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryBody {
+    /// The entries, oldest first.
+    pub entries: Vec<HistoryEntry>,
+}

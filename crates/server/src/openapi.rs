@@ -49,7 +49,9 @@ impl Modify for Security {
         routes::health, routes::openapi, routes::create_purpose, routes::list_purposes,
         routes::create_client, routes::grant_consent, routes::withdraw_consent, routes::enroll,
         routes::verify, routes::subject_summary, routes::erase_subject,
-        routes::rotate_protection_key, routes::identify, routes::identify_batch
+        routes::rotate_protection_key, routes::identify, routes::identify_batch,
+        routes::audit_key, routes::audit_checkpoint, routes::audit_inclusion,
+        routes::audit_consistency, routes::audit_leaves, routes::subject_history
     ),
     components(schemas(
         ErrorBody, ErrorDetail, PurposeRequest, PurposeBody, RetentionBody, GrantBody,
@@ -57,7 +59,9 @@ impl Modify for Security {
         TemplateRequest, EnrolmentBody, VerifyRequest, DecisionBody, SubjectBody,
         TemplateInfoBody, ErasureBody, HealthBody, IdentifyRequestBody,
         IdentifyBatchRequestBody, IdentificationBody, IdentifyBatchBody, CandidateBody,
-        RotationBody
+        RotationBody, crate::dto::AuditKeyBody, crate::dto::InclusionBody,
+        crate::dto::ConsistencyBody, crate::dto::LeavesBody, crate::dto::HistoryBody,
+        crate::dto::HistoryEntry
     )),
     modifiers(&Security)
 )]

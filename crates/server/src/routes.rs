@@ -39,6 +39,12 @@ pub(crate) fn router() -> Router<AppState> {
             get(subject_summary).delete(erase_subject),
         )
         .route("/v1/verify", post(verify))
+        .route("/v1/audit/key", get(audit_key))
+        .route("/v1/audit/checkpoint", get(audit_checkpoint))
+        .route("/v1/audit/proof/inclusion", get(audit_inclusion))
+        .route("/v1/audit/proof/consistency", get(audit_consistency))
+        .route("/v1/audit/leaves", get(audit_leaves))
+        .route("/v1/subjects/{subject}/history", get(subject_history))
         .route("/v1/identify", post(identify))
         .route("/v1/identify/batch", post(identify_batch))
 }
@@ -379,5 +385,146 @@ pub(crate) async fn identify_batch(
     let out = st.service.identify(&client, request).await?;
     Ok(Json(IdentifyBatchBody {
         results: out.iter().map(IdentificationBody::from).collect(),
+    }))
+}
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use std::collections::HashMap;
+
+/// A whole-number query parameter, or a 422 naming it.
+fn param(q: &HashMap<String, String>, name: &'static str) -> Result<u64, ApiError> {
+    q.get(name)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| ApiError::from(ValidationError::new(name, "a whole number is required")))
+}
+
+fn query(
+    q: Result<
+        axum::extract::Query<HashMap<String, String>>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> Result<HashMap<String, String>, ApiError> {
+    q.map(|axum::extract::Query(m)| m)
+        .map_err(|_| ApiError::invalid("the query string is not valid"))
+}
+
+/// The audit log's origin and public key (C2SP signed-note verifier key, Ed25519).
+#[utoipa::path(get, path = "/v1/audit/key", tag = "audit",
+    responses((status = 200, body = crate::dto::AuditKeyBody)))]
+pub(crate) async fn audit_key(State(st): State<AppState>) -> Json<crate::dto::AuditKeyBody> {
+    let (origin, key) = st.service.audit_key();
+    Json(crate::dto::AuditKeyBody {
+        origin,
+        verifier_key: key.to_string(),
+        algorithm: "ed25519",
+        checkpoint_format: "C2SP tlog-checkpoint in a signed note",
+        leaf_hash: "SHA-256(0x00 || leaf), RFC 6962",
+    })
+}
+
+/// A freshly signed checkpoint of the whole log (text/plain, a C2SP signed note).
+#[utoipa::path(get, path = "/v1/audit/checkpoint", tag = "audit",
+    responses((status = 200, description = "signed note", content_type = "text/plain")))]
+pub(crate) async fn audit_checkpoint(
+    State(st): State<AppState>,
+) -> ApiResult<impl axum::response::IntoResponse> {
+    let note = st.service.audit_checkpoint().await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        note,
+    ))
+}
+
+/// The audit path of leaf `index` in the tree of `size` leaves.
+#[utoipa::path(get, path = "/v1/audit/proof/inclusion", tag = "audit",
+    params(("index" = u64, Query), ("size" = u64, Query)),
+    responses((status = 200, body = crate::dto::InclusionBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn audit_inclusion(
+    State(st): State<AppState>,
+    q: Result<
+        axum::extract::Query<HashMap<String, String>>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> ApiResult<Json<crate::dto::InclusionBody>> {
+    let q = query(q)?;
+    let (index, size) = (param(&q, "index")?, param(&q, "size")?);
+    let p = st.service.audit_inclusion(index, size).await?;
+    Ok(Json(crate::dto::InclusionBody {
+        index,
+        size,
+        leaf_hash: p.leaf_hash.map(|h| B64.encode(h)).unwrap_or_default(),
+        hashes: p.hashes.iter().map(|h| B64.encode(h)).collect(),
+    }))
+}
+
+/// The consistency proof between the trees of `from` and `to` leaves.
+#[utoipa::path(get, path = "/v1/audit/proof/consistency", tag = "audit",
+    params(("from" = u64, Query), ("to" = u64, Query)),
+    responses((status = 200, body = crate::dto::ConsistencyBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn audit_consistency(
+    State(st): State<AppState>,
+    q: Result<
+        axum::extract::Query<HashMap<String, String>>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> ApiResult<Json<crate::dto::ConsistencyBody>> {
+    let q = query(q)?;
+    let (from, to) = (param(&q, "from")?, param(&q, "to")?);
+    let p = st.service.audit_consistency(from, to).await?;
+    Ok(Json(crate::dto::ConsistencyBody {
+        from,
+        to,
+        hashes: p.hashes.iter().map(|h| B64.encode(h)).collect(),
+    }))
+}
+
+/// Leaves [start, end) (at most 1000), each exactly as hashed.
+#[utoipa::path(get, path = "/v1/audit/leaves", tag = "audit",
+    params(("start" = u64, Query), ("end" = u64, Query)),
+    responses((status = 200, body = crate::dto::LeavesBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn audit_leaves(
+    State(st): State<AppState>,
+    q: Result<
+        axum::extract::Query<HashMap<String, String>>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> ApiResult<Json<crate::dto::LeavesBody>> {
+    let q = query(q)?;
+    let (start, end) = (param(&q, "start")?, param(&q, "end")?);
+    let leaves = st.service.audit_leaves(start, end).await?;
+    Ok(Json(crate::dto::LeavesBody {
+        start,
+        leaves: leaves
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect(),
+    }))
+}
+
+/// Every audit leaf about a subject, with its index, for inclusion proofs.
+#[utoipa::path(get, path = "/v1/subjects/{subject}/history", tag = "subjects",
+    security(("api_key" = [])),
+    params(("subject" = String, Path, description = "The relying party's subject identifier")),
+    responses((status = 200, body = crate::dto::HistoryBody), (status = 401, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub(crate) async fn subject_history(
+    State(st): State<AppState>,
+    ClientAuth(client): ClientAuth,
+    Segments(subject): Segments<String>,
+) -> ApiResult<Json<crate::dto::HistoryBody>> {
+    let subject = SubjectRef::parse(&subject)?;
+    let entries = st.service.subject_history(&client, &subject).await?;
+    Ok(Json(crate::dto::HistoryBody {
+        entries: entries
+            .into_iter()
+            .map(|(index, leaf)| crate::dto::HistoryEntry {
+                index,
+                leaf: String::from_utf8_lossy(&leaf).into_owned(),
+            })
+            .collect(),
     }))
 }

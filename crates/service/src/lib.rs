@@ -11,6 +11,7 @@
 //!
 //! Relying-party subject identifiers become keyed pseudonyms as they enter and are never kept.
 
+mod audit;
 mod auth;
 mod error;
 mod galleries;
@@ -25,6 +26,7 @@ use std::sync::Arc;
 use bioguard_crypto::KeyProvider;
 use bioguard_store::Store;
 
+pub use audit::{MAX_LEAVES_PER_CALL, Proof};
 pub use auth::{Admin, AuthenticatedClient};
 pub use error::ServiceError;
 pub use identify::{Identification, IdentifyRequest, MAX_BATCH, MAX_CANDIDATES};
@@ -40,6 +42,7 @@ pub struct Service {
     secrets: Arc<Secrets>,
     protection: Arc<protection::ProtectionCache>,
     galleries: Arc<galleries::Galleries>,
+    ledger: Arc<audit::LedgerCache>,
 }
 
 impl std::fmt::Debug for Service {
@@ -67,6 +70,7 @@ impl Service {
             secrets: Arc::new(secrets),
             protection: Arc::default(),
             galleries: Arc::default(),
+            ledger: Arc::default(),
         };
         service.load_galleries().await?;
         Ok(service)

@@ -9,16 +9,20 @@
 use bioguard_core::{Pseudonym, SubjectRef};
 use bioguard_crypto::{Aad, KekRef, Key256, KeyProvider, MacKey, WrappedKey};
 use bioguard_store::{SealedKey, Store};
+use sha2::Digest;
 
 use crate::{ServiceError, now};
 
 const PSEUDONYM_KEY: &str = "pseudonym-key";
 const TOKEN_KEY: &str = "token-digest-key";
+const LOG_KEY: &str = "audit-log-key";
 
 /// The service secrets, unwrapped in memory.
 pub struct Secrets {
     pseudonym: MacKey,
     token: MacKey,
+    log: bioguard_ledger::LogKey,
+    origin: String,
 }
 
 impl Secrets {
@@ -26,10 +30,32 @@ impl Secrets {
         store: &dyn Store,
         keys: &dyn KeyProvider,
     ) -> Result<Self, ServiceError> {
+        let seed = load_one(store, keys, LOG_KEY).await?;
+        // The origin names this log: a fingerprint of its public key, so two deployments
+        // never share one, and every node of a deployment agrees on it.
+        let public = ed25519_public(seed.expose());
+        let origin = format!(
+            "bioguard.log/{}",
+            bioguard_crypto::hex_encode(&sha2::Sha256::digest(public)[..8])
+        );
+        let log = bioguard_ledger::LogKey::from_seed(&origin, seed.expose())
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
         Ok(Self {
             pseudonym: MacKey::new(load_one(store, keys, PSEUDONYM_KEY).await?),
             token: MacKey::new(load_one(store, keys, TOKEN_KEY).await?),
+            log,
+            origin,
         })
+    }
+
+    /// The audit log's signing key.
+    pub(crate) fn log_key(&self) -> &bioguard_ledger::LogKey {
+        &self.log
+    }
+
+    /// The audit log's origin line.
+    pub fn origin(&self) -> &str {
+        &self.origin
     }
 
     /// The pseudonym of a relying party's subject identifier.
@@ -44,6 +70,14 @@ impl Secrets {
     pub fn token_digest(&self, token: &str) -> [u8; 32] {
         self.token.mac("bioguard/token/v1", token.as_bytes())
     }
+}
+
+/// The Ed25519 public key of a seed, for naming the log before its key is built.
+fn ed25519_public(seed: &[u8; 32]) -> [u8; 32] {
+    // A throwaway name: only the public key is read.
+    bioguard_ledger::LogKey::from_seed("x", seed)
+        .map(|k| k.verifier().public_key())
+        .unwrap_or([0; 32])
 }
 
 fn aad(name: &str) -> Aad {

@@ -207,6 +207,9 @@ pub trait Store: Send + Sync {
     /// The audit leaves with indexes in [start, end), in order.
     async fn audit_leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
 
+    /// The leaf hashes with indexes in [start, end), in order.
+    async fn audit_leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<[u8; 32]>, StoreError>;
+
     /// The audit leaves about one subject, with their indexes.
     async fn subject_history(&self, subject: &Pseudonym)
     -> Result<Vec<(u64, Vec<u8>)>, StoreError>;

@@ -1075,6 +1075,22 @@ impl Store for SqlStore {
         rows.iter().map(|r| Ok(r.try_get("leaf")?)).collect()
     }
 
+    async fn audit_leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<[u8; 32]>, StoreError> {
+        let rows =
+            sqlx::query("SELECT hash FROM audit_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx")
+                .bind(start as i64)
+                .bind(end as i64)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                r.try_get::<Vec<u8>, _>("hash")?
+                    .try_into()
+                    .map_err(|_| corrupt("leaf hash"))
+            })
+            .collect()
+    }
+
     async fn subject_history(
         &self,
         subject: &Pseudonym,

@@ -2,13 +2,20 @@
 //! carrying the request id, and never biometric data.
 
 use axum::http::StatusCode;
-use bioguard_ledger::Leaf;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use bioguard_ledger::{Leaf, VerifierKey, leaf_hash, verify_consistency, verify_inclusion};
 use bioguard_store::Store;
 use serde_json::json;
 
+use tower::ServiceExt;
+
 use crate::harness::{Harness, Reply, synthetic};
 
-crate::on_both_backends!(every_operation_writes_exactly_one_leaf);
+crate::on_both_backends!(
+    every_operation_writes_exactly_one_leaf,
+    checkpoints_proofs_and_history_verify_independently,
+);
 
 async fn leaves(h: &Harness) -> Vec<Leaf> {
     let n = h.store.audit_size().await.expect("size");
@@ -138,4 +145,166 @@ async fn every_operation_writes_exactly_one_leaf(h: &Harness) {
         );
     }
     assert_eq!(n, 11);
+}
+
+fn hash(s: &serde_json::Value) -> [u8; 32] {
+    B64.decode(s.as_str().expect("base64 text"))
+        .expect("base64")
+        .try_into()
+        .expect("32 bytes")
+}
+
+fn hashes(v: &serde_json::Value) -> Vec<[u8; 32]> {
+    v.as_array().expect("array").iter().map(hash).collect()
+}
+
+async fn checkpoint(h: &Harness, key: &VerifierKey) -> (String, bioguard_ledger::Checkpoint) {
+    let r = h.send("GET", "/v1/audit/checkpoint", None, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    let c = key
+        .open(&r.raw)
+        .expect("a checkpoint signed by the published key");
+    (r.raw, c)
+}
+
+async fn checkpoints_proofs_and_history_verify_independently(h: &Harness) {
+    let k = h.send("GET", "/v1/audit/key", None, None).await;
+    assert_eq!(k.status, StatusCode::OK);
+    let key = VerifierKey::parse(k.json["verifier_key"].as_str().expect("key")).expect("valid key");
+    let origin = k.json["origin"].as_str().expect("origin").to_owned();
+    h.purpose("payment", 8).await;
+    let api = h.client(&[("payment", &["enroll", "verify"])]).await;
+    h.consent(&api, "alice", "payment").await;
+    let (old_note, old) = checkpoint(h, &key).await;
+    assert_eq!(old.origin, origin);
+    h.enroll(&api, "alice", "payment", &synthetic(1, 8)).await;
+    h.verify(&api, "alice", "payment", &synthetic(1, 8)).await;
+    h.consent(&api, "bob", "payment").await;
+    let (new_note, new) = checkpoint(h, &key).await;
+    assert_eq!(new.size, old.size + 3);
+
+    // Every leaf: its text hashes to the proof's leaf hash, and the path reaches the root.
+    let leaves = h
+        .send(
+            "GET",
+            &format!("/v1/audit/leaves?start=0&end={}", new.size),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(leaves.status, StatusCode::OK, "{}", leaves.raw);
+    let texts: Vec<String> = leaves.json["leaves"]
+        .as_array()
+        .expect("leaves")
+        .iter()
+        .map(|l| l.as_str().expect("text").to_owned())
+        .collect();
+    assert_eq!(texts.len() as u64, new.size);
+    for (i, text) in texts.iter().enumerate() {
+        let p = h
+            .send(
+                "GET",
+                &format!("/v1/audit/proof/inclusion?index={i}&size={}", new.size),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::OK, "{}", p.raw);
+        let lh = leaf_hash(text.as_bytes());
+        assert_eq!(hash(&p.json["leaf_hash"]), lh);
+        verify_inclusion(
+            &lh,
+            i as u64,
+            new.size,
+            &hashes(&p.json["hashes"]),
+            &new.root,
+        )
+        .expect("inclusion proof verifies");
+    }
+    let c = h
+        .send(
+            "GET",
+            &format!(
+                "/v1/audit/proof/consistency?from={}&to={}",
+                old.size, new.size
+            ),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(c.status, StatusCode::OK, "{}", c.raw);
+    verify_consistency(
+        old.size,
+        new.size,
+        &hashes(&c.json["hashes"]),
+        &old.root,
+        &new.root,
+    )
+    .expect("the new checkpoint extends the old one");
+
+    // The offline verifier agrees, given the leaves and both saved checkpoints.
+    let bytes: Vec<Vec<u8>> = texts.iter().map(|t| t.as_bytes().to_vec()).collect();
+    let report = bioguard_ledger::verify_log(&bytes, &[old_note, new_note.clone()], &origin, &key);
+    assert!(report.is_ok(), "{report:?}");
+
+    // Alice's history lists her consent, enrolment and verification, each provable.
+    let hist = h
+        .send("GET", "/v1/subjects/alice/history", Some(&api), None)
+        .await;
+    assert_eq!(hist.status, StatusCode::OK, "{}", hist.raw);
+    let ops: Vec<String> = hist.json["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            let i = e["index"].as_u64().expect("index") as usize;
+            assert_eq!(e["leaf"].as_str(), Some(texts[i].as_str()));
+            Leaf::decode(texts[i].as_bytes()).expect("leaf").op
+        })
+        .collect();
+    assert_eq!(ops, ["consent.grant", "enrol", "verify"]);
+    assert_eq!(
+        h.send("GET", "/v1/subjects/alice/history", None, None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Another node serves the same signed checkpoint.
+    let node = h.another_node().await;
+    let other = node
+        .clone()
+        .oneshot(
+            axum::http::Request::get("/v1/audit/checkpoint")
+                .body(axum::body::Body::empty())
+                .expect("req"),
+        )
+        .await
+        .expect("reply");
+    let other = axum::body::to_bytes(other.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    assert_eq!(String::from_utf8_lossy(&other), new_note);
+
+    for bad in [
+        format!(
+            "/v1/audit/proof/inclusion?index={}&size={}",
+            new.size, new.size
+        ),
+        format!("/v1/audit/proof/inclusion?index=0&size={}", new.size + 1),
+        "/v1/audit/proof/inclusion?index=x&size=1".to_owned(),
+        "/v1/audit/proof/inclusion?size=1".to_owned(),
+        "/v1/audit/proof/consistency?from=0&to=1".to_owned(),
+        format!("/v1/audit/proof/consistency?from=2&to={}", new.size + 5),
+        "/v1/audit/leaves?start=0&end=5000".to_owned(),
+        "/v1/audit/leaves?start=3&end=3".to_owned(),
+    ] {
+        let r = h.send("GET", &bad, None, None).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+            "{bad}: {}",
+            r.raw
+        );
+    }
 }
