@@ -55,6 +55,31 @@ impl AuthenticatedClient {
     }
 }
 
+/// Failed authentications within one window that make a burst worth recording.
+pub const AUTH_BURST: u32 = 20;
+/// The window over which failures are counted.
+const AUTH_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// This node's count of failed authentications in the current window.
+#[derive(Default)]
+pub(crate) struct AuthFailures {
+    state: std::sync::Mutex<Option<(std::time::Instant, u32)>>,
+}
+
+impl AuthFailures {
+    /// Counts one failure; true exactly when this one completes a burst in its window.
+    fn count(&self) -> bool {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        let (start, n) = match *s {
+            Some((start, n)) if now.duration_since(start) < AUTH_WINDOW => (start, n + 1),
+            _ => (now, 1),
+        };
+        *s = Some((start, n));
+        n == AUTH_BURST
+    }
+}
+
 /// Bearer tokens are ASCII of bounded length; anything else cannot be one of ours, and is
 /// refused before it is hashed.
 fn plausible(token: &str) -> bool {
@@ -62,31 +87,46 @@ fn plausible(token: &str) -> bool {
 }
 
 impl Service {
+    /// Counts a failed authentication and records a burst of them in the ledger, once per
+    /// window. The failure itself is answered whatever happens here.
+    async fn failed(&self) -> ServiceError {
+        if self.auth_failures.count() {
+            let mut leaf = crate::leaf("auth.failure_burst", "unknown");
+            leaf.decision = Some(format!("{AUTH_BURST} failures"));
+            leaf.detail = vec![("window_seconds".into(), AUTH_WINDOW.as_secs().to_string())];
+            tracing::warn!(failures = AUTH_BURST, "burst of failed authentications");
+            if let Err(e) = self.store.append_audit(&leaf).await {
+                tracing::error!(error = %e, "could not record a burst of failed authentications");
+            }
+        }
+        ServiceError::Unauthenticated
+    }
+
     /// Checks an API key.
     pub async fn authenticate_client(
         &self,
         token: &str,
     ) -> Result<AuthenticatedClient, ServiceError> {
         if !plausible(token) {
-            return Err(ServiceError::Unauthenticated);
+            return Err(self.failed().await);
         }
         let digest = self.secrets.token_digest(token);
         match self.store.client_by_key_digest(&digest).await? {
             Some(record) => Ok(AuthenticatedClient(record)),
-            None => Err(ServiceError::Unauthenticated),
+            None => Err(self.failed().await),
         }
     }
 
     /// Checks the admin token.
     pub async fn authenticate_admin(&self, token: &str) -> Result<Admin, ServiceError> {
         if !plausible(token) {
-            return Err(ServiceError::Unauthenticated);
+            return Err(self.failed().await);
         }
         let digest = self.secrets.token_digest(token);
         if self.store.is_admin_token(&digest).await? {
             Ok(Admin(()))
         } else {
-            Err(ServiceError::Unauthenticated)
+            Err(self.failed().await)
         }
     }
 

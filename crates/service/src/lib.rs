@@ -43,6 +43,7 @@ pub struct Service {
     protection: Arc<protection::ProtectionCache>,
     galleries: Arc<galleries::Galleries>,
     ledger: Arc<audit::LedgerCache>,
+    auth_failures: Arc<auth::AuthFailures>,
 }
 
 impl std::fmt::Debug for Service {
@@ -71,6 +72,7 @@ impl Service {
             protection: Arc::default(),
             galleries: Arc::default(),
             ledger: Arc::default(),
+            auth_failures: Arc::default(),
         };
         service.load_galleries().await?;
         Ok(service)

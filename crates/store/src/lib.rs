@@ -201,6 +201,9 @@ pub trait Store: Send + Sync {
         leaf: &LeafDraft,
     ) -> Result<u64, StoreError>;
 
+    /// Appends a leaf that records no stored change (a burst of failed authentications).
+    async fn append_audit(&self, leaf: &LeafDraft) -> Result<u64, StoreError>;
+
     /// The number of audit leaves.
     async fn audit_size(&self) -> Result<u64, StoreError>;
 

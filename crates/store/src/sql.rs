@@ -1058,6 +1058,13 @@ impl Store for SqlStore {
         Ok(index)
     }
 
+    async fn append_audit(&self, leaf: &LeafDraft) -> Result<u64, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let index = append_leaf(&mut tx, leaf, self.for_update()).await?;
+        tx.commit().await?;
+        Ok(index)
+    }
+
     async fn audit_size(&self) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT size FROM audit_head WHERE id = 1")
             .fetch_one(&self.pool)

@@ -15,6 +15,7 @@ use crate::harness::{Harness, Reply, synthetic};
 crate::on_both_backends!(
     every_operation_writes_exactly_one_leaf,
     checkpoints_proofs_and_history_verify_independently,
+    a_burst_of_failed_authentications_is_recorded_once,
 );
 
 async fn leaves(h: &Harness) -> Vec<Leaf> {
@@ -307,4 +308,30 @@ async fn checkpoints_proofs_and_history_verify_independently(h: &Harness) {
             r.raw
         );
     }
+}
+
+async fn a_burst_of_failed_authentications_is_recorded_once(h: &Harness) {
+    let before = leaves(h).await.len();
+    for n in 0..45 {
+        let token = format!("bgc_{n:064}");
+        let r = h
+            .send("GET", "/v1/subjects/alice", Some(&token), None)
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let all = leaves(h).await;
+    let bursts: Vec<&Leaf> = all[before..]
+        .iter()
+        .filter(|l| l.op == "auth.failure_burst")
+        .collect();
+    assert_eq!(
+        bursts.len(),
+        1,
+        "one leaf per window, however many failures"
+    );
+    assert_eq!(all.len(), before + 1, "failures themselves change nothing");
+    assert!(
+        !String::from_utf8_lossy(&bursts[0].encode()).contains("bgc_"),
+        "no token in the leaf"
+    );
 }
