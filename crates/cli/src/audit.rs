@@ -154,3 +154,96 @@ pub fn verify(
         }
     }
 }
+
+/// `audit export`: fetches the log of a running service into `out`.
+pub fn export(server: &str, out: &std::path::Path) -> anyhow::Result<()> {
+    let key: serde_json::Value = serde_json::from_str(&crate::http::get(server, "/v1/audit/key")?)?;
+    let vkey = key["verifier_key"]
+        .as_str()
+        .context("no verifier key in the answer")?;
+    let origin = key["origin"].as_str().context("no origin in the answer")?;
+    let parsed = VerifierKey::parse(vkey)?;
+    let note = crate::http::get(server, "/v1/audit/checkpoint")?;
+    let size = parsed.open(&note)?.size;
+    std::fs::create_dir_all(out.join("checkpoints"))
+        .with_context(|| format!("cannot create {}", out.display()))?;
+    let mut leaves = Vec::new();
+    while (leaves.len() as u64) < size {
+        let start = leaves.len() as u64;
+        let end = (start + 1000).min(size);
+        let page: serde_json::Value = serde_json::from_str(&crate::http::get(
+            server,
+            &format!("/v1/audit/leaves?start={start}&end={end}"),
+        )?)?;
+        for l in page["leaves"]
+            .as_array()
+            .context("no leaves in the answer")?
+        {
+            leaves.push(l.as_str().context("a leaf is not text")?.to_owned());
+        }
+        eprint!("\rfetched {} of {size} leaves", leaves.len());
+    }
+    eprintln!();
+    std::fs::write(
+        out.join("leaves.jsonl"),
+        leaves.join("\n") + if leaves.is_empty() { "" } else { "\n" },
+    )?;
+    std::fs::write(out.join("key"), format!("{vkey}\n"))?;
+    std::fs::write(out.join("origin"), format!("{origin}\n"))?;
+    // Never overwrite a saved checkpoint: a different one of the same size is evidence of a
+    // fork, and is kept beside it.
+    let dir = out.join("checkpoints");
+    let mut path = dir.join(format!("{size:012}.note"));
+    let mut n = 1;
+    while path.exists() {
+        if std::fs::read_to_string(&path)? == note {
+            break;
+        }
+        eprintln!(
+            "warning: the service now signs a different tree of size {size} than the one saved \
+             in {}: the log was forked or rewritten",
+            path.display()
+        );
+        path = dir.join(format!("{size:012}-{n}.note"));
+        n += 1;
+    }
+    std::fs::write(&path, &note)?;
+    println!(
+        "exported {size} leaves and checkpoint {size} to {}",
+        out.display()
+    );
+    Ok(())
+}
+
+/// `audit verify` with defaults taken from an exported folder.
+pub fn verify_args(
+    log: Option<std::path::PathBuf>,
+    leaves: Option<std::path::PathBuf>,
+    checkpoints: Option<std::path::PathBuf>,
+    key: Option<String>,
+    origin: Option<String>,
+) -> anyhow::Result<()> {
+    let from_log = |name: &str| log.as_ref().map(|d| d.join(name));
+    let read = |p: Option<std::path::PathBuf>, what: &str| -> anyhow::Result<String> {
+        let p = p.with_context(|| format!("give --{what} or --log"))?;
+        Ok(std::fs::read_to_string(&p)
+            .with_context(|| format!("cannot read {}", p.display()))?
+            .trim()
+            .to_owned())
+    };
+    let leaves = leaves
+        .or_else(|| from_log("leaves.jsonl"))
+        .context("give --leaves or --log")?;
+    let checkpoints = checkpoints
+        .or_else(|| from_log("checkpoints"))
+        .context("give --checkpoints or --log")?;
+    let key = match key {
+        Some(k) => k,
+        None => read(from_log("key"), "key")?,
+    };
+    let origin = match origin {
+        Some(o) => o,
+        None => read(from_log("origin"), "origin")?,
+    };
+    verify(&leaves, &checkpoints, &key, &origin)
+}

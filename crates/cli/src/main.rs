@@ -5,6 +5,7 @@ mod bench;
 mod config;
 mod demo;
 mod evaluate;
+mod http;
 mod serve;
 
 use std::path::PathBuf;
@@ -104,21 +105,35 @@ enum AuditCommand {
         #[arg(long, default_value_t = 1100)]
         sizes: u64,
     },
-    /// Verify an exported log offline: every leaf, every saved checkpoint's signature and
-    /// root, forks; names the first leaf that does not fit. Exits 1 on any problem.
-    Verify {
-        /// The leaves, one canonical leaf per line, in log order.
-        #[arg(long, value_name = "FILE")]
-        leaves: PathBuf,
-        /// A folder of saved checkpoints (signed notes), one per file.
+    /// Fetch a running service's log into a folder: leaves.jsonl, key, origin, and the
+    /// current signed checkpoint added to checkpoints/ (earlier ones are kept).
+    Export {
+        /// The service, e.g. http://127.0.0.1:8600.
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// The folder to write (created if missing).
         #[arg(long, value_name = "DIR")]
-        checkpoints: PathBuf,
-        /// The log's published verifier key (name+keyid+key).
+        out: PathBuf,
+    },
+    /// Verify a log offline: every leaf, every saved checkpoint's signature and root, forks;
+    /// names the first leaf that does not fit. Exits 1 on any problem.
+    Verify {
+        /// A folder written by `audit export` (leaves.jsonl, checkpoints/, key, origin).
+        #[arg(long, value_name = "DIR")]
+        log: Option<PathBuf>,
+        /// The leaves, one canonical leaf per line [default: <log>/leaves.jsonl].
+        #[arg(long, value_name = "FILE")]
+        leaves: Option<PathBuf>,
+        /// A folder of saved checkpoints, one signed note per file [default: <log>/checkpoints].
+        #[arg(long, value_name = "DIR")]
+        checkpoints: Option<PathBuf>,
+        /// The log's published verifier key [default: the content of <log>/key]. Compare it
+        /// with the key you obtained from the operator out of band.
         #[arg(long, value_name = "VKEY")]
-        key: String,
-        /// The log's origin line.
+        key: Option<String>,
+        /// The log's origin line [default: the content of <log>/origin].
         #[arg(long)]
-        origin: String,
+        origin: Option<String>,
     },
 }
 
@@ -253,12 +268,14 @@ fn main() -> ExitCode {
             json,
         }),
         Command::Audit(AuditCommand::Vectors { sizes }) => audit::vectors(sizes),
+        Command::Audit(AuditCommand::Export { server, out }) => audit::export(&server, &out),
         Command::Audit(AuditCommand::Verify {
+            log,
             leaves,
             checkpoints,
             key,
             origin,
-        }) => audit::verify(&leaves, &checkpoints, &key, &origin),
+        }) => audit::verify_args(log, leaves, checkpoints, key, origin),
         Command::Bench(b) => match b {
             BenchCommand::MakeCodes {
                 n,

@@ -166,3 +166,110 @@ fn audit_verify_accepts_an_intact_log_and_names_the_first_bad_leaf() {
     let (ok, out) = verify(dir.path(), &key);
     assert!(!ok && out.contains("forked"), "{out}");
 }
+
+#[test]
+fn export_from_a_running_service_then_verify_and_catch_an_operator_rewrite() {
+    use crate::http::request;
+    use crate::server::{Server, admin_token};
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(cwd.path(), &[]);
+    let admin = admin_token(&cwd.path().join("bioguard-data"));
+    let r = request(server.addr, "POST", "/v1/purposes", Some(&admin), Some(
+        r#"{"id":"payment","description":"Pay","operations":["enroll","verify"],"dimension":4,"retention":{"max_days_since_enrolment":30}}"#)).expect("purpose");
+    assert_eq!(r.status, 201);
+    let key = request(
+        server.addr,
+        "POST",
+        "/v1/clients",
+        Some(&admin),
+        Some(
+            r#"{"name":"till","grants":[{"purpose":"payment","operations":["enroll","verify"]}]}"#,
+        ),
+    )
+    .expect("client")
+    .json()["api_key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+    for s in ["alice", "bob"] {
+        request(
+            server.addr,
+            "PUT",
+            &format!("/v1/subjects/{s}/consents/payment"),
+            Some(&key),
+            Some(r#"{"notice_version":"v1","method":"web"}"#),
+        )
+        .expect("consent");
+        request(
+            server.addr,
+            "PUT",
+            &format!("/v1/subjects/{s}/templates/payment"),
+            Some(&key),
+            Some(r#"{"embedding":[0.1,0.2,0.3,0.4]}"#),
+        )
+        .expect("enrol");
+    }
+    let log = cwd.path().join("audit");
+    let url = format!("http://{}", server.addr);
+    let run = |args: &[&str]| {
+        let out = Command::new(binary()).args(args).output().expect("run");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let log_s = log.to_str().expect("utf-8");
+    let (ok, out) = run(&["audit", "export", "--server", &url, "--out", log_s]);
+    assert!(ok, "{out}");
+    assert!(out.contains("exported 7 leaves"), "{out}");
+    let (ok, out) = run(&["audit", "verify", "--log", log_s]);
+    assert!(ok && out.contains("the log verifies"), "{out}");
+
+    // The operator rewrites leaf 4 (alice's enrolment) in the database; the service signs the
+    // rewritten tree. The auditor's earlier checkpoint and the chain expose it.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    rt.block_on(async {
+        let url = format!(
+            "sqlite://{}/bioguard-data/bioguard.db",
+            cwd.path().display()
+        );
+        let pool = bioguard_store::SqlStore::raw_pool(&url)
+            .await
+            .expect("pool");
+        let leaf: Vec<u8> = sqlx::query_scalar("SELECT leaf FROM audit_leaves WHERE idx = 4")
+            .fetch_one(&pool)
+            .await
+            .expect("leaf");
+        let forged = String::from_utf8(leaf)
+            .expect("utf-8")
+            .replace("\"enrolled\"", "\"refused\"");
+        assert!(forged.contains("refused"));
+        sqlx::query("UPDATE audit_leaves SET leaf = $1, hash = $2 WHERE idx = 4")
+            .bind(forged.as_bytes().to_vec())
+            .bind(bioguard_ledger::leaf_hash(forged.as_bytes()).to_vec())
+            .execute(&pool)
+            .await
+            .expect("tamper");
+        pool.close().await;
+    });
+    // A fresh node state: restart so the service rebuilds its tree from the rewritten rows.
+    assert!(server.terminate().success());
+    let server = Server::start(cwd.path(), &[]);
+    let url = format!("http://{}", server.addr);
+    let (ok, out) = run(&["audit", "export", "--server", &url, "--out", log_s]);
+    assert!(ok, "{out}");
+    let (ok, out) = run(&["audit", "verify", "--log", log_s]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("the first leaf that does not fit is 4"),
+        "{out}"
+    );
+    assert!(out.contains("forked"), "{out}");
+}
