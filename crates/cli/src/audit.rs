@@ -247,3 +247,66 @@ pub fn verify_args(
     };
     verify(&leaves, &checkpoints, &key, &origin)
 }
+
+/// `bench ledger-append`: `count` leaves appended by `concurrency` concurrent writers, each
+/// append its own durable transaction, as every change writes its leaf today.
+pub fn bench_appends(
+    database_url: Option<String>,
+    count: usize,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    use bioguard_store::{LeafDraft, SqlStore, Store};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let dir = std::env::temp_dir().join(format!(
+            "bioguard-bench-{}",
+            bioguard_crypto::hex_encode(&bioguard_crypto::random_array::<6>()?)
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let (store, backend) = match &database_url {
+            Some(url) => (SqlStore::connect(url).await?, "postgres"),
+            None => (
+                SqlStore::open_sqlite(&dir.join("bench.db")).await?,
+                "sqlite",
+            ),
+        };
+        let leaf = LeafDraft {
+            time: bioguard_core::Timestamp::from_unix(1_800_000_000),
+            op: "bench",
+            actor: "bench".into(),
+            subject: None,
+            purpose: None,
+            decision: Some("ok".into()),
+            request: None,
+            detail: vec![],
+        };
+        let start = std::time::Instant::now();
+        let per = count.div_ceil(concurrency.max(1));
+        let mut tasks = Vec::new();
+        for _ in 0..concurrency.max(1) {
+            let (store, leaf) = (store.clone(), leaf.clone());
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..per {
+                    store.append_audit(&leaf).await?;
+                }
+                Ok::<_, bioguard_store::StoreError>(())
+            }));
+        }
+        for t in tasks {
+            t.await??;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let n = store.audit_size().await?;
+        println!(
+            "{}",
+            json!({"backend": backend, "appends": n, "concurrency": concurrency, "seconds": secs,
+                   "appends_per_second": n as f64 / secs,
+                   "mode": "one durable transaction per append (no group commit yet)"})
+        );
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    })
+}

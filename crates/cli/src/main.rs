@@ -189,6 +189,16 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10_000)]
         proofs: usize,
     },
+    /// Durable audit appends per second through the store (one transaction per append).
+    LedgerAppend {
+        /// postgres://... (default: SQLite in a temporary folder).
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+        #[arg(long, default_value_t = 2000)]
+        count: usize,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
     /// Measure sequential memory read bandwidth.
     Bandwidth {
         #[arg(long, default_value_t = 1)]
@@ -309,6 +319,11 @@ fn main() -> ExitCode {
                 kernel,
             }),
             BenchCommand::Ledger { leaves, proofs } => audit::bench_proofs(leaves, proofs),
+            BenchCommand::LedgerAppend {
+                database_url,
+                count,
+                concurrency,
+            } => audit::bench_appends(database_url, count, concurrency),
             BenchCommand::Bandwidth {
                 threads,
                 mib,
