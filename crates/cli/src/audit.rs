@@ -164,6 +164,14 @@ pub fn export(server: &str, out: &std::path::Path) -> anyhow::Result<()> {
     let origin = key["origin"].as_str().context("no origin in the answer")?;
     let parsed = VerifierKey::parse(vkey)?;
     let note = crate::http::get(server, "/v1/audit/checkpoint")?;
+    let kept: serde_json::Value =
+        serde_json::from_str(&crate::http::get(server, "/v1/audit/checkpoints?from=0")?)?;
+    let kept: Vec<(u64, String)> = kept["checkpoints"]
+        .as_array()
+        .context("no checkpoints in the answer")?
+        .iter()
+        .filter_map(|c| Some((c["size"].as_u64()?, c["note"].as_str()?.to_owned())))
+        .collect();
     let size = parsed.open(&note)?.size;
     std::fs::create_dir_all(out.join("checkpoints"))
         .with_context(|| format!("cannot create {}", out.display()))?;
@@ -190,14 +198,25 @@ pub fn export(server: &str, out: &std::path::Path) -> anyhow::Result<()> {
     )?;
     std::fs::write(out.join("key"), format!("{vkey}\n"))?;
     std::fs::write(out.join("origin"), format!("{origin}\n"))?;
-    // Never overwrite a saved checkpoint: a different one of the same size is evidence of a
-    // fork, and is kept beside it.
     let dir = out.join("checkpoints");
+    for (s, n) in kept.iter().chain(std::iter::once(&(size, note.clone()))) {
+        save_checkpoint(&dir, *s, n)?;
+    }
+    println!(
+        "exported {size} leaves and checkpoint {size} to {}",
+        out.display()
+    );
+    Ok(())
+}
+
+/// Saves a checkpoint in `dir`, never overwriting one: a different note of the same size is
+/// evidence of a fork, and is kept beside it.
+fn save_checkpoint(dir: &std::path::Path, size: u64, note: &str) -> anyhow::Result<()> {
     let mut path = dir.join(format!("{size:012}.note"));
     let mut n = 1;
     while path.exists() {
         if std::fs::read_to_string(&path)? == note {
-            break;
+            return Ok(());
         }
         eprintln!(
             "warning: the service now signs a different tree of size {size} than the one saved \
@@ -207,11 +226,7 @@ pub fn export(server: &str, out: &std::path::Path) -> anyhow::Result<()> {
         path = dir.join(format!("{size:012}-{n}.note"));
         n += 1;
     }
-    std::fs::write(&path, &note)?;
-    println!(
-        "exported {size} leaves and checkpoint {size} to {}",
-        out.display()
-    );
+    std::fs::write(&path, note)?;
     Ok(())
 }
 

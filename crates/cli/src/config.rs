@@ -39,6 +39,10 @@ const KEYS: &[Key] = &[
         allowed: "an integer from 1024 to 16777216",
     },
     Key {
+        name: "checkpoint_interval_secs",
+        allowed: "a whole number of seconds from 1 to 86400",
+    },
+    Key {
         name: "log",
         allowed: "a log filter such as info, warn or bioguard_service=debug",
     },
@@ -78,6 +82,7 @@ pub struct Config {
     pub database_url: Option<String>,
     pub key_file: PathBuf,
     pub max_body_bytes: usize,
+    pub checkpoint_interval_secs: u64,
     pub log: String,
 }
 
@@ -205,6 +210,14 @@ impl RawConfig {
                 .ok_or_else(|| invalid("max_body_bytes", s))?,
             None => bioguard_server::DEFAULT_MAX_BODY_BYTES,
         };
+        let checkpoint_interval_secs = match self.get("checkpoint_interval_secs") {
+            Some((v, s)) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=86_400).contains(n))
+                .ok_or_else(|| invalid("checkpoint_interval_secs", s))?,
+            None => 60,
+        };
         let log = match self.get("log") {
             Some((v, s)) => {
                 tracing_subscriber::EnvFilter::try_new(v).map_err(|_| invalid("log", s))?;
@@ -218,6 +231,7 @@ impl RawConfig {
             database_url,
             key_file,
             max_body_bytes,
+            checkpoint_interval_secs,
             log,
         })
     }

@@ -51,6 +51,9 @@ enum Command {
         /// Log filter [default: info].
         #[arg(long, value_name = "FILTER")]
         log: Option<String>,
+        /// Seconds between signed checkpoints of the audit log [default: 60].
+        #[arg(long, value_name = "SECONDS")]
+        checkpoint_interval_secs: Option<String>,
     },
     /// Walk through consent, enrolment, verification and withdrawal on a temporary
     /// database with synthetic embeddings, printing each step.
@@ -230,6 +233,7 @@ fn serve(args: Command) -> anyhow::Result<()> {
         key_file,
         max_body_bytes,
         log,
+        checkpoint_interval_secs,
     } = args
     else {
         unreachable!("called with the serve command only");
@@ -245,6 +249,11 @@ fn serve(args: Command) -> anyhow::Result<()> {
     raw.merge_flag("key_file", "--key-file", key_file);
     raw.merge_flag("max_body_bytes", "--max-body-bytes", max_body_bytes);
     raw.merge_flag("log", "--log", log);
+    raw.merge_flag(
+        "checkpoint_interval_secs",
+        "--checkpoint-interval-secs",
+        checkpoint_interval_secs,
+    );
     let cfg = raw.validate()?;
     init_logging(&cfg.log);
     for w in warnings {

@@ -148,6 +148,21 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         })?;
     let addr = listener.local_addr()?;
     let shutdown = shutdown_signal()?;
+    // Sign and keep a checkpoint whenever the log grew, at least every interval.
+    let checkpointer = {
+        let service = service.clone();
+        let every = std::time::Duration::from_secs(cfg.checkpoint_interval_secs);
+        tokio::spawn(async move {
+            let mut last = 0u64;
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Err(e) = service.audit_checkpoint_if_grown(&mut last).await {
+                    tracing::warn!(error = %e, "could not issue a checkpoint; retrying next interval");
+                }
+            }
+        })
+    };
     let state = AppState {
         service,
         max_body_bytes: cfg.max_body_bytes,
@@ -156,6 +171,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let server =
         axum::serve(listener, bioguard_server::app(state)).with_graceful_shutdown(shutdown);
     server.await.context("the HTTP server failed")?;
+    checkpointer.abort();
     tokio::time::timeout(bioguard_server::SHUTDOWN_GRACE, store.close())
         .await
         .ok();

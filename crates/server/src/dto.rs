@@ -623,3 +623,19 @@ pub struct HistoryBody {
     /// The entries, oldest first.
     pub entries: Vec<HistoryEntry>,
 }
+
+/// One kept checkpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckpointEntry {
+    /// The tree size it signs.
+    pub size: u64,
+    /// The signed note.
+    pub note: String,
+}
+
+/// Kept checkpoints, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckpointsBody {
+    /// The checkpoints.
+    pub checkpoints: Vec<CheckpointEntry>,
+}

@@ -51,7 +51,8 @@ impl Modify for Security {
         routes::verify, routes::subject_summary, routes::erase_subject,
         routes::rotate_protection_key, routes::identify, routes::identify_batch,
         routes::audit_key, routes::audit_checkpoint, routes::audit_inclusion,
-        routes::audit_consistency, routes::audit_leaves, routes::subject_history
+        routes::audit_consistency, routes::audit_leaves, routes::subject_history,
+        routes::audit_checkpoints
     ),
     components(schemas(
         ErrorBody, ErrorDetail, PurposeRequest, PurposeBody, RetentionBody, GrantBody,
@@ -61,7 +62,7 @@ impl Modify for Security {
         IdentifyBatchRequestBody, IdentificationBody, IdentifyBatchBody, CandidateBody,
         RotationBody, crate::dto::AuditKeyBody, crate::dto::InclusionBody,
         crate::dto::ConsistencyBody, crate::dto::LeavesBody, crate::dto::HistoryBody,
-        crate::dto::HistoryEntry
+        crate::dto::HistoryEntry, crate::dto::CheckpointsBody, crate::dto::CheckpointEntry
     )),
     modifiers(&Security)
 )]

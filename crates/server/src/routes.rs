@@ -41,6 +41,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/verify", post(verify))
         .route("/v1/audit/key", get(audit_key))
         .route("/v1/audit/checkpoint", get(audit_checkpoint))
+        .route("/v1/audit/checkpoints", get(audit_checkpoints))
         .route("/v1/audit/proof/inclusion", get(audit_inclusion))
         .route("/v1/audit/proof/consistency", get(audit_consistency))
         .route("/v1/audit/leaves", get(audit_leaves))
@@ -525,6 +526,32 @@ pub(crate) async fn subject_history(
                 index,
                 leaf: String::from_utf8_lossy(&leaf).into_owned(),
             })
+            .collect(),
+    }))
+}
+
+/// The checkpoints the service has signed and kept, from size `from` on (at most 1000).
+#[utoipa::path(get, path = "/v1/audit/checkpoints", tag = "audit",
+    params(("from" = Option<u64>, Query)),
+    responses((status = 200, body = crate::dto::CheckpointsBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn audit_checkpoints(
+    State(st): State<AppState>,
+    q: Result<
+        axum::extract::Query<HashMap<String, String>>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> ApiResult<Json<crate::dto::CheckpointsBody>> {
+    let q = query(q)?;
+    let from = if q.contains_key("from") {
+        param(&q, "from")?
+    } else {
+        0
+    };
+    let list = st.service.audit_checkpoints(from).await?;
+    Ok(Json(crate::dto::CheckpointsBody {
+        checkpoints: list
+            .into_iter()
+            .map(|(size, note)| crate::dto::CheckpointEntry { size, note })
             .collect(),
     }))
 }

@@ -60,15 +60,38 @@ impl Service {
         )
     }
 
-    /// A freshly signed checkpoint of the whole log, as a signed note.
+    /// A freshly signed checkpoint of the whole log, as a signed note; it is also kept, so
+    /// the service's signed history can be fetched later (`audit_checkpoints`).
     pub async fn audit_checkpoint(&self) -> Result<String, ServiceError> {
         let size = self.sync_ledger().await?;
         let root = bioguard_ledger::root(&*self.ledger.lock(), size);
-        Ok(self.secrets.log_key().sign(&Checkpoint {
+        let note = self.secrets.log_key().sign(&Checkpoint {
             origin: self.secrets.origin().to_owned(),
             size,
             root,
-        }))
+        });
+        if size > 0 {
+            self.store
+                .save_checkpoint(size, &note, crate::now())
+                .await?;
+        }
+        Ok(note)
+    }
+
+    /// Issues a checkpoint if the log grew since the last one this node saw; for the
+    /// periodic task of `serve`.
+    pub async fn audit_checkpoint_if_grown(&self, last: &mut u64) -> Result<(), ServiceError> {
+        let size = self.store.audit_size().await?;
+        if size > *last {
+            self.audit_checkpoint().await?;
+            *last = size;
+        }
+        Ok(())
+    }
+
+    /// Kept checkpoints of sizes at least `from`, oldest first (at most 1000).
+    pub async fn audit_checkpoints(&self, from: u64) -> Result<Vec<(u64, String)>, ServiceError> {
+        Ok(self.store.checkpoints(from, 1000).await?)
     }
 
     /// The audit path of leaf `index` in the tree of `size` leaves.

@@ -204,6 +204,13 @@ pub trait Store: Send + Sync {
     /// Appends a leaf that records no stored change (a burst of failed authentications).
     async fn append_audit(&self, leaf: &LeafDraft) -> Result<u64, StoreError>;
 
+    /// Keeps a signed checkpoint (once per size; a second one of the same size is ignored).
+    async fn save_checkpoint(&self, size: u64, note: &str, at: Timestamp)
+    -> Result<(), StoreError>;
+
+    /// Saved checkpoints of sizes at least `from`, oldest first, at most `limit`.
+    async fn checkpoints(&self, from: u64, limit: u32) -> Result<Vec<(u64, String)>, StoreError>;
+
     /// The number of audit leaves.
     async fn audit_size(&self) -> Result<u64, StoreError>;
 

@@ -38,6 +38,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_audit_ledger.sql"),
         postgres: include_str!("../migrations/postgres/0003_audit_ledger.sql"),
     },
+    Migration {
+        version: 4,
+        name: "audit checkpoints",
+        sqlite: include_str!("../migrations/sqlite/0004_audit_checkpoints.sql"),
+        postgres: include_str!("../migrations/postgres/0004_audit_checkpoints.sql"),
+    },
 ];
 
 /// An arbitrary constant naming bioguard's migration lock among PostgreSQL advisory locks.

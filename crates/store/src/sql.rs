@@ -1065,6 +1065,37 @@ impl Store for SqlStore {
         Ok(index)
     }
 
+    async fn save_checkpoint(
+        &self,
+        size: u64,
+        note: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (size, note, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(size as i64)
+        .bind(note)
+        .bind(at.unix())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn checkpoints(&self, from: u64, limit: u32) -> Result<Vec<(u64, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT size, note FROM audit_checkpoints WHERE size >= $1 ORDER BY size LIMIT $2",
+        )
+        .bind(from as i64)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<i64, _>("size")? as u64, r.try_get("note")?)))
+            .collect()
+    }
+
     async fn audit_size(&self) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT size FROM audit_head WHERE id = 1")
             .fetch_one(&self.pool)

@@ -273,3 +273,63 @@ fn export_from_a_running_service_then_verify_and_catch_an_operator_rewrite() {
     );
     assert!(out.contains("forked"), "{out}");
 }
+
+#[test]
+fn serve_signs_and_keeps_checkpoints_periodically() {
+    use crate::http::request;
+    use crate::server::{Server, admin_token};
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(cwd.path(), &["--checkpoint-interval-secs", "1"]);
+    let admin = admin_token(&cwd.path().join("bioguard-data"));
+    let key = request(server.addr, "GET", "/v1/audit/key", None, None)
+        .expect("key")
+        .json();
+    let vkey = bioguard_ledger::VerifierKey::parse(key["verifier_key"].as_str().expect("key"))
+        .expect("valid");
+    let mut sizes = Vec::new();
+    for round in 0..2 {
+        let body = format!(
+            r#"{{"id":"p{round}","description":"x","operations":["verify"],"dimension":4,"retention":{{"max_days_since_enrolment":1}}}}"#
+        );
+        assert_eq!(
+            request(
+                server.addr,
+                "POST",
+                "/v1/purposes",
+                Some(&admin),
+                Some(&body)
+            )
+            .expect("purpose")
+            .status,
+            201
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let list = request(server.addr, "GET", "/v1/audit/checkpoints", None, None)
+                .expect("list")
+                .json();
+            let kept: Vec<u64> = list["checkpoints"]
+                .as_array()
+                .expect("array")
+                .iter()
+                .map(|c| {
+                    vkey.open(c["note"].as_str().expect("note"))
+                        .expect("signed")
+                        .size
+                })
+                .collect();
+            if kept.last() == Some(&(2 + round)) {
+                sizes = kept;
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint of the grown log: {kept:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+    // At start (the admin token's leaf), after purpose p0, after p1: no request needed.
+    assert_eq!(sizes, [1, 2, 3]);
+    assert!(server.terminate().success());
+}
