@@ -102,16 +102,32 @@ pub fn make_codes(
 }
 
 /// Options of `bench identify`.
+#[derive(clap::Args)]
 pub struct IdentifyArgs {
+    #[arg(long, value_name = "FILE")]
     pub codes: PathBuf,
+    #[arg(long, value_name = "FILE")]
     pub probes: PathBuf,
+    #[arg(long, default_value_t = 2048)]
     pub bits: u64,
+    #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Probes per search call (1: single queries).
+    #[arg(long, default_value_t = 1)]
     pub batch: usize,
+    /// Probes per timed run.
+    #[arg(long, default_value_t = 64)]
     pub queries: usize,
+    #[arg(long, default_value_t = 5)]
     pub repeats: usize,
+    /// Largest Hamming distance that counts as a match (519 bits is cosine 0.7 at 2048).
+    #[arg(long, default_value_t = 519)]
     pub max_distance: u32,
+    /// Candidates kept per probe.
+    #[arg(long, default_value_t = 5)]
     pub limit: usize,
+    /// Force a kernel (portable, popcnt, avx2, avx512-vpopcntdq) instead of the best.
+    #[arg(long)]
     pub kernel: Option<String>,
 }
 

@@ -249,12 +249,25 @@ fn random_key() -> anyhow::Result<[u8; 32]> {
 }
 
 /// Options of `bioguard calibrate`.
+#[derive(clap::Args)]
 pub struct CalibrateArgs {
+    /// JSON lines with `subject` (or `identity`) and `embedding`, as in ../shared/data.
+    #[arg(long, value_name = "FILE")]
     pub embeddings: PathBuf,
+    /// The false-match rate the threshold must not exceed.
+    #[arg(long, default_value_t = 1e-3)]
     pub target_fmr: f64,
+    /// Protected code length in bits (multiple of 256, 512 to 4096).
+    #[arg(long, default_value_t = 2048)]
     pub bits: u64,
+    /// Which comparisons to score.
+    #[arg(long, value_enum, default_value = "all-pairs")]
     pub protocol: Protocol,
+    /// Use only lines whose `sample` starts with this (e.g. `phrase/`).
+    #[arg(long, value_name = "PREFIX")]
     pub sample_prefix: Option<String>,
+    /// Also write the calibration record as JSON, for a purpose's `calibration` field.
+    #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 }
 

@@ -62,26 +62,7 @@ enum Command {
     Openapi,
     /// Error rates of the raw and protected forms on labelled embeddings, and the match
     /// threshold for a target false-match rate.
-    Calibrate {
-        /// JSON lines with `subject` (or `identity`) and `embedding`, as in ../shared/data.
-        #[arg(long, value_name = "FILE")]
-        embeddings: PathBuf,
-        /// The false-match rate the threshold must not exceed.
-        #[arg(long, default_value_t = 1e-3)]
-        target_fmr: f64,
-        /// Protected code length in bits (multiple of 256, 512 to 4096).
-        #[arg(long, default_value_t = 2048)]
-        bits: u64,
-        /// Which comparisons to score.
-        #[arg(long, value_enum, default_value = "all-pairs")]
-        protocol: evaluate::Protocol,
-        /// Use only lines whose `sample` starts with this (e.g. `phrase/`).
-        #[arg(long, value_name = "PREFIX")]
-        sample_prefix: Option<String>,
-        /// Also write the calibration record as JSON, for a purpose's `calibration` field.
-        #[arg(long, value_name = "FILE")]
-        json: Option<PathBuf>,
-    },
+    Calibrate(evaluate::CalibrateArgs),
     /// The audit ledger's tools.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -158,33 +139,7 @@ enum BenchCommand {
         seed: u64,
     },
     /// Time single-probe searches or batches over codes written by `make-codes`.
-    Identify {
-        #[arg(long, value_name = "FILE")]
-        codes: PathBuf,
-        #[arg(long, value_name = "FILE")]
-        probes: PathBuf,
-        #[arg(long, default_value_t = 2048)]
-        bits: u64,
-        #[arg(long, default_value_t = 1)]
-        threads: usize,
-        /// Probes per search call (1: single queries).
-        #[arg(long, default_value_t = 1)]
-        batch: usize,
-        /// Probes per timed run.
-        #[arg(long, default_value_t = 64)]
-        queries: usize,
-        #[arg(long, default_value_t = 5)]
-        repeats: usize,
-        /// Largest Hamming distance that counts as a match (519 bits is cosine 0.7 at 2048).
-        #[arg(long, default_value_t = 519)]
-        max_distance: u32,
-        /// Candidates kept per probe.
-        #[arg(long, default_value_t = 5)]
-        limit: usize,
-        /// Force a kernel (portable, popcnt, avx2, avx512-vpopcntdq) instead of the best.
-        #[arg(long)]
-        kernel: Option<String>,
-    },
+    Identify(bench::IdentifyArgs),
     /// Time inclusion and consistency proof generation over an in-memory tree of N leaves.
     Ledger {
         #[arg(long, default_value_t = 10_000_000)]
@@ -271,21 +226,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         c @ Command::Serve { .. } => serve(c),
         Command::Demo => demo::run(),
-        Command::Calibrate {
-            embeddings,
-            target_fmr,
-            bits,
-            protocol,
-            sample_prefix,
-            json,
-        } => evaluate::calibrate(evaluate::CalibrateArgs {
-            embeddings,
-            target_fmr,
-            bits,
-            protocol,
-            sample_prefix,
-            json,
-        }),
+        Command::Calibrate(args) => evaluate::calibrate(args),
         Command::Audit(AuditCommand::Vectors { sizes }) => audit::vectors(sizes),
         Command::Audit(AuditCommand::Export { server, out }) => audit::export(&server, &out),
         Command::Audit(AuditCommand::Verify {
@@ -304,29 +245,7 @@ fn main() -> ExitCode {
                 probes,
                 seed,
             } => bench::make_codes(n, bits, queries, &codes, &probes, seed),
-            BenchCommand::Identify {
-                codes,
-                probes,
-                bits,
-                threads,
-                batch,
-                queries,
-                repeats,
-                max_distance,
-                limit,
-                kernel,
-            } => bench::identify(bench::IdentifyArgs {
-                codes,
-                probes,
-                bits,
-                threads,
-                batch,
-                queries,
-                repeats,
-                max_distance,
-                limit,
-                kernel,
-            }),
+            BenchCommand::Identify(args) => bench::identify(args),
             BenchCommand::Ledger { leaves, proofs } => audit::bench_proofs(leaves, proofs),
             BenchCommand::LedgerAppend {
                 database_url,
