@@ -230,14 +230,48 @@ fn save_checkpoint(dir: &std::path::Path, size: u64, note: &str) -> anyhow::Resu
     Ok(())
 }
 
-/// `audit verify` with defaults taken from an exported folder.
+/// `audit verify` with defaults taken from an exported folder, fetched first from a running
+/// service when `server` is given.
 pub fn verify_args(
+    server: Option<String>,
     log: Option<std::path::PathBuf>,
     leaves: Option<std::path::PathBuf>,
     checkpoints: Option<std::path::PathBuf>,
     key: Option<String>,
     origin: Option<String>,
 ) -> anyhow::Result<()> {
+    if let Some(server) = server {
+        if leaves.is_some() || checkpoints.is_some() {
+            bail!(
+                "--server fetches the leaves and checkpoints itself: drop --leaves and --checkpoints"
+            );
+        }
+        let (dir, temporary) = match log {
+            Some(d) => (d, false),
+            None => (
+                std::env::temp_dir().join(format!(
+                    "bioguard-verify-{}",
+                    bioguard_crypto::hex_encode(&bioguard_crypto::random_array::<6>()?)
+                )),
+                true,
+            ),
+        };
+        let result = export(&server, &dir).and_then(|()| {
+            let published = std::fs::read_to_string(dir.join("key"))?.trim().to_owned();
+            if let Some(pinned) = &key
+                && pinned.trim() != published
+            {
+                bail!(
+                    "the service publishes a different log key ({published}) than the one                      given with --key: do not trust this log until the operator explains why"
+                );
+            }
+            verify_args(None, Some(dir.clone()), None, None, key, origin)
+        });
+        if temporary {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        return result;
+    }
     let from_log = |name: &str| log.as_ref().map(|d| d.join(name));
     let read = |p: Option<std::path::PathBuf>, what: &str| -> anyhow::Result<String> {
         let p = p.with_context(|| format!("give --{what} or --log"))?;
@@ -263,65 +297,223 @@ pub fn verify_args(
     verify(&leaves, &checkpoints, &key, &origin)
 }
 
-/// `bench ledger-append`: `count` leaves appended by `concurrency` concurrent writers, each
-/// append its own durable transaction, as every change writes its leaf today.
-pub fn bench_appends(
-    database_url: Option<String>,
-    count: usize,
-    concurrency: usize,
-) -> anyhow::Result<()> {
-    use bioguard_store::{LeafDraft, SqlStore, Store};
+/// Options of `bench ledger-append`.
+#[derive(clap::Args)]
+pub struct AppendArgs {
+    /// postgres://... (a fresh schema is made and dropped); default: SQLite in a temporary
+    /// folder.
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Changes to make with group commit.
+    #[arg(long, default_value_t = 100_000)]
+    pub count: usize,
+    /// Changes to make one transaction each, as the baseline (0: skip it).
+    #[arg(long, default_value_t = 3_000)]
+    pub baseline_count: usize,
+    /// Concurrent writers (requests in flight).
+    #[arg(long, default_value_t = 256)]
+    pub concurrency: usize,
+    /// What each change is: `leaf` (an audit leaf alone) or `consent` (a consent granted to a
+    /// new subject, with its leaf: three statements and a leaf).
+    #[arg(long, default_value = "leaf", value_parser = ["leaf", "consent"])]
+    pub change: String,
+    /// The most changes in one transaction.
+    #[arg(long, default_value_t = 512)]
+    pub max_batch: usize,
+}
+
+/// `bench ledger-append`: durable changes per second through the store's group-commit writer,
+/// against the same changes made one transaction each, in one run on one database.
+pub fn bench_appends(args: AppendArgs) -> anyhow::Result<()> {
+    use bioguard_store::testing::TestDb;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let dir = std::env::temp_dir().join(format!(
-            "bioguard-bench-{}",
-            bioguard_crypto::hex_encode(&bioguard_crypto::random_array::<6>()?)
-        ));
-        std::fs::create_dir_all(&dir)?;
-        let (store, backend) = match &database_url {
-            Some(url) => (SqlStore::connect(url).await?, "postgres"),
-            None => (
-                SqlStore::open_sqlite(&dir.join("bench.db")).await?,
-                "sqlite",
-            ),
+        // A database of its own: a temporary SQLite folder, or a fresh PostgreSQL schema.
+        let db = match &args.database_url {
+            Some(url) => TestDb::postgres_at(url)
+                .await
+                .context("making a schema for the benchmark")?,
+            None => TestDb::sqlite(),
         };
-        let leaf = LeafDraft {
-            time: bioguard_core::Timestamp::from_unix(1_800_000_000),
-            op: "bench",
-            actor: "bench".into(),
-            subject: None,
-            purpose: None,
-            decision: Some("ok".into()),
-            request: None,
-            detail: vec![],
-        };
-        let start = std::time::Instant::now();
-        let per = count.div_ceil(concurrency.max(1));
-        let mut tasks = Vec::new();
-        for _ in 0..concurrency.max(1) {
-            let (store, leaf) = (store.clone(), leaf.clone());
-            tasks.push(tokio::spawn(async move {
-                for _ in 0..per {
-                    store.append_audit(&leaf).await?;
-                }
-                Ok::<_, bioguard_store::StoreError>(())
-            }));
-        }
-        for t in tasks {
-            t.await??;
-        }
-        let secs = start.elapsed().as_secs_f64();
-        let n = store.audit_size().await?;
-        println!(
-            "{}",
-            json!({"backend": backend, "appends": n, "concurrency": concurrency, "seconds": secs,
-                   "appends_per_second": n as f64 / secs,
-                   "mode": "one durable transaction per append (no group commit yet)"})
-        );
-        store.close().await;
-        let _ = std::fs::remove_dir_all(&dir);
-        Ok(())
+        let result = bench_appends_in(&args, &db).await;
+        db.cleanup().await;
+        result
     })
+}
+
+async fn bench_appends_in(
+    args: &AppendArgs,
+    db: &bioguard_store::testing::TestDb,
+) -> anyhow::Result<()> {
+    use bioguard_store::Store;
+    let store = db.store().await?;
+    let purpose = bench_purpose();
+    if args.change == "consent" {
+        let key = bioguard_store::SealedKey {
+            kek: "bench".into(),
+            wrapped: vec![0; 60],
+        };
+        store
+            .create_purpose(&purpose, &key, bench_time(), &bench_leaf("purpose.create"))
+            .await?;
+    }
+    let mut rows = Vec::new();
+    if args.baseline_count > 0 {
+        let one_each = store.with_max_batch(1);
+        rows.push(
+            run_appends(
+                &one_each,
+                args,
+                args.baseline_count,
+                0,
+                "one transaction each",
+            )
+            .await?,
+        );
+    }
+    let grouped = store.with_max_batch(args.max_batch);
+    rows.push(
+        run_appends(
+            &grouped,
+            args,
+            args.count,
+            args.baseline_count,
+            "group commit",
+        )
+        .await?,
+    );
+    // The log the benchmark wrote must still verify, leaf by leaf.
+    let n = store.audit_size().await?;
+    let leaves = store.audit_leaves(0, n).await?;
+    let key = bioguard_ledger::LogKey::from_seed("bench", &[7; 32])?;
+    let report = bioguard_ledger::verify_log(&leaves, &[], "bench", &key.verifier());
+    if !report.is_ok() {
+        bail!(
+            "the benchmark's log does not verify: {:?}",
+            report.problems.first()
+        );
+    }
+    let speedup = match rows.as_slice() {
+        [base, grouped] => json!(
+            grouped["per_second"].as_f64().unwrap_or(0.0)
+                / base["per_second"].as_f64().unwrap_or(f64::NAN)
+        ),
+        _ => json!(null),
+    };
+    println!(
+        "{}",
+        json!({"backend": db.kind(), "change": args.change, "speedup": speedup,
+               "log_verified_leaves": n})
+    );
+    store.close().await;
+    Ok(())
+}
+
+fn bench_time() -> bioguard_core::Timestamp {
+    bioguard_core::Timestamp::from_unix(1_800_000_000)
+}
+
+fn bench_leaf(op: &'static str) -> bioguard_store::LeafDraft {
+    bioguard_store::LeafDraft {
+        time: bench_time(),
+        op,
+        actor: "bench".into(),
+        subject: None,
+        mentions: Vec::new(),
+        purpose: None,
+        decision: Some("ok".into()),
+        request: None,
+        detail: vec![],
+    }
+}
+
+fn bench_purpose() -> bioguard_core::Purpose {
+    use bioguard_core::{Description, Dimension, Operation, PurposeId, Retention, Threshold};
+    bioguard_core::Purpose {
+        id: PurposeId::parse("bench").expect("a valid purpose id"),
+        description: Description::parse("benchmark").expect("a valid description"),
+        operations: [Operation::Enroll].into(),
+        dimension: Dimension::new(256).expect("a valid dimension"),
+        threshold: Threshold::new(0.8).expect("a valid threshold"),
+        retention: Retention::new(30, None).expect("a valid retention"),
+        code_bits: bioguard_core::CodeBits::DEFAULT,
+        max_gallery_size: None,
+        calibration: None,
+    }
+}
+
+/// Makes `count` changes with `concurrency` writers; subjects are numbered from `first`.
+async fn run_appends(
+    store: &bioguard_store::SqlStore,
+    args: &AppendArgs,
+    count: usize,
+    first: usize,
+    mode: &str,
+) -> anyhow::Result<serde_json::Value> {
+    use bioguard_store::Store;
+    let before = store.write_stats();
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.concurrency.max(1) {
+        let (store, next, consent) = (store.clone(), next.clone(), args.change == "consent");
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= count {
+                    break;
+                }
+                let t = std::time::Instant::now();
+                if consent {
+                    let mut digest = [0u8; 32];
+                    digest[..8].copy_from_slice(&((first + i) as u64).to_le_bytes());
+                    let subject = bioguard_core::Pseudonym::from_digest(digest);
+                    let mut id = [0u8; 16];
+                    id[..8].copy_from_slice(&((first + i) as u64).to_le_bytes());
+                    let c = bioguard_store::NewConsent {
+                        id: bioguard_core::ConsentId::from_random(id),
+                        purpose: bench_purpose().id,
+                        notice_version: bioguard_core::NoticeVersion::parse("v1")
+                            .expect("a valid notice version"),
+                        method: bioguard_core::ConsentMethod::parse("bench")
+                            .expect("a valid method"),
+                        client: bioguard_core::ClientId::from_random([0; 16]),
+                        at: bench_time(),
+                    };
+                    store
+                        .grant_consent(&subject, &c, &bench_leaf("consent.grant"))
+                        .await?;
+                } else {
+                    store.append_audit(&bench_leaf("bench")).await?;
+                }
+                latencies.push(t.elapsed().as_secs_f64());
+            }
+            Ok::<_, bioguard_store::StoreError>(latencies)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(count);
+    for t in tasks {
+        latencies.extend(t.await??);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let pct = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+            * 1e3
+    };
+    let stats = store.write_stats();
+    let batches = stats.batches - before.batches;
+    let row = json!({"backend": format!("{:?}", store.backend()).to_lowercase(),
+        "mode": mode, "change": args.change, "changes": count, "concurrency": args.concurrency,
+        "seconds": secs, "per_second": count as f64 / secs, "transactions": batches,
+        "mean_batch": count as f64 / batches.max(1) as f64,
+        "latency_ms_p50": pct(0.5), "latency_ms_p99": pct(0.99)});
+    println!("{row}");
+    Ok(row)
 }

@@ -102,6 +102,11 @@ enum AuditCommand {
     /// Verify a log offline: every leaf, every saved checkpoint's signature and root, forks;
     /// names the first leaf that does not fit. Exits 1 on any problem.
     Verify {
+        /// Fetch the log from this running service first (as `audit export` does, into --log
+        /// when given, so that its checkpoints accumulate there; else a temporary folder),
+        /// then verify it. Give --key to pin the log key you obtained out of band.
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
         /// A folder written by `audit export` (leaves.jsonl, checkpoints/, key, origin).
         #[arg(long, value_name = "DIR")]
         log: Option<PathBuf>,
@@ -147,16 +152,8 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10_000)]
         proofs: usize,
     },
-    /// Durable audit appends per second through the store (one transaction per append).
-    LedgerAppend {
-        /// postgres://... (default: SQLite in a temporary folder).
-        #[arg(long, value_name = "URL")]
-        database_url: Option<String>,
-        #[arg(long, default_value_t = 2000)]
-        count: usize,
-        #[arg(long, default_value_t = 8)]
-        concurrency: usize,
-    },
+    /// Durable changes per second with group commit, against one transaction per change.
+    LedgerAppend(audit::AppendArgs),
     /// Measure sequential memory read bandwidth.
     Bandwidth {
         #[arg(long, default_value_t = 1)]
@@ -230,12 +227,13 @@ fn main() -> ExitCode {
         Command::Audit(AuditCommand::Vectors { sizes }) => audit::vectors(sizes),
         Command::Audit(AuditCommand::Export { server, out }) => audit::export(&server, &out),
         Command::Audit(AuditCommand::Verify {
+            server,
             log,
             leaves,
             checkpoints,
             key,
             origin,
-        }) => audit::verify_args(log, leaves, checkpoints, key, origin),
+        }) => audit::verify_args(server, log, leaves, checkpoints, key, origin),
         Command::Bench(b) => match b {
             BenchCommand::MakeCodes {
                 n,
@@ -247,11 +245,7 @@ fn main() -> ExitCode {
             } => bench::make_codes(n, bits, queries, &codes, &probes, seed),
             BenchCommand::Identify(args) => bench::identify(args),
             BenchCommand::Ledger { leaves, proofs } => audit::bench_proofs(leaves, proofs),
-            BenchCommand::LedgerAppend {
-                database_url,
-                count,
-                concurrency,
-            } => audit::bench_appends(database_url, count, concurrency),
+            BenchCommand::LedgerAppend(args) => audit::bench_appends(args),
             BenchCommand::Bandwidth {
                 threads,
                 mib,

@@ -135,7 +135,7 @@ impl Service {
                 let id = TemplateId::from_random(c.entry);
                 if let Some((s, p)) = self.confirm(&target, probe, &id).await? {
                     subjects.push(s);
-                    pseudonyms.push(p.as_str().to_owned());
+                    pseudonyms.push(p);
                     used.push(id);
                 }
             }
@@ -147,8 +147,17 @@ impl Service {
             leaf.detail = vec![
                 ("decision".into(), decision.to_string()),
                 ("gallery".into(), req.gallery.to_string()),
-                ("returned".into(), pseudonyms.join(",")),
+                (
+                    "returned".into(),
+                    pseudonyms
+                        .iter()
+                        .map(|p| p.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
             ];
+            // Each returned subject finds this leaf in its own history.
+            leaf.mentions = pseudonyms;
             leaves.push(leaf);
             tracing::info!(
                 decision = %decision,

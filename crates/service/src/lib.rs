@@ -111,6 +111,7 @@ pub(crate) fn leaf(op: &'static str, actor: impl Into<String>) -> bioguard_store
         op,
         actor: actor.into(),
         subject: None,
+        mentions: Vec::new(),
         purpose: None,
         decision: None,
         request: REQUEST_ID.try_with(|id| id.clone()).ok(),

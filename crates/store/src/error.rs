@@ -20,6 +20,10 @@ pub enum StoreError {
     /// The database cannot be reached, is shutting down or is busy; retry later.
     #[error("the database is unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
+    /// The batch holding this change was not committed (the database failed or went away);
+    /// nothing of the change was stored. Retry later.
+    #[error("the change was not committed: {0}")]
+    NotCommitted(String),
     /// The database refused the operation.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
@@ -37,7 +41,10 @@ pub enum StoreError {
 impl StoreError {
     /// Whether a retry later may succeed (the database is down or busy).
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_))
+        matches!(
+            self,
+            StoreError::Unavailable(_) | StoreError::NotCommitted(_)
+        )
     }
 }
 

@@ -12,6 +12,7 @@ mod migrate;
 mod records;
 mod sql;
 pub mod testing;
+mod writer;
 
 use async_trait::async_trait;
 use bioguard_core::{GalleryName, Pseudonym, Purpose, PurposeId, TemplateId, Timestamp};
@@ -24,6 +25,7 @@ pub use records::{
     WithdrawOutcome,
 };
 pub use sql::{Backend, SqlStore, count_rows};
+pub use writer::WriteStats;
 
 /// The storage operations the service needs.
 #[async_trait]

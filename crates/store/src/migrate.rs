@@ -44,6 +44,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_audit_checkpoints.sql"),
         postgres: include_str!("../migrations/postgres/0004_audit_checkpoints.sql"),
     },
+    Migration {
+        version: 5,
+        name: "audit mentions",
+        sqlite: include_str!("../migrations/sqlite/0005_audit_mentions.sql"),
+        postgres: include_str!("../migrations/postgres/0005_audit_mentions.sql"),
+    },
 ];
 
 /// An arbitrary constant naming bioguard's migration lock among PostgreSQL advisory locks.

@@ -270,6 +270,10 @@ pub struct LeafDraft {
     pub actor: String,
     /// The subject concerned.
     pub subject: Option<Pseudonym>,
+    /// Further subjects the leaf is about (the candidates an identification returned): the
+    /// leaf is listed in each one's history too. Their pseudonyms must also be in `detail`,
+    /// so that the leaf itself says whom it concerns.
+    pub mentions: Vec<Pseudonym>,
     /// The purpose concerned.
     pub purpose: Option<PurposeId>,
     /// The outcome.

@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,8 +19,9 @@ use bioguard_core::{
 use sqlx::any::{AnyPoolOptions, AnyRow};
 // `AssertSqlSafe` marks statements assembled from compile-time constants only (column lists,
 // table names, `FOR UPDATE`); every value from a request is a bound parameter.
-use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
+use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Row};
 
+use crate::writer::{Batch, Writer};
 use crate::{
     CandidateMaterial, ClientRecord, ConsentChange, ConsentRecord, EndReason, EnrolOutcome,
     EraseOutcome, IndexRecord, LeafDraft, NewClient, NewConsent, NewTemplate, SealedKey, Store,
@@ -41,6 +43,7 @@ pub enum Backend {
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    writer: Arc<Writer>,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -123,10 +126,13 @@ impl SqlStore {
                         // WAL with synchronous=FULL: a commit is on disk before it is
                         // acknowledged. secure_delete: deleted rows (withdrawn templates,
                         // destroyed keys) are overwritten in the file, not left in free pages.
+                        // temp_store: savepoint journals stay in memory, never in temp files.
+                        // cache_size: 32 MiB of pages per connection (the default is 2 MiB).
                         sqlx::raw_sql(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-                             PRAGMA secure_delete = ON;",
+                             PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY; \
+                             PRAGMA cache_size = -32768;",
                         )
                         .execute(conn)
                         .await?;
@@ -136,7 +142,12 @@ impl SqlStore {
             });
         let pool = options.connect(url).await?;
         crate::migrate::run(&pool, backend).await?;
-        Ok(Self { pool, backend })
+        let writer = Writer::new(pool.clone(), backend, crate::writer::MAX_BATCH);
+        Ok(Self {
+            pool,
+            backend,
+            writer,
+        })
     }
 
     /// A plain pool without migrations, for test set-up against a server.
@@ -154,26 +165,28 @@ impl SqlStore {
         &self.pool
     }
 
+    /// The same store with at most `max_batch` changes per transaction (1: every change in a
+    /// transaction of its own), for benchmarks that compare batch sizes. It has its own
+    /// writer; both stay correct side by side (every batch reads the log's head under the
+    /// write lock), they only take turns.
+    pub fn with_max_batch(&self, max_batch: usize) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            backend: self.backend,
+            writer: Writer::new(self.pool.clone(), self.backend, max_batch),
+        }
+    }
+
+    /// What the group-commit writer has done so far.
+    pub fn write_stats(&self) -> crate::WriteStats {
+        self.writer.stats()
+    }
+
     /// Closes every connection; waits for those in use to be returned.
     pub async fn close(&self) {
+        // The writer lets its connection go when its queue is done.
+        self.writer.stop();
         self.pool.close().await;
-    }
-
-    /// Starts a write transaction. On SQLite it takes the write lock at once, so that a read
-    /// inside it can never need an upgrade that fails as busy.
-    async fn write_tx(&self) -> Result<Transaction<'static, Any>, StoreError> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        })
-    }
-
-    /// `FOR UPDATE` where the database has it; SQLite's write lock already covers the row.
-    fn for_update(&self) -> &'static str {
-        match self.backend {
-            Backend::Sqlite => "",
-            Backend::Postgres => " FOR UPDATE",
-        }
     }
 }
 
@@ -183,57 +196,6 @@ pub async fn count_rows(store: &SqlStore, sql: &'static str) -> Result<i64, Stor
     Ok(sqlx::query_scalar(sql).fetch_one(&store.pool).await?)
 }
 
-/// Appends one audit leaf inside `tx`: takes the next index and the previous leaf's hash from
-/// `audit_head` (locked on PostgreSQL; SQLite's write lock already serialises writers). Call
-/// it last in a transaction, so the head is locked for as short a time as possible and never
-/// while waiting for another lock.
-async fn append_leaf(
-    tx: &mut Transaction<'static, Any>,
-    d: &LeafDraft,
-    for_update: &str,
-) -> Result<u64, StoreError> {
-    let head = sqlx::query(AssertSqlSafe(format!(
-        "SELECT size, last_hash FROM audit_head WHERE id = 1{for_update}"
-    )))
-    .fetch_one(&mut **tx)
-    .await?;
-    let size: i64 = head.try_get("size")?;
-    let prev: bioguard_ledger::Hash = head
-        .try_get::<Vec<u8>, _>("last_hash")?
-        .try_into()
-        .map_err(|_| corrupt("audit head hash"))?;
-    let leaf = bioguard_ledger::Leaf {
-        index: size as u64,
-        prev,
-        time: d.time.unix(),
-        op: d.op.to_owned(),
-        actor: d.actor.clone(),
-        subject: d.subject.as_ref().map(|p| p.as_str().to_owned()),
-        purpose: d.purpose.as_ref().map(|p| p.as_str().to_owned()),
-        decision: d.decision.clone(),
-        request: d.request.clone(),
-        detail: d.detail.clone(),
-    };
-    let bytes = leaf.encode();
-    let hash = bioguard_ledger::leaf_hash(&bytes);
-    sqlx::query(
-        "INSERT INTO audit_leaves (idx, leaf, hash, subject, created_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(size)
-    .bind(bytes)
-    .bind(hash.to_vec())
-    .bind(d.subject.as_ref().map(|p| p.as_str().to_owned()))
-    .bind(d.time.unix())
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query("UPDATE audit_head SET size = $1, last_hash = $2 WHERE id = 1")
-        .bind(size + 1)
-        .bind(hash.to_vec())
-        .execute(&mut **tx)
-        .await?;
-    Ok(size as u64)
-}
-
 fn sealed_key_from_row(r: &AnyRow) -> Result<SealedKey, StoreError> {
     Ok(SealedKey {
         kek: r.try_get("kek")?,
@@ -241,7 +203,7 @@ fn sealed_key_from_row(r: &AnyRow) -> Result<SealedKey, StoreError> {
     })
 }
 
-fn corrupt(what: &str) -> StoreError {
+pub(crate) fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
 }
 
@@ -333,26 +295,26 @@ const CONSENT_COLUMNS: &str =
     "id, purpose_id, notice_version, method, client_id, granted_at, ended_at, end_reason";
 
 async fn live_consent(
-    tx: &mut Transaction<'static, Any>,
+    b: &mut Batch<'_>,
     subject: &Pseudonym,
     purpose: &PurposeId,
-    for_update: &str,
 ) -> Result<Option<ConsentRecord>, StoreError> {
+    let for_update = b.for_update();
     let row = sqlx::query(AssertSqlSafe(format!(
         "SELECT {CONSENT_COLUMNS} FROM consents \
          WHERE subject = $1 AND purpose_id = $2 AND ended_at IS NULL{for_update}"
     )))
     .bind(subject.as_str())
     .bind(purpose.as_str())
-    .fetch_optional(&mut **tx)
+    .fetch_optional(b.conn())
     .await?;
     row.as_ref().map(consent_from_row).transpose()
 }
 
 /// Deletes a subject's templates (for one purpose, or all) with their gallery memberships,
-/// inside `tx`; returns what was deleted.
+/// inside the open transaction; returns what was deleted.
 async fn delete_templates(
-    tx: &mut Transaction<'static, Any>,
+    conn: &mut AnyConnection,
     subject: &Pseudonym,
     purpose: Option<&PurposeId>,
 ) -> Result<Vec<(PurposeId, TemplateId)>, StoreError> {
@@ -361,18 +323,18 @@ async fn delete_templates(
     )
     .bind(subject.as_str())
     .bind(purpose.map(|p| p.as_str().to_owned()))
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *conn)
     .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
         let id: String = r.try_get("id")?;
         sqlx::query("DELETE FROM template_galleries WHERE template_id = $1")
             .bind(&id)
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await?;
         sqlx::query("DELETE FROM templates WHERE id = $1")
             .bind(&id)
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await?;
         out.push((
             PurposeId::parse(&r.try_get::<String, _>("purpose_id")?)
@@ -412,35 +374,38 @@ impl Store for SqlStore {
         at: Timestamp,
         leaf: &LeafDraft,
     ) -> Result<(), StoreError> {
-        let ops: Vec<&str> = p.operations.iter().map(|o| o.as_str()).collect();
-        let mut tx = self.write_tx().await?;
-        let result = sqlx::query(
-            "INSERT INTO purposes (id, description, operations, dimension, threshold, \
+        let (p, protection_key, leaf) = (p.clone(), protection_key.clone(), leaf.clone());
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    let ops: Vec<&str> = p.operations.iter().map(|o| o.as_str()).collect();
+                    let result = sqlx::query(
+                        "INSERT INTO purposes (id, description, operations, dimension, threshold, \
              retention_days_since_enrolment, retention_days_since_last_use, created_at, \
              code_bits, max_gallery_size, calibration, protection_version) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1)",
-        )
-        .bind(p.id.as_str())
-        .bind(p.description.as_str())
-        .bind(ops.join(","))
-        .bind(p.dimension.get() as i64)
-        .bind(p.threshold.get())
-        .bind(i64::from(p.retention.max_days_since_enrolment()))
-        .bind(p.retention.max_days_since_last_use().map(i64::from))
-        .bind(at.unix())
-        .bind(p.code_bits.bits() as i64)
-        .bind(p.max_gallery_size.map(i64::from))
-        .bind(p.calibration.clone())
-        .execute(&mut *tx)
-        .await;
-        match result {
-            Ok(_) => {}
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(StoreError::Conflict("a purpose with this id"));
-            }
-            Err(e) => return Err(e.into()),
-        }
-        sqlx::query(
+                    )
+                    .bind(p.id.as_str())
+                    .bind(p.description.as_str())
+                    .bind(ops.join(","))
+                    .bind(p.dimension.get() as i64)
+                    .bind(p.threshold.get())
+                    .bind(i64::from(p.retention.max_days_since_enrolment()))
+                    .bind(p.retention.max_days_since_last_use().map(i64::from))
+                    .bind(at.unix())
+                    .bind(p.code_bits.bits() as i64)
+                    .bind(p.max_gallery_size.map(i64::from))
+                    .bind(p.calibration.clone())
+                    .execute(b.conn())
+                    .await;
+                    match result {
+                        Ok(_) => {}
+                        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                            return Err(StoreError::Conflict("a purpose with this id"));
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                    sqlx::query(
             "INSERT INTO protection_keys (purpose_id, version, kek, wrapped, created_at) \
              VALUES ($1, 1, $2, $3, $4)",
         )
@@ -448,11 +413,13 @@ impl Store for SqlStore {
         .bind(&protection_key.kek)
         .bind(protection_key.wrapped.clone())
         .bind(at.unix())
-        .execute(&mut *tx)
+        .execute(b.conn())
         .await?;
-        append_leaf(&mut tx, leaf, self.for_update()).await?;
-        tx.commit().await?;
-        Ok(())
+                    b.append_leaf(&leaf).await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn purpose(&self, id: &PurposeId) -> Result<Option<StoredPurpose>, StoreError> {
@@ -495,21 +462,24 @@ impl Store for SqlStore {
         at: Timestamp,
         leaf: &LeafDraft,
     ) -> Result<u32, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let next = i64::from(from) + 1;
-        let updated = sqlx::query(
+        let (purpose, key, leaf) = (purpose.clone(), key.clone(), leaf.clone());
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    let next = i64::from(from) + 1;
+                    let updated = sqlx::query(
             "UPDATE purposes SET protection_version = $1 WHERE id = $2 AND protection_version = $3",
         )
         .bind(next)
         .bind(purpose.as_str())
         .bind(i64::from(from))
-        .execute(&mut *tx)
+        .execute(b.conn())
         .await?
         .rows_affected();
-        if updated != 1 {
-            return Err(StoreError::ProtectionKeyChanged);
-        }
-        sqlx::query(
+                    if updated != 1 {
+                        return Err(StoreError::ProtectionKeyChanged);
+                    }
+                    sqlx::query(
             "INSERT INTO protection_keys (purpose_id, version, kek, wrapped, created_at) \
              VALUES ($1, $2, $3, $4, $5)",
         )
@@ -518,49 +488,58 @@ impl Store for SqlStore {
         .bind(&key.kek)
         .bind(key.wrapped.clone())
         .bind(at.unix())
-        .execute(&mut *tx)
+        .execute(b.conn())
         .await?;
-        sqlx::query("DELETE FROM protection_keys WHERE purpose_id = $1 AND version < $2")
-            .bind(purpose.as_str())
-            .bind(next)
-            .execute(&mut *tx)
-            .await?;
-        append_leaf(&mut tx, leaf, self.for_update()).await?;
-        tx.commit().await?;
-        Ok(next as u32)
+                    sqlx::query(
+                        "DELETE FROM protection_keys WHERE purpose_id = $1 AND version < $2",
+                    )
+                    .bind(purpose.as_str())
+                    .bind(next)
+                    .execute(b.conn())
+                    .await?;
+                    b.append_leaf(&leaf).await?;
+                    Ok(next as u32)
+                })
+            })
+            .await
     }
 
     async fn create_client(&self, c: &NewClient, leaf: &LeafDraft) -> Result<(), StoreError> {
-        let mut tx = self.write_tx().await?;
-        let inserted = sqlx::query(
+        let (c, leaf) = (c.clone(), leaf.clone());
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    let inserted = sqlx::query(
             "INSERT INTO clients (id, name, key_digest, created_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(c.id.as_str())
         .bind(c.name.as_str())
         .bind(c.key_digest.to_vec())
         .bind(c.created_at.unix())
-        .execute(&mut *tx)
+        .execute(b.conn())
         .await;
-        match inserted {
-            Ok(_) => {}
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(StoreError::Conflict("a client with this id or key"));
-            }
-            Err(e) => return Err(e.into()),
-        }
-        for g in &c.grants {
-            sqlx::query(
+                    match inserted {
+                        Ok(_) => {}
+                        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                            return Err(StoreError::Conflict("a client with this id or key"));
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                    for g in &c.grants {
+                        sqlx::query(
                 "INSERT INTO grants (client_id, purpose_id, operation) VALUES ($1, $2, $3)",
             )
             .bind(c.id.as_str())
             .bind(g.purpose.as_str())
             .bind(g.operation.as_str())
-            .execute(&mut *tx)
+            .execute(b.conn())
             .await?;
-        }
-        append_leaf(&mut tx, leaf, self.for_update()).await?;
-        tx.commit().await?;
-        Ok(())
+                    }
+                    b.append_leaf(&leaf).await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn client_by_key_digest(
@@ -610,21 +589,26 @@ impl Store for SqlStore {
         at: Timestamp,
         leaf: &LeafDraft,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let r = sqlx::query(
+        let (digest, leaf) = (*digest, leaf.clone());
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    let r = sqlx::query(
             "INSERT INTO admin_tokens (id, digest, created_at) VALUES ('initial', $1, $2) \
              ON CONFLICT DO NOTHING",
         )
         .bind(digest.to_vec())
         .bind(at.unix())
-        .execute(&mut *tx)
+        .execute(b.conn())
         .await?;
-        let inserted = r.rows_affected() == 1;
-        if inserted {
-            append_leaf(&mut tx, leaf, self.for_update()).await?;
-        }
-        tx.commit().await?;
-        Ok(inserted)
+                    let inserted = r.rows_affected() == 1;
+                    if inserted {
+                        b.append_leaf(&leaf).await?;
+                    }
+                    Ok(inserted)
+                })
+            })
+            .await
     }
 
     async fn is_admin_token(&self, digest: &[u8; 32]) -> Result<bool, StoreError> {
@@ -668,31 +652,33 @@ impl Store for SqlStore {
         c: &NewConsent,
         leaf: &LeafDraft,
     ) -> Result<ConsentChange, StoreError> {
-        let mut tx = self.write_tx().await?;
-        sqlx::query(
+        let (subject, c, leaf) = (subject.clone(), c.clone(), leaf.clone());
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    sqlx::query(
             "INSERT INTO subjects (pseudonym, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         )
         .bind(subject.as_str())
         .bind(c.at.unix())
-        .execute(&mut *tx)
+        .execute(b.conn())
         .await?;
-        if let Some(live) = live_consent(&mut tx, subject, &c.purpose, self.for_update()).await? {
-            if live.notice_version == c.notice_version && live.method == c.method {
-                tx.commit().await?;
-                return Ok(ConsentChange {
-                    record: live,
-                    created: false,
-                });
-            }
-            sqlx::query(
+                    if let Some(live) = live_consent(b, &subject, &c.purpose).await? {
+                        if live.notice_version == c.notice_version && live.method == c.method {
+                            return Ok(ConsentChange {
+                                record: live,
+                                created: false,
+                            });
+                        }
+                        sqlx::query(
                 "UPDATE consents SET ended_at = $1, end_reason = 'superseded' WHERE id = $2",
             )
             .bind(c.at.unix())
             .bind(live.id.as_str())
-            .execute(&mut *tx)
+            .execute(b.conn())
             .await?;
-        }
-        sqlx::query(
+                    }
+                    sqlx::query(
             "INSERT INTO consents (id, subject, purpose_id, notice_version, method, client_id, \
              granted_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -703,23 +689,25 @@ impl Store for SqlStore {
         .bind(c.method.as_str())
         .bind(c.client.as_str())
         .bind(c.at.unix())
-        .execute(&mut *tx)
+        .execute(b.conn())
         .await?;
-        append_leaf(&mut tx, leaf, self.for_update()).await?;
-        tx.commit().await?;
-        Ok(ConsentChange {
-            record: ConsentRecord {
-                id: c.id.clone(),
-                purpose: c.purpose.clone(),
-                notice_version: c.notice_version.clone(),
-                method: c.method.clone(),
-                client: c.client.clone(),
-                granted_at: c.at,
-                ended_at: None,
-                end_reason: None,
-            },
-            created: true,
-        })
+                    b.append_leaf(&leaf).await?;
+                    Ok(ConsentChange {
+                        record: ConsentRecord {
+                            id: c.id.clone(),
+                            purpose: c.purpose.clone(),
+                            notice_version: c.notice_version.clone(),
+                            method: c.method.clone(),
+                            client: c.client.clone(),
+                            granted_at: c.at,
+                            ended_at: None,
+                            end_reason: None,
+                        },
+                        created: true,
+                    })
+                })
+            })
+            .await
     }
 
     async fn withdraw_consent(
@@ -729,34 +717,40 @@ impl Store for SqlStore {
         at: Timestamp,
         leaf: &LeafDraft,
     ) -> Result<Option<WithdrawOutcome>, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let Some(mut live) = live_consent(&mut tx, subject, purpose, self.for_update()).await?
-        else {
-            tx.commit().await?;
-            return Ok(None);
-        };
-        sqlx::query("UPDATE consents SET ended_at = $1, end_reason = 'withdrawn' WHERE id = $2")
-            .bind(at.unix())
-            .bind(live.id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        let templates = delete_templates(&mut tx, subject, Some(purpose)).await?;
-        let keys = sqlx::query("DELETE FROM data_keys WHERE subject = $1 AND purpose_id = $2")
-            .bind(subject.as_str())
-            .bind(purpose.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        append_leaf(&mut tx, leaf, self.for_update()).await?;
-        tx.commit().await?;
-        live.ended_at = Some(at);
-        live.end_reason = Some(EndReason::Withdrawn);
-        Ok(Some(WithdrawOutcome {
-            consent: live,
-            template_destroyed: !templates.is_empty(),
-            template_id: templates.into_iter().next().map(|(_, id)| id),
-            data_key_destroyed: keys > 0,
-        }))
+        let (subject, purpose, leaf) = (subject.clone(), purpose.clone(), leaf.clone());
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    let Some(mut live) = live_consent(b, &subject, &purpose).await? else {
+                        return Ok(None);
+                    };
+                    sqlx::query(
+                        "UPDATE consents SET ended_at = $1, end_reason = 'withdrawn' WHERE id = $2",
+                    )
+                    .bind(at.unix())
+                    .bind(live.id.as_str())
+                    .execute(b.conn())
+                    .await?;
+                    let templates = delete_templates(b.conn(), &subject, Some(&purpose)).await?;
+                    let keys =
+                        sqlx::query("DELETE FROM data_keys WHERE subject = $1 AND purpose_id = $2")
+                            .bind(subject.as_str())
+                            .bind(purpose.as_str())
+                            .execute(b.conn())
+                            .await?
+                            .rows_affected();
+                    b.append_leaf(&leaf).await?;
+                    live.ended_at = Some(at);
+                    live.end_reason = Some(EndReason::Withdrawn);
+                    Ok(Some(WithdrawOutcome {
+                        consent: live,
+                        template_destroyed: !templates.is_empty(),
+                        template_id: templates.into_iter().next().map(|(_, id)| id),
+                        data_key_destroyed: keys > 0,
+                    }))
+                })
+            })
+            .await
     }
 
     async fn data_key(
@@ -783,10 +777,17 @@ impl Store for SqlStore {
         t: &NewTemplate,
         leaf: &LeafDraft,
     ) -> Result<EnrolOutcome, StoreError> {
-        let mut tx = self.write_tx().await?;
+        let (subject, purpose, key, t, leaf) = (
+            subject.clone(),
+            purpose.clone(),
+            key.clone(),
+            t.clone(),
+            leaf.clone(),
+        );
+        self.writer.write(move |b| Box::pin(async move {
         // The consent row is locked until commit, so a withdrawal either happens before this
         // check (and enrolment is refused) or waits and then deletes what is stored here.
-        if live_consent(&mut tx, subject, purpose, self.for_update())
+        if live_consent(b, &subject, &purpose)
             .await?
             .is_none()
         {
@@ -796,7 +797,7 @@ impl Store for SqlStore {
             sqlx::query("SELECT id FROM data_keys WHERE subject = $1 AND purpose_id = $2")
                 .bind(subject.as_str())
                 .bind(purpose.as_str())
-                .fetch_optional(&mut *tx)
+                .fetch_optional(b.conn())
                 .await?
                 .map(|r| r.try_get("id"))
                 .transpose()?;
@@ -812,13 +813,13 @@ impl Store for SqlStore {
                 .bind(&key.sealed.kek)
                 .bind(key.sealed.wrapped.clone())
                 .bind(t.at.unix())
-                .execute(&mut *tx)
+                .execute(b.conn())
                 .await?;
             }
             (false, Some(id)) if id == key.id.as_str() => {}
             _ => return Err(StoreError::KeyChanged),
         }
-        let replaced = delete_templates(&mut tx, subject, Some(purpose))
+        let replaced = delete_templates(b.conn(), &subject, Some(&purpose))
             .await?
             .into_iter()
             .next()
@@ -835,17 +836,17 @@ impl Store for SqlStore {
         .bind(t.sealed.clone())
         .bind(t.at.unix())
         .bind(i64::from(t.protection_version))
-        .execute(&mut *tx)
+        .execute(b.conn())
         .await?;
         let mut galleries: Vec<&GalleryName> = t.galleries.iter().collect();
         galleries.sort();
         galleries.dedup();
         for g in galleries {
-            if self.backend == Backend::Postgres {
+            if b.backend() == Backend::Postgres {
                 // Serialise enrolments into one gallery so two cannot both see room for one.
                 sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1)::bigint)")
                     .bind(format!("bioguard-gallery/{purpose}/{g}"))
-                    .execute(&mut *tx)
+                    .execute(b.conn())
                     .await?;
             }
             if let Some(max) = t.max_gallery_size {
@@ -854,7 +855,7 @@ impl Store for SqlStore {
                 )
                 .bind(purpose.as_str())
                 .bind(g.as_str())
-                .fetch_one(&mut *tx)
+                .fetch_one(b.conn())
                 .await?;
                 if n >= i64::from(max) {
                     return Err(StoreError::GalleryFull(g.clone()));
@@ -866,12 +867,12 @@ impl Store for SqlStore {
             .bind(t.id.as_str())
             .bind(purpose.as_str())
             .bind(g.as_str())
-            .execute(&mut *tx)
+            .execute(b.conn())
             .await?;
         }
-        append_leaf(&mut tx, leaf, self.for_update()).await?;
-        tx.commit().await?;
+        b.append_leaf(&leaf).await?;
         Ok(EnrolOutcome { replaced })
+        })).await
     }
 
     async fn verify_material(
@@ -1021,20 +1022,25 @@ impl Store for SqlStore {
         at: Timestamp,
         leaves: &[LeafDraft],
     ) -> Result<Vec<u64>, StoreError> {
-        let mut tx = self.write_tx().await?;
-        for t in templates {
-            sqlx::query("UPDATE templates SET last_used_at = $1 WHERE id = $2")
-                .bind(at.unix())
-                .bind(t.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
-        let mut indexes = Vec::with_capacity(leaves.len());
-        for leaf in leaves {
-            indexes.push(append_leaf(&mut tx, leaf, self.for_update()).await?);
-        }
-        tx.commit().await?;
-        Ok(indexes)
+        let (templates, leaves) = (templates.to_vec(), leaves.to_vec());
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    for t in &templates {
+                        sqlx::query("UPDATE templates SET last_used_at = $1 WHERE id = $2")
+                            .bind(at.unix())
+                            .bind(t.as_str())
+                            .execute(b.conn())
+                            .await?;
+                    }
+                    let mut indexes = Vec::with_capacity(leaves.len());
+                    for leaf in &leaves {
+                        indexes.push(b.append_leaf(leaf).await?);
+                    }
+                    Ok(indexes)
+                })
+            })
+            .await
     }
 
     async fn record_verification(
@@ -1044,25 +1050,29 @@ impl Store for SqlStore {
         at: Timestamp,
         leaf: &LeafDraft,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.write_tx().await?;
-        sqlx::query(
+        let (subject, purpose, leaf) = (subject.clone(), purpose.clone(), leaf.clone());
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    sqlx::query(
             "UPDATE templates SET last_used_at = $1 WHERE subject = $2 AND purpose_id = $3",
         )
         .bind(at.unix())
         .bind(subject.as_str())
         .bind(purpose.as_str())
-        .execute(&mut *tx)
+        .execute(b.conn())
         .await?;
-        let index = append_leaf(&mut tx, leaf, self.for_update()).await?;
-        tx.commit().await?;
-        Ok(index)
+                    b.append_leaf(&leaf).await
+                })
+            })
+            .await
     }
 
     async fn append_audit(&self, leaf: &LeafDraft) -> Result<u64, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let index = append_leaf(&mut tx, leaf, self.for_update()).await?;
-        tx.commit().await?;
-        Ok(index)
+        let leaf = leaf.clone();
+        self.writer
+            .write(move |b| Box::pin(async move { b.append_leaf(&leaf).await }))
+            .await
     }
 
     async fn save_checkpoint(
@@ -1133,11 +1143,14 @@ impl Store for SqlStore {
         &self,
         subject: &Pseudonym,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        let rows =
-            sqlx::query("SELECT idx, leaf FROM audit_leaves WHERE subject = $1 ORDER BY idx")
-                .bind(subject.as_str())
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT idx, leaf FROM audit_leaves WHERE subject = $1 \
+                 UNION ALL SELECT l.idx, l.leaf FROM audit_mentions m \
+                 JOIN audit_leaves l ON l.idx = m.idx WHERE m.subject = $1 ORDER BY idx",
+        )
+        .bind(subject.as_str())
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| Ok((r.try_get::<i64, _>("idx")? as u64, r.try_get("leaf")?)))
             .collect()
@@ -1183,28 +1196,33 @@ impl Store for SqlStore {
         subject: &Pseudonym,
         leaf: &LeafDraft,
     ) -> Result<EraseOutcome, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let mut out = EraseOutcome::default();
-        out.template_ids = delete_templates(&mut tx, subject, None).await?;
-        out.templates = out.template_ids.len() as u64;
-        for (table, slot) in [
-            ("data_keys", &mut out.data_keys),
-            ("consents", &mut out.consents),
-        ] {
-            *slot = sqlx::query(AssertSqlSafe(format!(
-                "DELETE FROM {table} WHERE subject = $1"
-            )))
-            .bind(subject.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        }
-        sqlx::query("DELETE FROM subjects WHERE pseudonym = $1")
-            .bind(subject.as_str())
-            .execute(&mut *tx)
-            .await?;
-        append_leaf(&mut tx, leaf, self.for_update()).await?;
-        tx.commit().await?;
-        Ok(out)
+        let (subject, leaf) = (subject.clone(), leaf.clone());
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    let mut out = EraseOutcome::default();
+                    out.template_ids = delete_templates(b.conn(), &subject, None).await?;
+                    out.templates = out.template_ids.len() as u64;
+                    for (table, slot) in [
+                        ("data_keys", &mut out.data_keys),
+                        ("consents", &mut out.consents),
+                    ] {
+                        *slot = sqlx::query(AssertSqlSafe(format!(
+                            "DELETE FROM {table} WHERE subject = $1"
+                        )))
+                        .bind(subject.as_str())
+                        .execute(b.conn())
+                        .await?
+                        .rows_affected();
+                    }
+                    sqlx::query("DELETE FROM subjects WHERE pseudonym = $1")
+                        .bind(subject.as_str())
+                        .execute(b.conn())
+                        .await?;
+                    b.append_leaf(&leaf).await?;
+                    Ok(out)
+                })
+            })
+            .await
     }
 }

@@ -64,10 +64,20 @@ impl TestDb {
             );
             return None;
         };
+        Some(
+            Self::postgres_at(&base)
+                .await
+                .unwrap_or_else(|e| panic!("{TEST_DATABASE_URL} is set but unusable: {e}")),
+        )
+    }
+
+    /// A new schema in the PostgreSQL database at `base` (also used by benchmarks, so that
+    /// they never touch the tables a service uses). Schemas of this kind left by crashed runs
+    /// more than a day ago are dropped.
+    pub async fn postgres_at(base: &str) -> Result<Self, StoreError> {
+        let base = base.to_owned();
         let schema = format!("bgt_{}", unique_suffix());
-        let admin = SqlStore::raw_pool(&base)
-            .await
-            .unwrap_or_else(|e| panic!("{TEST_DATABASE_URL} is set but unusable: {e}"));
+        let admin = SqlStore::raw_pool(&base).await?;
         // Schemas left by crashed runs older than a day are dropped.
         let cutoff = crate::sql::now_unix() - 86_400;
         let stale: Vec<String> = sqlx::query_scalar(
@@ -92,12 +102,11 @@ impl TestDb {
         }
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
             .execute(&admin)
-            .await
-            .expect("create a test schema");
+            .await?;
         admin.close().await;
         let sep = if base.contains('?') { '&' } else { '?' };
         let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-        Some(Self {
+        Ok(Self {
             url,
             kind: "postgres",
             dir: None,

@@ -58,6 +58,7 @@ on_both_backends!(
     every_change_writes_exactly_one_leaf_and_no_refusal_writes_any,
     a_leaf_that_cannot_be_written_takes_its_change_with_it,
     concurrent_writers_keep_the_log_gap_free,
+    one_batch_commits_the_good_changes_and_refuses_only_the_bad,
 );
 
 fn t(secs: i64) -> Timestamp {
@@ -98,6 +99,7 @@ fn lf() -> LeafDraft {
         op: "test",
         actor: "test".into(),
         subject: None,
+        mentions: Vec::new(),
         purpose: None,
         decision: None,
         request: None,
@@ -913,4 +915,67 @@ async fn concurrent_writers_keep_the_log_gap_free(db: &TestDb) {
     }
     assert_eq!(audit_size(&s).await, 1 + 24 * 3);
     assert_chain(&s).await;
+}
+
+/// Group commit: many concurrent changes share transactions; a refused change is rolled back
+/// to its own savepoint and answered with its own error, and the others in its batch commit
+/// with their leaves, gap-free.
+async fn one_batch_commits_the_good_changes_and_refuses_only_the_bad(db: &TestDb) {
+    let s = with_purpose(db).await;
+    let before = s.write_stats();
+    let start = audit_size(&s).await;
+    let mut tasks = Vec::new();
+    for n in 0..120u8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let who = subject(n);
+            match n % 4 {
+                // No consent: refused, and nothing of it stays.
+                0 => matches!(
+                    s.put_template(
+                        &who,
+                        &pid("payment"),
+                        &data_key(),
+                        true,
+                        &template(2),
+                        &lf()
+                    )
+                    .await,
+                    Err(StoreError::NoConsent)
+                ),
+                // A purpose that exists: refused after its first statement failed.
+                1 => matches!(
+                    s.create_purpose(&purpose("payment"), &pkey(n), t(1), &lf())
+                        .await,
+                    Err(StoreError::Conflict(_))
+                ),
+                _ => s
+                    .grant_consent(&who, &consent("payment", "v1", 1), &lf())
+                    .await
+                    .is_ok_and(|c| c.created),
+            }
+        }));
+    }
+    for t in tasks {
+        assert!(
+            t.await.expect("task"),
+            "every change got its own right answer"
+        );
+    }
+    // 60 consents granted, 60 refusals that wrote nothing.
+    assert_eq!(audit_size(&s).await, start + 60);
+    assert_chain(&s).await;
+    for n in 0..120u8 {
+        let held = s.subject_summary(&subject(n)).await.expect("summary");
+        assert_eq!(held.consents.len(), usize::from(n % 4 >= 2), "subject {n}");
+        assert!(held.templates.is_empty(), "subject {n}");
+    }
+    let stats = s.write_stats();
+    let (jobs, batches) = (stats.jobs - before.jobs, stats.batches - before.batches);
+    assert_eq!(jobs, 120);
+    assert_eq!(stats.failed_batches, 0);
+    assert!(
+        batches < jobs,
+        "concurrent changes should share transactions: {batches} batches for {jobs} changes"
+    );
 }

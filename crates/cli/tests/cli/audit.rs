@@ -228,6 +228,22 @@ fn export_from_a_running_service_then_verify_and_catch_an_operator_rewrite() {
     assert!(out.contains("exported 7 leaves"), "{out}");
     let (ok, out) = run(&["audit", "verify", "--log", log_s]);
     assert!(ok && out.contains("the log verifies"), "{out}");
+    // In one step, pinning the key the auditor holds; a different pinned key is refused.
+    let vkey = std::fs::read_to_string(log.join("key")).expect("key");
+    let (ok, out) = run(&["audit", "verify", "--server", &url, "--key", vkey.trim()]);
+    assert!(
+        ok && out.contains("7 leaves") && out.contains("the log verifies"),
+        "{out}"
+    );
+    let other = bioguard_ledger::LogKey::from_seed(vkey.split('+').next().expect("name"), &[9; 32])
+        .expect("key")
+        .verifier()
+        .to_string();
+    let (ok, out) = run(&["audit", "verify", "--server", &url, "--key", &other]);
+    assert!(
+        !ok && out.contains("publishes a different log key"),
+        "{out}"
+    );
 
     // The operator rewrites leaf 4 (alice's enrolment) in the database; the service signs the
     // rewritten tree. The auditor's earlier checkpoint and the chain expose it.
@@ -272,6 +288,12 @@ fn export_from_a_running_service_then_verify_and_catch_an_operator_rewrite() {
         "{out}"
     );
     assert!(out.contains("forked"), "{out}");
+    // Fetching and verifying in one step into the same folder finds the same.
+    let (ok, out) = run(&["audit", "verify", "--server", &url, "--log", log_s]);
+    assert!(
+        !ok && out.contains("the first leaf that does not fit is 4"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -144,6 +144,40 @@ async fn finds_enrolled_subjects_inside_the_gallery_only(h: &Harness) {
     );
     let s = h.send("GET", "/v1/subjects/alice", Some(&key), None).await;
     assert!(s.json["templates"][0]["last_used_at"].is_string());
+
+    // Every identification that returned a subject is in that subject's history, with the
+    // leaf index of the decision; identifications that did not return them are not.
+    let key = key.as_str();
+    let history = |who: &'static str| async move {
+        let r = h
+            .send(
+                "GET",
+                &format!("/v1/subjects/{who}/history"),
+                Some(key),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+        r.json["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|e| {
+                let leaf =
+                    bioguard_ledger::Leaf::decode(e["leaf"].as_str().expect("leaf").as_bytes())
+                        .expect("a canonical leaf");
+                assert_eq!(e["index"].as_u64(), Some(leaf.index));
+                leaf.op
+            })
+            .filter(|op| op == "identify")
+            .count()
+    };
+    // Alice: the first probe, the one that also found her twin, and the max-1 probe.
+    assert_eq!(history("alice").await, 3);
+    assert_eq!(history("alice-twin").await, 1);
+    assert_eq!(history("bob").await, 1);
+    assert_eq!(history("dave").await, 1);
+    assert_eq!(history("carol").await, 0);
 }
 
 async fn withdrawn_erased_and_unconsented_subjects_are_never_returned(h: &Harness) {

@@ -1,0 +1,415 @@
+//! Group commit: one writer task per store runs every change that appends an audit leaf.
+//!
+//! Callers hand the writer a job (a closure over the open transaction) and wait for its answer.
+//! The writer takes every job queued at that moment (up to [`MAX_BATCH`]), runs them one after
+//! another in one database transaction, each inside its own savepoint, and commits once. A job
+//! that fails is rolled back to its savepoint and answered with its error; the others commit.
+//! Nobody is answered before the commit that holds their change is durable, so an acknowledged
+//! change always has its leaf, and a crash loses only unacknowledged work, whole.
+//!
+//! The audit head (next index and previous leaf hash) is read once per batch, locked on
+//! PostgreSQL so that writers on other nodes wait their turn, kept in memory while the batch
+//! runs, and written back once before the commit. Every batch takes that lock before any
+//! other, so two batches can never wait on each other.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use std::time::Duration;
+
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Row, Transaction};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::sql::{Backend, corrupt};
+use bioguard_core::Pseudonym;
+
+use crate::{LeafDraft, StoreError};
+
+/// The most jobs one transaction runs, by default.
+pub(crate) const MAX_BATCH: usize = 512;
+
+/// How long an idle writer keeps its connection.
+const KEEP_CONNECTION: Duration = Duration::from_secs(5);
+
+/// How many jobs may wait for the writer before callers wait to enqueue.
+const QUEUE: usize = 4096;
+
+/// A boxed future borrowing from `'a`.
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The open transaction of one batch, as a job sees it.
+pub(crate) struct Batch<'c> {
+    tx: Transaction<'c, Any>,
+    backend: Backend,
+    size: u64,
+    last_hash: bioguard_ledger::Hash,
+}
+
+impl Batch<'_> {
+    /// The connection, for the job's statements.
+    pub(crate) fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+
+    /// Which database this is.
+    pub(crate) fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// `FOR UPDATE` where the database has it; SQLite's write lock already covers the row.
+    pub(crate) fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
+    }
+
+    /// Appends one audit leaf: the next index, chained to the previous leaf. Call it last in a
+    /// job, after the change it records.
+    pub(crate) async fn append_leaf(&mut self, d: &LeafDraft) -> Result<u64, StoreError> {
+        let index = self.size;
+        let leaf = bioguard_ledger::Leaf {
+            index,
+            prev: self.last_hash,
+            time: d.time.unix(),
+            op: d.op.to_owned(),
+            actor: d.actor.clone(),
+            subject: d.subject.as_ref().map(|p| p.as_str().to_owned()),
+            purpose: d.purpose.as_ref().map(|p| p.as_str().to_owned()),
+            decision: d.decision.clone(),
+            request: d.request.clone(),
+            detail: d.detail.clone(),
+        };
+        let bytes = leaf.encode();
+        let hash = bioguard_ledger::leaf_hash(&bytes);
+        sqlx::query(
+            "INSERT INTO audit_leaves (idx, leaf, hash, subject, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(index as i64)
+        .bind(bytes)
+        .bind(hash.to_vec())
+        .bind(d.subject.as_ref().map(|p| p.as_str().to_owned()))
+        .bind(d.time.unix())
+        .execute(&mut *self.tx)
+        .await?;
+        let mut mentions: Vec<&Pseudonym> = d
+            .mentions
+            .iter()
+            .filter(|m| Some(*m) != d.subject.as_ref())
+            .collect();
+        mentions.sort();
+        mentions.dedup();
+        for m in mentions {
+            sqlx::query("INSERT INTO audit_mentions (subject, idx) VALUES ($1, $2)")
+                .bind(m.as_str())
+                .bind(index as i64)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        self.size = index + 1;
+        self.last_hash = hash;
+        Ok(index)
+    }
+}
+
+/// One queued change, with its own answer channel.
+trait Job: Send {
+    /// Runs the change inside the batch; returns whether it succeeded.
+    fn run<'a>(&'a mut self, batch: &'a mut Batch<'_>) -> BoxFuture<'a, bool>;
+    /// Answers the caller once the batch is settled: `committed` is the commit's outcome.
+    fn answer(self: Box<Self>, committed: Result<(), String>);
+}
+
+type Work<T> =
+    Box<dyn for<'b, 'c> FnOnce(&'b mut Batch<'c>) -> BoxFuture<'b, Result<T, StoreError>> + Send>;
+
+struct TypedJob<T> {
+    work: Option<Work<T>>,
+    outcome: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T: Send + 'static> Job for TypedJob<T> {
+    fn run<'a>(&'a mut self, batch: &'a mut Batch<'_>) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let Some(work) = self.work.take() else {
+                return false;
+            };
+            let outcome = work(batch).await;
+            let ok = outcome.is_ok();
+            self.outcome = Some(outcome);
+            ok
+        })
+    }
+
+    fn answer(self: Box<Self>, committed: Result<(), String>) {
+        let answer = match (self.outcome, committed) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(v)), Ok(())) => Ok(v),
+            (_, Err(why)) => Err(StoreError::NotCommitted(why)),
+            (None, Ok(())) => Err(StoreError::NotCommitted("the change did not run".into())),
+        };
+        // A caller that went away no longer needs the answer; its change stands or not as
+        // the commit decided.
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// The sending side of a store's writer; restarts the writer task if it has stopped (its
+/// runtime ended, or it panicked).
+pub(crate) struct Writer {
+    pool: AnyPool,
+    backend: Backend,
+    queue: Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
+    counts: Arc<Counts>,
+    max_batch: usize,
+}
+
+/// What the writer has done since the store was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Batches settled: committed, or (a lone refused change) rolled back.
+    pub batches: u64,
+    /// Changes that ran in them (committed or refused).
+    pub jobs: u64,
+    /// Transactions that failed as a whole (every change in them answered with an error).
+    pub failed_batches: u64,
+}
+
+#[derive(Default)]
+struct Counts {
+    batches: AtomicU64,
+    jobs: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer").finish_non_exhaustive()
+    }
+}
+
+impl Writer {
+    pub(crate) fn new(pool: AnyPool, backend: Backend, max_batch: usize) -> Arc<Self> {
+        Arc::new(Self {
+            pool,
+            backend,
+            queue: Mutex::new(None),
+            counts: Arc::default(),
+            max_batch: max_batch.clamp(1, 65_536),
+        })
+    }
+
+    /// Counts of batches and jobs so far.
+    pub(crate) fn stats(&self) -> WriteStats {
+        WriteStats {
+            batches: self.counts.batches.load(Ordering::Relaxed),
+            jobs: self.counts.jobs.load(Ordering::Relaxed),
+            failed_batches: self.counts.failed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Runs `work` in the next batch and answers once that batch is committed.
+    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'b, 'c> FnOnce(&'b mut Batch<'c>) -> BoxFuture<'b, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let mut job: Box<dyn Job> = Box::new(TypedJob {
+            work: Some(Box::new(work)),
+            outcome: None,
+            reply,
+        });
+        // Two tries: the second after starting a fresh writer in place of a stopped one.
+        for _ in 0..2 {
+            let sender = self.sender();
+            match sender.send(job).await {
+                Ok(()) => {
+                    return answer.await.unwrap_or_else(|_| {
+                        Err(StoreError::NotCommitted("the writer stopped".into()))
+                    });
+                }
+                Err(mpsc::error::SendError(back)) => {
+                    job = back;
+                    self.restart(&sender);
+                }
+            }
+        }
+        Err(StoreError::NotCommitted(
+            "the writer cannot be started".into(),
+        ))
+    }
+
+    /// Stops the writer once the changes queued so far are done; a later change starts a
+    /// fresh one.
+    pub(crate) fn stop(&self) {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
+    fn sender(&self) -> mpsc::Sender<Box<dyn Job>> {
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        match queue.as_ref() {
+            Some(s) if !s.is_closed() => s.clone(),
+            _ => {
+                let s = self.spawn();
+                *queue = Some(s.clone());
+                s
+            }
+        }
+    }
+
+    fn restart(&self, stopped: &mpsc::Sender<Box<dyn Job>>) {
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        if queue.as_ref().is_none_or(|s| s.same_channel(stopped)) {
+            *queue = Some(self.spawn());
+        }
+    }
+
+    fn spawn(&self) -> mpsc::Sender<Box<dyn Job>> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run(
+            self.pool.clone(),
+            self.backend,
+            rx,
+            self.counts.clone(),
+            self.max_batch,
+        ));
+        tx
+    }
+}
+
+/// The writer task: batches until every sender is gone.
+async fn run(
+    pool: AnyPool,
+    backend: Backend,
+    mut rx: mpsc::Receiver<Box<dyn Job>>,
+    counts: Arc<Counts>,
+    max_batch: usize,
+) {
+    let mut jobs: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
+    // The writer keeps one connection while it is busy, so that its page cache (SQLite) stays
+    // warm; after a pause the connection goes back to the pool, which checks it before
+    // handing it out again.
+    let mut held: Option<PoolConnection<Any>> = None;
+    loop {
+        let received = if held.is_some() {
+            match tokio::time::timeout(KEEP_CONNECTION, rx.recv_many(&mut jobs, max_batch)).await {
+                Ok(n) => n,
+                Err(_) => {
+                    held = None;
+                    continue;
+                }
+            }
+        } else {
+            rx.recv_many(&mut jobs, max_batch).await
+        };
+        if received == 0 {
+            // Every sender is gone: the store was closed or dropped.
+            break;
+        }
+        let conn = match held.take() {
+            Some(c) => Ok(c),
+            None => pool.acquire().await.map_err(StoreError::from),
+        };
+        let committed = match conn {
+            Ok(mut conn) => {
+                let r = run_batch(&mut conn, backend, &mut jobs).await;
+                // A connection whose batch failed may be broken: let it go.
+                if r.is_ok() {
+                    held = Some(conn);
+                }
+                r
+            }
+            Err(e) => Err(e),
+        };
+        counts.jobs.fetch_add(jobs.len() as u64, Ordering::Relaxed);
+        let committed = match committed {
+            Ok(()) => {
+                counts.batches.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                counts.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, jobs = jobs.len(), "write batch not committed");
+                Err(e.to_string())
+            }
+        };
+        for job in jobs.drain(..) {
+            job.answer(committed.clone());
+        }
+    }
+}
+
+async fn run_batch(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    jobs: &mut [Box<dyn Job>],
+) -> Result<(), StoreError> {
+    let mut tx = match backend {
+        // IMMEDIATE takes the write lock at once, so a read inside can never need an upgrade
+        // that fails as busy.
+        Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => conn.begin().await?,
+    };
+    let lock = match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => " FOR UPDATE",
+    };
+    let head = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT size, last_hash FROM audit_head WHERE id = 1{lock}"
+    )))
+    .fetch_one(&mut *tx)
+    .await?;
+    let size: i64 = head.try_get("size")?;
+    let last_hash: bioguard_ledger::Hash = head
+        .try_get::<Vec<u8>, _>("last_hash")?
+        .try_into()
+        .map_err(|_| corrupt("audit head hash"))?;
+    let start = u64::try_from(size).map_err(|_| corrupt("audit head size"))?;
+    let mut batch = Batch {
+        tx,
+        backend,
+        size: start,
+        last_hash,
+    };
+    // A lone job needs no savepoint: if it fails, the whole transaction is rolled back.
+    let savepoints = jobs.len() > 1;
+    for job in jobs.iter_mut() {
+        if savepoints {
+            sqlx::raw_sql("SAVEPOINT job").execute(batch.conn()).await?;
+        }
+        let before = (batch.size, batch.last_hash);
+        if job.run(&mut batch).await {
+            if savepoints {
+                sqlx::raw_sql("RELEASE SAVEPOINT job")
+                    .execute(batch.conn())
+                    .await?;
+            }
+        } else if savepoints {
+            sqlx::raw_sql("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
+                .execute(batch.conn())
+                .await?;
+            (batch.size, batch.last_hash) = before;
+        } else {
+            // The lone job failed: roll everything back; its answer carries its own error.
+            batch.tx.rollback().await?;
+            return Ok(());
+        }
+    }
+    if batch.size != start {
+        sqlx::query("UPDATE audit_head SET size = $1, last_hash = $2 WHERE id = 1")
+            .bind(batch.size as i64)
+            .bind(batch.last_hash.to_vec())
+            .execute(batch.conn())
+            .await?;
+    }
+    batch.tx.commit().await?;
+    Ok(())
+}
