@@ -43,6 +43,10 @@ const KEYS: &[Key] = &[
         allowed: "a whole number of seconds from 1 to 86400",
     },
     Key {
+        name: "retention_sweep_secs",
+        allowed: "a whole number of seconds from 0 (no sweeper in this process) to 604800",
+    },
+    Key {
         name: "log",
         allowed: "a log filter such as info, warn or bioguard_service=debug",
     },
@@ -83,6 +87,7 @@ pub struct Config {
     pub key_file: PathBuf,
     pub max_body_bytes: usize,
     pub checkpoint_interval_secs: u64,
+    pub retention_sweep_secs: u64,
     pub log: String,
 }
 
@@ -218,6 +223,14 @@ impl RawConfig {
                 .ok_or_else(|| invalid("checkpoint_interval_secs", s))?,
             None => 60,
         };
+        let retention_sweep_secs = match self.get("retention_sweep_secs") {
+            Some((v, s)) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n <= 604_800)
+                .ok_or_else(|| invalid("retention_sweep_secs", s))?,
+            None => 3600,
+        };
         let log = match self.get("log") {
             Some((v, s)) => {
                 tracing_subscriber::EnvFilter::try_new(v).map_err(|_| invalid("log", s))?;
@@ -232,6 +245,7 @@ impl RawConfig {
             key_file,
             max_body_bytes,
             checkpoint_interval_secs,
+            retention_sweep_secs,
             log,
         })
     }

@@ -29,32 +29,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the service (zero config: ./bioguard-data, SQLite, 127.0.0.1:8600).
-    Serve {
-        /// TOML configuration file.
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// Data directory: SQLite database, master key, admin token [default: ./bioguard-data].
-        #[arg(long, value_name = "DIR")]
-        data_dir: Option<String>,
-        /// Address to listen on [default: 127.0.0.1:8600].
-        #[arg(long, value_name = "ADDR")]
-        listen: Option<String>,
-        /// PostgreSQL URL (postgres://...); without it, SQLite in the data directory.
-        #[arg(long, value_name = "URL")]
-        database_url: Option<String>,
-        /// Local master key file [default: <data-dir>/master.key].
-        #[arg(long, value_name = "FILE")]
-        key_file: Option<String>,
-        /// Largest request body accepted, in bytes [default: 262144].
-        #[arg(long, value_name = "BYTES")]
-        max_body_bytes: Option<String>,
-        /// Log filter [default: info].
-        #[arg(long, value_name = "FILTER")]
-        log: Option<String>,
-        /// Seconds between signed checkpoints of the audit log [default: 60].
-        #[arg(long, value_name = "SECONDS")]
-        checkpoint_interval_secs: Option<String>,
-    },
+    Serve(ServeArgs),
+    /// Enforce the retention schedule.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
     /// Walk through consent, enrolment, verification and withdrawal on a temporary
     /// database with synthetic embeddings, printing each step.
     Demo,
@@ -79,6 +57,46 @@ enum Command {
         #[arg(long, value_name = "PREFIX")]
         sample_prefix: Option<String>,
     },
+}
+
+/// Where the service's data, keys and settings are (shared by `serve` and the commands that
+/// work on its database).
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory: SQLite database, master key, admin token [default: ./bioguard-data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<String>,
+    /// Address to listen on [default: 127.0.0.1:8600].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// PostgreSQL URL (postgres://...); without it, SQLite in the data directory.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// Local master key file [default: <data-dir>/master.key].
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<String>,
+    /// Largest request body accepted, in bytes [default: 262144].
+    #[arg(long, value_name = "BYTES")]
+    max_body_bytes: Option<String>,
+    /// Log filter [default: info].
+    #[arg(long, value_name = "FILTER")]
+    log: Option<String>,
+    /// Seconds between signed checkpoints of the audit log [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    checkpoint_interval_secs: Option<String>,
+    /// Seconds between retention sweeps; 0 turns the sweeper off [default: 3600].
+    #[arg(long, value_name = "SECONDS")]
+    retention_sweep_secs: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Delete every template past its purpose's retention limit now (with its data key),
+    /// recording each deletion in the audit ledger. Safe to run while `serve` runs.
+    Sweep(ServeArgs),
 }
 
 #[derive(Subcommand)]
@@ -176,8 +194,9 @@ fn init_logging(filter: &str) {
         .init();
 }
 
-fn serve(args: Command) -> anyhow::Result<()> {
-    let Command::Serve {
+/// Reads the configuration file, environment and flags, validates them and starts logging.
+fn load_config(args: ServeArgs) -> anyhow::Result<config::Config> {
+    let ServeArgs {
         config,
         data_dir,
         listen,
@@ -186,10 +205,8 @@ fn serve(args: Command) -> anyhow::Result<()> {
         max_body_bytes,
         log,
         checkpoint_interval_secs,
-    } = args
-    else {
-        unreachable!("called with the serve command only");
-    };
+        retention_sweep_secs,
+    } = args;
     let mut raw = RawConfig::default();
     if let Some(path) = &config {
         raw.merge_file(path)?;
@@ -206,22 +223,35 @@ fn serve(args: Command) -> anyhow::Result<()> {
         "--checkpoint-interval-secs",
         checkpoint_interval_secs,
     );
+    raw.merge_flag(
+        "retention_sweep_secs",
+        "--retention-sweep-secs",
+        retention_sweep_secs,
+    );
     let cfg = raw.validate()?;
     init_logging(&cfg.log);
     for w in warnings {
         tracing::warn!("{w}");
     }
     tracing::info!("configuration: {}", config::describe(&raw, &cfg));
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    Ok(cfg)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?;
-    rt.block_on(serve::run(cfg))
+        .build()?)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        c @ Command::Serve { .. } => serve(c),
+        Command::Serve(args) => {
+            load_config(args).and_then(|cfg| runtime()?.block_on(serve::run(cfg)))
+        }
+        Command::Retention(RetentionCommand::Sweep(args)) => {
+            load_config(args).and_then(|cfg| runtime()?.block_on(serve::sweep(cfg)))
+        }
         Command::Demo => demo::run(),
         Command::Calibrate(args) => evaluate::calibrate(args),
         Command::Audit(AuditCommand::Vectors { sizes }) => audit::vectors(sizes),

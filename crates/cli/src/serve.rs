@@ -134,6 +134,45 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
+/// `retention sweep`: one sweep over the configured database, with a progress bar on
+/// standard error and the report as JSON on standard output.
+pub async fn sweep(cfg: Config) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let (service, store) = open_service(&cfg).await?;
+    let tty = std::io::stderr().is_terminal();
+    let mut shown = 0u64;
+    let report = service
+        .retention_sweep(&mut |done, total| {
+            let total = total.max(done);
+            if total == 0 {
+                return;
+            }
+            let width = 30usize;
+            let filled = (done as usize * width) / total as usize;
+            let bar = format!("{}{}", "#".repeat(filled), " ".repeat(width - filled));
+            if tty {
+                eprint!("\r[{bar}] {done}/{total} expired templates handled");
+            } else if done == total || done >= shown + total / 10 {
+                eprintln!("[{bar}] {done}/{total} expired templates handled");
+                shown = done;
+            }
+        })
+        .await;
+    if tty {
+        eprintln!();
+    }
+    store.close().await;
+    let report = report?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "at": report.at, "expired": report.expired, "deleted": report.deleted,
+            "by_reason": report.by_reason, "skipped": report.skipped,
+        })
+    );
+    Ok(())
+}
+
 /// Runs the service until a shutdown signal.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let (service, store) = open_service(&cfg).await?;
@@ -163,15 +202,39 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             }
         })
     };
+    // Enforce the retention schedule: sweep now, then every interval.
+    let sweeper = (cfg.retention_sweep_secs > 0).then(|| {
+        let service = service.clone();
+        let every = std::time::Duration::from_secs(cfg.retention_sweep_secs);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                match service.retention_sweep(&mut |_, _| {}).await {
+                    Ok(r) if r.deleted > 0 => {
+                        tracing::info!(deleted = r.deleted, "expired templates deleted");
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "retention sweep failed; retrying next interval");
+                    }
+                }
+            }
+        })
+    });
     let state = AppState {
         service,
         max_body_bytes: cfg.max_body_bytes,
+        retention_sweep_secs: (cfg.retention_sweep_secs > 0).then_some(cfg.retention_sweep_secs),
     };
     tracing::info!("listening on http://{addr}");
     let server =
         axum::serve(listener, bioguard_server::app(state)).with_graceful_shutdown(shutdown);
     server.await.context("the HTTP server failed")?;
     checkpointer.abort();
+    if let Some(s) = sweeper {
+        s.abort();
+    }
     tokio::time::timeout(bioguard_server::SHUTDOWN_GRACE, store.close())
         .await
         .ok();

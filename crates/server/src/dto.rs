@@ -639,3 +639,54 @@ pub struct CheckpointsBody {
     /// The checkpoints.
     pub checkpoints: Vec<CheckpointEntry>,
 }
+
+/// One purpose's retention rule, as published.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScheduleEntry {
+    /// The purpose.
+    pub purpose: String,
+    /// What it is for.
+    pub description: String,
+    /// Templates are deleted this many days after enrolment.
+    pub max_days_since_enrolment: u64,
+    /// Templates are deleted this many days after their last use (or enrolment, if never
+    /// used), when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_days_since_last_use: Option<u64>,
+    /// The rule in words.
+    pub rule: String,
+}
+
+/// The published retention schedule.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScheduleBody {
+    /// How the schedule is enforced.
+    pub enforcement: String,
+    /// How often this node sweeps expired templates, in seconds, when it runs a sweeper.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep_interval_seconds: Option<u64>,
+    /// Every purpose's rule.
+    pub purposes: Vec<ScheduleEntry>,
+}
+
+impl From<&StoredPurpose> for ScheduleEntry {
+    fn from(sp: &StoredPurpose) -> Self {
+        let p = &sp.purpose;
+        let age = p.retention.max_days_since_enrolment();
+        let unused = p.retention.max_days_since_last_use();
+        let rule = match unused {
+            Some(u) => format!(
+                "deleted {age} days after enrolment, or {u} days after its last use if that \
+                 comes first"
+            ),
+            None => format!("deleted {age} days after enrolment"),
+        };
+        Self {
+            purpose: p.id.to_string(),
+            description: p.description.as_str().to_owned(),
+            max_days_since_enrolment: u64::from(age),
+            max_days_since_last_use: unused.map(u64::from),
+            rule,
+        }
+    }
+}

@@ -99,7 +99,12 @@ impl From<ServiceError> for ApiError {
                 fallback: true,
                 ..Self::new(S::FORBIDDEN, "consent_required", msg)
             },
-            ServiceError::NotEnrolled => Self::new(S::NOT_FOUND, "not_enrolled", msg),
+            // Nothing enrolled (never, withdrawn, or deleted under the retention schedule):
+            // the relying party must offer its non-biometric method.
+            ServiceError::NotEnrolled => Self {
+                fallback: true,
+                ..Self::new(S::NOT_FOUND, "not_enrolled", msg)
+            },
             ServiceError::ConsentNotFound => Self::new(S::NOT_FOUND, "consent_not_found", msg),
             ServiceError::ReenrolmentRequired => Self {
                 fallback: true,

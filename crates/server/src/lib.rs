@@ -35,6 +35,9 @@ pub struct AppState {
     pub service: Service,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// How often this process sweeps expired templates, published with the retention
+    /// schedule (`None`: no sweeper runs in this process).
+    pub retention_sweep_secs: Option<u64>,
 }
 
 impl AppState {
@@ -43,6 +46,7 @@ impl AppState {
         Self {
             service,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            retention_sweep_secs: None,
         }
     }
 }

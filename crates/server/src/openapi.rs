@@ -52,7 +52,7 @@ impl Modify for Security {
         routes::rotate_protection_key, routes::identify, routes::identify_batch,
         routes::audit_key, routes::audit_checkpoint, routes::audit_inclusion,
         routes::audit_consistency, routes::audit_leaves, routes::subject_history,
-        routes::audit_checkpoints
+        routes::audit_checkpoints, routes::retention_schedule
     ),
     components(schemas(
         ErrorBody, ErrorDetail, PurposeRequest, PurposeBody, RetentionBody, GrantBody,
@@ -62,7 +62,8 @@ impl Modify for Security {
         IdentifyBatchRequestBody, IdentificationBody, IdentifyBatchBody, CandidateBody,
         RotationBody, crate::dto::AuditKeyBody, crate::dto::InclusionBody,
         crate::dto::ConsistencyBody, crate::dto::LeavesBody, crate::dto::HistoryBody,
-        crate::dto::HistoryEntry, crate::dto::CheckpointsBody, crate::dto::CheckpointEntry
+        crate::dto::HistoryEntry, crate::dto::CheckpointsBody, crate::dto::CheckpointEntry,
+        crate::dto::ScheduleBody, crate::dto::ScheduleEntry
     )),
     modifiers(&Security)
 )]

@@ -28,6 +28,7 @@ pub(crate) fn router() -> Router<AppState> {
             "/v1/purposes/{purpose}/protection-key",
             post(rotate_protection_key),
         )
+        .route("/v1/retention-schedule", get(retention_schedule))
         .route("/v1/clients", post(create_client))
         .route(
             "/v1/subjects/{subject}/consents/{purpose}",
@@ -109,6 +110,94 @@ pub(crate) async fn create_purpose(
 pub(crate) async fn list_purposes(State(st): State<AppState>) -> ApiResult<Json<Vec<PurposeBody>>> {
     let all = st.service.purposes().await?;
     Ok(Json(all.iter().map(PurposeBody::from).collect()))
+}
+
+/// The retention schedule every purpose follows and the service enforces (public).
+#[utoipa::path(get, path = "/v1/retention-schedule", tag = "purposes",
+    params(("format" = Option<String>, Query,
+            description = "json (default) or html; without it, a client asking for text/html gets HTML")),
+    responses((status = 200, body = crate::dto::ScheduleBody,
+               description = "JSON, or an HTML page with format=html"),
+              (status = 422, body = ErrorBody)))]
+pub(crate) async fn retention_schedule(
+    State(st): State<AppState>,
+    headers: axum::http::HeaderMap,
+    q: Result<
+        axum::extract::Query<HashMap<String, String>>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let q = query(q)?;
+    let html = match q.get("format").map(String::as_str) {
+        Some("html") => true,
+        Some("json") => false,
+        Some(_) => {
+            return Err(ValidationError::new("format", "expected json or html").into());
+        }
+        None => headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html")),
+    };
+    let purposes = st.service.purposes().await?;
+    let body = crate::dto::ScheduleBody {
+        enforcement: "Every template past its purpose's limit is deleted with its data key \
+                      (crypto-shredding) at the next sweep, and each deletion is recorded in \
+                      the audit ledger as retention.delete."
+            .into(),
+        sweep_interval_seconds: st.retention_sweep_secs,
+        purposes: purposes
+            .iter()
+            .map(crate::dto::ScheduleEntry::from)
+            .collect(),
+    };
+    if !html {
+        return Ok(Json(body).into_response());
+    }
+    let mut page = String::from(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>Retention schedule</title></head><body><h1>Retention schedule</h1>",
+    );
+    page.push_str(&format!("<p>{}</p>", escape_html(&body.enforcement)));
+    if let Some(s) = body.sweep_interval_seconds {
+        page.push_str(&format!(
+            "<p>Expired templates are swept every {s} seconds.</p>"
+        ));
+    }
+    page.push_str(
+        "<table><thead><tr><th>Purpose</th><th>Description</th><th>Rule</th></tr></thead><tbody>",
+    );
+    for e in &body.purposes {
+        page.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape_html(&e.purpose),
+            escape_html(&e.description),
+            escape_html(&e.rule)
+        ));
+    }
+    page.push_str("</tbody></table></body></html>");
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page,
+    )
+        .into_response())
+}
+
+/// Escapes text for HTML element content and attribute values.
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Create a client with grants (admin). The API key is in this response only.

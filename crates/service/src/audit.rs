@@ -71,9 +71,7 @@ impl Service {
             root,
         });
         if size > 0 {
-            self.store
-                .save_checkpoint(size, &note, crate::now())
-                .await?;
+            self.store.save_checkpoint(size, &note, self.now()).await?;
         }
         Ok(note)
     }

@@ -91,7 +91,7 @@ impl Service {
     /// window. The failure itself is answered whatever happens here.
     async fn failed(&self) -> ServiceError {
         if self.auth_failures.count() {
-            let mut leaf = crate::leaf("auth.failure_burst", "unknown");
+            let mut leaf = self.leaf("auth.failure_burst", "unknown");
             leaf.decision = Some(format!("{AUTH_BURST} failures"));
             leaf.detail = vec![("window_seconds".into(), AUTH_WINDOW.as_secs().to_string())];
             tracing::warn!(failures = AUTH_BURST, "burst of failed authentications");
@@ -143,10 +143,10 @@ impl Service {
             ));
         }
         let digest = self.secrets.token_digest(token);
-        let leaf = crate::leaf("admin_token.register", "system");
+        let leaf = self.leaf("admin_token.register", "system");
         Ok(self
             .store
-            .insert_admin_token(&digest, crate::now(), &leaf)
+            .insert_admin_token(&digest, self.now(), &leaf)
             .await?)
     }
 

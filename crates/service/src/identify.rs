@@ -16,7 +16,7 @@ use bioguard_core::{
 use bioguard_engine::{Kernel, ProtectedCode};
 
 use crate::templates::{ConsentChecked, open_template};
-use crate::{AuthenticatedClient, Service, ServiceError, now, random16};
+use crate::{AuthenticatedClient, Service, ServiceError, random16};
 
 /// The most candidates one identification may return.
 pub const MAX_CANDIDATES: usize = 100;
@@ -141,7 +141,7 @@ impl Service {
             }
             let decision = DecisionId::from_random(random16()?);
             // The candidates returned, by pseudonym; nothing about the gallery's other members.
-            let mut leaf = crate::leaf("identify", client.actor());
+            let mut leaf = self.leaf("identify", client.actor());
             leaf.purpose = Some(req.purpose.clone());
             leaf.decision = Some(format!("{} candidates", subjects.len()));
             leaf.detail = vec![
@@ -173,7 +173,7 @@ impl Service {
         used.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         used.dedup();
         self.store
-            .record_identification(&used, now(), &leaves)
+            .record_identification(&used, self.now(), &leaves)
             .await?;
         Ok(out)
     }

@@ -17,6 +17,7 @@ mod error;
 mod galleries;
 mod identify;
 mod protection;
+mod retention;
 mod secrets;
 mod templates;
 mod usecases;
@@ -30,6 +31,7 @@ pub use audit::{MAX_LEAVES_PER_CALL, Proof};
 pub use auth::{Admin, AuthenticatedClient};
 pub use error::ServiceError;
 pub use identify::{Identification, IdentifyRequest, MAX_BATCH, MAX_CANDIDATES};
+pub use retention::SweepReport;
 pub use secrets::Secrets;
 pub use usecases::{ClientCreated, Decision, Enrolment, KeyRotation};
 
@@ -44,6 +46,28 @@ pub struct Service {
     galleries: Arc<galleries::Galleries>,
     ledger: Arc<audit::LedgerCache>,
     auth_failures: Arc<auth::AuthFailures>,
+    clock: Arc<Clock>,
+}
+
+/// The service's clock: the system clock plus an offset. Only tests move the offset, to see
+/// retention limits and deadlines pass without waiting for them.
+#[derive(Debug, Default)]
+pub struct Clock {
+    offset_secs: std::sync::atomic::AtomicI64,
+}
+
+impl Clock {
+    /// The current time.
+    pub fn now(&self) -> bioguard_core::Timestamp {
+        let offset = self.offset_secs.load(std::sync::atomic::Ordering::Relaxed);
+        bioguard_core::Timestamp::from_unix(system_now().saturating_add(offset))
+    }
+
+    /// Moves this clock forward by `secs` seconds.
+    pub fn advance(&self, secs: i64) {
+        self.offset_secs
+            .fetch_add(secs, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for Service {
@@ -73,6 +97,7 @@ impl Service {
             galleries: Arc::default(),
             ledger: Arc::default(),
             auth_failures: Arc::default(),
+            clock: Arc::default(),
         };
         service.load_galleries().await?;
         Ok(service)
@@ -87,6 +112,35 @@ impl Service {
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), ServiceError> {
         Ok(self.store.ping().await?)
+    }
+
+    /// The clock every rule and record of this service uses.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The current time on the service's clock.
+    pub(crate) fn now(&self) -> bioguard_core::Timestamp {
+        self.clock.now()
+    }
+
+    /// An audit leaf draft for `op` by `actor`, stamped now and with the current request id.
+    pub(crate) fn leaf(
+        &self,
+        op: &'static str,
+        actor: impl Into<String>,
+    ) -> bioguard_store::LeafDraft {
+        bioguard_store::LeafDraft {
+            time: self.now(),
+            op,
+            actor: actor.into(),
+            subject: None,
+            mentions: Vec::new(),
+            purpose: None,
+            decision: None,
+            request: REQUEST_ID.try_with(|id| id.clone()).ok(),
+            detail: Vec::new(),
+        }
     }
 
     /// The store, for administration commands.
@@ -104,27 +158,17 @@ pub async fn with_request_id<F: std::future::Future>(id: String, f: F) -> F::Out
     REQUEST_ID.scope(id, f).await
 }
 
-/// An audit leaf draft for `op` by `actor`, stamped now and with the current request id.
-pub(crate) fn leaf(op: &'static str, actor: impl Into<String>) -> bioguard_store::LeafDraft {
-    bioguard_store::LeafDraft {
-        time: now(),
-        op,
-        actor: actor.into(),
-        subject: None,
-        mentions: Vec::new(),
-        purpose: None,
-        decision: None,
-        request: REQUEST_ID.try_with(|id| id.clone()).ok(),
-        detail: Vec::new(),
-    }
-}
-
-pub(crate) fn now() -> bioguard_core::Timestamp {
-    let secs = std::time::SystemTime::now()
+/// The system clock in Unix seconds.
+fn system_now() -> i64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    bioguard_core::Timestamp::from_unix(secs)
+        .unwrap_or(0)
+}
+
+/// The system time, for the few records made before a service (and its clock) exists.
+pub(crate) fn now() -> bioguard_core::Timestamp {
+    bioguard_core::Timestamp::from_unix(system_now())
 }
 
 pub(crate) fn random16() -> Result<[u8; 16], ServiceError> {

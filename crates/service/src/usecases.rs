@@ -20,7 +20,7 @@ use crate::templates::{
     ConsentChecked, FORMAT_PROTECTED, Sealing, new_data_key, open_template, seal_template,
     unwrap_data_key,
 };
-use crate::{Admin, AuthenticatedClient, Service, ServiceError, now, random16};
+use crate::{Admin, AuthenticatedClient, Service, ServiceError, random16};
 
 /// A new client and its API key, which is shown once and never stored.
 pub struct ClientCreated {
@@ -110,7 +110,7 @@ impl Service {
     ) -> Result<Purpose, ServiceError> {
         purpose.check()?;
         let key = new_protection_key(self.keys.as_ref(), &purpose.id, 1).await?;
-        let mut leaf = crate::leaf("purpose.create", "admin");
+        let mut leaf = self.leaf("purpose.create", "admin");
         leaf.purpose = Some(purpose.id.clone());
         leaf.detail = vec![
             (
@@ -134,7 +134,7 @@ impl Service {
                 .push(("max_gallery_size".into(), max.to_string()));
         }
         self.store
-            .create_purpose(&purpose, &key, now(), &leaf)
+            .create_purpose(&purpose, &key, self.now(), &leaf)
             .await?;
         tracing::info!(purpose = %purpose.id, code_bits = purpose.code_bits.bits(), "purpose created");
         Ok(purpose)
@@ -157,8 +157,8 @@ impl Service {
         let key = new_protection_key(self.keys.as_ref(), purpose_id, next).await?;
         let version = self
             .store
-            .rotate_protection_key(purpose_id, purpose.protection_version, &key, now(), &{
-                let mut leaf = crate::leaf("protection_key.rotate", "admin");
+            .rotate_protection_key(purpose_id, purpose.protection_version, &key, self.now(), &{
+                let mut leaf = self.leaf("protection_key.rotate", "admin");
                 leaf.purpose = Some(purpose_id.clone());
                 leaf.decision = Some(format!("version {next}"));
                 leaf
@@ -202,9 +202,9 @@ impl Service {
             name,
             key_digest: self.secrets.token_digest(&api_key),
             grants,
-            created_at: now(),
+            created_at: self.now(),
         };
-        let mut leaf = crate::leaf("client.create", "admin");
+        let mut leaf = self.leaf("client.create", "admin");
         leaf.detail = vec![
             ("client".into(), client.id.to_string()),
             (
@@ -242,12 +242,12 @@ impl Service {
             notice_version,
             method,
             client: client.record().id.clone(),
-            at: now(),
+            at: self.now(),
         };
         let change = self
             .store
             .grant_consent(&self.secrets.pseudonym(subject), &consent, &{
-                let mut leaf = crate::leaf("consent.grant", client.actor());
+                let mut leaf = self.leaf("consent.grant", client.actor());
                 leaf.subject = Some(self.secrets.pseudonym(subject));
                 leaf.purpose = Some(purpose.clone());
                 leaf.decision = Some("granted".into());
@@ -280,8 +280,8 @@ impl Service {
         client.require_any(purpose)?;
         let out = self
             .store
-            .withdraw_consent(&self.secrets.pseudonym(subject), purpose, now(), &{
-                let mut leaf = crate::leaf("consent.withdraw", client.actor());
+            .withdraw_consent(&self.secrets.pseudonym(subject), purpose, self.now(), &{
+                let mut leaf = self.leaf("consent.withdraw", client.actor());
                 leaf.subject = Some(self.secrets.pseudonym(subject));
                 leaf.purpose = Some(purpose.clone());
                 leaf.decision = Some("withdrawn".into());
@@ -365,7 +365,7 @@ impl Service {
                 protection_version: purpose.protection_version,
             };
             let sealed = seal_template(&key, &sealing, &code, subject_ref)?;
-            let at = now();
+            let at = self.now();
             let template = NewTemplate {
                 id: template_id.clone(),
                 format: FORMAT_PROTECTED,
@@ -378,7 +378,7 @@ impl Service {
             match self
                 .store
                 .put_template(&pseudonym, purpose_id, &stored, is_new, &template, &{
-                    let mut leaf = crate::leaf("enrol", client.actor());
+                    let mut leaf = self.leaf("enrol", client.actor());
                     leaf.subject = Some(pseudonym.clone());
                     leaf.purpose = Some(purpose_id.clone());
                     leaf.decision = Some("enrolled".into());
@@ -488,7 +488,7 @@ impl Service {
             id: DecisionId::from_random(random16()?),
             matched: distance <= bits.max_distance(purpose.purpose.threshold.get()),
         };
-        let mut leaf = crate::leaf("verify", client.actor());
+        let mut leaf = self.leaf("verify", client.actor());
         leaf.subject = Some(pseudonym.clone());
         leaf.purpose = Some(purpose_id.clone());
         leaf.decision = Some(
@@ -501,7 +501,7 @@ impl Service {
         );
         leaf.detail = vec![("decision".into(), decision.id.to_string())];
         self.store
-            .record_verification(&pseudonym, purpose_id, now(), &leaf)
+            .record_verification(&pseudonym, purpose_id, self.now(), &leaf)
             .await?;
         tracing::info!(
             decision = %decision.id,
@@ -534,7 +534,7 @@ impl Service {
         let out = self
             .store
             .erase_subject(&self.secrets.pseudonym(subject), &{
-                let mut leaf = crate::leaf("subject.erase", client.actor());
+                let mut leaf = self.leaf("subject.erase", client.actor());
                 leaf.subject = Some(self.secrets.pseudonym(subject));
                 leaf.decision = Some("erased".into());
                 leaf

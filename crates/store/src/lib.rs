@@ -20,9 +20,9 @@ use bioguard_core::{GalleryName, Pseudonym, Purpose, PurposeId, TemplateId, Time
 pub use error::StoreError;
 pub use records::{
     CandidateMaterial, ClientRecord, ConsentChange, ConsentRecord, EndReason, EnrolOutcome,
-    EraseOutcome, IndexRecord, LeafDraft, NewClient, NewConsent, NewTemplate, SealedKey,
-    StoredDataKey, StoredPurpose, StoredTemplate, SubjectSummary, TemplateInfo, VerifyMaterial,
-    WithdrawOutcome,
+    EraseOutcome, ExpiredTemplate, ExpiryReason, IndexRecord, LeafDraft, NewClient, NewConsent,
+    NewTemplate, SealedKey, StoredDataKey, StoredPurpose, StoredTemplate, SubjectSummary,
+    TemplateInfo, VerifyMaterial, WithdrawOutcome,
 };
 pub use sql::{Backend, SqlStore, count_rows};
 pub use writer::WriteStats;
@@ -228,6 +228,29 @@ pub trait Store: Send + Sync {
 
     /// Everything held about a subject, without template bytes.
     async fn subject_summary(&self, subject: &Pseudonym) -> Result<SubjectSummary, StoreError>;
+
+    /// Templates past a retention limit of their purpose at `at`, in template-id order after
+    /// `after`, at most `limit`.
+    async fn expired_templates(
+        &self,
+        at: Timestamp,
+        after: Option<&TemplateId>,
+        limit: u32,
+    ) -> Result<Vec<ExpiredTemplate>, StoreError>;
+
+    /// How many templates are past a retention limit at `at`.
+    async fn expired_count(&self, at: Timestamp) -> Result<u64, StoreError>;
+
+    /// Deletes one template if it is still past a retention limit at `at`, with its gallery
+    /// memberships and its data key (crypto-shredding), and appends `leaf` completed with
+    /// the subject, purpose and reason, in one transaction. `None` if it is gone or no longer
+    /// expired (used or replaced meanwhile).
+    async fn delete_expired(
+        &self,
+        template: &TemplateId,
+        at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<Option<ExpiredTemplate>, StoreError>;
 
     /// Deletes everything held about a subject in one transaction.
     async fn erase_subject(

@@ -221,6 +221,40 @@ pub struct SubjectSummary {
     pub templates: Vec<TemplateInfo>,
 }
 
+/// Which retention limit a template passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExpiryReason {
+    /// The purpose's maximum age since enrolment.
+    SinceEnrolment,
+    /// The purpose's maximum time since last use (or since enrolment, if never used).
+    SinceLastUse,
+}
+
+impl ExpiryReason {
+    /// The reason as recorded in the ledger and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpiryReason::SinceEnrolment => "max_age_since_enrolment",
+            ExpiryReason::SinceLastUse => "max_time_since_last_use",
+        }
+    }
+}
+
+/// A template past one of its purpose's retention limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredTemplate {
+    /// The template.
+    pub template: TemplateId,
+    /// Whose it is.
+    pub subject: Pseudonym,
+    /// Its purpose.
+    pub purpose: PurposeId,
+    /// The limit it passed (the enrolment limit, when it passed both).
+    pub reason: ExpiryReason,
+    /// When it passed that limit.
+    pub deadline: Timestamp,
+}
+
 /// What an erasure deleted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EraseOutcome {

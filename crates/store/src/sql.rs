@@ -24,9 +24,9 @@ use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Row};
 use crate::writer::{Batch, Writer};
 use crate::{
     CandidateMaterial, ClientRecord, ConsentChange, ConsentRecord, EndReason, EnrolOutcome,
-    EraseOutcome, IndexRecord, LeafDraft, NewClient, NewConsent, NewTemplate, SealedKey, Store,
-    StoreError, StoredDataKey, StoredPurpose, StoredTemplate, SubjectSummary, TemplateInfo,
-    VerifyMaterial, WithdrawOutcome,
+    EraseOutcome, ExpiredTemplate, ExpiryReason, IndexRecord, LeafDraft, NewClient, NewConsent,
+    NewTemplate, SealedKey, Store, StoreError, StoredDataKey, StoredPurpose, StoredTemplate,
+    SubjectSummary, TemplateInfo, VerifyMaterial, WithdrawOutcome,
 };
 
 /// Which database a [`SqlStore`] talks to.
@@ -288,6 +288,37 @@ fn consent_from_row(row: &AnyRow) -> Result<ConsentRecord, StoreError> {
             Some("superseded") => Some(EndReason::Superseded),
             Some(_) => return Err(corrupt("consent end reason")),
         },
+    })
+}
+
+/// Templates past a retention limit at `$1`: the columns and the condition.
+const EXPIRED_SELECT: &str = "SELECT t.id, t.subject, t.purpose_id, t.enrolled_at, t.last_used_at, \
+     p.retention_days_since_enrolment AS r1, p.retention_days_since_last_use AS r2 \
+     FROM templates t JOIN purposes p ON p.id = t.purpose_id";
+const EXPIRED_WHERE: &str = "(t.enrolled_at + p.retention_days_since_enrolment * 86400 <= $1 \
+     OR (p.retention_days_since_last_use IS NOT NULL \
+         AND COALESCE(t.last_used_at, t.enrolled_at) + p.retention_days_since_last_use * 86400 <= $1))";
+
+fn expired_from_row(r: &AnyRow) -> Result<ExpiredTemplate, StoreError> {
+    let enrolled: i64 = r.try_get("enrolled_at")?;
+    let used: Option<i64> = r.try_get("last_used_at")?;
+    let r1: i64 = r.try_get("r1")?;
+    let r2: Option<i64> = r.try_get("r2")?;
+    let by_age = enrolled + r1 * 86_400;
+    let by_use = r2.map(|d| used.unwrap_or(enrolled) + d * 86_400);
+    let (reason, deadline) = match by_use {
+        Some(u) if u < by_age => (ExpiryReason::SinceLastUse, u),
+        _ => (ExpiryReason::SinceEnrolment, by_age),
+    };
+    Ok(ExpiredTemplate {
+        template: TemplateId::parse(&r.try_get::<String, _>("id")?)
+            .map_err(|_| corrupt("template id"))?,
+        subject: Pseudonym::parse(&r.try_get::<String, _>("subject")?)
+            .map_err(|_| corrupt("template subject"))?,
+        purpose: PurposeId::parse(&r.try_get::<String, _>("purpose_id")?)
+            .map_err(|_| corrupt("template purpose"))?,
+        reason,
+        deadline: Timestamp::from_unix(deadline),
     })
 }
 
@@ -1189,6 +1220,83 @@ impl Store for SqlStore {
             consents,
             templates,
         })
+    }
+
+    async fn expired_templates(
+        &self,
+        at: Timestamp,
+        after: Option<&TemplateId>,
+        limit: u32,
+    ) -> Result<Vec<ExpiredTemplate>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{EXPIRED_SELECT} WHERE {EXPIRED_WHERE} AND ($2 IS NULL OR t.id > $2) \
+             ORDER BY t.id LIMIT $3"
+        )))
+        .bind(at.unix())
+        .bind(after.map(|t| t.as_str().to_owned()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(expired_from_row).collect()
+    }
+
+    async fn expired_count(&self, at: Timestamp) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM templates t JOIN purposes p ON p.id = t.purpose_id \
+             WHERE {EXPIRED_WHERE}"
+        )))
+        .bind(at.unix())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n as u64)
+    }
+
+    async fn delete_expired(
+        &self,
+        template: &TemplateId,
+        at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<Option<ExpiredTemplate>, StoreError> {
+        let (template, mut leaf) = (template.clone(), leaf.clone());
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    let row = sqlx::query(AssertSqlSafe(format!(
+                        "{EXPIRED_SELECT} WHERE {EXPIRED_WHERE} AND t.id = $2"
+                    )))
+                    .bind(at.unix())
+                    .bind(template.as_str())
+                    .fetch_optional(b.conn())
+                    .await?;
+                    let Some(row) = row else {
+                        return Ok(None);
+                    };
+                    let expired = expired_from_row(&row)?;
+                    sqlx::query("DELETE FROM template_galleries WHERE template_id = $1")
+                        .bind(template.as_str())
+                        .execute(b.conn())
+                        .await?;
+                    sqlx::query("DELETE FROM templates WHERE id = $1")
+                        .bind(template.as_str())
+                        .execute(b.conn())
+                        .await?;
+                    sqlx::query("DELETE FROM data_keys WHERE subject = $1 AND purpose_id = $2")
+                        .bind(expired.subject.as_str())
+                        .bind(expired.purpose.as_str())
+                        .execute(b.conn())
+                        .await?;
+                    leaf.subject = Some(expired.subject.clone());
+                    leaf.purpose = Some(expired.purpose.clone());
+                    leaf.decision = Some("deleted".into());
+                    leaf.detail
+                        .push(("reason".into(), expired.reason.as_str().into()));
+                    leaf.detail
+                        .push(("deadline".into(), expired.deadline.unix().to_string()));
+                    b.append_leaf(&leaf).await?;
+                    Ok(Some(expired))
+                })
+            })
+            .await
     }
 
     async fn erase_subject(

@@ -31,6 +31,8 @@ impl Reply {
 pub struct Harness {
     pub db: TestDb,
     pub store: SqlStore,
+    /// The service behind `app`, for tests that move its clock or run its sweeper.
+    pub service: Service,
     pub app: axum::Router,
     pub admin: String,
     pub _keydir: tempfile::TempDir,
@@ -50,12 +52,14 @@ impl Harness {
         let admin = bioguard_crypto::random_token("bga_").expect("rng");
         assert!(service.register_admin_token(&admin).await.expect("admin"));
         let app = bioguard_server::app(AppState {
-            service,
+            service: service.clone(),
             max_body_bytes: LIMIT,
+            retention_sweep_secs: Some(3600),
         });
         Self {
             db,
             store,
+            service,
             app,
             admin,
             _keydir: keydir,
@@ -75,6 +79,7 @@ impl Harness {
         bioguard_server::app(AppState {
             service,
             max_body_bytes: LIMIT,
+            retention_sweep_secs: None,
         })
     }
 

@@ -6,6 +6,7 @@ mod contract;
 mod errors;
 mod harness;
 mod identify;
+mod retention;
 mod storage;
 
 /// Runs each named case against SQLite and PostgreSQL.
