@@ -501,6 +501,9 @@ pub struct SubjectBody {
     pub consents: Vec<ConsentBody>,
     /// Templates held, by purpose.
     pub templates: Vec<TemplateInfoBody>,
+    /// Since when (RFC 3339) the subject has locked the use of their biometrics, if locked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked_at: Option<String>,
 }
 
 impl From<&SubjectSummary> for SubjectBody {
@@ -523,6 +526,7 @@ impl From<&SubjectSummary> for SubjectBody {
                     last_used_at: t.last_used_at.map(rfc3339),
                 })
                 .collect(),
+            locked_at: s.locked_at.map(rfc3339),
         }
     }
 }
@@ -687,6 +691,26 @@ impl From<&StoredPurpose> for ScheduleEntry {
             max_days_since_enrolment: u64::from(age),
             max_days_since_last_use: unused.map(u64::from),
             rule,
+        }
+    }
+}
+
+/// Whether a subject's biometrics are locked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LockBody {
+    /// Whether verification, enrolment and identification are refused for the subject.
+    pub locked: bool,
+    /// Since when (RFC 3339), if locked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked_at: Option<String>,
+}
+
+impl LockBody {
+    /// The answer for a lock state.
+    pub fn new(at: Option<Timestamp>) -> Self {
+        Self {
+            locked: at.is_some(),
+            locked_at: at.map(rfc3339),
         }
     }
 }

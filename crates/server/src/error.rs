@@ -105,6 +105,10 @@ impl From<ServiceError> for ApiError {
                 fallback: true,
                 ..Self::new(S::NOT_FOUND, "not_enrolled", msg)
             },
+            ServiceError::Locked => Self {
+                fallback: true,
+                ..Self::new(S::LOCKED, "biometrics_locked", msg)
+            },
             ServiceError::ConsentNotFound => Self::new(S::NOT_FOUND, "consent_not_found", msg),
             ServiceError::ReenrolmentRequired => Self {
                 fallback: true,

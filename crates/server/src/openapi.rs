@@ -52,7 +52,8 @@ impl Modify for Security {
         routes::rotate_protection_key, routes::identify, routes::identify_batch,
         routes::audit_key, routes::audit_checkpoint, routes::audit_inclusion,
         routes::audit_consistency, routes::audit_leaves, routes::subject_history,
-        routes::audit_checkpoints, routes::retention_schedule
+        routes::audit_checkpoints, routes::retention_schedule,
+        routes::lock_subject, routes::unlock_subject
     ),
     components(schemas(
         ErrorBody, ErrorDetail, PurposeRequest, PurposeBody, RetentionBody, GrantBody,
@@ -63,7 +64,7 @@ impl Modify for Security {
         RotationBody, crate::dto::AuditKeyBody, crate::dto::InclusionBody,
         crate::dto::ConsistencyBody, crate::dto::LeavesBody, crate::dto::HistoryBody,
         crate::dto::HistoryEntry, crate::dto::CheckpointsBody, crate::dto::CheckpointEntry,
-        crate::dto::ScheduleBody, crate::dto::ScheduleEntry
+        crate::dto::ScheduleBody, crate::dto::ScheduleEntry, crate::dto::LockBody
     )),
     modifiers(&Security)
 )]

@@ -39,6 +39,8 @@ pub(crate) fn router() -> Router<AppState> {
             "/v1/subjects/{subject}",
             get(subject_summary).delete(erase_subject),
         )
+        .route("/v1/subjects/{subject}/lock", post(lock_subject))
+        .route("/v1/subjects/{subject}/unlock", post(unlock_subject))
         .route("/v1/verify", post(verify))
         .route("/v1/audit/key", get(audit_key))
         .route("/v1/audit/checkpoint", get(audit_checkpoint))
@@ -388,6 +390,39 @@ pub(crate) async fn erase_subject(
     let subject = SubjectRef::parse(&subject)?;
     let out = st.service.erase_subject(&client, &subject).await?;
     Ok(Json(ErasureBody::from(out)))
+}
+
+/// Lock the use of a subject's biometrics, for every purpose, until unlocked: verification
+/// and enrolment answer 423 with `"fallback":"required"`, identification never returns them.
+#[utoipa::path(post, path = "/v1/subjects/{subject}/lock", tag = "subjects",
+    security(("api_key" = [])),
+    params(("subject" = String, Path, description = "The relying party's subject identifier")),
+    responses((status = 200, body = crate::dto::LockBody), (status = 401, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub(crate) async fn lock_subject(
+    State(st): State<AppState>,
+    ClientAuth(client): ClientAuth,
+    Segments(subject): Segments<String>,
+) -> ApiResult<Json<crate::dto::LockBody>> {
+    let subject = SubjectRef::parse(&subject)?;
+    let at = st.service.set_lock(&client, &subject, true).await?;
+    Ok(Json(crate::dto::LockBody::new(at)))
+}
+
+/// Unlock the use of a subject's biometrics.
+#[utoipa::path(post, path = "/v1/subjects/{subject}/unlock", tag = "subjects",
+    security(("api_key" = [])),
+    params(("subject" = String, Path, description = "The relying party's subject identifier")),
+    responses((status = 200, body = crate::dto::LockBody), (status = 401, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub(crate) async fn unlock_subject(
+    State(st): State<AppState>,
+    ClientAuth(client): ClientAuth,
+    Segments(subject): Segments<String>,
+) -> ApiResult<Json<crate::dto::LockBody>> {
+    let subject = SubjectRef::parse(&subject)?;
+    let at = st.service.set_lock(&client, &subject, false).await?;
+    Ok(Json(crate::dto::LockBody::new(at)))
 }
 
 /// Rotate a purpose's protection key (admin). Every code made under the previous key stops

@@ -28,6 +28,12 @@ pub enum ServiceError {
          or offer the non-biometric alternative"
     )]
     ConsentRequired,
+    /// The subject has locked the use of their biometrics.
+    #[error(
+        "the subject has locked the use of their biometrics; offer the non-biometric \
+         alternative"
+    )]
+    Locked,
     /// No template is enrolled for the subject and purpose.
     #[error("no template is enrolled for this subject and purpose")]
     NotEnrolled,
@@ -76,6 +82,7 @@ impl From<StoreError> for ServiceError {
         match e {
             StoreError::Conflict(what) => ServiceError::Conflict(what),
             StoreError::NoConsent => ServiceError::ConsentRequired,
+            StoreError::Locked => ServiceError::Locked,
             StoreError::GalleryFull(g) => ServiceError::GalleryFull(g.to_string()),
             e if e.is_unavailable() => {
                 ServiceError::Unavailable("the database is unavailable; retry shortly".into())

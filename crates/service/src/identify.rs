@@ -195,7 +195,10 @@ impl Service {
         let Some(m) = self.store.candidate(purpose, template).await? else {
             return Ok(None);
         };
+        // A locked subject is never returned (answering 423 instead would tell the caller
+        // that the probe matched someone who locked their biometrics).
         if !m.consent_live
+            || m.locked
             || m.template.protection_version != version
             || !m.galleries.contains(gallery)
         {

@@ -332,13 +332,12 @@ impl Service {
             .into());
         }
         let pseudonym = self.secrets.pseudonym(subject);
-        // A cheap early refusal; the authoritative check runs inside the storing transaction.
-        if !self
-            .store
-            .verify_material(&pseudonym, purpose_id)
-            .await?
-            .consent_live
-        {
+        // A cheap early refusal; the authoritative checks run inside the storing transaction.
+        let material = self.store.verify_material(&pseudonym, purpose_id).await?;
+        if material.locked {
+            return Err(ServiceError::Locked);
+        }
+        if !material.consent_live {
             return Err(ServiceError::ConsentRequired);
         }
         let code = self.protect(&purpose, embedding).await?;
@@ -451,6 +450,9 @@ impl Service {
         let probe = Embedding::parse(values, purpose.purpose.dimension)?;
         let pseudonym = self.secrets.pseudonym(subject);
         let material = self.store.verify_material(&pseudonym, purpose_id).await?;
+        if material.locked {
+            return Err(ServiceError::Locked);
+        }
         if !material.consent_live {
             return Err(ServiceError::ConsentRequired);
         }
@@ -550,5 +552,33 @@ impl Service {
             "subject erased"
         );
         Ok(out)
+    }
+
+    /// Locks (`lock`) or unlocks the use of a subject's biometrics for every purpose. While
+    /// locked, verification and enrolment are refused and identification never returns the
+    /// subject. Returns when the subject locked, if locked now.
+    pub async fn set_lock(
+        &self,
+        client: &AuthenticatedClient,
+        subject: &SubjectRef,
+        lock: bool,
+    ) -> Result<Option<bioguard_core::Timestamp>, ServiceError> {
+        let pseudonym = self.secrets.pseudonym(subject);
+        let mut leaf = self.leaf(
+            if lock {
+                "subject.lock"
+            } else {
+                "subject.unlock"
+            },
+            client.actor(),
+        );
+        leaf.subject = Some(pseudonym.clone());
+        leaf.decision = Some(if lock { "locked" } else { "unlocked" }.into());
+        let changed = self
+            .store
+            .set_lock(&pseudonym, lock, &client.record().id, self.now(), &leaf)
+            .await?;
+        tracing::info!(client = %client.record().id, lock, changed, "subject lock set");
+        Ok(self.store.locked_at(&pseudonym).await?)
     }
 }

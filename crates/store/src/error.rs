@@ -8,6 +8,9 @@ pub enum StoreError {
     /// There is no live consent for the subject and purpose.
     #[error("no live consent for this subject and purpose")]
     NoConsent,
+    /// The subject has locked the use of their biometrics.
+    #[error("the subject has locked the use of their biometrics")]
+    Locked,
     /// Storing the template would take a gallery past the purpose's maximum size.
     #[error("gallery {0} is full")]
     GalleryFull(bioguard_core::GalleryName),

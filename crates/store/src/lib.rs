@@ -15,7 +15,7 @@ pub mod testing;
 mod writer;
 
 use async_trait::async_trait;
-use bioguard_core::{GalleryName, Pseudonym, Purpose, PurposeId, TemplateId, Timestamp};
+use bioguard_core::{ClientId, GalleryName, Pseudonym, Purpose, PurposeId, TemplateId, Timestamp};
 
 pub use error::StoreError;
 pub use records::{
@@ -251,6 +251,20 @@ pub trait Store: Send + Sync {
         at: Timestamp,
         leaf: &LeafDraft,
     ) -> Result<Option<ExpiredTemplate>, StoreError>;
+
+    /// Locks (`lock`) or unlocks the use of a subject's biometrics, recording `client` and
+    /// appending `leaf` when the state changes. Returns whether it changed.
+    async fn set_lock(
+        &self,
+        subject: &Pseudonym,
+        lock: bool,
+        client: &ClientId,
+        at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<bool, StoreError>;
+
+    /// When the subject locked the use of their biometrics, if they did.
+    async fn locked_at(&self, subject: &Pseudonym) -> Result<Option<Timestamp>, StoreError>;
 
     /// Deletes everything held about a subject in one transaction.
     async fn erase_subject(

@@ -50,6 +50,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_audit_mentions.sql"),
         postgres: include_str!("../migrations/postgres/0005_audit_mentions.sql"),
     },
+    Migration {
+        version: 6,
+        name: "subject locks",
+        sqlite: include_str!("../migrations/sqlite/0006_subject_locks.sql"),
+        postgres: include_str!("../migrations/postgres/0006_subject_locks.sql"),
+    },
 ];
 
 /// An arbitrary constant naming bioguard's migration lock among PostgreSQL advisory locks.

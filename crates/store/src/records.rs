@@ -195,6 +195,8 @@ pub struct StoredTemplate {
 /// What verification needs, read at one point in time.
 #[derive(Debug, Clone)]
 pub struct VerifyMaterial {
+    /// Whether the subject has locked the use of their biometrics.
+    pub locked: bool,
     /// Whether a live consent exists.
     pub consent_live: bool,
     /// The template, if enrolled.
@@ -219,6 +221,8 @@ pub struct SubjectSummary {
     pub consents: Vec<ConsentRecord>,
     /// Templates, by purpose.
     pub templates: Vec<TemplateInfo>,
+    /// When the subject locked the use of their biometrics, if they did.
+    pub locked_at: Option<Timestamp>,
 }
 
 /// Which retention limit a template passed.
@@ -276,6 +280,8 @@ pub struct CandidateMaterial {
     pub subject: Pseudonym,
     /// Whether the subject has a live consent for the purpose.
     pub consent_live: bool,
+    /// Whether the subject has locked the use of their biometrics.
+    pub locked: bool,
     /// The template.
     pub template: StoredTemplate,
     /// The galleries the template is in.

@@ -816,6 +816,14 @@ impl Store for SqlStore {
             leaf.clone(),
         );
         self.writer.write(move |b| Box::pin(async move {
+        let locked: Option<i64> =
+            sqlx::query_scalar("SELECT locked_at FROM subject_locks WHERE subject = $1")
+                .bind(subject.as_str())
+                .fetch_optional(b.conn())
+                .await?;
+        if locked.is_some() {
+            return Err(StoreError::Locked);
+        }
         // The consent row is locked until commit, so a withdrawal either happens before this
         // check (and enrolment is refused) or waits and then deletes what is stored here.
         if live_consent(b, &subject, &purpose)
@@ -914,17 +922,19 @@ impl Store for SqlStore {
         // One statement, so consent and template are read at the same instant on both
         // databases; the LEFT JOINs keep the consent answer when nothing is enrolled.
         let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT c.id AS consent_id, {TEMPLATE_COLUMNS} \
+            "SELECT c.id AS consent_id, l.locked_at AS locked_at, {TEMPLATE_COLUMNS} \
              FROM (SELECT $1 AS subject, $2 AS purpose_id) q \
              LEFT JOIN consents c ON c.subject = q.subject AND c.purpose_id = q.purpose_id \
                  AND c.ended_at IS NULL \
              LEFT JOIN templates t ON t.subject = q.subject AND t.purpose_id = q.purpose_id \
-             LEFT JOIN data_keys k ON k.id = t.data_key_id"
+             LEFT JOIN data_keys k ON k.id = t.data_key_id \
+             LEFT JOIN subject_locks l ON l.subject = q.subject"
         )))
         .bind(subject.as_str())
         .bind(purpose.as_str())
         .fetch_one(&self.pool)
         .await?;
+        let locked = row.try_get::<Option<i64>, _>("locked_at")?.is_some();
         let consent_live = row.try_get::<Option<String>, _>("consent_id")?.is_some();
         let template = match row.try_get::<Option<String>, _>("t_id")? {
             None => None,
@@ -936,6 +946,7 @@ impl Store for SqlStore {
             }
         };
         Ok(VerifyMaterial {
+            locked,
             consent_live,
             template,
         })
@@ -964,11 +975,12 @@ impl Store for SqlStore {
         // One row per gallery of the template; consent and template are read together.
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT t.subject AS subject, c.id AS consent_id, g.gallery AS gallery, \
-             {TEMPLATE_COLUMNS} \
+             l.locked_at AS locked_at, {TEMPLATE_COLUMNS} \
              FROM templates t JOIN data_keys k ON k.id = t.data_key_id \
              LEFT JOIN consents c ON c.subject = t.subject AND c.purpose_id = t.purpose_id \
                  AND c.ended_at IS NULL \
              LEFT JOIN template_galleries g ON g.template_id = t.id \
+             LEFT JOIN subject_locks l ON l.subject = t.subject \
              WHERE t.id = $1 AND t.purpose_id = $2"
         )))
         .bind(template.as_str())
@@ -988,6 +1000,7 @@ impl Store for SqlStore {
             subject: Pseudonym::parse(&first.try_get::<String, _>("subject")?)
                 .map_err(|_| corrupt("template subject"))?,
             consent_live: first.try_get::<Option<String>, _>("consent_id")?.is_some(),
+            locked: first.try_get::<Option<i64>, _>("locked_at")?.is_some(),
             template: template_from_row(first)?,
             galleries,
         }))
@@ -1216,9 +1229,11 @@ impl Store for SqlStore {
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
+        let locked_at = self.locked_at(subject).await?;
         Ok(SubjectSummary {
             consents,
             templates,
+            locked_at,
         })
     }
 
@@ -1299,6 +1314,54 @@ impl Store for SqlStore {
             .await
     }
 
+    async fn set_lock(
+        &self,
+        subject: &Pseudonym,
+        lock: bool,
+        client: &ClientId,
+        at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<bool, StoreError> {
+        let (subject, client, leaf) = (subject.clone(), client.clone(), leaf.clone());
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    let changed = if lock {
+                        sqlx::query(
+                            "INSERT INTO subject_locks (subject, locked_at, client_id) \
+                             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                        )
+                        .bind(subject.as_str())
+                        .bind(at.unix())
+                        .bind(client.as_str())
+                        .execute(b.conn())
+                        .await?
+                        .rows_affected()
+                    } else {
+                        sqlx::query("DELETE FROM subject_locks WHERE subject = $1")
+                            .bind(subject.as_str())
+                            .execute(b.conn())
+                            .await?
+                            .rows_affected()
+                    } == 1;
+                    if changed {
+                        b.append_leaf(&leaf).await?;
+                    }
+                    Ok(changed)
+                })
+            })
+            .await
+    }
+
+    async fn locked_at(&self, subject: &Pseudonym) -> Result<Option<Timestamp>, StoreError> {
+        let at: Option<i64> =
+            sqlx::query_scalar("SELECT locked_at FROM subject_locks WHERE subject = $1")
+                .bind(subject.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(at.map(Timestamp::from_unix))
+    }
+
     async fn erase_subject(
         &self,
         subject: &Pseudonym,
@@ -1323,6 +1386,10 @@ impl Store for SqlStore {
                         .await?
                         .rows_affected();
                     }
+                    sqlx::query("DELETE FROM subject_locks WHERE subject = $1")
+                        .bind(subject.as_str())
+                        .execute(b.conn())
+                        .await?;
                     sqlx::query("DELETE FROM subjects WHERE pseudonym = $1")
                         .bind(subject.as_str())
                         .execute(b.conn())

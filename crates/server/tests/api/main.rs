@@ -7,6 +7,7 @@ mod errors;
 mod harness;
 mod identify;
 mod retention;
+mod rights;
 mod storage;
 
 /// Runs each named case against SQLite and PostgreSQL.

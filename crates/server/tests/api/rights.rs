@@ -1,0 +1,141 @@
+//! The person's choices: lock and unlock biometric use, and withdraw, each answered with the
+//! fallback so the relying party offers its non-biometric method.
+
+use axum::http::StatusCode;
+use bioguard_store::Store;
+use serde_json::json;
+
+use crate::harness::{Harness, Reply, near, synthetic};
+
+crate::on_both_backends!(
+    a_lock_refuses_every_use_until_unlocked,
+    withdrawal_leaves_nothing_and_every_use_answers_with_the_fallback,
+);
+
+const DIM: usize = 16;
+
+async fn setup(h: &Harness) -> String {
+    let r = h
+        .json(
+            "POST",
+            "/v1/purposes",
+            &h.admin,
+            json!({"id": "gate", "description": "Gate entry", "dimension": DIM,
+                   "operations": ["enroll", "verify", "identify"], "max_gallery_size": 10,
+                   "retention": {"max_days_since_enrolment": 30}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    let key = h.client(&[("gate", &["enroll", "verify", "identify"][..])]).await;
+    for (who, seed) in [("alice", 1), ("bob", 2)] {
+        h.consent(&key, who, "gate").await;
+        let r = h
+            .json(
+                "PUT",
+                &format!("/v1/subjects/{who}/templates/gate"),
+                &key,
+                json!({"embedding": synthetic(seed, DIM), "galleries": ["lobby"]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    }
+    key
+}
+
+async fn identify(h: &Harness, key: &str, seed: u64) -> Vec<String> {
+    let r = h
+        .json(
+            "POST",
+            "/v1/identify",
+            key,
+            json!({"purpose": "gate", "gallery": "lobby",
+                   "embedding": near(&synthetic(seed, DIM), 7), "max_candidates": 3}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    r.json["candidates"]
+        .as_array()
+        .expect("candidates")
+        .iter()
+        .map(|c| c["subject"].as_str().expect("subject").to_owned())
+        .collect()
+}
+
+fn fallback(r: &Reply, status: StatusCode, code: &str) {
+    assert_eq!(r.status, status, "{}", r.raw);
+    assert_eq!(r.code(), code, "{}", r.raw);
+    assert_eq!(r.json["error"]["fallback"], "required", "{}", r.raw);
+}
+
+async fn size(h: &Harness) -> u64 {
+    h.store.audit_size().await.expect("size")
+}
+
+async fn a_lock_refuses_every_use_until_unlocked(h: &Harness) {
+    let key = setup(h).await;
+    assert_eq!(identify(h, &key, 1).await, ["alice"]);
+    let before = size(h).await;
+    let r = h.send("POST", "/v1/subjects/alice/lock", Some(&key), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert_eq!(r.json["locked"], true);
+    assert!(r.json["locked_at"].is_string());
+    assert_eq!(size(h).await, before + 1, "a lock is one leaf");
+    // Locking again changes nothing and records nothing.
+    let again = h.send("POST", "/v1/subjects/alice/lock", Some(&key), None).await;
+    assert_eq!(again.json["locked_at"], r.json["locked_at"]);
+    assert_eq!(size(h).await, before + 1);
+
+    let v = h.verify(&key, "alice", "gate", &synthetic(1, DIM)).await;
+    fallback(&v, StatusCode::LOCKED, "biometrics_locked");
+    let e = h.enroll(&key, "alice", "gate", &synthetic(1, DIM)).await;
+    fallback(&e, StatusCode::LOCKED, "biometrics_locked");
+    // Identification never returns her (and does not reveal that she matched).
+    assert!(identify(h, &key, 1).await.is_empty());
+    assert_eq!(identify(h, &key, 2).await, ["bob"], "others are unaffected");
+    let s = h.send("GET", "/v1/subjects/alice", Some(&key), None).await;
+    assert_eq!(s.json["locked_at"], r.json["locked_at"], "{}", s.raw);
+
+    let u = h.send("POST", "/v1/subjects/alice/unlock", Some(&key), None).await;
+    assert_eq!(u.status, StatusCode::OK, "{}", u.raw);
+    assert_eq!(u.json["locked"], false);
+    assert_eq!(
+        h.verify(&key, "alice", "gate", &synthetic(1, DIM)).await.json["match"],
+        true
+    );
+    assert_eq!(identify(h, &key, 1).await, ["alice"]);
+    let history = h
+        .send("GET", "/v1/subjects/alice/history", Some(&key), None)
+        .await;
+    for op in ["subject.lock", "subject.unlock"] {
+        assert_eq!(history.raw.matches(op).count(), 1, "{op}: {}", history.raw);
+    }
+    // Without a client key, nobody can lock or unlock.
+    let anon = h.send("POST", "/v1/subjects/alice/lock", None, None).await;
+    assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn withdrawal_leaves_nothing_and_every_use_answers_with_the_fallback(h: &Harness) {
+    let key = setup(h).await;
+    let r = h
+        .send("DELETE", "/v1/subjects/alice/consents/gate", Some(&key), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    // Checked in the database itself: no template, no data key, no gallery entry for her.
+    for (table, sql) in [
+        ("templates", "SELECT COUNT(*) FROM templates"),
+        ("data_keys", "SELECT COUNT(*) FROM data_keys"),
+        ("template_galleries", "SELECT COUNT(*) FROM template_galleries"),
+    ] {
+        assert_eq!(
+            bioguard_store::count_rows(&h.store, sql).await.expect("count"),
+            1,
+            "only Bob's row is left in {table}"
+        );
+    }
+    let v = h.verify(&key, "alice", "gate", &synthetic(1, DIM)).await;
+    fallback(&v, StatusCode::FORBIDDEN, "consent_required");
+    assert!(identify(h, &key, 1).await.is_empty());
+    let e = h.enroll(&key, "alice", "gate", &synthetic(1, DIM)).await;
+    fallback(&e, StatusCode::FORBIDDEN, "consent_required");
+    assert_eq!(identify(h, &key, 2).await, ["bob"]);
+}
