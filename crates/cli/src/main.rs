@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod evaluate;
 mod http;
+mod receipt;
 mod serve;
 
 use std::path::PathBuf;
@@ -30,6 +31,9 @@ struct Cli {
 enum Command {
     /// Run the service (zero config: ./bioguard-data, SQLite, 127.0.0.1:8600).
     Serve(ServeArgs),
+    /// Consent receipts and deletion certificates.
+    #[command(subcommand)]
+    Receipt(ReceiptCommand),
     /// Enforce the retention schedule.
     #[command(subcommand)]
     Retention(RetentionCommand),
@@ -90,6 +94,22 @@ struct ServeArgs {
     /// Seconds between retention sweeps; 0 turns the sweeper off [default: 3600].
     #[arg(long, value_name = "SECONDS")]
     retention_sweep_secs: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum ReceiptCommand {
+    /// Check a consent receipt or deletion certificate against the service's published keys;
+    /// prints what it says. Exits 1 if it does not verify.
+    Verify {
+        /// The receipt: the compact JWS, or the JSON answer that holds it.
+        file: PathBuf,
+        /// The published keys (the JSON of GET /v1/keys, or one JWK), kept from before.
+        #[arg(long, value_name = "FILE")]
+        jwks: Option<PathBuf>,
+        /// Fetch the keys from this running service instead.
+        #[arg(long, value_name = "URL", conflicts_with = "jwks")]
+        server: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -248,6 +268,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => {
             load_config(args).and_then(|cfg| runtime()?.block_on(serve::run(cfg)))
+        }
+        Command::Receipt(ReceiptCommand::Verify { file, jwks, server }) => {
+            receipt::verify(&file, jwks.as_deref(), server.as_deref())
         }
         Command::Retention(RetentionCommand::Sweep(args)) => {
             load_config(args).and_then(|cfg| runtime()?.block_on(serve::sweep(cfg)))

@@ -6,11 +6,13 @@
 //! verifier (which checks them), and its output is cross-checked against Go's
 //! `golang.org/x/mod/sumdb/tlog` and `sumdb/note` in CI (`ledger-crosscheck/`).
 
+mod jws;
 mod leaf;
 mod note;
 mod tree;
 mod verify;
 
+pub use jws::{DocumentKey, DocumentVerifier, JwsError, Verified};
 pub use leaf::{LEAF_VERSION, Leaf};
 pub use note::{Checkpoint, LogKey, NoteError, VerifierKey};
 pub use tree::{

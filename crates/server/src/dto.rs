@@ -308,6 +308,10 @@ pub struct ConsentBody {
     pub ended_at: Option<String>,
     /// The client that recorded it.
     pub recorded_by: String,
+    /// The signed consent receipt for the person to keep (a compact JWS, EdDSA; check it
+    /// with `GET /v1/keys` or `bioguard receipt verify`). Only in answers to grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
 }
 
 impl From<&ConsentRecord> for ConsentBody {
@@ -321,6 +325,7 @@ impl From<&ConsentRecord> for ConsentBody {
             granted_at: rfc3339(c.granted_at),
             ended_at: c.ended_at.map(rfc3339),
             recorded_by: c.client.to_string(),
+            receipt: None,
         }
     }
 }
@@ -332,6 +337,8 @@ pub struct WithdrawalBody {
     pub consent: ConsentBody,
     /// Whether a template was deleted (and its data key destroyed) in the same transaction.
     pub template_destroyed: bool,
+    /// The signed receipt of the withdrawal, for the person to keep (compact JWS, EdDSA).
+    pub receipt: String,
 }
 
 /// An embedding to enrol.
@@ -542,15 +549,22 @@ pub struct ErasureBody {
     pub data_keys_destroyed: u64,
     /// Consent records deleted.
     pub consents_deleted: u64,
+    /// The audit leaf that records the erasure.
+    pub ledger_index: u64,
+    /// The signed deletion certificate for the person to keep (compact JWS, EdDSA).
+    pub certificate: String,
 }
 
-impl From<EraseOutcome> for ErasureBody {
-    fn from(e: EraseOutcome) -> Self {
+impl ErasureBody {
+    /// The answer for an erasure and its certificate.
+    pub fn new(e: &EraseOutcome, certificate: String) -> Self {
         Self {
             erased: true,
             templates_deleted: e.templates,
             data_keys_destroyed: e.data_keys,
             consents_deleted: e.consents,
+            ledger_index: e.leaf_index,
+            certificate,
         }
     }
 }

@@ -53,7 +53,7 @@ impl Modify for Security {
         routes::audit_key, routes::audit_checkpoint, routes::audit_inclusion,
         routes::audit_consistency, routes::audit_leaves, routes::subject_history,
         routes::audit_checkpoints, routes::retention_schedule,
-        routes::lock_subject, routes::unlock_subject
+        routes::lock_subject, routes::unlock_subject, routes::document_keys
     ),
     components(schemas(
         ErrorBody, ErrorDetail, PurposeRequest, PurposeBody, RetentionBody, GrantBody,

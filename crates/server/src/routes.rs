@@ -29,6 +29,7 @@ pub(crate) fn router() -> Router<AppState> {
             post(rotate_protection_key),
         )
         .route("/v1/retention-schedule", get(retention_schedule))
+        .route("/v1/keys", get(document_keys))
         .route("/v1/clients", post(create_client))
         .route(
             "/v1/subjects/{subject}/consents/{purpose}",
@@ -186,6 +187,14 @@ pub(crate) async fn retention_schedule(
         .into_response())
 }
 
+/// The public keys that check consent receipts and deletion certificates (a JSON Web Key
+/// Set; Ed25519, RFC 8037).
+#[utoipa::path(get, path = "/v1/keys", tag = "meta",
+    responses((status = 200, description = "JSON Web Key Set", content_type = "application/json")))]
+pub(crate) async fn document_keys(State(st): State<AppState>) -> Json<serde_json::Value> {
+    Json(st.service.document_keys())
+}
+
 /// Escapes text for HTML element content and attribute values.
 fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -250,7 +259,7 @@ pub(crate) async fn grant_consent(
 ) -> ApiResult<(StatusCode, Json<ConsentBody>)> {
     let (subject, purpose) = subject_and_purpose(&subject, &purpose)?;
     let (notice, method) = req.parse()?;
-    let change = st
+    let (change, receipt) = st
         .service
         .grant_consent(&client, &subject, &purpose, notice, method)
         .await?;
@@ -259,7 +268,13 @@ pub(crate) async fn grant_consent(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(ConsentBody::from(&change.record))))
+    Ok((
+        status,
+        Json(ConsentBody {
+            receipt: Some(receipt),
+            ..ConsentBody::from(&change.record)
+        }),
+    ))
 }
 
 /// Withdraw consent. The template for the purpose is deleted and its data key destroyed in
@@ -278,13 +293,14 @@ pub(crate) async fn withdraw_consent(
     Segments((subject, purpose)): Segments<(String, String)>,
 ) -> ApiResult<Json<WithdrawalBody>> {
     let (subject, purpose) = subject_and_purpose(&subject, &purpose)?;
-    let out = st
+    let (out, receipt) = st
         .service
         .withdraw_consent(&client, &subject, &purpose)
         .await?;
     Ok(Json(WithdrawalBody {
         consent: ConsentBody::from(&out.consent),
         template_destroyed: out.template_destroyed,
+        receipt,
     }))
 }
 
@@ -388,8 +404,8 @@ pub(crate) async fn erase_subject(
     Segments(subject): Segments<String>,
 ) -> ApiResult<Json<ErasureBody>> {
     let subject = SubjectRef::parse(&subject)?;
-    let out = st.service.erase_subject(&client, &subject).await?;
-    Ok(Json(ErasureBody::from(out)))
+    let (out, certificate) = st.service.erase_subject(&client, &subject).await?;
+    Ok(Json(ErasureBody::new(&out, certificate)))
 }
 
 /// Lock the use of a subject's biometrics, for every purpose, until unlocked: verification

@@ -13,6 +13,7 @@
 
 mod audit;
 mod auth;
+mod documents;
 mod error;
 mod galleries;
 mod identify;
@@ -29,6 +30,7 @@ use bioguard_store::Store;
 
 pub use audit::{MAX_LEAVES_PER_CALL, Proof};
 pub use auth::{Admin, AuthenticatedClient};
+pub use documents::{CERTIFICATE_TYPE, RECEIPT_TYPE};
 pub use error::ServiceError;
 pub use identify::{Identification, IdentifyRequest, MAX_BATCH, MAX_CANDIDATES};
 pub use retention::SweepReport;

@@ -16,6 +16,7 @@ use crate::{ServiceError, now};
 const PSEUDONYM_KEY: &str = "pseudonym-key";
 const TOKEN_KEY: &str = "token-digest-key";
 const LOG_KEY: &str = "audit-log-key";
+const DOCUMENT_KEY: &str = "document-signing-key";
 
 /// The service secrets, unwrapped in memory.
 pub struct Secrets {
@@ -23,6 +24,7 @@ pub struct Secrets {
     token: MacKey,
     log: bioguard_ledger::LogKey,
     origin: String,
+    documents: bioguard_ledger::DocumentKey,
 }
 
 impl Secrets {
@@ -45,7 +47,15 @@ impl Secrets {
             token: MacKey::new(load_one(store, keys, TOKEN_KEY).await?),
             log,
             origin,
+            documents: bioguard_ledger::DocumentKey::from_seed(
+                load_one(store, keys, DOCUMENT_KEY).await?.expose(),
+            ),
         })
+    }
+
+    /// The key that signs consent receipts and deletion certificates.
+    pub(crate) fn document_key(&self) -> &bioguard_ledger::DocumentKey {
+        &self.documents
     }
 
     /// The audit log's signing key.

@@ -233,8 +233,8 @@ impl Service {
         purpose: &PurposeId,
         notice_version: NoticeVersion,
         method: ConsentMethod,
-    ) -> Result<ConsentChange, ServiceError> {
-        self.require_purpose(purpose).await?;
+    ) -> Result<(ConsentChange, String), ServiceError> {
+        let stored = self.require_purpose(purpose).await?;
         client.require_any(purpose)?;
         let consent = NewConsent {
             id: ConsentId::from_random(random16()?),
@@ -265,7 +265,9 @@ impl Service {
         if change.created {
             tracing::info!(purpose = %purpose, client = %client.record().id, "consent recorded");
         }
-        Ok(change)
+        let receipt =
+            self.consent_receipt(&self.secrets.pseudonym(subject), &stored, &change.record);
+        Ok((change, receipt))
     }
 
     /// Withdraws consent; the template and its data key are destroyed in the same
@@ -275,8 +277,8 @@ impl Service {
         client: &AuthenticatedClient,
         subject: &SubjectRef,
         purpose: &PurposeId,
-    ) -> Result<WithdrawOutcome, ServiceError> {
-        self.require_purpose(purpose).await?;
+    ) -> Result<(WithdrawOutcome, String), ServiceError> {
+        let stored = self.require_purpose(purpose).await?;
         client.require_any(purpose)?;
         let out = self
             .store
@@ -298,7 +300,8 @@ impl Service {
             template_destroyed = out.template_destroyed,
             "consent withdrawn"
         );
-        Ok(out)
+        let receipt = self.consent_receipt(&self.secrets.pseudonym(subject), &stored, &out.consent);
+        Ok((out, receipt))
     }
 
     /// Enrols (or replaces) a subject's template for a purpose: the embedding becomes a
@@ -532,7 +535,8 @@ impl Service {
         &self,
         client: &AuthenticatedClient,
         subject: &SubjectRef,
-    ) -> Result<EraseOutcome, ServiceError> {
+    ) -> Result<(EraseOutcome, String), ServiceError> {
+        let at = self.now();
         let out = self
             .store
             .erase_subject(&self.secrets.pseudonym(subject), &{
@@ -551,7 +555,8 @@ impl Service {
             consents = out.consents,
             "subject erased"
         );
-        Ok(out)
+        let certificate = self.deletion_certificate(&self.secrets.pseudonym(subject), at, &out);
+        Ok((out, certificate))
     }
 
     /// Locks (`lock`) or unlocks the use of a subject's biometrics for every purpose. While

@@ -270,6 +270,8 @@ pub struct EraseOutcome {
     pub data_keys: u64,
     /// Consent records deleted.
     pub consents: u64,
+    /// The index of the leaf that records the erasure.
+    pub leaf_index: u64,
 }
 
 /// What identification needs to confirm one candidate found in memory, read from the

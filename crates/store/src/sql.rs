@@ -1394,7 +1394,7 @@ impl Store for SqlStore {
                         .bind(subject.as_str())
                         .execute(b.conn())
                         .await?;
-                    b.append_leaf(&leaf).await?;
+                    out.leaf_index = b.append_leaf(&leaf).await?;
                     Ok(out)
                 })
             })

@@ -7,5 +7,6 @@ mod demo;
 mod durability;
 mod http;
 mod readme;
+mod receipt;
 mod serve;
 mod server;

@@ -10,6 +10,7 @@ use crate::harness::{Harness, Reply, near, synthetic};
 crate::on_both_backends!(
     a_lock_refuses_every_use_until_unlocked,
     withdrawal_leaves_nothing_and_every_use_answers_with_the_fallback,
+    receipts_and_certificates_verify_with_the_published_key,
 );
 
 const DIM: usize = 16;
@@ -26,7 +27,9 @@ async fn setup(h: &Harness) -> String {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
-    let key = h.client(&[("gate", &["enroll", "verify", "identify"][..])]).await;
+    let key = h
+        .client(&[("gate", &["enroll", "verify", "identify"][..])])
+        .await;
     for (who, seed) in [("alice", 1), ("bob", 2)] {
         h.consent(&key, who, "gate").await;
         let r = h
@@ -75,13 +78,17 @@ async fn a_lock_refuses_every_use_until_unlocked(h: &Harness) {
     let key = setup(h).await;
     assert_eq!(identify(h, &key, 1).await, ["alice"]);
     let before = size(h).await;
-    let r = h.send("POST", "/v1/subjects/alice/lock", Some(&key), None).await;
+    let r = h
+        .send("POST", "/v1/subjects/alice/lock", Some(&key), None)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
     assert_eq!(r.json["locked"], true);
     assert!(r.json["locked_at"].is_string());
     assert_eq!(size(h).await, before + 1, "a lock is one leaf");
     // Locking again changes nothing and records nothing.
-    let again = h.send("POST", "/v1/subjects/alice/lock", Some(&key), None).await;
+    let again = h
+        .send("POST", "/v1/subjects/alice/lock", Some(&key), None)
+        .await;
     assert_eq!(again.json["locked_at"], r.json["locked_at"]);
     assert_eq!(size(h).await, before + 1);
 
@@ -95,11 +102,15 @@ async fn a_lock_refuses_every_use_until_unlocked(h: &Harness) {
     let s = h.send("GET", "/v1/subjects/alice", Some(&key), None).await;
     assert_eq!(s.json["locked_at"], r.json["locked_at"], "{}", s.raw);
 
-    let u = h.send("POST", "/v1/subjects/alice/unlock", Some(&key), None).await;
+    let u = h
+        .send("POST", "/v1/subjects/alice/unlock", Some(&key), None)
+        .await;
     assert_eq!(u.status, StatusCode::OK, "{}", u.raw);
     assert_eq!(u.json["locked"], false);
     assert_eq!(
-        h.verify(&key, "alice", "gate", &synthetic(1, DIM)).await.json["match"],
+        h.verify(&key, "alice", "gate", &synthetic(1, DIM))
+            .await
+            .json["match"],
         true
     );
     assert_eq!(identify(h, &key, 1).await, ["alice"]);
@@ -117,17 +128,27 @@ async fn a_lock_refuses_every_use_until_unlocked(h: &Harness) {
 async fn withdrawal_leaves_nothing_and_every_use_answers_with_the_fallback(h: &Harness) {
     let key = setup(h).await;
     let r = h
-        .send("DELETE", "/v1/subjects/alice/consents/gate", Some(&key), None)
+        .send(
+            "DELETE",
+            "/v1/subjects/alice/consents/gate",
+            Some(&key),
+            None,
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
     // Checked in the database itself: no template, no data key, no gallery entry for her.
     for (table, sql) in [
         ("templates", "SELECT COUNT(*) FROM templates"),
         ("data_keys", "SELECT COUNT(*) FROM data_keys"),
-        ("template_galleries", "SELECT COUNT(*) FROM template_galleries"),
+        (
+            "template_galleries",
+            "SELECT COUNT(*) FROM template_galleries",
+        ),
     ] {
         assert_eq!(
-            bioguard_store::count_rows(&h.store, sql).await.expect("count"),
+            bioguard_store::count_rows(&h.store, sql)
+                .await
+                .expect("count"),
             1,
             "only Bob's row is left in {table}"
         );
@@ -138,4 +159,96 @@ async fn withdrawal_leaves_nothing_and_every_use_answers_with_the_fallback(h: &H
     let e = h.enroll(&key, "alice", "gate", &synthetic(1, DIM)).await;
     fallback(&e, StatusCode::FORBIDDEN, "consent_required");
     assert_eq!(identify(h, &key, 2).await, ["bob"]);
+}
+
+async fn receipts_and_certificates_verify_with_the_published_key(h: &Harness) {
+    let key = setup(h).await;
+    let jwks = h.send("GET", "/v1/keys", None, None).await;
+    assert_eq!(jwks.status, StatusCode::OK, "{}", jwks.raw);
+    let verifier =
+        bioguard_ledger::DocumentVerifier::from_jwk(&jwks.json["keys"][0]).expect("a JWK");
+    let check = |token: &str, typ: &str| {
+        let doc = verifier.verify(token).expect("verifies");
+        assert_eq!(doc.typ, typ);
+        // One changed byte anywhere in the payload or signature breaks it.
+        let mut b = token.as_bytes().to_vec();
+        let i = token.find('.').expect("dot") + 5;
+        b[i] = if b[i] == b'a' { b'b' } else { b'a' };
+        assert!(
+            verifier
+                .verify(&String::from_utf8(b).expect("ascii"))
+                .is_err()
+        );
+        doc.payload
+    };
+    // Consent given: the receipt carries the record's fields, never the subject's identifier.
+    let r = h.consent(&key, "carol", "gate").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    let given = check(
+        r.json["receipt"].as_str().expect("receipt"),
+        bioguard_service::RECEIPT_TYPE,
+    );
+    assert_eq!(given["record_id"], r.json["id"]);
+    assert_eq!(given["event"]["type"], "given");
+    assert_eq!(given["event"]["state"], "active");
+    assert_eq!(given["purpose"]["id"], "gate");
+    assert_eq!(given["retention"]["max_days_since_enrolment"], 30);
+    for field in [
+        "schema_version",
+        "principal",
+        "notice",
+        "data_types",
+        "controller",
+        "storage_location",
+        "jurisdiction",
+        "recipients",
+        "withdrawal_method",
+    ] {
+        assert!(given.contains_key(field), "{field} missing: {given:?}");
+    }
+    assert!(
+        !serde_json::Value::Object(given.clone())
+            .to_string()
+            .contains("carol"),
+        "the receipt names the pseudonym only"
+    );
+    // Withdrawn: a receipt of the ended record.
+    let w = h
+        .send(
+            "DELETE",
+            "/v1/subjects/carol/consents/gate",
+            Some(&key),
+            None,
+        )
+        .await;
+    let ended = check(
+        w.json["receipt"].as_str().expect("receipt"),
+        bioguard_service::RECEIPT_TYPE,
+    );
+    assert_eq!(ended["record_id"], given["record_id"]);
+    assert_eq!(ended["event"]["type"], "withdrawn");
+    assert_eq!(ended["principal"], given["principal"]);
+    // Erased: a certificate of what was destroyed, naming its ledger leaf.
+    let e = h
+        .send("DELETE", "/v1/subjects/alice", Some(&key), None)
+        .await;
+    assert_eq!(e.status, StatusCode::OK, "{}", e.raw);
+    let cert = check(
+        e.json["certificate"].as_str().expect("certificate"),
+        bioguard_service::CERTIFICATE_TYPE,
+    );
+    assert_eq!(cert["destroyed"]["templates"], 1);
+    assert_eq!(cert["destroyed"]["data_keys"], 1);
+    assert_eq!(cert["ledger_index"], e.json["ledger_index"]);
+    let leaf = h
+        .store
+        .audit_leaves(
+            e.json["ledger_index"].as_u64().expect("index"),
+            e.json["ledger_index"].as_u64().expect("index") + 1,
+        )
+        .await
+        .expect("leaf");
+    let leaf = bioguard_ledger::Leaf::decode(&leaf[0]).expect("leaf");
+    assert_eq!(leaf.op, "subject.erase");
+    assert_eq!(leaf.subject.as_deref(), cert["principal"].as_str());
 }
