@@ -356,7 +356,20 @@ async fn bench_appends_in(
             wrapped: vec![0; 60],
         };
         store
-            .create_purpose(&purpose, &key, bench_time(), &bench_leaf("purpose.create"))
+            .create_purpose(
+                &purpose,
+                &key,
+                &bioguard_store::NewNotice {
+                    version: 1,
+                    body: "{}".into(),
+                    hash: String::new(),
+                    material: true,
+                    reconsent_days: None,
+                    at: bench_time(),
+                },
+                bench_time(),
+                &bench_leaf("purpose.create"),
+            )
             .await?;
     }
     let mut rows = Vec::new();

@@ -69,6 +69,91 @@ pub struct PurposeRequest {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub calibration: Option<serde_json::Value>,
+    /// The purpose's first privacy notice (version v1). Without it, v1 is the description in
+    /// English with the operator as controller.
+    #[serde(default)]
+    pub notice: Option<NoticeRequest>,
+}
+
+/// A version of a purpose's privacy notice.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeRequest {
+    /// The text shown to the person (up to 20,000 bytes).
+    pub text: String,
+    /// A BCP 47 language tag. Default `en`.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// Who is responsible for the processing.
+    pub controller: String,
+    /// The law that applies. Default: as stated by the operator.
+    #[serde(default)]
+    pub jurisdiction: Option<String>,
+    /// Who else receives the data (default: nobody).
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    /// How the person withdraws.
+    #[serde(default)]
+    pub withdrawal_method: Option<String>,
+    /// Whether people who consented to earlier versions must consent again (default true).
+    #[serde(default)]
+    pub material: Option<bool>,
+    /// For a material change: days templates under earlier consents stay usable for
+    /// verification (1 to 3650; default: until the person consents again).
+    #[serde(default)]
+    pub reconsent_days: Option<u32>,
+}
+
+impl NoticeRequest {
+    /// The draft the service publishes.
+    pub fn into_draft(self) -> bioguard_service::NoticeDraft {
+        let defaults = bioguard_service::NoticeDraft::from_purpose(&self.text);
+        bioguard_service::NoticeDraft {
+            text: self.text,
+            language: self.language.unwrap_or(defaults.language),
+            controller: self.controller,
+            jurisdiction: self.jurisdiction.unwrap_or(defaults.jurisdiction),
+            recipients: self.recipients,
+            withdrawal_method: self.withdrawal_method.unwrap_or(defaults.withdrawal_method),
+            material: self.material.unwrap_or(true),
+            reconsent_days: self.reconsent_days,
+        }
+    }
+}
+
+/// A published notice version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NoticeBody {
+    /// `v1`, `v2`, ...
+    pub version: String,
+    /// SHA-256 (hex) of the notice's canonical JSON, `body` exactly as served in `canonical`.
+    pub hash: String,
+    /// Whether people who consented to earlier versions must consent again.
+    pub material: bool,
+    /// Days earlier consents stay usable for verification after publication, if limited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconsent_days: Option<u32>,
+    /// When it was published (RFC 3339).
+    pub published_at: String,
+    /// The notice itself.
+    #[schema(value_type = Object)]
+    pub notice: serde_json::Value,
+    /// The exact bytes hashed.
+    pub canonical: String,
+}
+
+impl From<&bioguard_store::StoredNotice> for NoticeBody {
+    fn from(n: &bioguard_store::StoredNotice) -> Self {
+        Self {
+            version: format!("v{}", n.version),
+            hash: n.hash.clone(),
+            material: n.material,
+            reconsent_days: n.reconsent_days,
+            published_at: rfc3339(n.published_at),
+            notice: bioguard_service::notice_json(n),
+            canonical: n.body.clone(),
+        }
+    }
 }
 
 /// The longest calibration record accepted, in bytes of JSON.

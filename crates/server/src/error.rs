@@ -105,6 +105,14 @@ impl From<ServiceError> for ApiError {
                 fallback: true,
                 ..Self::new(S::NOT_FOUND, "not_enrolled", msg)
             },
+            ServiceError::NoticeOutdated(_) => Self {
+                field: Some("notice_version"),
+                ..Self::new(S::CONFLICT, "notice_outdated", msg)
+            },
+            ServiceError::ReconsentRequired => Self {
+                fallback: true,
+                ..Self::new(S::FORBIDDEN, "reconsent_required", msg)
+            },
             ServiceError::Locked => Self {
                 fallback: true,
                 ..Self::new(S::LOCKED, "biometrics_locked", msg)

@@ -53,7 +53,8 @@ impl Modify for Security {
         routes::audit_key, routes::audit_checkpoint, routes::audit_inclusion,
         routes::audit_consistency, routes::audit_leaves, routes::subject_history,
         routes::audit_checkpoints, routes::retention_schedule,
-        routes::lock_subject, routes::unlock_subject, routes::document_keys
+        routes::lock_subject, routes::unlock_subject, routes::document_keys,
+        routes::publish_notice, routes::list_notices, routes::subject_report
     ),
     components(schemas(
         ErrorBody, ErrorDetail, PurposeRequest, PurposeBody, RetentionBody, GrantBody,
@@ -64,7 +65,8 @@ impl Modify for Security {
         RotationBody, crate::dto::AuditKeyBody, crate::dto::InclusionBody,
         crate::dto::ConsistencyBody, crate::dto::LeavesBody, crate::dto::HistoryBody,
         crate::dto::HistoryEntry, crate::dto::CheckpointsBody, crate::dto::CheckpointEntry,
-        crate::dto::ScheduleBody, crate::dto::ScheduleEntry, crate::dto::LockBody
+        crate::dto::ScheduleBody, crate::dto::ScheduleEntry, crate::dto::LockBody,
+        crate::dto::NoticeRequest, crate::dto::NoticeBody
     )),
     modifiers(&Security)
 )]

@@ -30,6 +30,10 @@ pub(crate) fn router() -> Router<AppState> {
         )
         .route("/v1/retention-schedule", get(retention_schedule))
         .route("/v1/keys", get(document_keys))
+        .route(
+            "/v1/purposes/{purpose}/notices",
+            post(publish_notice).get(list_notices),
+        )
         .route("/v1/clients", post(create_client))
         .route(
             "/v1/subjects/{subject}/consents/{purpose}",
@@ -40,6 +44,7 @@ pub(crate) fn router() -> Router<AppState> {
             "/v1/subjects/{subject}",
             get(subject_summary).delete(erase_subject),
         )
+        .route("/v1/subjects/{subject}/report", get(subject_report))
         .route("/v1/subjects/{subject}/lock", post(lock_subject))
         .route("/v1/subjects/{subject}/unlock", post(unlock_subject))
         .route("/v1/verify", post(verify))
@@ -96,10 +101,11 @@ pub(crate) async fn openapi() -> impl axum::response::IntoResponse {
 pub(crate) async fn create_purpose(
     State(st): State<AppState>,
     AdminAuth(admin): AdminAuth,
-    JsonBody(req): JsonBody<PurposeRequest>,
+    JsonBody(mut req): JsonBody<PurposeRequest>,
 ) -> ApiResult<(StatusCode, Json<PurposeBody>)> {
+    let notice = req.notice.take().map(crate::dto::NoticeRequest::into_draft);
     let purpose = req.parse()?;
-    let created = st.service.create_purpose(&admin, purpose).await?;
+    let created = st.service.create_purpose(&admin, purpose, notice).await?;
     let stored = bioguard_store::StoredPurpose {
         purpose: created,
         protection_version: 1,
@@ -185,6 +191,43 @@ pub(crate) async fn retention_schedule(
         page,
     )
         .into_response())
+}
+
+/// Publish the next version of a purpose's privacy notice (admin). A material version makes
+/// earlier consents insufficient for enrolment, and for verification after
+/// `reconsent_days`.
+#[utoipa::path(post, path = "/v1/purposes/{purpose}/notices", tag = "purposes",
+    request_body = crate::dto::NoticeRequest, security(("admin_token" = [])),
+    params(("purpose" = String, Path, description = "The purpose id")),
+    responses((status = 201, body = crate::dto::NoticeBody), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub(crate) async fn publish_notice(
+    State(st): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    Segments(purpose): Segments<String>,
+    JsonBody(req): JsonBody<crate::dto::NoticeRequest>,
+) -> ApiResult<(StatusCode, Json<crate::dto::NoticeBody>)> {
+    let purpose = PurposeId::parse(&purpose)?;
+    let n = st
+        .service
+        .publish_notice(&admin, &purpose, req.into_draft())
+        .await?;
+    Ok((StatusCode::CREATED, Json(crate::dto::NoticeBody::from(&n))))
+}
+
+/// Every version of a purpose's privacy notice, oldest first (public).
+#[utoipa::path(get, path = "/v1/purposes/{purpose}/notices", tag = "purposes",
+    params(("purpose" = String, Path, description = "The purpose id")),
+    responses((status = 200, body = Vec<crate::dto::NoticeBody>),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn list_notices(
+    State(st): State<AppState>,
+    Segments(purpose): Segments<String>,
+) -> ApiResult<Json<Vec<crate::dto::NoticeBody>>> {
+    let purpose = PurposeId::parse(&purpose)?;
+    let all = st.service.notices(&purpose).await?;
+    Ok(Json(all.iter().map(crate::dto::NoticeBody::from).collect()))
 }
 
 /// The public keys that check consent receipts and deletion certificates (a JSON Web Key
@@ -406,6 +449,36 @@ pub(crate) async fn erase_subject(
     let subject = SubjectRef::parse(&subject)?;
     let (out, certificate) = st.service.erase_subject(&client, &subject).await?;
     Ok(Json(ErasureBody::new(&out, certificate)))
+}
+
+/// Everything held about a subject and every use of it, as a JSON file to download:
+/// purposes, consent records with their signed receipts, templates with their retention
+/// deadlines, the lock, and the access history with ledger indexes.
+#[utoipa::path(get, path = "/v1/subjects/{subject}/report", tag = "subjects",
+    security(("api_key" = [])),
+    params(("subject" = String, Path, description = "The relying party's subject identifier")),
+    responses((status = 200, description = "the report (application/json, as an attachment)"),
+              (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn subject_report(
+    State(st): State<AppState>,
+    ClientAuth(client): ClientAuth,
+    Segments(subject): Segments<String>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let subject = SubjectRef::parse(&subject)?;
+    let report = st.service.subject_report(&client, &subject).await?;
+    let name = report["principal"]
+        .as_str()
+        .map(|p| p.chars().take(16).collect::<String>())
+        .unwrap_or_default();
+    Ok((
+        [(
+            axum::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"bioguard-report-{name}.json\""),
+        )],
+        Json(report),
+    )
+        .into_response())
 }
 
 /// Lock the use of a subject's biometrics, for every purpose, until unlocked: verification

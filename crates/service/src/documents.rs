@@ -19,7 +19,7 @@ pub const RECEIPT_TYPE: &str = "bioguard-consent-receipt+jwt";
 pub const CERTIFICATE_TYPE: &str = "bioguard-deletion-certificate+jwt";
 
 /// What is collected under every purpose: the protected template only, never an image.
-const DATA_TYPES: &str = "biometric template: a protected binary code derived from an \
+pub(crate) const DATA_TYPES: &str = "biometric template: a protected binary code derived from an \
                           embedding; no image, audio or raw embedding is kept";
 
 fn rfc3339(t: Timestamp) -> String {
@@ -48,8 +48,12 @@ impl Service {
         subject: &Pseudonym,
         purpose: &StoredPurpose,
         record: &ConsentRecord,
+        notice: Option<&bioguard_store::StoredNotice>,
     ) -> String {
         let p = &purpose.purpose;
+        // The notice's own statements, as published (the hash binds the receipt to its text).
+        let body = notice.map(crate::notice_json).unwrap_or(Value::Null);
+        let said = |k: &str, default: Value| body.get(k).cloned().unwrap_or(default);
         let (event_type, state, time) = match (record.ended_at, record.end_reason) {
             (Some(at), Some(reason)) => (
                 match reason {
@@ -67,18 +71,23 @@ impl Service {
             "schema_version": "1",
             "record_id": record.id.as_str(),
             "principal": subject.as_str(),
-            "notice": {"version": record.notice_version.as_str()},
+            "notice": {
+                "version": record.notice_version.as_str(),
+                "hash": notice.map(|n| n.hash.as_str()),
+                "published_at": notice.map(|n| rfc3339(n.published_at)),
+            },
+            "language": said("language", json!("en")),
             "purpose": {"id": p.id.as_str(), "description": p.description.as_str()},
             "data_types": [DATA_TYPES],
-            "controller": self.controller(),
+            "controller": said("controller", json!(self.controller())),
             "storage_location": "the operator's bioguard database, encrypted under per-subject data keys",
             "retention": {
                 "max_days_since_enrolment": p.retention.max_days_since_enrolment(),
                 "max_days_since_last_use": p.retention.max_days_since_last_use(),
             },
-            "jurisdiction": "as stated in the notice",
-            "recipients": [],
-            "withdrawal_method": "ask the relying party, which calls DELETE /v1/subjects/{subject}/consents/{purpose}; it takes effect before the call answers",
+            "jurisdiction": said("jurisdiction", json!("as stated in the notice")),
+            "recipients": said("recipients", json!([])),
+            "withdrawal_method": said("withdrawal_method", json!("ask the relying party; withdrawal takes effect before its call answers")),
             "method": record.method.as_str(),
             "recorded_by": record.client.as_str(),
             "given_at": rfc3339(record.granted_at),
@@ -121,5 +130,104 @@ impl Service {
     /// Who is responsible for the processing, as receipts state it.
     fn controller(&self) -> &str {
         "the operator of this bioguard service (named in the purpose's notice)"
+    }
+}
+
+impl Service {
+    /// Everything held about a subject, and every use of it, as one JSON document the person
+    /// can download: purposes, consent records with their receipts, templates with their
+    /// retention deadlines, the lock, and the access history with ledger indexes (each
+    /// provable with `GET /v1/audit/proof/inclusion`).
+    pub async fn subject_report(
+        &self,
+        _client: &crate::AuthenticatedClient,
+        subject: &bioguard_core::SubjectRef,
+    ) -> Result<Value, crate::ServiceError> {
+        let pseudonym = self.secrets.pseudonym(subject);
+        let summary = self.store.subject_summary(&pseudonym).await?;
+        let history = self.store.subject_history(&pseudonym).await?;
+        let purposes: std::collections::BTreeSet<&bioguard_core::PurposeId> = summary
+            .consents
+            .iter()
+            .map(|c| &c.purpose)
+            .chain(summary.templates.iter().map(|t| &t.purpose))
+            .collect();
+        let mut purpose_docs = Vec::new();
+        let mut consents = Vec::new();
+        let mut templates = Vec::new();
+        for id in purposes {
+            let Some(stored) = self.store.purpose(id).await? else {
+                continue;
+            };
+            let p = &stored.purpose;
+            let notices = self.notice_state(id).await?;
+            purpose_docs.push(json!({
+                "id": id.as_str(), "description": p.description.as_str(),
+                "operations": p.operations.iter().map(|o| o.as_str()).collect::<Vec<_>>(),
+                "retention": {
+                    "max_days_since_enrolment": p.retention.max_days_since_enrolment(),
+                    "max_days_since_last_use": p.retention.max_days_since_last_use(),
+                },
+                "current_notice": notices.current().map(|n| json!({
+                    "version": format!("v{}", n.version), "hash": n.hash})),
+            }));
+            for c in summary.consents.iter().filter(|c| &c.purpose == id) {
+                consents.push(json!({
+                    "id": c.id.as_str(), "purpose": id.as_str(),
+                    "notice_version": c.notice_version.as_str(),
+                    "method": c.method.as_str(), "recorded_by": c.client.as_str(),
+                    "given_at": rfc3339(c.granted_at),
+                    "ended_at": c.ended_at.map(rfc3339),
+                    "end_reason": c.end_reason.map(|r| r.as_str()),
+                    "receipt": self.consent_receipt(&pseudonym, &stored, c,
+                        notices.get(c.notice_version.as_str())),
+                }));
+            }
+            for t in summary.templates.iter().filter(|t| &t.purpose == id) {
+                let by_age = t.enrolled_at.unix()
+                    + i64::from(p.retention.max_days_since_enrolment()) * 86_400;
+                let by_use = p.retention.max_days_since_last_use().map(|d| {
+                    t.last_used_at.unwrap_or(t.enrolled_at).unix() + i64::from(d) * 86_400
+                });
+                let deadline = by_use.map_or(by_age, |u| u.min(by_age));
+                templates.push(json!({
+                    "purpose": id.as_str(), "enrolled_at": rfc3339(t.enrolled_at),
+                    "last_used_at": t.last_used_at.map(rfc3339),
+                    "held": "a protected binary code sealed under this subject's own data key; no image or embedding",
+                    "deleted_by": rfc3339(Timestamp::from_unix(deadline)),
+                }));
+            }
+        }
+        let uses: Vec<Value> = history
+            .iter()
+            .filter_map(|(index, bytes)| {
+                let leaf = bioguard_ledger::Leaf::decode(bytes)?;
+                Some(json!({
+                    "ledger_index": index, "time": rfc3339(Timestamp::from_unix(leaf.time)),
+                    "operation": leaf.op, "purpose": leaf.purpose, "decision": leaf.decision,
+                    "by": leaf.actor,
+                }))
+            })
+            .collect();
+        let (origin, log_key) = self.audit_key();
+        Ok(json!({
+            "report": "everything bioguard holds about one subject, and every use of it",
+            "generated_at": rfc3339(self.now()),
+            "principal": pseudonym.as_str(),
+            "locked_since": summary.locked_at.map(rfc3339),
+            "purposes": purpose_docs,
+            "consents": consents,
+            "templates": templates,
+            "history": uses,
+            "verify_with": {
+                "receipt_keys": self.document_keys(),
+                "audit_log": {"origin": origin, "verifier_key": log_key.to_string()},
+            },
+            "rights": {
+                "withdraw": "DELETE /v1/subjects/{subject}/consents/{purpose}",
+                "erase": "DELETE /v1/subjects/{subject}",
+                "lock": "POST /v1/subjects/{subject}/lock",
+            },
+        }))
     }
 }

@@ -28,6 +28,19 @@ pub enum ServiceError {
          or offer the non-biometric alternative"
     )]
     ConsentRequired,
+    /// Consent was asked for under a notice that is no longer the current one.
+    #[error(
+        "this notice is no longer current; show the person the current notice ({0}) and \
+         record consent to it"
+    )]
+    NoticeOutdated(String),
+    /// The purpose's notice changed materially and the deadline for consenting again has
+    /// passed (or, for enrolment, consent under the new notice is needed first).
+    #[error(
+        "the purpose's notice changed; the person must consent to the current notice \
+         before biometrics are used again; offer the non-biometric alternative meanwhile"
+    )]
+    ReconsentRequired,
     /// The subject has locked the use of their biometrics.
     #[error(
         "the subject has locked the use of their biometrics; offer the non-biometric \

@@ -204,6 +204,12 @@ impl Service {
         {
             return Ok(None);
         }
+        // A consent given before a material notice change, past its re-consent deadline.
+        if let Some(n) = &m.consent_notice
+            && !self.notice_state(purpose).await?.allows_use(n, self.now())
+        {
+            return Ok(None);
+        }
         let consent = ConsentChecked::after_live_consent_read();
         let opened = match open_template(
             &consent,

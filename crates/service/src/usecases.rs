@@ -107,8 +107,13 @@ impl Service {
         &self,
         _admin: &Admin,
         purpose: Purpose,
+        notice: Option<crate::NoticeDraft>,
     ) -> Result<Purpose, ServiceError> {
         purpose.check()?;
+        let notice = notice
+            .unwrap_or_else(|| crate::NoticeDraft::from_purpose(purpose.description.as_str()));
+        notice.check()?;
+        let notice = notice.publish(&purpose, 1, self.now());
         let key = new_protection_key(self.keys.as_ref(), &purpose.id, 1).await?;
         let mut leaf = self.leaf("purpose.create", "admin");
         leaf.purpose = Some(purpose.id.clone());
@@ -133,8 +138,9 @@ impl Service {
             leaf.detail
                 .push(("max_gallery_size".into(), max.to_string()));
         }
+        leaf.detail.push(("notice_v1".into(), notice.hash.clone()));
         self.store
-            .create_purpose(&purpose, &key, self.now(), &leaf)
+            .create_purpose(&purpose, &key, &notice, self.now(), &leaf)
             .await?;
         tracing::info!(purpose = %purpose.id, code_bits = purpose.code_bits.bits(), "purpose created");
         Ok(purpose)
@@ -236,6 +242,22 @@ impl Service {
     ) -> Result<(ConsentChange, String), ServiceError> {
         let stored = self.require_purpose(purpose).await?;
         client.require_any(purpose)?;
+        // Consent is given to the notice the person is shown now, and to no other.
+        let notices = self.notice_state(purpose).await?;
+        let current = notices.current().map(|n| n.version).unwrap_or(0);
+        match notices.get(notice_version.as_str()) {
+            Some(n) if n.version == current => {}
+            Some(_) => {
+                return Err(ServiceError::NoticeOutdated(format!("v{current}")));
+            }
+            None => {
+                return Err(ValidationError::new(
+                    "notice_version",
+                    format!("this purpose has no such notice; its current notice is v{current}"),
+                )
+                .into());
+            }
+        }
         let consent = NewConsent {
             id: ConsentId::from_random(random16()?),
             purpose: purpose.clone(),
@@ -265,8 +287,12 @@ impl Service {
         if change.created {
             tracing::info!(purpose = %purpose, client = %client.record().id, "consent recorded");
         }
-        let receipt =
-            self.consent_receipt(&self.secrets.pseudonym(subject), &stored, &change.record);
+        let receipt = self.consent_receipt(
+            &self.secrets.pseudonym(subject),
+            &stored,
+            &change.record,
+            notices.get(change.record.notice_version.as_str()),
+        );
         Ok((change, receipt))
     }
 
@@ -300,7 +326,13 @@ impl Service {
             template_destroyed = out.template_destroyed,
             "consent withdrawn"
         );
-        let receipt = self.consent_receipt(&self.secrets.pseudonym(subject), &stored, &out.consent);
+        let notices = self.notice_state(purpose).await?;
+        let receipt = self.consent_receipt(
+            &self.secrets.pseudonym(subject),
+            &stored,
+            &out.consent,
+            notices.get(out.consent.notice_version.as_str()),
+        );
         Ok((out, receipt))
     }
 
@@ -342,6 +374,11 @@ impl Service {
         }
         if !material.consent_live {
             return Err(ServiceError::ConsentRequired);
+        }
+        if let Some(n) = &material.consent_notice
+            && !self.notice_state(purpose_id).await?.allows_enrolment(n)
+        {
+            return Err(ServiceError::ReconsentRequired);
         }
         let code = self.protect(&purpose, embedding).await?;
         let subject_ref = (!galleries.is_empty()).then_some(subject);
@@ -458,6 +495,14 @@ impl Service {
         }
         if !material.consent_live {
             return Err(ServiceError::ConsentRequired);
+        }
+        if let Some(n) = &material.consent_notice
+            && !self
+                .notice_state(purpose_id)
+                .await?
+                .allows_use(n, self.now())
+        {
+            return Err(ServiceError::ReconsentRequired);
         }
         let consent = ConsentChecked::after_live_consent_read();
         let stored = material.template.ok_or(ServiceError::NotEnrolled)?;

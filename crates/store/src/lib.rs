@@ -21,8 +21,8 @@ pub use error::StoreError;
 pub use records::{
     CandidateMaterial, ClientRecord, ConsentChange, ConsentRecord, EndReason, EnrolOutcome,
     EraseOutcome, ExpiredTemplate, ExpiryReason, IndexRecord, LeafDraft, NewClient, NewConsent,
-    NewTemplate, SealedKey, StoredDataKey, StoredPurpose, StoredTemplate, SubjectSummary,
-    TemplateInfo, VerifyMaterial, WithdrawOutcome,
+    NewNotice, NewTemplate, SealedKey, StoredDataKey, StoredNotice, StoredPurpose, StoredTemplate,
+    SubjectSummary, TemplateInfo, VerifyMaterial, WithdrawOutcome,
 };
 pub use sql::{Backend, SqlStore, count_rows};
 pub use writer::WriteStats;
@@ -42,9 +42,22 @@ pub trait Store: Send + Sync {
         &self,
         purpose: &Purpose,
         protection_key: &SealedKey,
+        notice: &NewNotice,
         at: Timestamp,
         leaf: &LeafDraft,
     ) -> Result<(), StoreError>;
+
+    /// Publishes a new version of a purpose's notice. [`StoreError::Conflict`] if that
+    /// version exists (another publication won the race).
+    async fn publish_notice(
+        &self,
+        purpose: &PurposeId,
+        notice: &NewNotice,
+        leaf: &LeafDraft,
+    ) -> Result<(), StoreError>;
+
+    /// Every version of a purpose's notice, oldest first.
+    async fn notices(&self, purpose: &PurposeId) -> Result<Vec<StoredNotice>, StoreError>;
 
     /// One purpose.
     async fn purpose(&self, id: &PurposeId) -> Result<Option<StoredPurpose>, StoreError>;

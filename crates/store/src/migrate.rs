@@ -56,6 +56,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_subject_locks.sql"),
         postgres: include_str!("../migrations/postgres/0006_subject_locks.sql"),
     },
+    Migration {
+        version: 7,
+        name: "notices",
+        sqlite: include_str!("../migrations/sqlite/0007_notices.sql"),
+        postgres: include_str!("../migrations/postgres/0007_notices.sql"),
+    },
 ];
 
 /// An arbitrary constant naming bioguard's migration lock among PostgreSQL advisory locks.

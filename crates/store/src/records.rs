@@ -197,6 +197,8 @@ pub struct StoredTemplate {
 pub struct VerifyMaterial {
     /// Whether the subject has locked the use of their biometrics.
     pub locked: bool,
+    /// The notice version the live consent was given under, if there is one.
+    pub consent_notice: Option<String>,
     /// Whether a live consent exists.
     pub consent_live: bool,
     /// The template, if enrolled.
@@ -223,6 +225,41 @@ pub struct SubjectSummary {
     pub templates: Vec<TemplateInfo>,
     /// When the subject locked the use of their biometrics, if they did.
     pub locked_at: Option<Timestamp>,
+}
+
+/// A version of a purpose's privacy notice, to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNotice {
+    /// Its version number (1 for the notice published with the purpose).
+    pub version: u32,
+    /// The notice as canonical JSON.
+    pub body: String,
+    /// SHA-256 of `body`, hex.
+    pub hash: String,
+    /// Whether existing consents must be given again under this version.
+    pub material: bool,
+    /// Days templates under an earlier consent stay usable for verification after this
+    /// version is published (`None`: until re-consent).
+    pub reconsent_days: Option<u32>,
+    /// When it is published.
+    pub at: Timestamp,
+}
+
+/// A published notice version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredNotice {
+    /// Its version number.
+    pub version: u32,
+    /// The notice as canonical JSON.
+    pub body: String,
+    /// SHA-256 of `body`, hex.
+    pub hash: String,
+    /// Whether existing consents must be given again under this version.
+    pub material: bool,
+    /// Days earlier consents stay usable for verification (`None`: until re-consent).
+    pub reconsent_days: Option<u32>,
+    /// When it was published.
+    pub published_at: Timestamp,
 }
 
 /// Which retention limit a template passed.
@@ -284,6 +321,8 @@ pub struct CandidateMaterial {
     pub consent_live: bool,
     /// Whether the subject has locked the use of their biometrics.
     pub locked: bool,
+    /// The notice version the live consent was given under, if there is one.
+    pub consent_notice: Option<String>,
     /// The template.
     pub template: StoredTemplate,
     /// The galleries the template is in.

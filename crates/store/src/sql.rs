@@ -25,8 +25,8 @@ use crate::writer::{Batch, Writer};
 use crate::{
     CandidateMaterial, ClientRecord, ConsentChange, ConsentRecord, EndReason, EnrolOutcome,
     EraseOutcome, ExpiredTemplate, ExpiryReason, IndexRecord, LeafDraft, NewClient, NewConsent,
-    NewTemplate, SealedKey, Store, StoreError, StoredDataKey, StoredPurpose, StoredTemplate,
-    SubjectSummary, TemplateInfo, VerifyMaterial, WithdrawOutcome,
+    NewNotice, NewTemplate, SealedKey, Store, StoreError, StoredDataKey, StoredNotice,
+    StoredPurpose, StoredTemplate, SubjectSummary, TemplateInfo, VerifyMaterial, WithdrawOutcome,
 };
 
 /// Which database a [`SqlStore`] talks to.
@@ -322,6 +322,34 @@ fn expired_from_row(r: &AnyRow) -> Result<ExpiredTemplate, StoreError> {
     })
 }
 
+/// Inserts a notice version; a taken version is [`StoreError::Conflict`].
+async fn insert_notice(
+    b: &mut Batch<'_>,
+    purpose: &PurposeId,
+    n: &NewNotice,
+) -> Result<(), StoreError> {
+    let r = sqlx::query(
+        "INSERT INTO notices (purpose_id, version, body, hash, material, reconsent_days, \
+         published_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(purpose.as_str())
+    .bind(i64::from(n.version))
+    .bind(n.body.as_str())
+    .bind(n.hash.as_str())
+    .bind(i64::from(n.material))
+    .bind(n.reconsent_days.map(i64::from))
+    .bind(n.at.unix())
+    .execute(b.conn())
+    .await;
+    match r {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(StoreError::Conflict("this notice version"))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 const CONSENT_COLUMNS: &str =
     "id, purpose_id, notice_version, method, client_id, granted_at, ended_at, end_reason";
 
@@ -402,10 +430,16 @@ impl Store for SqlStore {
         &self,
         p: &Purpose,
         protection_key: &SealedKey,
+        notice: &NewNotice,
         at: Timestamp,
         leaf: &LeafDraft,
     ) -> Result<(), StoreError> {
-        let (p, protection_key, leaf) = (p.clone(), protection_key.clone(), leaf.clone());
+        let (p, protection_key, notice, leaf) = (
+            p.clone(),
+            protection_key.clone(),
+            notice.clone(),
+            leaf.clone(),
+        );
         self.writer
             .write(move |b| {
                 Box::pin(async move {
@@ -446,11 +480,56 @@ impl Store for SqlStore {
         .bind(at.unix())
         .execute(b.conn())
         .await?;
+                    insert_notice(b, &p.id, &notice).await?;
                     b.append_leaf(&leaf).await?;
                     Ok(())
                 })
             })
             .await
+    }
+
+    async fn publish_notice(
+        &self,
+        purpose: &PurposeId,
+        notice: &NewNotice,
+        leaf: &LeafDraft,
+    ) -> Result<(), StoreError> {
+        let (purpose, notice, leaf) = (purpose.clone(), notice.clone(), leaf.clone());
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    insert_notice(b, &purpose, &notice).await?;
+                    b.append_leaf(&leaf).await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn notices(&self, purpose: &PurposeId) -> Result<Vec<StoredNotice>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT version, body, hash, material, reconsent_days, published_at FROM notices \
+             WHERE purpose_id = $1 ORDER BY version",
+        )
+        .bind(purpose.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredNotice {
+                    version: u32::try_from(r.try_get::<i64, _>("version")?)
+                        .map_err(|_| corrupt("notice version"))?,
+                    body: r.try_get("body")?,
+                    hash: r.try_get("hash")?,
+                    material: r.try_get::<i64, _>("material")? != 0,
+                    reconsent_days: r
+                        .try_get::<Option<i64>, _>("reconsent_days")?
+                        .map(|d| u32::try_from(d).map_err(|_| corrupt("notice reconsent days")))
+                        .transpose()?,
+                    published_at: Timestamp::from_unix(r.try_get("published_at")?),
+                })
+            })
+            .collect()
     }
 
     async fn purpose(&self, id: &PurposeId) -> Result<Option<StoredPurpose>, StoreError> {
@@ -922,7 +1001,8 @@ impl Store for SqlStore {
         // One statement, so consent and template are read at the same instant on both
         // databases; the LEFT JOINs keep the consent answer when nothing is enrolled.
         let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT c.id AS consent_id, l.locked_at AS locked_at, {TEMPLATE_COLUMNS} \
+            "SELECT c.id AS consent_id, c.notice_version AS consent_notice, \
+             l.locked_at AS locked_at, {TEMPLATE_COLUMNS} \
              FROM (SELECT $1 AS subject, $2 AS purpose_id) q \
              LEFT JOIN consents c ON c.subject = q.subject AND c.purpose_id = q.purpose_id \
                  AND c.ended_at IS NULL \
@@ -947,6 +1027,7 @@ impl Store for SqlStore {
         };
         Ok(VerifyMaterial {
             locked,
+            consent_notice: row.try_get("consent_notice")?,
             consent_live,
             template,
         })
@@ -975,6 +1056,7 @@ impl Store for SqlStore {
         // One row per gallery of the template; consent and template are read together.
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT t.subject AS subject, c.id AS consent_id, g.gallery AS gallery, \
+             c.notice_version AS consent_notice, \
              l.locked_at AS locked_at, {TEMPLATE_COLUMNS} \
              FROM templates t JOIN data_keys k ON k.id = t.data_key_id \
              LEFT JOIN consents c ON c.subject = t.subject AND c.purpose_id = t.purpose_id \
@@ -1001,6 +1083,7 @@ impl Store for SqlStore {
                 .map_err(|_| corrupt("template subject"))?,
             consent_live: first.try_get::<Option<String>, _>("consent_id")?.is_some(),
             locked: first.try_get::<Option<i64>, _>("locked_at")?.is_some(),
+            consent_notice: first.try_get("consent_notice")?,
             template: template_from_row(first)?,
             galleries,
         }))

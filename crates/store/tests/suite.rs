@@ -107,6 +107,17 @@ fn lf() -> LeafDraft {
     }
 }
 
+fn notice() -> bioguard_store::NewNotice {
+    bioguard_store::NewNotice {
+        version: 1,
+        body: "{}".into(),
+        hash: "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a".into(),
+        material: true,
+        reconsent_days: None,
+        at: t(0),
+    }
+}
+
 fn pkey(tag: u8) -> SealedKey {
     SealedKey {
         kek: "local:v1:0011223344556677".into(),
@@ -185,7 +196,7 @@ async fn open(db: &TestDb) -> SqlStore {
 
 async fn with_purpose(db: &TestDb) -> SqlStore {
     let s = open(db).await;
-    s.create_purpose(&purpose("payment"), &pkey(1), t(0), &lf())
+    s.create_purpose(&purpose("payment"), &pkey(1), &notice(), t(0), &lf())
         .await
         .expect("create purpose");
     s
@@ -195,13 +206,13 @@ async fn purposes_round_trip(db: &TestDb) {
     let s = open(db).await;
     assert!(s.purposes().await.expect("list").is_empty());
     let p = purpose("payment");
-    s.create_purpose(&p, &pkey(1), t(0), &lf())
+    s.create_purpose(&p, &pkey(1), &notice(), t(0), &lf())
         .await
         .expect("create");
     let mut q = identify_purpose("door", 500);
     q.retention = Retention::new(30, None).expect("valid");
     q.code_bits = CodeBits::new(1024).expect("valid");
-    s.create_purpose(&q, &pkey(2), t(1), &lf())
+    s.create_purpose(&q, &pkey(2), &notice(), t(1), &lf())
         .await
         .expect("create");
     let got = s
@@ -220,7 +231,7 @@ async fn purposes_round_trip(db: &TestDb) {
         .collect();
     assert_eq!(all, vec![q, p.clone()]);
     assert!(matches!(
-        s.create_purpose(&p, &pkey(3), t(2), &lf()).await,
+        s.create_purpose(&p, &pkey(3), &notice(), t(2), &lf()).await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(
@@ -481,7 +492,7 @@ async fn key_race_is_detected(db: &TestDb) {
 
 async fn summary_and_erasure(db: &TestDb) {
     let s = with_purpose(db).await;
-    s.create_purpose(&purpose("door"), &pkey(2), t(0), &lf())
+    s.create_purpose(&purpose("door"), &pkey(2), &notice(), t(0), &lf())
         .await
         .expect("create");
     let a = subject(6);
@@ -510,9 +521,15 @@ async fn summary_and_erasure(db: &TestDb) {
         s.subject_summary(&a).await.expect("summary"),
         Default::default()
     );
+    // Erasing again deletes nothing, and is recorded in its own leaf after the first.
+    let again = s.erase_subject(&a, &lf()).await.expect("erase");
+    assert_eq!(again.leaf_index, out.leaf_index + 1);
     assert_eq!(
-        s.erase_subject(&a, &lf()).await.expect("erase"),
-        Default::default()
+        again,
+        bioguard_store::EraseOutcome {
+            leaf_index: again.leaf_index,
+            ..Default::default()
+        }
     );
     // The other subject is untouched.
     let sum_b = s.subject_summary(&b).await.expect("summary");
@@ -583,9 +600,15 @@ async fn concurrent_withdrawal_never_leaves_a_template(db: &TestDb) {
 
 async fn galleries_are_bounded_and_indexed(db: &TestDb) {
     let s = open(db).await;
-    s.create_purpose(&identify_purpose("face-pay", 3), &pkey(1), t(0), &lf())
-        .await
-        .expect("create");
+    s.create_purpose(
+        &identify_purpose("face-pay", 3),
+        &pkey(1),
+        &notice(),
+        t(0),
+        &lf(),
+    )
+    .await
+    .expect("create");
     let p = pid("face-pay");
     let mut ids = Vec::new();
     for n in 0..3u8 {
@@ -705,7 +728,7 @@ async fn galleries_are_bounded_and_indexed(db: &TestDb) {
 
 async fn protection_keys_rotate_and_old_ones_are_destroyed(db: &TestDb) {
     let s = open(db).await;
-    s.create_purpose(&purpose("payment"), &pkey(1), t(0), &lf())
+    s.create_purpose(&purpose("payment"), &pkey(1), &notice(), t(0), &lf())
         .await
         .expect("create");
     let p = pid("payment");
@@ -760,12 +783,12 @@ async fn every_change_writes_exactly_one_leaf_and_no_refusal_writes_any(db: &Tes
             expected
         }};
     }
-    s.create_purpose(&purpose("payment"), &pkey(1), t(0), &lf())
+    s.create_purpose(&purpose("payment"), &pkey(1), &notice(), t(0), &lf())
         .await
         .expect("create");
     assert_eq!(audit_size(&s).await, step!(1));
     assert!(
-        s.create_purpose(&purpose("payment"), &pkey(1), t(0), &lf())
+        s.create_purpose(&purpose("payment"), &pkey(1), &notice(), t(0), &lf())
             .await
             .is_err()
     );
@@ -945,7 +968,7 @@ async fn one_batch_commits_the_good_changes_and_refuses_only_the_bad(db: &TestDb
                 ),
                 // A purpose that exists: refused after its first statement failed.
                 1 => matches!(
-                    s.create_purpose(&purpose("payment"), &pkey(n), t(1), &lf())
+                    s.create_purpose(&purpose("payment"), &pkey(n), &notice(), t(1), &lf())
                         .await,
                     Err(StoreError::Conflict(_))
                 ),

@@ -6,6 +6,7 @@ mod calibrate;
 mod demo;
 mod durability;
 mod http;
+mod logs;
 mod readme;
 mod receipt;
 mod serve;

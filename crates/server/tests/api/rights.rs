@@ -11,6 +11,8 @@ crate::on_both_backends!(
     a_lock_refuses_every_use_until_unlocked,
     withdrawal_leaves_nothing_and_every_use_answers_with_the_fallback,
     receipts_and_certificates_verify_with_the_published_key,
+    consent_follows_the_current_notice,
+    the_report_lists_everything_held_and_every_use,
 );
 
 const DIM: usize = 16;
@@ -251,4 +253,169 @@ async fn receipts_and_certificates_verify_with_the_published_key(h: &Harness) {
     let leaf = bioguard_ledger::Leaf::decode(&leaf[0]).expect("leaf");
     assert_eq!(leaf.op, "subject.erase");
     assert_eq!(leaf.subject.as_deref(), cert["principal"].as_str());
+}
+
+async fn consent_follows_the_current_notice(h: &Harness) {
+    let key = setup(h).await;
+    // v1 came with the purpose; its canonical text hashes to the published hash.
+    let list = h.send("GET", "/v1/purposes/gate/notices", None, None).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.raw);
+    let v1 = &list.json[0];
+    assert_eq!(v1["version"], "v1");
+    let digest = {
+        use sha2::Digest;
+        bioguard_crypto::hex_encode(&sha2::Sha256::digest(
+            v1["canonical"].as_str().expect("canonical").as_bytes(),
+        ))
+    };
+    assert_eq!(v1["hash"], digest);
+
+    // A material change with a 14-day deadline for consenting again.
+    let n = h
+        .json(
+            "POST",
+            "/v1/purposes/gate/notices",
+            &h.admin,
+            json!({"text": "Gate entry; templates are now also used at the car park",
+                   "language": "en", "controller": "Acme Buildings Ltd",
+                   "jurisdiction": "EU GDPR", "recipients": ["Car Park Ops Ltd"],
+                   "material": true, "reconsent_days": 14}),
+        )
+        .await;
+    assert_eq!(n.status, StatusCode::CREATED, "{}", n.raw);
+    assert_eq!(n.json["version"], "v2");
+    // Consent only to the current notice: v1 is outdated, v9 does not exist.
+    let old = h
+        .json(
+            "PUT",
+            "/v1/subjects/carol/consents/gate",
+            &key,
+            json!({"notice_version": "v1", "method": "web"}),
+        )
+        .await;
+    assert_eq!(
+        (old.status, old.code()),
+        (StatusCode::CONFLICT, "notice_outdated"),
+        "{}",
+        old.raw
+    );
+    let none = h
+        .json(
+            "PUT",
+            "/v1/subjects/carol/consents/gate",
+            &key,
+            json!({"notice_version": "v9", "method": "web"}),
+        )
+        .await;
+    assert_eq!(
+        none.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        none.raw
+    );
+    // Alice consented under v1: no new enrolment, but verification goes on until day 14.
+    let e = h.enroll(&key, "alice", "gate", &synthetic(1, DIM)).await;
+    fallback(&e, StatusCode::FORBIDDEN, "reconsent_required");
+    h.service.clock().advance(13 * 86_400);
+    assert_eq!(
+        h.verify(&key, "alice", "gate", &synthetic(1, DIM))
+            .await
+            .json["match"],
+        true
+    );
+    assert_eq!(identify(h, &key, 1).await, ["alice"]);
+    h.service.clock().advance(86_400);
+    let v = h.verify(&key, "alice", "gate", &synthetic(1, DIM)).await;
+    fallback(&v, StatusCode::FORBIDDEN, "reconsent_required");
+    assert!(identify(h, &key, 1).await.is_empty());
+    // Consenting to v2 restores everything; the receipt names v2 and its hash.
+    let c = h
+        .json(
+            "PUT",
+            "/v1/subjects/alice/consents/gate",
+            &key,
+            json!({"notice_version": "v2", "method": "web"}),
+        )
+        .await;
+    assert_eq!(c.status, StatusCode::CREATED, "{}", c.raw);
+    let jwks = h.send("GET", "/v1/keys", None, None).await;
+    let receipt = bioguard_ledger::DocumentVerifier::from_jwk(&jwks.json["keys"][0])
+        .expect("jwk")
+        .verify(c.json["receipt"].as_str().expect("receipt"))
+        .expect("verifies")
+        .payload;
+    assert_eq!(receipt["notice"]["version"], "v2");
+    assert_eq!(receipt["notice"]["hash"], n.json["hash"]);
+    assert_eq!(receipt["controller"], "Acme Buildings Ltd");
+    assert_eq!(receipt["recipients"], json!(["Car Park Ops Ltd"]));
+    assert_eq!(
+        h.verify(&key, "alice", "gate", &synthetic(1, DIM))
+            .await
+            .json["match"],
+        true
+    );
+    let e = h.enroll(&key, "alice", "gate", &synthetic(1, DIM)).await;
+    assert_eq!(e.status, StatusCode::OK, "a replacement: {}", e.raw);
+    // Publishing is for admins only.
+    let anon = h
+        .json(
+            "POST",
+            "/v1/purposes/gate/notices",
+            &key,
+            json!({"text": "x", "controller": "y"}),
+        )
+        .await;
+    assert_eq!(anon.status, StatusCode::UNAUTHORIZED, "{}", anon.raw);
+}
+
+async fn the_report_lists_everything_held_and_every_use(h: &Harness) {
+    let key = setup(h).await;
+    h.verify(&key, "alice", "gate", &synthetic(1, DIM)).await;
+    identify(h, &key, 1).await;
+    h.send("POST", "/v1/subjects/alice/lock", Some(&key), None)
+        .await;
+    let req = axum::http::Request::get("/v1/subjects/alice/report")
+        .header("authorization", format!("Bearer {key}"))
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let r = h.send_request(req).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    let report = &r.json;
+    assert!(report["locked_since"].is_string());
+    assert_eq!(report["purposes"][0]["id"], "gate");
+    assert_eq!(report["purposes"][0]["current_notice"]["version"], "v1");
+    assert_eq!(report["consents"].as_array().map(Vec::len), Some(1));
+    let verifier = bioguard_ledger::DocumentVerifier::from_jwk(
+        &report["verify_with"]["receipt_keys"]["keys"][0],
+    )
+    .expect("jwk");
+    verifier
+        .verify(report["consents"][0]["receipt"].as_str().expect("receipt"))
+        .expect("the receipt in the report verifies");
+    let t = &report["templates"][0];
+    assert!(
+        t["last_used_at"].is_string() && t["deleted_by"].is_string(),
+        "{t}"
+    );
+    let ops: Vec<&str> = report["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|e| {
+            assert!(e["ledger_index"].is_u64());
+            e["operation"].as_str().expect("op")
+        })
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            "consent.grant",
+            "enrol",
+            "verify",
+            "identify",
+            "subject.lock"
+        ]
+    );
+    // Nothing in it is the subject's own identifier.
+    assert!(!r.raw.contains("alice"), "{}", r.raw);
 }
