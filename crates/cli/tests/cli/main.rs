@@ -9,5 +9,6 @@ mod http;
 mod logs;
 mod readme;
 mod receipt;
+mod retention;
 mod serve;
 mod server;
