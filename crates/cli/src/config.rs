@@ -35,6 +35,22 @@ const KEYS: &[Key] = &[
         allowed: "a file path for the local master key (default <data_dir>/master.key)",
     },
     Key {
+        name: "key_provider",
+        allowed: "local (the key file) or pkcs11 (an HSM token)",
+    },
+    Key {
+        name: "pkcs11_module",
+        allowed: "the PKCS#11 library path (default /usr/lib/softhsm/libsofthsm2.so)",
+    },
+    Key {
+        name: "pkcs11_token_label",
+        allowed: "the token's label (default bioguard)",
+    },
+    Key {
+        name: "pkcs11_pin_file",
+        allowed: "a file (mode 0600) holding the token's user PIN; or set BIOGUARD_PKCS11_PIN",
+    },
+    Key {
         name: "max_body_bytes",
         allowed: "an integer from 1024 to 16777216",
     },
@@ -78,6 +94,20 @@ pub struct RawConfig {
     values: BTreeMap<&'static str, (String, Source)>,
 }
 
+/// Which key provider holds the key-encryption keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyProviderConfig {
+    /// The local key file (`key_file`).
+    Local,
+    /// A PKCS#11 token.
+    Pkcs11 {
+        module: PathBuf,
+        token_label: String,
+        /// Where the PIN is; without it, `BIOGUARD_PKCS11_PIN`.
+        pin_file: Option<PathBuf>,
+    },
+}
+
 /// The validated settings of `bioguard serve`.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -85,6 +115,7 @@ pub struct Config {
     pub listen: SocketAddr,
     pub database_url: Option<String>,
     pub key_file: PathBuf,
+    pub keys: KeyProviderConfig,
     pub max_body_bytes: usize,
     pub checkpoint_interval_secs: u64,
     pub retention_sweep_secs: u64,
@@ -149,7 +180,11 @@ impl RawConfig {
             let Some(rest) = name.strip_prefix("BIOGUARD_") else {
                 continue;
             };
-            if rest.starts_with("TEST_") || rest == "ADMIN_TOKEN" || rest == "API_KEY" {
+            if rest.starts_with("TEST_")
+                || rest == "ADMIN_TOKEN"
+                || rest == "API_KEY"
+                || rest == "PKCS11_PIN"
+            {
                 continue;
             }
             match key(&rest.to_ascii_lowercase()) {
@@ -207,6 +242,19 @@ impl RawConfig {
             Some((v, _)) => PathBuf::from(v),
             None => data_dir.join("master.key"),
         };
+        let keys = match self.get("key_provider").map(|(v, s)| (v.as_str(), s)) {
+            None | Some(("local", _)) => KeyProviderConfig::Local,
+            Some(("pkcs11", _)) => KeyProviderConfig::Pkcs11 {
+                module: self
+                    .get("pkcs11_module")
+                    .map_or("/usr/lib/softhsm/libsofthsm2.so".into(), |(v, _)| v.into()),
+                token_label: self
+                    .get("pkcs11_token_label")
+                    .map_or("bioguard".into(), |(v, _)| v.clone()),
+                pin_file: self.get("pkcs11_pin_file").map(|(v, _)| v.into()),
+            },
+            Some((_, s)) => return Err(invalid("key_provider", s)),
+        };
         let max_body_bytes = match self.get("max_body_bytes") {
             Some((v, s)) => v
                 .parse::<usize>()
@@ -243,6 +291,7 @@ impl RawConfig {
             listen,
             database_url,
             key_file,
+            keys,
             max_body_bytes,
             checkpoint_interval_secs,
             retention_sweep_secs,

@@ -34,6 +34,9 @@ enum Command {
     /// Consent receipts and deletion certificates.
     #[command(subcommand)]
     Receipt(ReceiptCommand),
+    /// The key provider's tools.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Enforce the retention schedule.
     #[command(subcommand)]
     Retention(RetentionCommand),
@@ -94,6 +97,18 @@ struct ServeArgs {
     /// Seconds between retention sweeps; 0 turns the sweeper off [default: 3600].
     #[arg(long, value_name = "SECONDS")]
     retention_sweep_secs: Option<String>,
+    /// Key provider: local (the key file) or pkcs11 [default: local].
+    #[arg(long, value_name = "KIND")]
+    key_provider: Option<String>,
+    /// PKCS#11 library [default: /usr/lib/softhsm/libsofthsm2.so].
+    #[arg(long, value_name = "FILE")]
+    pkcs11_module: Option<String>,
+    /// PKCS#11 token label [default: bioguard].
+    #[arg(long, value_name = "LABEL")]
+    pkcs11_token_label: Option<String>,
+    /// File (mode 0600) holding the token's user PIN [default: BIOGUARD_PKCS11_PIN].
+    #[arg(long, value_name = "FILE")]
+    pkcs11_pin_file: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -109,6 +124,19 @@ enum ReceiptCommand {
         /// Fetch the keys from this running service instead.
         #[arg(long, value_name = "URL", conflicts_with = "jwks")]
         server: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Run the key-provider conformance checks against the configured provider (local key
+    /// file or PKCS#11 token) and time wrap and unwrap.
+    Check {
+        #[command(flatten)]
+        args: ServeArgs,
+        /// Wraps and unwraps to time.
+        #[arg(long, default_value_t = 2000)]
+        timed: usize,
     },
 }
 
@@ -226,6 +254,10 @@ fn load_config(args: ServeArgs) -> anyhow::Result<config::Config> {
         log,
         checkpoint_interval_secs,
         retention_sweep_secs,
+        key_provider,
+        pkcs11_module,
+        pkcs11_token_label,
+        pkcs11_pin_file,
     } = args;
     let mut raw = RawConfig::default();
     if let Some(path) = &config {
@@ -248,6 +280,14 @@ fn load_config(args: ServeArgs) -> anyhow::Result<config::Config> {
         "--retention-sweep-secs",
         retention_sweep_secs,
     );
+    raw.merge_flag("key_provider", "--key-provider", key_provider);
+    raw.merge_flag("pkcs11_module", "--pkcs11-module", pkcs11_module);
+    raw.merge_flag(
+        "pkcs11_token_label",
+        "--pkcs11-token-label",
+        pkcs11_token_label,
+    );
+    raw.merge_flag("pkcs11_pin_file", "--pkcs11-pin-file", pkcs11_pin_file);
     let cfg = raw.validate()?;
     init_logging(&cfg.log);
     for w in warnings {
@@ -271,6 +311,9 @@ fn main() -> ExitCode {
         }
         Command::Receipt(ReceiptCommand::Verify { file, jwks, server }) => {
             receipt::verify(&file, jwks.as_deref(), server.as_deref())
+        }
+        Command::Keys(KeysCommand::Check { args, timed }) => {
+            load_config(args).and_then(|cfg| runtime()?.block_on(serve::keys_check(cfg, timed)))
         }
         Command::Retention(RetentionCommand::Sweep(args)) => {
             load_config(args).and_then(|cfg| runtime()?.block_on(serve::sweep(cfg)))

@@ -14,26 +14,11 @@ use bioguard_service::Service;
 use bioguard_store::SqlStore;
 use zeroize::Zeroizing;
 
-use crate::config::Config;
+use crate::config::{Config, KeyProviderConfig};
 
 /// Opens keys, storage and the service as configured.
 pub async fn open_service(cfg: &Config) -> anyhow::Result<(Service, SqlStore)> {
-    if !cfg.data_dir.exists() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&cfg.data_dir)
-            .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
-        tracing::info!(path = %cfg.data_dir.display(), "created data directory");
-    }
-    let (keys, created) = LocalKeyFile::open_or_create(&cfg.key_file)?;
-    if created {
-        tracing::info!(
-            path = %keys.path().display(),
-            "created master key file (mode 0600); back it up apart from the database"
-        );
-    }
-    tracing::info!(kek = %keys.current(), "key provider: local key file");
+    let keys = open_keys(cfg)?;
     let store = match &cfg.database_url {
         Some(url) => SqlStore::connect(url).await.context(
             "cannot open the PostgreSQL database (is it running, and does the URL name an \
@@ -46,8 +31,92 @@ pub async fn open_service(cfg: &Config) -> anyhow::Result<(Service, SqlStore)> {
                 .with_context(|| format!("cannot open SQLite database {}", path.display()))?
         }
     };
-    let service = Service::open(Arc::new(store.clone()), Arc::new(keys)).await?;
+    let service = Service::open(Arc::new(store.clone()), keys).await?;
     Ok((service, store))
+}
+
+/// Opens the configured key provider (creating its first key if it holds none).
+pub fn open_keys(cfg: &Config) -> anyhow::Result<Arc<dyn bioguard_crypto::KeyProvider>> {
+    if !cfg.data_dir.exists() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&cfg.data_dir)
+            .with_context(|| format!("cannot create data directory {}", cfg.data_dir.display()))?;
+        tracing::info!(path = %cfg.data_dir.display(), "created data directory");
+    }
+    match &cfg.keys {
+        KeyProviderConfig::Local => {
+            let (keys, created) = LocalKeyFile::open_or_create(&cfg.key_file)?;
+            if created {
+                tracing::info!(
+                    path = %keys.path().display(),
+                    "created master key file (mode 0600); back it up apart from the database"
+                );
+            }
+            tracing::info!(kek = %keys.current(), "key provider: local key file");
+            Ok(Arc::new(keys))
+        }
+        KeyProviderConfig::Pkcs11 {
+            module,
+            token_label,
+            pin_file,
+        } => {
+            let pin = match pin_file {
+                Some(path) => {
+                    let mode = fs::metadata(path)
+                        .with_context(|| format!("cannot read {}", path.display()))?
+                        .permissions()
+                        .mode()
+                        & 0o777;
+                    if mode & 0o077 != 0 {
+                        bail!(
+                            "{} is readable by other users (mode {mode:04o}); run `chmod 600` on it",
+                            path.display()
+                        );
+                    }
+                    Zeroizing::new(fs::read_to_string(path)?.trim().to_owned())
+                }
+                None => Zeroizing::new(std::env::var("BIOGUARD_PKCS11_PIN").map_err(|_| {
+                    anyhow::anyhow!(
+                        "key_provider is pkcs11: give the token's PIN in BIOGUARD_PKCS11_PIN or \
+                         in a file named by pkcs11_pin_file"
+                    )
+                })?),
+            };
+            let (keys, created) =
+                bioguard_crypto::Pkcs11Provider::open_or_create(&bioguard_crypto::Pkcs11Config {
+                    module: module.clone(),
+                    token_label: token_label.clone(),
+                    pin,
+                })?;
+            if created {
+                tracing::info!(token = %token_label, kek = %keys.current(),
+                    "created the first key-encryption key inside the PKCS#11 token");
+            }
+            tracing::info!(token = %token_label, kek = %keys.current(), "key provider: PKCS#11");
+            Ok(Arc::new(keys))
+        }
+    }
+}
+
+/// `keys check`: the key-provider conformance suite against the configured provider, and
+/// its wrap and unwrap rates.
+pub async fn keys_check(cfg: Config, timed: usize) -> anyhow::Result<()> {
+    let keys = open_keys(&cfg)?;
+    let report = bioguard_crypto::conformance::check(keys.as_ref(), timed)
+        .await
+        .map_err(|e| anyhow::anyhow!("the key provider failed a check: {e}"))?;
+    for p in &report.passed {
+        println!("ok: {p}");
+    }
+    println!(
+        "{}",
+        serde_json::json!({"provider": keys.kind(), "checks_passed": report.passed.len(),
+            "timed": timed, "wraps_per_second": report.wraps_per_second,
+            "unwraps_per_second": report.unwraps_per_second})
+    );
+    Ok(())
 }
 
 /// Writes `contents` to `path` with mode 0600, durably, without overwriting an existing file.

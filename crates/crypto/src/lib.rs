@@ -7,16 +7,18 @@
 //! - templates are sealed with AES-256-GCM-SIV under the data key, with associated data that
 //!   binds the ciphertext to its subject pseudonym, purpose, template id and key version;
 //! - data keys are stored only wrapped by a *key-encryption key* held by a [`KeyProvider`]
-//!   (a local key file today; an HSM or OpenBao later), itself bound to the same context.
+//!   (a local key file, or an HSM over PKCS#11), itself bound to the same context.
 //!
 //! Secrets are newtypes without `Debug` or `Clone` that zero their memory on drop.
 
 mod aad;
 mod aead;
+pub mod conformance;
 mod error;
 mod hex;
 mod local;
 mod mac;
+mod pkcs11;
 mod provider;
 mod random;
 mod secret;
@@ -27,6 +29,7 @@ pub use error::{CryptoError, KeyError};
 pub use hex::{hex_decode, hex_encode};
 pub use local::LocalKeyFile;
 pub use mac::MacKey;
+pub use pkcs11::{Pkcs11Config, Pkcs11Provider};
 pub use provider::{KekRef, KeyProvider, WrappedKey};
 pub use random::{random_array, random_token};
 pub use secret::Key256;

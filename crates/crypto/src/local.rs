@@ -280,6 +280,15 @@ mod tests {
     }
 
     #[test]
+    fn passes_the_conformance_suite() {
+        let dir = temp_dir();
+        let (p, _) = LocalKeyFile::open_or_create(&dir.join("master.key")).expect("key");
+        let report = block_on(crate::conformance::check(&p, 10)).expect("conforms");
+        assert_eq!(report.passed.len(), 8, "{:?}", report.passed);
+        fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
     fn another_key_file_cannot_unwrap() {
         let dir = temp_dir();
         let (a, _) = LocalKeyFile::open_or_create(&dir.join("a.key")).expect("a");

@@ -22,6 +22,11 @@ impl Server {
     /// Starts `bioguard serve --listen 127.0.0.1:0 <args>` in `cwd` and waits until it
     /// listens. BIOGUARD_* variables of the test environment are not passed on.
     pub fn start(cwd: &Path, args: &[&str]) -> Server {
+        Self::start_with_env(cwd, args, &[])
+    }
+
+    /// As [`Server::start`], with these environment variables set.
+    pub fn start_with_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(binary());
         cmd.arg("serve")
             .args(["--listen", "127.0.0.1:0"])
@@ -35,6 +40,7 @@ impl Server {
                 cmd.env_remove(k);
             }
         }
+        cmd.envs(env.iter().copied());
         let mut child = cmd.spawn().expect("spawn bioguard serve");
         let stderr = child.stderr.take().expect("stderr");
         let log = Arc::new(Mutex::new(String::new()));
