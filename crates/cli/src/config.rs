@@ -36,7 +36,7 @@ const KEYS: &[Key] = &[
     },
     Key {
         name: "key_provider",
-        allowed: "local (the key file) or pkcs11 (an HSM token)",
+        allowed: "local (the key file), pkcs11 (an HSM token) or openbao (OpenBao transit)",
     },
     Key {
         name: "pkcs11_module",
@@ -49,6 +49,22 @@ const KEYS: &[Key] = &[
     Key {
         name: "pkcs11_pin_file",
         allowed: "a file (mode 0600) holding the token's user PIN; or set BIOGUARD_PKCS11_PIN",
+    },
+    Key {
+        name: "openbao_addr",
+        allowed: "the OpenBao server, an http:// address (default http://127.0.0.1:8200)",
+    },
+    Key {
+        name: "openbao_mount",
+        allowed: "the transit engine's mount path (default transit)",
+    },
+    Key {
+        name: "openbao_key",
+        allowed: "the transit key's name (default bioguard)",
+    },
+    Key {
+        name: "openbao_token_file",
+        allowed: "a file (mode 0600) holding the OpenBao token; or set BIOGUARD_OPENBAO_TOKEN",
     },
     Key {
         name: "max_body_bytes",
@@ -105,6 +121,14 @@ pub enum KeyProviderConfig {
         token_label: String,
         /// Where the PIN is; without it, `BIOGUARD_PKCS11_PIN`.
         pin_file: Option<PathBuf>,
+    },
+    /// OpenBao transit.
+    OpenBao {
+        addr: String,
+        mount: String,
+        key: String,
+        /// Where the token is; without it, `BIOGUARD_OPENBAO_TOKEN`.
+        token_file: Option<PathBuf>,
     },
 }
 
@@ -184,6 +208,7 @@ impl RawConfig {
                 || rest == "ADMIN_TOKEN"
                 || rest == "API_KEY"
                 || rest == "PKCS11_PIN"
+                || rest == "OPENBAO_TOKEN"
             {
                 continue;
             }
@@ -252,6 +277,18 @@ impl RawConfig {
                     .get("pkcs11_token_label")
                     .map_or("bioguard".into(), |(v, _)| v.clone()),
                 pin_file: self.get("pkcs11_pin_file").map(|(v, _)| v.into()),
+            },
+            Some(("openbao", _)) => KeyProviderConfig::OpenBao {
+                addr: self
+                    .get("openbao_addr")
+                    .map_or("http://127.0.0.1:8200".into(), |(v, _)| v.clone()),
+                mount: self
+                    .get("openbao_mount")
+                    .map_or("transit".into(), |(v, _)| v.clone()),
+                key: self
+                    .get("openbao_key")
+                    .map_or("bioguard".into(), |(v, _)| v.clone()),
+                token_file: self.get("openbao_token_file").map(|(v, _)| v.into()),
             },
             Some((_, s)) => return Err(invalid("key_provider", s)),
         };

@@ -109,6 +109,18 @@ struct ServeArgs {
     /// File (mode 0600) holding the token's user PIN [default: BIOGUARD_PKCS11_PIN].
     #[arg(long, value_name = "FILE")]
     pkcs11_pin_file: Option<String>,
+    /// OpenBao server [default: http://127.0.0.1:8200].
+    #[arg(long, value_name = "URL")]
+    openbao_addr: Option<String>,
+    /// OpenBao transit mount [default: transit].
+    #[arg(long, value_name = "PATH")]
+    openbao_mount: Option<String>,
+    /// OpenBao transit key name [default: bioguard].
+    #[arg(long, value_name = "NAME")]
+    openbao_key: Option<String>,
+    /// File (mode 0600) holding the OpenBao token [default: BIOGUARD_OPENBAO_TOKEN].
+    #[arg(long, value_name = "FILE")]
+    openbao_token_file: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -258,6 +270,10 @@ fn load_config(args: ServeArgs) -> anyhow::Result<config::Config> {
         pkcs11_module,
         pkcs11_token_label,
         pkcs11_pin_file,
+        openbao_addr,
+        openbao_mount,
+        openbao_key,
+        openbao_token_file,
     } = args;
     let mut raw = RawConfig::default();
     if let Some(path) = &config {
@@ -288,6 +304,14 @@ fn load_config(args: ServeArgs) -> anyhow::Result<config::Config> {
         pkcs11_token_label,
     );
     raw.merge_flag("pkcs11_pin_file", "--pkcs11-pin-file", pkcs11_pin_file);
+    raw.merge_flag("openbao_addr", "--openbao-addr", openbao_addr);
+    raw.merge_flag("openbao_mount", "--openbao-mount", openbao_mount);
+    raw.merge_flag("openbao_key", "--openbao-key", openbao_key);
+    raw.merge_flag(
+        "openbao_token_file",
+        "--openbao-token-file",
+        openbao_token_file,
+    );
     let cfg = raw.validate()?;
     init_logging(&cfg.log);
     for w in warnings {

@@ -18,7 +18,7 @@ use crate::config::{Config, KeyProviderConfig};
 
 /// Opens keys, storage and the service as configured.
 pub async fn open_service(cfg: &Config) -> anyhow::Result<(Service, SqlStore)> {
-    let keys = open_keys(cfg)?;
+    let keys = open_keys(cfg).await?;
     let store = match &cfg.database_url {
         Some(url) => SqlStore::connect(url).await.context(
             "cannot open the PostgreSQL database (is it running, and does the URL name an \
@@ -36,7 +36,7 @@ pub async fn open_service(cfg: &Config) -> anyhow::Result<(Service, SqlStore)> {
 }
 
 /// Opens the configured key provider (creating its first key if it holds none).
-pub fn open_keys(cfg: &Config) -> anyhow::Result<Arc<dyn bioguard_crypto::KeyProvider>> {
+pub async fn open_keys(cfg: &Config) -> anyhow::Result<Arc<dyn bioguard_crypto::KeyProvider>> {
     if !cfg.data_dir.exists() {
         fs::DirBuilder::new()
             .recursive(true)
@@ -62,28 +62,11 @@ pub fn open_keys(cfg: &Config) -> anyhow::Result<Arc<dyn bioguard_crypto::KeyPro
             token_label,
             pin_file,
         } => {
-            let pin = match pin_file {
-                Some(path) => {
-                    let mode = fs::metadata(path)
-                        .with_context(|| format!("cannot read {}", path.display()))?
-                        .permissions()
-                        .mode()
-                        & 0o777;
-                    if mode & 0o077 != 0 {
-                        bail!(
-                            "{} is readable by other users (mode {mode:04o}); run `chmod 600` on it",
-                            path.display()
-                        );
-                    }
-                    Zeroizing::new(fs::read_to_string(path)?.trim().to_owned())
-                }
-                None => Zeroizing::new(std::env::var("BIOGUARD_PKCS11_PIN").map_err(|_| {
-                    anyhow::anyhow!(
-                        "key_provider is pkcs11: give the token's PIN in BIOGUARD_PKCS11_PIN or \
-                         in a file named by pkcs11_pin_file"
-                    )
-                })?),
-            };
+            let pin = secret_from(
+                pin_file.as_deref(),
+                "BIOGUARD_PKCS11_PIN",
+                "pkcs11_pin_file",
+            )?;
             let (keys, created) =
                 bioguard_crypto::Pkcs11Provider::open_or_create(&bioguard_crypto::Pkcs11Config {
                     module: module.clone(),
@@ -97,13 +80,61 @@ pub fn open_keys(cfg: &Config) -> anyhow::Result<Arc<dyn bioguard_crypto::KeyPro
             tracing::info!(token = %token_label, kek = %keys.current(), "key provider: PKCS#11");
             Ok(Arc::new(keys))
         }
+        KeyProviderConfig::OpenBao {
+            addr,
+            mount,
+            key,
+            token_file,
+        } => {
+            let token = secret_from(
+                token_file.as_deref(),
+                "BIOGUARD_OPENBAO_TOKEN",
+                "openbao_token_file",
+            )?;
+            let (keys, created) =
+                bioguard_crypto::OpenBaoTransit::open_or_create(&bioguard_crypto::OpenBaoConfig {
+                    addr: addr.clone(),
+                    token,
+                    mount: mount.clone(),
+                    key: key.clone(),
+                })
+                .await?;
+            if created {
+                tracing::info!(addr = %addr, key = %key, "created the transit key in OpenBao");
+            }
+            tracing::info!(addr = %addr, kek = %keys.current(), "key provider: OpenBao transit");
+            Ok(Arc::new(keys))
+        }
+    }
+}
+
+/// A secret from a 0600 file, or else from an environment variable.
+fn secret_from(file: Option<&Path>, var: &str, key: &str) -> anyhow::Result<Zeroizing<String>> {
+    match file {
+        Some(path) => {
+            let mode = fs::metadata(path)
+                .with_context(|| format!("cannot read {}", path.display()))?
+                .permissions()
+                .mode()
+                & 0o777;
+            if mode & 0o077 != 0 {
+                bail!(
+                    "{} is readable by other users (mode {mode:04o}); run `chmod 600` on it",
+                    path.display()
+                );
+            }
+            Ok(Zeroizing::new(fs::read_to_string(path)?.trim().to_owned()))
+        }
+        None => Ok(Zeroizing::new(std::env::var(var).map_err(|_| {
+            anyhow::anyhow!("give the secret in {var} or in a file named by {key}")
+        })?)),
     }
 }
 
 /// `keys check`: the key-provider conformance suite against the configured provider, and
 /// its wrap and unwrap rates.
 pub async fn keys_check(cfg: Config, timed: usize) -> anyhow::Result<()> {
-    let keys = open_keys(&cfg)?;
+    let keys = open_keys(&cfg).await?;
     let report = bioguard_crypto::conformance::check(keys.as_ref(), timed)
         .await
         .map_err(|e| anyhow::anyhow!("the key provider failed a check: {e}"))?;

@@ -7,7 +7,8 @@
 //! - templates are sealed with AES-256-GCM-SIV under the data key, with associated data that
 //!   binds the ciphertext to its subject pseudonym, purpose, template id and key version;
 //! - data keys are stored only wrapped by a *key-encryption key* held by a [`KeyProvider`]
-//!   (a local key file, or an HSM over PKCS#11), itself bound to the same context.
+//!   (a local key file, an HSM over PKCS#11, or OpenBao transit), itself bound to the same
+//!   context.
 //!
 //! Secrets are newtypes without `Debug` or `Clone` that zero their memory on drop.
 
@@ -18,6 +19,7 @@ mod error;
 mod hex;
 mod local;
 mod mac;
+mod openbao;
 mod pkcs11;
 mod provider;
 mod random;
@@ -29,6 +31,7 @@ pub use error::{CryptoError, KeyError};
 pub use hex::{hex_decode, hex_encode};
 pub use local::LocalKeyFile;
 pub use mac::MacKey;
+pub use openbao::{OpenBaoConfig, OpenBaoTransit};
 pub use pkcs11::{Pkcs11Config, Pkcs11Provider};
 pub use provider::{KekRef, KeyProvider, WrappedKey};
 pub use random::{random_array, random_token};

@@ -7,6 +7,7 @@ mod demo;
 mod durability;
 mod http;
 mod logs;
+mod openbao;
 mod pkcs11;
 mod readme;
 mod receipt;

