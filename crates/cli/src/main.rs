@@ -149,6 +149,33 @@ enum KeysCommand {
         /// Wraps and unwraps to time.
         #[arg(long, default_value_t = 2000)]
         timed: usize,
+        /// Also check rotation and destruction: creates a version and DESTROYS the one that
+        /// was current. Only for a test key file, token or transit key.
+        #[arg(long)]
+        destroy_test_versions: bool,
+    },
+    /// Create a new key-encryption key version and rewrap every wrapped key under it, online
+    /// (the service keeps answering). Needs the admin token.
+    Rotate {
+        #[command(flatten)]
+        args: ServeArgs,
+        /// Do not create a version: finish rewrapping under the current one (after an
+        /// interruption).
+        #[arg(long)]
+        resume: bool,
+    },
+    /// The key manager's versions and how many wrapped keys each holds.
+    Status {
+        #[command(flatten)]
+        args: ServeArgs,
+    },
+    /// Destroy a key-encryption key version nothing is wrapped under any more. Irreversible:
+    /// database backups from before the rotation can then never be decrypted.
+    DestroyVersion {
+        #[command(flatten)]
+        args: ServeArgs,
+        /// The version number.
+        version: u32,
     },
 }
 
@@ -329,58 +356,70 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Serve(args) => {
-            load_config(args).and_then(|cfg| runtime()?.block_on(serve::run(cfg)))
-        }
-        Command::Receipt(ReceiptCommand::Verify { file, jwks, server }) => {
-            receipt::verify(&file, jwks.as_deref(), server.as_deref())
-        }
-        Command::Keys(KeysCommand::Check { args, timed }) => {
-            load_config(args).and_then(|cfg| runtime()?.block_on(serve::keys_check(cfg, timed)))
-        }
-        Command::Retention(RetentionCommand::Sweep(args)) => {
-            load_config(args).and_then(|cfg| runtime()?.block_on(serve::sweep(cfg)))
-        }
-        Command::Demo => demo::run(),
-        Command::Calibrate(args) => evaluate::calibrate(args),
-        Command::Audit(AuditCommand::Vectors { sizes }) => audit::vectors(sizes),
-        Command::Audit(AuditCommand::Export { server, out }) => audit::export(&server, &out),
-        Command::Audit(AuditCommand::Verify {
-            server,
-            log,
-            leaves,
-            checkpoints,
-            key,
-            origin,
-        }) => audit::verify_args(server, log, leaves, checkpoints, key, origin),
-        Command::Bench(b) => match b {
-            BenchCommand::MakeCodes {
-                n,
-                bits,
-                queries,
-                codes,
-                probes,
-                seed,
-            } => bench::make_codes(n, bits, queries, &codes, &probes, seed),
-            BenchCommand::Identify(args) => bench::identify(args),
-            BenchCommand::Ledger { leaves, proofs } => audit::bench_proofs(leaves, proofs),
-            BenchCommand::LedgerAppend(args) => audit::bench_appends(args),
-            BenchCommand::Bandwidth {
-                threads,
-                mib,
-                repeats,
-            } => bench::bandwidth(threads, mib, repeats),
-        },
-        Command::Study {
-            embeddings,
-            sample_prefix,
-        } => evaluate::study(&embeddings, sample_prefix.as_deref()),
-        Command::Openapi => {
-            println!("{}", bioguard_server::openapi_json());
-            Ok(())
-        }
-    };
+    let result =
+        match cli.command {
+            Command::Serve(args) => {
+                load_config(args).and_then(|cfg| runtime()?.block_on(serve::run(cfg)))
+            }
+            Command::Receipt(ReceiptCommand::Verify { file, jwks, server }) => {
+                receipt::verify(&file, jwks.as_deref(), server.as_deref())
+            }
+            Command::Keys(KeysCommand::Rotate { args, resume }) => load_config(args)
+                .and_then(|cfg| runtime()?.block_on(serve::keys_rotate(cfg, resume))),
+            Command::Keys(KeysCommand::Status { args }) => {
+                load_config(args).and_then(|cfg| runtime()?.block_on(serve::keys_status(cfg)))
+            }
+            Command::Keys(KeysCommand::DestroyVersion { args, version }) => load_config(args)
+                .and_then(|cfg| runtime()?.block_on(serve::keys_destroy(cfg, version))),
+            Command::Keys(KeysCommand::Check {
+                args,
+                timed,
+                destroy_test_versions,
+            }) => load_config(args).and_then(|cfg| {
+                runtime()?.block_on(serve::keys_check(cfg, timed, destroy_test_versions))
+            }),
+            Command::Retention(RetentionCommand::Sweep(args)) => {
+                load_config(args).and_then(|cfg| runtime()?.block_on(serve::sweep(cfg)))
+            }
+            Command::Demo => demo::run(),
+            Command::Calibrate(args) => evaluate::calibrate(args),
+            Command::Audit(AuditCommand::Vectors { sizes }) => audit::vectors(sizes),
+            Command::Audit(AuditCommand::Export { server, out }) => audit::export(&server, &out),
+            Command::Audit(AuditCommand::Verify {
+                server,
+                log,
+                leaves,
+                checkpoints,
+                key,
+                origin,
+            }) => audit::verify_args(server, log, leaves, checkpoints, key, origin),
+            Command::Bench(b) => match b {
+                BenchCommand::MakeCodes {
+                    n,
+                    bits,
+                    queries,
+                    codes,
+                    probes,
+                    seed,
+                } => bench::make_codes(n, bits, queries, &codes, &probes, seed),
+                BenchCommand::Identify(args) => bench::identify(args),
+                BenchCommand::Ledger { leaves, proofs } => audit::bench_proofs(leaves, proofs),
+                BenchCommand::LedgerAppend(args) => audit::bench_appends(args),
+                BenchCommand::Bandwidth {
+                    threads,
+                    mib,
+                    repeats,
+                } => bench::bandwidth(threads, mib, repeats),
+            },
+            Command::Study {
+                embeddings,
+                sample_prefix,
+            } => evaluate::study(&embeddings, sample_prefix.as_deref()),
+            Command::Openapi => {
+                println!("{}", bioguard_server::openapi_json());
+                Ok(())
+            }
+        };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

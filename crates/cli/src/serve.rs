@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use bioguard_crypto::LocalKeyFile;
+use bioguard_crypto::{KeyProvider as _, LocalKeyFile};
 use bioguard_server::AppState;
 use bioguard_service::Service;
 use bioguard_store::SqlStore;
@@ -131,19 +131,114 @@ fn secret_from(file: Option<&Path>, var: &str, key: &str) -> anyhow::Result<Zero
     }
 }
 
+/// The admin proof for operator commands: the token from `BIOGUARD_ADMIN_TOKEN` or from
+/// `<data_dir>/admin.token`.
+async fn operator(service: &Service, cfg: &Config) -> anyhow::Result<bioguard_service::Admin> {
+    let token = match std::env::var("BIOGUARD_ADMIN_TOKEN") {
+        Ok(t) => Zeroizing::new(t),
+        Err(_) => {
+            let path = cfg.data_dir.join("admin.token");
+            Zeroizing::new(
+                fs::read_to_string(&path)
+                    .with_context(|| {
+                        format!(
+                            "this command needs the admin token: set BIOGUARD_ADMIN_TOKEN or \
+                             keep it in {}",
+                            path.display()
+                        )
+                    })?
+                    .trim()
+                    .to_owned(),
+            )
+        }
+    };
+    service
+        .authenticate_admin(&token)
+        .await
+        .map_err(|_| anyhow::anyhow!("the admin token was refused"))
+}
+
+/// `keys rotate`: a new key-encryption key version (unless resuming), then every wrapped key
+/// rewrapped under it, with progress on standard error.
+pub async fn keys_rotate(cfg: Config, resume: bool) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let (service, store) = open_service(&cfg).await?;
+    let admin = operator(&service, &cfg).await?;
+    let tty = std::io::stderr().is_terminal();
+    let report = service
+        .rotate_keys(&admin, !resume, &mut |done, left| {
+            if tty {
+                eprint!("\rrewrapped {done} keys, {left} to go   ");
+            } else {
+                eprintln!("rewrapped {done} keys, {left} to go");
+            }
+        })
+        .await;
+    if tty {
+        eprintln!();
+    }
+    store.close().await;
+    let report = report?;
+    println!(
+        "{}",
+        serde_json::json!({"current": report.current, "rewrapped": report.rewrapped,
+            "raced": report.raced, "left": report.left})
+    );
+    if report.left > 0 {
+        bail!(
+            "{} keys could not be rewrapped (see the log); they stay under their old version",
+            report.left
+        );
+    }
+    Ok(())
+}
+
+/// `keys status`: the key manager's versions and how many keys each wraps.
+pub async fn keys_status(cfg: Config) -> anyhow::Result<()> {
+    let (service, store) = open_service(&cfg).await?;
+    let (usage, versions) = service.key_status().await?;
+    store.close().await;
+    println!(
+        "{}",
+        serde_json::json!({"versions": versions,
+            "wrapped_keys": usage.iter().map(|(k, n)| serde_json::json!({"kek": k, "keys": n}))
+                .collect::<Vec<_>>()})
+    );
+    Ok(())
+}
+
+/// `keys destroy-version`.
+pub async fn keys_destroy(cfg: Config, version: u32) -> anyhow::Result<()> {
+    let (service, store) = open_service(&cfg).await?;
+    let admin = operator(&service, &cfg).await?;
+    let r = service.destroy_key_version(&admin, version).await;
+    store.close().await;
+    r?;
+    println!("key-encryption key version {version} destroyed");
+    Ok(())
+}
+
 /// `keys check`: the key-provider conformance suite against the configured provider, and
 /// its wrap and unwrap rates.
-pub async fn keys_check(cfg: Config, timed: usize) -> anyhow::Result<()> {
+pub async fn keys_check(cfg: Config, timed: usize, rotation: bool) -> anyhow::Result<()> {
     let keys = open_keys(&cfg).await?;
     let report = bioguard_crypto::conformance::check(keys.as_ref(), timed)
         .await
         .map_err(|e| anyhow::anyhow!("the key provider failed a check: {e}"))?;
-    for p in &report.passed {
+    let mut passed = report.passed.clone();
+    if rotation {
+        passed.extend(
+            bioguard_crypto::conformance::check_rotation(keys.as_ref())
+                .await
+                .map_err(|e| anyhow::anyhow!("the key provider failed a rotation check: {e}"))?,
+        );
+    }
+    for p in &passed {
         println!("ok: {p}");
     }
     println!(
         "{}",
-        serde_json::json!({"provider": keys.kind(), "checks_passed": report.passed.len(),
+        serde_json::json!({"provider": keys.kind(), "checks_passed": passed.len(),
             "timed": timed, "wraps_per_second": report.wraps_per_second,
             "unwraps_per_second": report.unwraps_per_second})
     );
@@ -322,6 +417,19 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             }
         })
     });
+    // Pick up key versions another process (a `keys rotate`) created.
+    let key_refresher = {
+        let service = service.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(15));
+            loop {
+                tick.tick().await;
+                if let Err(e) = service.refresh_keys().await {
+                    tracing::warn!(error = %e, "could not re-read the key manager's versions");
+                }
+            }
+        })
+    };
     let state = AppState {
         service,
         max_body_bytes: cfg.max_body_bytes,
@@ -332,6 +440,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         axum::serve(listener, bioguard_server::app(state)).with_graceful_shutdown(shutdown);
     server.await.context("the HTTP server failed")?;
     checkpointer.abort();
+    key_refresher.abort();
     if let Some(s) = sweeper {
         s.abort();
     }

@@ -140,3 +140,54 @@ pub async fn check(p: &dyn KeyProvider, timed: usize) -> Result<Report, String> 
         unwraps_per_second: unwraps,
     })
 }
+
+/// Rotation checks: a new version becomes current, keys wrapped before still unwrap, the
+/// current version cannot be destroyed, and after the old version is destroyed what it
+/// wrapped can never be unwrapped. **Destroys the version that was current**: for test key
+/// managers only.
+pub async fn check_rotation(p: &dyn KeyProvider) -> Result<Vec<&'static str>, String> {
+    let mut passed = Vec::new();
+    let aad = Aad::new("bioguard/conformance/rotation");
+    let key = Key256::random().map_err(|e| fail("random", e))?;
+    let before = p.current();
+    let old = p.wrap(&key, &aad).await.map_err(|e| fail("wrap", e))?;
+    let now = p.rotate().await.map_err(|e| fail("rotate", e))?;
+    if now.version <= before.version || p.current() != now {
+        return Err(fail("rotate", format!("{before} -> {now}")));
+    }
+    passed.push("rotation makes a newer version current");
+    let new = p.wrap(&key, &aad).await.map_err(|e| fail("wrap", e))?;
+    if new.kek != now {
+        return Err(fail(
+            "rotate",
+            format!("new keys wrapped under {}", new.kek),
+        ));
+    }
+    passed.push("new keys are wrapped under the new version");
+    match p.unwrap(&old, &aad).await {
+        Ok(k) if k.expose() == key.expose() => passed.push("keys wrapped before still unwrap"),
+        other => return Err(fail("old version", format!("{:?}", other.err()))),
+    }
+    if p.destroy(now.version).await.is_ok() {
+        return Err(fail("destroy", "the current version was destroyed"));
+    }
+    passed.push("the current version cannot be destroyed");
+    p.destroy(before.version)
+        .await
+        .map_err(|e| fail("destroy", e))?;
+    match p.unwrap(&old, &aad).await {
+        Err(KeyError::UnknownKek { .. }) => {
+            passed.push("after destruction, what the old version wrapped never unwraps");
+        }
+        Err(e) => return Err(fail("destroyed version", format!("wrong error: {e}"))),
+        Ok(_) => return Err(fail("destroyed version", "still unwraps")),
+    }
+    if p.versions().contains(&before) {
+        return Err(fail("destroyed version", "still listed"));
+    }
+    match p.unwrap(&new, &aad).await {
+        Ok(k) if k.expose() == key.expose() => passed.push("the new version still unwraps"),
+        other => return Err(fail("new version", format!("{:?}", other.err()))),
+    }
+    Ok(passed)
+}

@@ -30,7 +30,7 @@ struct Version {
 /// every version in the file can unwrap.
 pub struct LocalKeyFile {
     path: PathBuf,
-    versions: Vec<Version>,
+    versions: std::sync::RwLock<Vec<Version>>,
 }
 
 impl LocalKeyFile {
@@ -104,7 +104,7 @@ impl LocalKeyFile {
         versions.sort_by_key(|v| v.kek.version);
         Ok(Self {
             path: path.to_owned(),
-            versions,
+            versions: std::sync::RwLock::new(versions),
         })
     }
 
@@ -113,18 +113,68 @@ impl LocalKeyFile {
         &self.path
     }
 
-    /// The key that wraps new data keys.
-    pub fn current(&self) -> &KekRef {
-        // Invariant: `open` refuses a file without keys.
-        &self.versions[self.versions.len() - 1].kek
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Version>> {
+        self.versions.read().unwrap_or_else(|p| p.into_inner())
     }
 
     fn held(&self) -> String {
-        self.versions
+        self.read()
             .iter()
             .map(|v| v.kek.to_string())
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    fn reload(&self) -> Result<(), KeyError> {
+        let fresh = Self::open(&self.path)?;
+        let versions = fresh
+            .versions
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner());
+        *self.versions.write().unwrap_or_else(|p| p.into_inner()) = versions;
+        Ok(())
+    }
+
+    /// Rewrites the key file with `versions`: to a temporary file (0600), flushed, then
+    /// renamed over the old one, and the directory flushed.
+    fn rewrite(&self, versions: &[(u32, &Key256)]) -> Result<(), KeyError> {
+        let err = |reason: String| KeyError::KeyFile {
+            path: self.path.clone(),
+            reason,
+        };
+        let dir = self
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let mut body = zeroize::Zeroizing::new(String::from(
+            "# bioguard master key file: the key-encryption keys that wrap every data key.\n\
+             # Whoever holds this file and the database can read the templates: keep it mode 0600,\n\
+             # back it up apart from the database, and never commit it anywhere.\n",
+        ));
+        body.push_str(HEADER);
+        body.push('\n');
+        for (v, k) in versions {
+            body.push_str(&format!("{v} {}\n", hex_encode(k.expose())));
+        }
+        let tmp = dir.join(format!(
+            ".master.key.{}.tmp",
+            hex_encode(&random_array::<8>().map_err(|e| err(e.to_string()))?)
+        ));
+        let write = || -> std::io::Result<()> {
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(body.as_bytes())?;
+            f.sync_all()?;
+            fs::rename(&tmp, &self.path)?;
+            fs::File::open(dir)?.sync_all()
+        };
+        let result = write();
+        let _ = fs::remove_file(&tmp);
+        result.map_err(|e| err(format!("cannot rewrite it: {e}")))
     }
 
     fn context(kek: &KekRef, aad: &Aad) -> Aad {
@@ -190,8 +240,64 @@ impl KeyProvider for LocalKeyFile {
         KIND
     }
 
+    fn current(&self) -> KekRef {
+        // Invariant: `open` refuses a file without keys, and `destroy` keeps the current one.
+        let versions = self.read();
+        versions[versions.len() - 1].kek.clone()
+    }
+
+    fn versions(&self) -> Vec<KekRef> {
+        self.read().iter().map(|v| v.kek.clone()).collect()
+    }
+
+    async fn refresh(&self) -> Result<(), KeyError> {
+        self.reload()
+    }
+
+    async fn rotate(&self) -> Result<KekRef, KeyError> {
+        self.reload()?;
+        let fresh = Key256::random()?;
+        let next = self.current().version + 1;
+        {
+            let versions = self.read();
+            let mut all: Vec<(u32, &Key256)> =
+                versions.iter().map(|v| (v.kek.version, &v.key)).collect();
+            all.push((next, &fresh));
+            self.rewrite(&all)?;
+        }
+        self.reload()?;
+        Ok(self.current())
+    }
+
+    async fn destroy(&self, version: u32) -> Result<(), KeyError> {
+        self.reload()?;
+        if version == self.current().version {
+            return Err(KeyError::KeyFile {
+                path: self.path.clone(),
+                reason: format!("version {version} is the current key; rotate first"),
+            });
+        }
+        {
+            let versions = self.read();
+            if !versions.iter().any(|v| v.kek.version == version) {
+                return Err(KeyError::UnknownKek {
+                    wanted: format!("{KIND}:v{version}"),
+                    held: self.held(),
+                });
+            }
+            let kept: Vec<(u32, &Key256)> = versions
+                .iter()
+                .filter(|v| v.kek.version != version)
+                .map(|v| (v.kek.version, &v.key))
+                .collect();
+            self.rewrite(&kept)?;
+        }
+        self.reload()
+    }
+
     async fn wrap(&self, key: &Key256, aad: &Aad) -> Result<WrappedKey, KeyError> {
-        let v = &self.versions[self.versions.len() - 1];
+        let versions = self.read();
+        let v = &versions[versions.len() - 1];
         let ciphertext = seal(&v.key, &Self::context(&v.kek, aad), key.expose())?;
         Ok(WrappedKey {
             kek: v.kek.clone(),
@@ -200,13 +306,21 @@ impl KeyProvider for LocalKeyFile {
     }
 
     async fn unwrap(&self, wrapped: &WrappedKey, aad: &Aad) -> Result<Key256, KeyError> {
-        let v = self
-            .versions
+        // A version written by another process (a rotation) is read from the file once.
+        if !self.read().iter().any(|v| v.kek == wrapped.kek) {
+            self.reload()?;
+        }
+        let versions = self.read();
+        let v = versions
             .iter()
             .find(|v| v.kek == wrapped.kek)
             .ok_or_else(|| KeyError::UnknownKek {
                 wanted: wrapped.kek.to_string(),
-                held: self.held(),
+                held: versions
+                    .iter()
+                    .map(|v| v.kek.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })?;
         let plain = open(&v.key, &Self::context(&v.kek, aad), &wrapped.ciphertext)?;
         Key256::from_slice(&plain).ok_or(KeyError::Crypto(CryptoError::Integrity))
@@ -285,6 +399,12 @@ mod tests {
         let (p, _) = LocalKeyFile::open_or_create(&dir.join("master.key")).expect("key");
         let report = block_on(crate::conformance::check(&p, 10)).expect("conforms");
         assert_eq!(report.passed.len(), 8, "{:?}", report.passed);
+        let rotation = block_on(crate::conformance::check_rotation(&p)).expect("rotates");
+        assert_eq!(rotation.len(), 6, "{rotation:?}");
+        // The key file on disk agrees: only the new version is left.
+        let (q, _) = LocalKeyFile::open_or_create(&dir.join("master.key")).expect("reopen");
+        assert_eq!(q.versions(), p.versions());
+        assert_eq!(q.versions().len(), 1);
         fs::remove_dir_all(dir).expect("cleanup");
     }
 

@@ -17,6 +17,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::{Aad, CryptoError, KekRef, Key256, KeyError, KeyProvider, WrappedKey};
 
@@ -49,14 +50,15 @@ impl std::fmt::Debug for OpenBaoConfig {
 pub struct OpenBaoTransit {
     client: Client<HttpConnector, Full<Bytes>>,
     config: OpenBaoConfig,
-    latest: u32,
+    latest: AtomicU32,
+    oldest: AtomicU32,
 }
 
 impl std::fmt::Debug for OpenBaoTransit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenBaoTransit")
             .field("config", &self.config)
-            .field("latest", &self.latest)
+            .field("latest", &self.latest.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
@@ -103,10 +105,11 @@ impl OpenBaoTransit {
                 "openbao_mount and openbao_key must be letters, digits, - and _".into(),
             ));
         }
-        let mut p = Self {
+        let p = Self {
             client: Client::builder(TokioExecutor::new()).build_http(),
             config: config.clone(),
-            latest: 0,
+            latest: AtomicU32::new(0),
+            oldest: AtomicU32::new(1),
         };
         let path = format!("/v1/{}/keys/{}", config.mount, config.key);
         let mut created = false;
@@ -141,16 +144,54 @@ impl OpenBaoTransit {
                 config.key
             )));
         }
-        p.latest = info.body["data"]["latest_version"]
-            .as_u64()
-            .and_then(|v| u32::try_from(v).ok())
-            .ok_or_else(|| KeyError::Unavailable("OpenBao gave no key version".into()))?;
+        p.learn(&info)?;
         Ok((p, created))
     }
 
-    /// The key version that wraps new data keys (as read at start).
-    pub fn current(&self) -> KekRef {
-        self.kek(self.latest)
+    /// Takes the key's versions from a `GET keys/<key>` answer.
+    fn learn(&self, info: &Answer) -> Result<(), KeyError> {
+        let field = |k: &str| {
+            info.body["data"][k]
+                .as_u64()
+                .and_then(|v| u32::try_from(v).ok())
+        };
+        let latest = field("latest_version")
+            .ok_or_else(|| KeyError::Unavailable("OpenBao gave no key version".into()))?;
+        let oldest = field("min_decryption_version").unwrap_or(1).max(1);
+        self.latest.store(latest, Ordering::Relaxed);
+        self.oldest.store(oldest, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn key_info(&self) -> Result<Answer, KeyError> {
+        let a = self
+            .call(
+                "GET",
+                &format!("/v1/{}/keys/{}", self.config.mount, self.config.key),
+                None,
+            )
+            .await?;
+        if a.status != 200 {
+            return Err(KeyError::Unavailable(format!(
+                "OpenBao answered {} for transit key {}: {}",
+                a.status,
+                self.config.key,
+                a.errors()
+            )));
+        }
+        Ok(a)
+    }
+
+    async fn post_ok(&self, path: &str, body: Value, what: &str) -> Result<(), KeyError> {
+        let a = self.call("POST", path, Some(body)).await?;
+        if a.status >= 300 {
+            return Err(KeyError::Unavailable(format!(
+                "OpenBao refused to {what} ({}): {}",
+                a.status,
+                a.errors()
+            )));
+        }
+        Ok(())
     }
 
     fn kek(&self, version: u32) -> KekRef {
@@ -211,6 +252,59 @@ impl KeyProvider for OpenBaoTransit {
         KIND
     }
 
+    fn current(&self) -> KekRef {
+        self.kek(self.latest.load(Ordering::Relaxed))
+    }
+
+    fn versions(&self) -> Vec<KekRef> {
+        (self.oldest.load(Ordering::Relaxed)..=self.latest.load(Ordering::Relaxed))
+            .map(|v| self.kek(v))
+            .collect()
+    }
+
+    async fn refresh(&self) -> Result<(), KeyError> {
+        let info = self.key_info().await?;
+        self.learn(&info)
+    }
+
+    async fn rotate(&self) -> Result<KekRef, KeyError> {
+        let base = format!("/v1/{}/keys/{}", self.config.mount, self.config.key);
+        self.post_ok(
+            &format!("{base}/rotate"),
+            json!({}),
+            "rotate the transit key",
+        )
+        .await?;
+        self.refresh().await?;
+        Ok(self.current())
+    }
+
+    /// OpenBao keeps a contiguous range of versions: destroying version N destroys every
+    /// version up to N.
+    async fn destroy(&self, version: u32) -> Result<(), KeyError> {
+        self.refresh().await?;
+        if version >= self.latest.load(Ordering::Relaxed) {
+            return Err(KeyError::Unavailable(format!(
+                "version {version} is the current key; rotate first"
+            )));
+        }
+        let base = format!("/v1/{}/keys/{}", self.config.mount, self.config.key);
+        self.post_ok(
+            &format!("{base}/config"),
+            json!({"min_decryption_version": version + 1,
+                   "min_encryption_version": self.latest.load(Ordering::Relaxed)}),
+            "raise the minimum decryption version",
+        )
+        .await?;
+        self.post_ok(
+            &format!("{base}/trim"),
+            json!({"min_available_version": version + 1}),
+            "trim old key versions",
+        )
+        .await?;
+        self.refresh().await
+    }
+
     async fn wrap(&self, key: &Key256, aad: &Aad) -> Result<WrappedKey, KeyError> {
         let context = Self::context(&self.config.key, aad);
         let plaintext = zeroize::Zeroizing::new(B64.encode(key.expose()));
@@ -256,10 +350,11 @@ impl KeyProvider for OpenBaoTransit {
             .ok()
             .filter(|t| t.starts_with(&prefix) && t.len() > prefix.len())
         else {
-            if wrapped.kek.version > self.latest {
+            let latest = self.latest.load(Ordering::Relaxed);
+            if wrapped.kek.version > latest {
                 return Err(KeyError::UnknownKek {
                     wanted: wrapped.kek.to_string(),
-                    held: format!("{KIND}:v1..v{}:{}", self.latest, self.config.key),
+                    held: format!("{KIND}:v1..v{latest}:{}", self.config.key),
                 });
             }
             return Err(KeyError::Crypto(CryptoError::Integrity));

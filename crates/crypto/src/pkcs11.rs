@@ -58,7 +58,7 @@ struct Version {
 pub struct Pkcs11Provider {
     // Declared before `_context`, so the session closes before the library is finalised.
     session: Mutex<Session>,
-    versions: Vec<Version>,
+    versions: std::sync::RwLock<Vec<Version>>,
     token_label: String,
     _context: Pkcs11,
 }
@@ -126,7 +126,7 @@ impl Pkcs11Provider {
         Ok((
             Self {
                 session: Mutex::new(session),
-                versions,
+                versions: std::sync::RwLock::new(versions),
                 token_label: config.token_label.clone(),
                 _context: context,
             },
@@ -134,14 +134,23 @@ impl Pkcs11Provider {
         ))
     }
 
-    /// The key that wraps new data keys.
-    pub fn current(&self) -> &KekRef {
-        // Invariant: `open_or_create` leaves at least one version.
-        &self.versions[self.versions.len() - 1].kek
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Version>> {
+        self.versions.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn reload(&self) -> Result<(), KeyError> {
+        let fresh = load_versions(&self.session())?;
+        if fresh.is_empty() {
+            return Err(KeyError::Unavailable(
+                "the PKCS#11 token no longer holds any bioguard key".into(),
+            ));
+        }
+        *self.versions.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        Ok(())
     }
 
     fn held(&self) -> String {
-        self.versions
+        self.read()
             .iter()
             .map(|v| v.kek.to_string())
             .collect::<Vec<_>>()
@@ -235,8 +244,60 @@ impl KeyProvider for Pkcs11Provider {
         KIND
     }
 
+    fn current(&self) -> KekRef {
+        // Invariant: at least one version is held (`reload` refuses an empty token).
+        let versions = self.read();
+        versions[versions.len() - 1].kek.clone()
+    }
+
+    fn versions(&self) -> Vec<KekRef> {
+        self.read().iter().map(|v| v.kek.clone()).collect()
+    }
+
+    async fn refresh(&self) -> Result<(), KeyError> {
+        self.reload()
+    }
+
+    async fn rotate(&self) -> Result<KekRef, KeyError> {
+        self.reload()?;
+        let next = self.current().version + 1;
+        let v = generate(&self.session(), next)?;
+        self.versions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(v);
+        Ok(self.current())
+    }
+
+    async fn destroy(&self, version: u32) -> Result<(), KeyError> {
+        self.reload()?;
+        if version == self.current().version {
+            return Err(KeyError::Unavailable(format!(
+                "version {version} is the current key; rotate first"
+            )));
+        }
+        let handle = self
+            .read()
+            .iter()
+            .find(|v| v.kek.version == version)
+            .map(|v| v.handle)
+            .ok_or_else(|| KeyError::UnknownKek {
+                wanted: format!("{KIND}:v{version}"),
+                held: self.held(),
+            })?;
+        self.session()
+            .destroy_object(handle)
+            .map_err(|e| unavailable("destroy the key", e))?;
+        self.reload()
+    }
+
     async fn wrap(&self, key: &Key256, aad: &Aad) -> Result<WrappedKey, KeyError> {
-        let v = &self.versions[self.versions.len() - 1];
+        let (kek, handle) = {
+            let versions = self.read();
+            let v = &versions[versions.len() - 1];
+            (v.kek.clone(), v.handle)
+        };
+        let v = Version { kek, handle };
         let context = Self::context(&v.kek, aad);
         let mut iv =
             crate::random_array::<IV_LEN>().map_err(|e| KeyError::Unavailable(e.to_string()))?;
@@ -257,10 +318,18 @@ impl KeyProvider for Pkcs11Provider {
     }
 
     async fn unwrap(&self, wrapped: &WrappedKey, aad: &Aad) -> Result<Key256, KeyError> {
+        // A version made by another process (a rotation) is looked up on the token once.
+        if !self.read().iter().any(|v| v.kek == wrapped.kek) {
+            self.reload()?;
+        }
         let v = self
-            .versions
+            .read()
             .iter()
             .find(|v| v.kek == wrapped.kek)
+            .map(|v| Version {
+                kek: v.kek.clone(),
+                handle: v.handle,
+            })
             .ok_or_else(|| KeyError::UnknownKek {
                 wanted: wrapped.kek.to_string(),
                 held: self.held(),

@@ -65,6 +65,23 @@ pub trait KeyProvider: Send + Sync {
     /// The provider kind, as in [`KekRef::provider`].
     fn kind(&self) -> &'static str;
 
+    /// The key-encryption key that wraps new data keys.
+    fn current(&self) -> KekRef;
+
+    /// Every version this provider holds, oldest first.
+    fn versions(&self) -> Vec<KekRef>;
+
+    /// Re-reads the versions from the key manager: another process may have rotated or
+    /// destroyed one. Unwrapping under a version not held calls this once by itself.
+    async fn refresh(&self) -> Result<(), KeyError>;
+
+    /// Creates a new key-encryption key version and makes it current.
+    async fn rotate(&self) -> Result<KekRef, KeyError>;
+
+    /// Destroys a version that is not the current one. Irreversible: whatever is still
+    /// wrapped under it (in the database, or in any backup of it) can never be unwrapped.
+    async fn destroy(&self, version: u32) -> Result<(), KeyError>;
+
     /// Wraps `key` under the current key-encryption key.
     async fn wrap(&self, key: &Key256, aad: &Aad) -> Result<WrappedKey, KeyError>;
 

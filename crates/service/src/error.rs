@@ -41,6 +41,12 @@ pub enum ServiceError {
          before biometrics are used again; offer the non-biometric alternative meanwhile"
     )]
     ReconsentRequired,
+    /// Keys are still wrapped under the key version to destroy.
+    #[error(
+        "{0} keys are still wrapped under this key version; run `bioguard keys rotate --resume` \
+         first"
+    )]
+    KeyVersionInUse(u64),
     /// The subject has locked the use of their biometrics.
     #[error(
         "the subject has locked the use of their biometrics; offer the non-biometric \

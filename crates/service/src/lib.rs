@@ -20,6 +20,7 @@ mod identify;
 mod notices;
 mod protection;
 mod retention;
+mod rotation;
 mod secrets;
 mod templates;
 mod usecases;
@@ -36,6 +37,7 @@ pub use error::ServiceError;
 pub use identify::{Identification, IdentifyRequest, MAX_BATCH, MAX_CANDIDATES};
 pub use notices::{NoticeDraft, notice_json};
 pub use retention::SweepReport;
+pub use rotation::RotationReport;
 pub use secrets::Secrets;
 pub use usecases::{ClientCreated, Decision, Enrolment, KeyRotation};
 

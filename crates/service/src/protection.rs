@@ -15,7 +15,7 @@ use bioguard_store::{SealedKey, Store};
 
 use crate::ServiceError;
 
-fn aad(purpose: &PurposeId, version: u32) -> Aad {
+pub(crate) fn aad(purpose: &PurposeId, version: u32) -> Aad {
     Aad::new("bioguard/protection-key/v1")
         .field(purpose.as_str().as_bytes())
         .field(&version.to_be_bytes())

@@ -90,7 +90,7 @@ fn ed25519_public(seed: &[u8; 32]) -> [u8; 32] {
         .unwrap_or([0; 32])
 }
 
-fn aad(name: &str) -> Aad {
+pub(crate) fn aad(name: &str) -> Aad {
     Aad::new("bioguard/system-secret/v1").field(name.as_bytes())
 }
 

@@ -42,7 +42,7 @@ pub(crate) struct Opened {
     pub(crate) subject: Option<SubjectRef>,
 }
 
-fn key_aad(subject: &Pseudonym, purpose: &PurposeId, key: &DataKeyId) -> Aad {
+pub(crate) fn key_aad(subject: &Pseudonym, purpose: &PurposeId, key: &DataKeyId) -> Aad {
     Aad::new("bioguard/data-key/v1")
         .field(subject.as_str().as_bytes())
         .field(purpose.as_str().as_bytes())

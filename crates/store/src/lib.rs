@@ -22,7 +22,7 @@ pub use records::{
     CandidateMaterial, ClientRecord, ConsentChange, ConsentRecord, EndReason, EnrolOutcome,
     EraseOutcome, ExpiredTemplate, ExpiryReason, IndexRecord, LeafDraft, NewClient, NewConsent,
     NewNotice, NewTemplate, SealedKey, StoredDataKey, StoredNotice, StoredPurpose, StoredTemplate,
-    SubjectSummary, TemplateInfo, VerifyMaterial, WithdrawOutcome,
+    SubjectSummary, TemplateInfo, VerifyMaterial, WithdrawOutcome, WrappedRow,
 };
 pub use sql::{Backend, SqlStore, count_rows};
 pub use writer::WriteStats;
@@ -278,6 +278,22 @@ pub trait Store: Send + Sync {
 
     /// When the subject locked the use of their biometrics, if they did.
     async fn locked_at(&self, subject: &Pseudonym) -> Result<Option<Timestamp>, StoreError>;
+
+    /// How many wrapped keys (data keys, protection keys, service secrets) each key-encryption
+    /// key reference wraps, by reference.
+    async fn kek_usage(&self) -> Result<Vec<(String, u64)>, StoreError>;
+
+    /// Wrapped keys whose key-encryption key is not `current`, at most `limit`: service
+    /// secrets, then protection keys, then data keys in id order.
+    async fn wrapped_not_on(
+        &self,
+        current: &str,
+        limit: u32,
+    ) -> Result<Vec<WrappedRow>, StoreError>;
+
+    /// Replaces a wrapped key with `new` if it is still `row` (compare and swap); returns
+    /// whether it was replaced. No audit leaf: the rotation as a whole is recorded.
+    async fn replace_wrap(&self, row: &WrappedRow, new: &SealedKey) -> Result<bool, StoreError>;
 
     /// Deletes everything held about a subject in one transaction.
     async fn erase_subject(

@@ -262,6 +262,49 @@ pub struct StoredNotice {
     pub published_at: Timestamp,
 }
 
+/// A wrapped key somewhere in the database, for rewrapping under a new key-encryption key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WrappedRow {
+    /// A subject's data key for a purpose.
+    DataKey {
+        /// Whose.
+        subject: Pseudonym,
+        /// For which purpose.
+        purpose: PurposeId,
+        /// The key's id.
+        id: DataKeyId,
+        /// The wrapped key.
+        sealed: SealedKey,
+    },
+    /// A purpose's protection key of one version.
+    ProtectionKey {
+        /// The purpose.
+        purpose: PurposeId,
+        /// The protection key version.
+        version: u32,
+        /// The wrapped key.
+        sealed: SealedKey,
+    },
+    /// A service secret.
+    SystemSecret {
+        /// Its name.
+        name: String,
+        /// The wrapped key.
+        sealed: SealedKey,
+    },
+}
+
+impl WrappedRow {
+    /// The wrapped key.
+    pub fn sealed(&self) -> &SealedKey {
+        match self {
+            WrappedRow::DataKey { sealed, .. }
+            | WrappedRow::ProtectionKey { sealed, .. }
+            | WrappedRow::SystemSecret { sealed, .. } => sealed,
+        }
+    }
+}
+
 /// Which retention limit a template passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ExpiryReason {

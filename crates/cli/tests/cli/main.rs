@@ -12,5 +12,6 @@ mod pkcs11;
 mod readme;
 mod receipt;
 mod retention;
+mod rotation;
 mod serve;
 mod server;
