@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod evaluate;
 mod http;
+mod keybench;
 mod receipt;
 mod serve;
 
@@ -231,6 +232,8 @@ enum AuditCommand {
     },
 }
 
+// Parsed once per process: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum BenchCommand {
     /// Write a gallery of random codes and probes with planted near neighbours.
@@ -259,6 +262,15 @@ enum BenchCommand {
     },
     /// Durable changes per second with group commit, against one transaction per change.
     LedgerAppend(audit::AppendArgs),
+    /// Time one key-encryption-key rotation over N enrolled synthetic subjects on a fresh
+    /// SQLite database, with the key provider configured as for serve (creates a version in
+    /// it).
+    KeyRotation {
+        #[command(flatten)]
+        args: ServeArgs,
+        #[arg(long, default_value_t = 10_000)]
+        subjects: usize,
+    },
     /// Measure sequential memory read bandwidth.
     Bandwidth {
         #[arg(long, default_value_t = 1)]
@@ -405,6 +417,8 @@ fn main() -> ExitCode {
                 BenchCommand::Identify(args) => bench::identify(args),
                 BenchCommand::Ledger { leaves, proofs } => audit::bench_proofs(leaves, proofs),
                 BenchCommand::LedgerAppend(args) => audit::bench_appends(args),
+                BenchCommand::KeyRotation { args, subjects } => load_config(args)
+                    .and_then(|cfg| runtime()?.block_on(keybench::run(cfg, subjects))),
                 BenchCommand::Bandwidth {
                     threads,
                     mib,
