@@ -5,6 +5,7 @@ mod bench;
 mod config;
 mod demo;
 mod evaluate;
+mod governance;
 mod http;
 mod keybench;
 mod receipt;
@@ -32,6 +33,21 @@ struct Cli {
 enum Command {
     /// Run the service (zero config: ./bioguard-data, SQLite, 127.0.0.1:8600).
     Serve(ServeArgs),
+    /// Sign a proposal's payload with a risk-group member key; prints the body to POST to
+    /// /v1/proposals/{id}/approvals.
+    Approve {
+        /// The member's key file (from `governance keygen`).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The member's name in the risk group.
+        #[arg(long)]
+        member: String,
+        /// The proposal: the JSON answer of GET /v1/proposals/{id}, or its payload.
+        proposal: PathBuf,
+    },
+    /// The risk group's tools.
+    #[command(subcommand)]
+    Governance(GovernanceCommand),
     /// Consent receipts and deletion certificates.
     #[command(subcommand)]
     Receipt(ReceiptCommand),
@@ -137,6 +153,15 @@ enum ReceiptCommand {
         /// Fetch the keys from this running service instead.
         #[arg(long, value_name = "URL", conflicts_with = "jwks")]
         server: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum GovernanceCommand {
+    /// Make a member key pair: the private key into FILE (0600), the public key printed.
+    Keygen {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
 }
 
@@ -373,6 +398,12 @@ fn main() -> ExitCode {
             Command::Serve(args) => {
                 load_config(args).and_then(|cfg| runtime()?.block_on(serve::run(cfg)))
             }
+            Command::Approve {
+                key,
+                member,
+                proposal,
+            } => governance::approve(&key, &proposal, &member),
+            Command::Governance(GovernanceCommand::Keygen { out }) => governance::keygen(&out),
             Command::Receipt(ReceiptCommand::Verify { file, jwks, server }) => {
                 receipt::verify(&file, jwks.as_deref(), server.as_deref())
             }

@@ -105,6 +105,12 @@ impl From<ServiceError> for ApiError {
                 fallback: true,
                 ..Self::new(S::NOT_FOUND, "not_enrolled", msg)
             },
+            ServiceError::QuorumRequired => Self::new(S::FORBIDDEN, "quorum_required", msg),
+            ServiceError::NoRiskGroup => Self::new(S::CONFLICT, "no_risk_group", msg),
+            ServiceError::ProposalNotFound => Self::new(S::NOT_FOUND, "proposal_not_found", msg),
+            ServiceError::ProposalClosed(_) => Self::new(S::CONFLICT, "proposal_closed", msg),
+            ServiceError::ProposalExpired => Self::new(S::GONE, "proposal_expired", msg),
+            ServiceError::NotAMember => Self::new(S::FORBIDDEN, "not_a_member", msg),
             ServiceError::NoticeOutdated(_) => Self {
                 field: Some("notice_version"),
                 ..Self::new(S::CONFLICT, "notice_outdated", msg)

@@ -54,7 +54,9 @@ impl Modify for Security {
         routes::audit_consistency, routes::audit_leaves, routes::subject_history,
         routes::audit_checkpoints, routes::retention_schedule,
         routes::lock_subject, routes::unlock_subject, routes::document_keys,
-        routes::publish_notice, routes::list_notices, routes::subject_report
+        routes::publish_notice, routes::list_notices, routes::subject_report,
+        routes::register_group, routes::get_group, routes::make_proposal, routes::get_proposal,
+        routes::approve_proposal
     ),
     components(schemas(
         ErrorBody, ErrorDetail, PurposeRequest, PurposeBody, RetentionBody, GrantBody,
@@ -66,7 +68,9 @@ impl Modify for Security {
         crate::dto::ConsistencyBody, crate::dto::LeavesBody, crate::dto::HistoryBody,
         crate::dto::HistoryEntry, crate::dto::CheckpointsBody, crate::dto::CheckpointEntry,
         crate::dto::ScheduleBody, crate::dto::ScheduleEntry, crate::dto::LockBody,
-        crate::dto::NoticeRequest, crate::dto::NoticeBody
+        crate::dto::NoticeRequest, crate::dto::NoticeBody, crate::dto::GroupBody,
+        crate::dto::MemberBody, crate::dto::ProposalRequest, crate::dto::ProposalBody,
+        crate::dto::ApprovalRequest, crate::dto::ApprovalBody
     )),
     modifiers(&Security)
 )]

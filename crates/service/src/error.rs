@@ -41,6 +41,27 @@ pub enum ServiceError {
          before biometrics are used again; offer the non-biometric alternative meanwhile"
     )]
     ReconsentRequired,
+    /// A risk group is registered: this change needs a proposal and a quorum of signatures.
+    #[error(
+        "this change needs the risk group's approval: make a proposal (POST /v1/proposals) \
+         and collect the quorum of signatures"
+    )]
+    QuorumRequired,
+    /// Proposals need a registered risk group.
+    #[error("no risk group is registered; register one first (POST /v1/governance/group)")]
+    NoRiskGroup,
+    /// No such proposal.
+    #[error("no such proposal")]
+    ProposalNotFound,
+    /// The proposal is no longer open.
+    #[error("the proposal is {0}, no longer open for approvals")]
+    ProposalClosed(String),
+    /// The proposal expired before its quorum.
+    #[error("the proposal expired before it reached its quorum; make a new one")]
+    ProposalExpired,
+    /// The signer is not a member of the risk group.
+    #[error("not a member of the risk group")]
+    NotAMember,
     /// Keys are still wrapped under the key version to destroy.
     #[error(
         "{0} keys are still wrapped under this key version; run `bioguard keys rotate --resume` \

@@ -170,11 +170,20 @@ impl Service {
     /// Destroys a key-encryption key version once nothing in the database is wrapped under it.
     /// Every backup of the database taken before the rotation then holds keys that can never
     /// be unwrapped (unless a copy of that key version survives elsewhere).
+    /// With a risk group registered, this needs a `key.destroy_version` proposal instead.
     pub async fn destroy_key_version(
         &self,
         _admin: &Admin,
         version: u32,
     ) -> Result<(), ServiceError> {
+        if self.risk_group().await?.is_some() {
+            return Err(ServiceError::QuorumRequired);
+        }
+        self.destroy_key_version_now(version).await
+    }
+
+    /// Destroys a key version (the checks, then the key manager), approved or ungated.
+    pub(crate) async fn destroy_key_version_now(&self, version: u32) -> Result<(), ServiceError> {
         self.keys.refresh().await?;
         let Some(kek) = self
             .keys

@@ -21,8 +21,8 @@ pub use error::StoreError;
 pub use records::{
     CandidateMaterial, ClientRecord, ConsentChange, ConsentRecord, EndReason, EnrolOutcome,
     EraseOutcome, ExpiredTemplate, ExpiryReason, IndexRecord, LeafDraft, NewClient, NewConsent,
-    NewNotice, NewTemplate, SealedKey, StoredDataKey, StoredNotice, StoredPurpose, StoredTemplate,
-    SubjectSummary, TemplateInfo, VerifyMaterial, WithdrawOutcome, WrappedRow,
+    NewNotice, NewTemplate, SealedKey, StoredDataKey, StoredNotice, StoredProposal, StoredPurpose,
+    StoredTemplate, SubjectSummary, TemplateInfo, VerifyMaterial, WithdrawOutcome, WrappedRow,
 };
 pub use sql::{Backend, SqlStore, count_rows};
 pub use writer::WriteStats;
@@ -294,6 +294,52 @@ pub trait Store: Send + Sync {
     /// Replaces a wrapped key with `new` if it is still `row` (compare and swap); returns
     /// whether it was replaced. No audit leaf: the rotation as a whole is recorded.
     async fn replace_wrap(&self, row: &WrappedRow, new: &SealedKey) -> Result<bool, StoreError>;
+
+    /// The risk group: its quorum and members (JSON), if one is registered.
+    async fn risk_group(&self) -> Result<Option<(u32, String)>, StoreError>;
+
+    /// Registers (`expect_none`) or replaces the risk group.
+    /// [`StoreError::Conflict`] when registering and one exists.
+    async fn set_risk_group(
+        &self,
+        quorum: u32,
+        members: &str,
+        expect_none: bool,
+        at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<(), StoreError>;
+
+    /// Stores a new open proposal.
+    async fn create_proposal(
+        &self,
+        proposal: &StoredProposal,
+        leaf: &LeafDraft,
+    ) -> Result<(), StoreError>;
+
+    /// One proposal with its approvals.
+    async fn proposal(&self, id: &str) -> Result<Option<StoredProposal>, StoreError>;
+
+    /// Records a member's approval of an open proposal; returns the number of approvals.
+    /// [`StoreError::Conflict`] if this member approved it already.
+    async fn add_approval(
+        &self,
+        id: &str,
+        member: &str,
+        signature: &[u8],
+        at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<u32, StoreError>;
+
+    /// Moves a proposal from `from` to `to` status with a result; returns whether it was in
+    /// `from` (so only one caller applies a proposal).
+    async fn set_proposal_status(
+        &self,
+        id: &str,
+        from: &str,
+        to: &str,
+        result: Option<&str>,
+        leaf: Option<&LeafDraft>,
+    ) -> Result<bool, StoreError>;
 
     /// Deletes everything held about a subject in one transaction.
     async fn erase_subject(

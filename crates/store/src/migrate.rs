@@ -62,6 +62,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_notices.sql"),
         postgres: include_str!("../migrations/postgres/0007_notices.sql"),
     },
+    Migration {
+        version: 8,
+        name: "governance",
+        sqlite: include_str!("../migrations/sqlite/0008_governance.sql"),
+        postgres: include_str!("../migrations/postgres/0008_governance.sql"),
+    },
 ];
 
 /// An arbitrary constant naming bioguard's migration lock among PostgreSQL advisory locks.

@@ -305,6 +305,25 @@ impl WrappedRow {
     }
 }
 
+/// A proposal for a sensitive change, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredProposal {
+    /// Its id.
+    pub id: String,
+    /// The canonical payload the members sign.
+    pub payload: String,
+    /// When it was made.
+    pub created_at: Timestamp,
+    /// When it expires unless applied.
+    pub expires_at: Timestamp,
+    /// `open`, `applied` or `failed`.
+    pub status: String,
+    /// What applying it did (or why it failed).
+    pub result: Option<String>,
+    /// The members who approved it, in order.
+    pub approvals: Vec<String>,
+}
+
 /// Which retention limit a template passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ExpiryReason {

@@ -21,7 +21,6 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 // table names, `FOR UPDATE`); every value from a request is a bound parameter.
 use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Row};
 
-use crate::WrappedRow;
 use crate::writer::{Batch, Writer};
 use crate::{
     CandidateMaterial, ClientRecord, ConsentChange, ConsentRecord, EndReason, EnrolOutcome,
@@ -29,6 +28,7 @@ use crate::{
     NewNotice, NewTemplate, SealedKey, Store, StoreError, StoredDataKey, StoredNotice,
     StoredPurpose, StoredTemplate, SubjectSummary, TemplateInfo, VerifyMaterial, WithdrawOutcome,
 };
+use crate::{StoredProposal, WrappedRow};
 
 /// Which database a [`SqlStore`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1554,6 +1554,196 @@ impl Store for SqlStore {
             .await?
             .rows_affected();
         Ok(n == 1)
+    }
+
+    async fn risk_group(&self) -> Result<Option<(u32, String)>, StoreError> {
+        let row = sqlx::query("SELECT quorum, members FROM risk_group WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok((
+                u32::try_from(r.try_get::<i64, _>("quorum")?).map_err(|_| corrupt("quorum"))?,
+                r.try_get("members")?,
+            ))
+        })
+        .transpose()
+    }
+
+    async fn set_risk_group(
+        &self,
+        quorum: u32,
+        members: &str,
+        expect_none: bool,
+        at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<(), StoreError> {
+        let (members, leaf) = (members.to_owned(), leaf.clone());
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    let n = if expect_none {
+                        sqlx::query(
+                            "INSERT INTO risk_group (id, quorum, members, updated_at) \
+                             VALUES (1, $1, $2, $3) ON CONFLICT DO NOTHING",
+                        )
+                    } else {
+                        sqlx::query(
+                            "UPDATE risk_group SET quorum = $1, members = $2, updated_at = $3 \
+                             WHERE id = 1",
+                        )
+                    }
+                    .bind(i64::from(quorum))
+                    .bind(members.as_str())
+                    .bind(at.unix())
+                    .execute(b.conn())
+                    .await?
+                    .rows_affected();
+                    if n != 1 {
+                        return Err(StoreError::Conflict("a risk group"));
+                    }
+                    b.append_leaf(&leaf).await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn create_proposal(
+        &self,
+        p: &StoredProposal,
+        leaf: &LeafDraft,
+    ) -> Result<(), StoreError> {
+        let (p, leaf) = (p.clone(), leaf.clone());
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO proposals (id, payload, created_at, expires_at, status) \
+                         VALUES ($1, $2, $3, $4, 'open')",
+                    )
+                    .bind(p.id.as_str())
+                    .bind(p.payload.as_str())
+                    .bind(p.created_at.unix())
+                    .bind(p.expires_at.unix())
+                    .execute(b.conn())
+                    .await?;
+                    b.append_leaf(&leaf).await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn proposal(&self, id: &str) -> Result<Option<StoredProposal>, StoreError> {
+        let Some(r) = sqlx::query(
+            "SELECT id, payload, created_at, expires_at, status, result FROM proposals WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let approvals: Vec<String> = sqlx::query_scalar(
+            "SELECT member FROM approvals WHERE proposal_id = $1 ORDER BY approved_at, member",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some(StoredProposal {
+            id: r.try_get("id")?,
+            payload: r.try_get("payload")?,
+            created_at: Timestamp::from_unix(r.try_get("created_at")?),
+            expires_at: Timestamp::from_unix(r.try_get("expires_at")?),
+            status: r.try_get("status")?,
+            result: r.try_get("result")?,
+            approvals,
+        }))
+    }
+
+    async fn add_approval(
+        &self,
+        id: &str,
+        member: &str,
+        signature: &[u8],
+        at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<u32, StoreError> {
+        let (id, member, signature, leaf) = (
+            id.to_owned(),
+            member.to_owned(),
+            signature.to_vec(),
+            leaf.clone(),
+        );
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    let r = sqlx::query(
+                        "INSERT INTO approvals (proposal_id, member, signature, approved_at) \
+                         VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(id.as_str())
+                    .bind(member.as_str())
+                    .bind(signature)
+                    .bind(at.unix())
+                    .execute(b.conn())
+                    .await;
+                    match r {
+                        Ok(_) => {}
+                        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                            return Err(StoreError::Conflict("an approval by this member"));
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                    let n: i64 =
+                        sqlx::query_scalar("SELECT COUNT(*) FROM approvals WHERE proposal_id = $1")
+                            .bind(id.as_str())
+                            .fetch_one(b.conn())
+                            .await?;
+                    b.append_leaf(&leaf).await?;
+                    Ok(n as u32)
+                })
+            })
+            .await
+    }
+
+    async fn set_proposal_status(
+        &self,
+        id: &str,
+        from: &str,
+        to: &str,
+        result: Option<&str>,
+        leaf: Option<&LeafDraft>,
+    ) -> Result<bool, StoreError> {
+        let (id, from, to, result, leaf) = (
+            id.to_owned(),
+            from.to_owned(),
+            to.to_owned(),
+            result.map(str::to_owned),
+            leaf.cloned(),
+        );
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    let n = sqlx::query(
+                        "UPDATE proposals SET status = $1, result = $2 WHERE id = $3 AND status = $4",
+                    )
+                    .bind(to.as_str())
+                    .bind(result)
+                    .bind(id.as_str())
+                    .bind(from.as_str())
+                    .execute(b.conn())
+                    .await?
+                    .rows_affected();
+                    if n == 1
+                        && let Some(leaf) = &leaf
+                    {
+                        b.append_leaf(leaf).await?;
+                    }
+                    Ok(n == 1)
+                })
+            })
+            .await
     }
 
     async fn erase_subject(

@@ -5,6 +5,7 @@ mod audit;
 mod calibrate;
 mod demo;
 mod durability;
+mod governance;
 mod http;
 mod logs;
 mod openbao;

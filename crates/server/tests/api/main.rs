@@ -4,6 +4,7 @@
 mod audit;
 mod contract;
 mod errors;
+mod governance;
 mod harness;
 mod identify;
 mod retention;

@@ -1,0 +1,126 @@
+//! Members sign proposals with `bioguard approve`; destroying a key version with a risk group
+//! registered needs their quorum.
+
+use std::process::Command;
+
+use crate::http::request;
+use crate::server::{Server, admin_token, binary};
+
+fn run(cwd: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(binary())
+        .args(args)
+        .current_dir(cwd)
+        .env("BIOGUARD_LOG", "warn")
+        .output()
+        .expect("run");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn members_sign_with_the_cli_and_the_quorum_destroys_an_old_key_version() {
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let dir = cwd.path();
+    let server = Server::start(dir, &[]);
+    let admin = admin_token(&dir.join("bioguard-data"));
+    let mut members = Vec::new();
+    for name in ["alice", "bob", "carol"] {
+        let file = format!("{name}.key");
+        let (ok, out, err) = run(dir, &["governance", "keygen", "--out", &file]);
+        assert!(ok, "{err}");
+        members.push(serde_json::json!({"name": name, "public_key": out.trim()}));
+    }
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.join("alice.key"))
+            .expect("meta")
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    let body = serde_json::json!({"quorum": 2, "members": members}).to_string();
+    let r = request(
+        server.addr,
+        "POST",
+        "/v1/governance/group",
+        Some(&admin),
+        Some(&body),
+    )
+    .expect("group");
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    let (ok, _, err) = run(dir, &["keys", "rotate"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(dir, &["keys", "destroy-version", "1"]);
+    assert!(!ok && err.contains("risk group"), "{err}");
+
+    let p = request(
+        server.addr,
+        "POST",
+        "/v1/proposals",
+        Some(&admin),
+        Some(r#"{"action":{"type":"key.destroy_version","version":1}}"#),
+    )
+    .expect("proposal");
+    assert_eq!(p.status, 201, "{}", p.body);
+    let id = p.json()["id"].as_str().expect("id").to_owned();
+    std::fs::write(dir.join("proposal.json"), &p.body).expect("write");
+    let mut last = String::new();
+    for name in ["alice", "carol"] {
+        let (ok, out, err) = run(
+            dir,
+            &[
+                "approve",
+                "--key",
+                &format!("{name}.key"),
+                "--member",
+                name,
+                "proposal.json",
+            ],
+        );
+        assert!(ok, "{err}");
+        assert!(
+            err.contains("key.destroy_version"),
+            "the signer is told what they sign: {err}"
+        );
+        let r = request(
+            server.addr,
+            "POST",
+            &format!("/v1/proposals/{id}/approvals"),
+            None,
+            Some(out.trim()),
+        )
+        .expect("approve");
+        assert_eq!(r.status, 200, "{}", r.body);
+        last = r.body;
+    }
+    assert!(last.contains("\"status\":\"applied\""), "{last}");
+    let (ok, out, err) = run(dir, &["keys", "status"]);
+    assert!(ok, "{err}");
+    let status: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
+    let versions = status["versions"].as_array().expect("versions");
+    assert_eq!(versions.len(), 1, "{out}");
+    assert!(
+        versions[0].as_str().expect("v").starts_with("local:v2:"),
+        "{out}"
+    );
+    // A payload that is not a bioguard proposal is never signed.
+    std::fs::write(
+        dir.join("other.json"),
+        r#"{"payload":"{\"type\":\"wire-transfer\"}"}"#,
+    )
+    .expect("write");
+    let (ok, _, err) = run(
+        dir,
+        &[
+            "approve",
+            "--key",
+            "bob.key",
+            "--member",
+            "bob",
+            "other.json",
+        ],
+    );
+    assert!(!ok && err.contains("refusing"), "{err}");
+}

@@ -1,0 +1,215 @@
+//! The risk group's quorum: a sensitive change applies only with M valid signatures of
+//! distinct members over its exact payload before it expires; every step is in the ledger.
+
+use axum::http::StatusCode;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use bioguard_crypto::KeyProvider as _;
+use bioguard_ledger::Leaf;
+use bioguard_store::Store;
+use ed25519_dalek::{Signer, SigningKey};
+use serde_json::json;
+
+use crate::harness::Harness;
+
+crate::on_both_backends!(a_key_version_is_destroyed_only_with_a_quorum);
+
+fn member(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+async fn approve(
+    h: &Harness,
+    id: &str,
+    name: &str,
+    key: &SigningKey,
+    payload: &str,
+) -> crate::harness::Reply {
+    h.json(
+        "POST",
+        &format!("/v1/proposals/{id}/approvals"),
+        "",
+        json!({"member": name, "signature": B64.encode(key.sign(payload.as_bytes()).to_bytes())}),
+    )
+    .await
+}
+
+async fn ops(h: &Harness) -> Vec<String> {
+    let n = h.store.audit_size().await.expect("size");
+    h.store
+        .audit_leaves(0, n)
+        .await
+        .expect("leaves")
+        .iter()
+        .map(|b| Leaf::decode(b).expect("leaf").op)
+        .collect()
+}
+
+async fn a_key_version_is_destroyed_only_with_a_quorum(h: &Harness) {
+    let admin = h.service.authenticate_admin(&h.admin).await.expect("admin");
+    let (alice, bob, carol, mallory) = (member(1), member(2), member(3), member(9));
+    // Without a group, proposals are refused.
+    let none = h
+        .json(
+            "POST",
+            "/v1/proposals",
+            &h.admin,
+            json!({"action": {"type": "key.destroy_version", "version": 1}}),
+        )
+        .await;
+    assert_eq!(
+        (none.status, none.code()),
+        (StatusCode::CONFLICT, "no_risk_group"),
+        "{}",
+        none.raw
+    );
+    let g = h
+        .json(
+            "POST",
+            "/v1/governance/group",
+            &h.admin,
+            json!({"quorum": 2, "members": [
+                {"name": "alice", "public_key": B64.encode(alice.verifying_key().to_bytes())},
+                {"name": "bob", "public_key": B64.encode(bob.verifying_key().to_bytes())},
+                {"name": "carol", "public_key": B64.encode(carol.verifying_key().to_bytes())},
+            ]}),
+        )
+        .await;
+    assert_eq!(g.status, StatusCode::CREATED, "{}", g.raw);
+    let again = h
+        .json(
+            "POST",
+            "/v1/governance/group",
+            &h.admin,
+            json!({"quorum": 1, "members": [
+            {"name": "mallory", "public_key": B64.encode(mallory.verifying_key().to_bytes())}]}),
+        )
+        .await;
+    assert_eq!(
+        again.status,
+        StatusCode::CONFLICT,
+        "the group changes only by proposal"
+    );
+
+    // Rotate, so that version 1 is old; destroying it directly is now refused.
+    h.service
+        .rotate_keys(&admin, true, &mut |_, _| {})
+        .await
+        .expect("rotate");
+    assert!(matches!(
+        h.service.destroy_key_version(&admin, 1).await,
+        Err(bioguard_service::ServiceError::QuorumRequired)
+    ));
+
+    let p = h
+        .json(
+            "POST",
+            "/v1/proposals",
+            &h.admin,
+            json!({"action": {"type": "key.destroy_version", "version": 1}, "ttl_secs": 3600}),
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::CREATED, "{}", p.raw);
+    let id = p.json["id"].as_str().expect("id").to_owned();
+    let payload = p.json["payload"].as_str().expect("payload").to_owned();
+    assert!(payload.contains("\"key.destroy_version\""));
+
+    // A non-member, a signature over another payload, and a bad encoding are refused.
+    let r = approve(h, &id, "mallory", &mallory, &payload).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "not_a_member"),
+        "{}",
+        r.raw
+    );
+    let other = payload.replace("\"version\":1", "\"version\":2");
+    let r = approve(h, &id, "alice", &alice, &other).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.raw);
+    assert_eq!(r.json["error"]["field"], "signature");
+    let r = approve(h, &id, "alice", &bob, &payload).await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "bob's key is not alice's: {}",
+        r.raw
+    );
+
+    // M-1 = 1 valid signature: still open, the version still exists.
+    let r = approve(h, &id, "alice", &alice, &payload).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert_eq!(
+        (r.json["approvals"].as_u64(), r.json["status"].as_str()),
+        (Some(1), Some("open"))
+    );
+    let versions = |h: &Harness| {
+        let (keys, _) =
+            bioguard_crypto::LocalKeyFile::open_or_create(&h._keydir.path().join("master.key"))
+                .expect("key file");
+        keys.versions()
+            .iter()
+            .map(|k| k.version)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(versions(h), [1, 2]);
+    // The same member twice does not count twice.
+    let r = approve(h, &id, "alice", &alice, &payload).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.raw);
+
+    // An expired proposal is refused even with a valid signature.
+    let late = h
+        .json(
+            "POST",
+            "/v1/proposals",
+            &h.admin,
+            json!({"action": {"type": "key.destroy_version", "version": 1}, "ttl_secs": 60}),
+        )
+        .await;
+    let late_id = late.json["id"].as_str().expect("id").to_owned();
+    let late_payload = late.json["payload"].as_str().expect("payload").to_owned();
+    h.service.clock().advance(61);
+    let r = approve(h, &late_id, "bob", &bob, &late_payload).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::GONE, "proposal_expired"),
+        "{}",
+        r.raw
+    );
+
+    // The second distinct member's signature reaches the quorum: the change applies.
+    let r = approve(h, &id, "carol", &carol, &payload).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert_eq!(r.json["status"], "applied", "{}", r.raw);
+    assert_eq!(versions(h), [2], "version 1 is destroyed");
+    let after = approve(h, &id, "bob", &bob, &payload).await;
+    assert_eq!(
+        (after.status, after.code()),
+        (StatusCode::CONFLICT, "proposal_closed")
+    );
+    let shown = h
+        .send("GET", &format!("/v1/proposals/{id}"), None, None)
+        .await;
+    assert_eq!(shown.json["approvals"], json!(["alice", "carol"]));
+
+    // Every step is in the ledger, in order.
+    let all = ops(h).await;
+    let steps: Vec<&str> = all
+        .iter()
+        .map(String::as_str)
+        .filter(|o| {
+            o.starts_with("proposal.") || o.starts_with("governance.") || o.starts_with("keys.")
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "governance.group",
+            "keys.rotate",
+            "proposal.create",
+            "proposal.approve",
+            "proposal.create",
+            "proposal.approve",
+            "keys.destroy",
+            "proposal.apply"
+        ]
+    );
+}
