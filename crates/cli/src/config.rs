@@ -67,6 +67,18 @@ const KEYS: &[Key] = &[
         allowed: "a file (mode 0600) holding the OpenBao token; or set BIOGUARD_OPENBAO_TOKEN",
     },
     Key {
+        name: "tls_cert",
+        allowed: "a PEM certificate chain file; with tls_key, the service speaks HTTPS",
+    },
+    Key {
+        name: "tls_key",
+        allowed: "the PEM private key file (mode 0600) of tls_cert",
+    },
+    Key {
+        name: "tls_client_ca",
+        allowed: "a PEM CA file: every client must present a certificate it issued (mutual TLS)",
+    },
+    Key {
         name: "max_body_bytes",
         allowed: "an integer from 1024 to 16777216",
     },
@@ -110,6 +122,14 @@ pub struct RawConfig {
     values: BTreeMap<&'static str, (String, Source)>,
 }
 
+/// HTTPS settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: Option<PathBuf>,
+}
+
 /// Which key provider holds the key-encryption keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyProviderConfig {
@@ -140,6 +160,7 @@ pub struct Config {
     pub database_url: Option<String>,
     pub key_file: PathBuf,
     pub keys: KeyProviderConfig,
+    pub tls: Option<TlsConfig>,
     pub max_body_bytes: usize,
     pub checkpoint_interval_secs: u64,
     pub retention_sweep_secs: u64,
@@ -292,6 +313,21 @@ impl RawConfig {
             },
             Some((_, s)) => return Err(invalid("key_provider", s)),
         };
+        let tls = match (self.get("tls_cert"), self.get("tls_key")) {
+            (None, None) => {
+                if let Some((_, s)) = self.get("tls_client_ca") {
+                    return Err(invalid("tls_client_ca", s));
+                }
+                None
+            }
+            (Some((cert, _)), Some((key, _))) => Some(TlsConfig {
+                cert: cert.into(),
+                key: key.into(),
+                client_ca: self.get("tls_client_ca").map(|(v, _)| v.into()),
+            }),
+            (Some((_, s)), None) => return Err(invalid("tls_key", s)),
+            (None, Some((_, s))) => return Err(invalid("tls_cert", s)),
+        };
         let max_body_bytes = match self.get("max_body_bytes") {
             Some((v, s)) => v
                 .parse::<usize>()
@@ -329,6 +365,7 @@ impl RawConfig {
             database_url,
             key_file,
             keys,
+            tls,
             max_body_bytes,
             checkpoint_interval_secs,
             retention_sweep_secs,

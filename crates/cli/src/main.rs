@@ -126,6 +126,15 @@ struct ServeArgs {
     /// File (mode 0600) holding the token's user PIN [default: BIOGUARD_PKCS11_PIN].
     #[arg(long, value_name = "FILE")]
     pkcs11_pin_file: Option<String>,
+    /// PEM certificate chain: with --tls-key, serve HTTPS.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<String>,
+    /// PEM private key of --tls-cert (mode 0600).
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<String>,
+    /// PEM CA whose certificates every client must present (mutual TLS).
+    #[arg(long, value_name = "FILE")]
+    tls_client_ca: Option<String>,
     /// OpenBao server [default: http://127.0.0.1:8200].
     #[arg(long, value_name = "URL")]
     openbao_addr: Option<String>,
@@ -338,6 +347,9 @@ fn load_config(args: ServeArgs) -> anyhow::Result<config::Config> {
         openbao_mount,
         openbao_key,
         openbao_token_file,
+        tls_cert,
+        tls_key,
+        tls_client_ca,
     } = args;
     let mut raw = RawConfig::default();
     if let Some(path) = &config {
@@ -368,6 +380,9 @@ fn load_config(args: ServeArgs) -> anyhow::Result<config::Config> {
         pkcs11_token_label,
     );
     raw.merge_flag("pkcs11_pin_file", "--pkcs11-pin-file", pkcs11_pin_file);
+    raw.merge_flag("tls_cert", "--tls-cert", tls_cert);
+    raw.merge_flag("tls_key", "--tls-key", tls_key);
+    raw.merge_flag("tls_client_ca", "--tls-client-ca", tls_client_ca);
     raw.merge_flag("openbao_addr", "--openbao-addr", openbao_addr);
     raw.merge_flag("openbao_mount", "--openbao-mount", openbao_mount);
     raw.merge_flag("openbao_key", "--openbao-key", openbao_key);

@@ -435,10 +435,28 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         max_body_bytes: cfg.max_body_bytes,
         retention_sweep_secs: (cfg.retention_sweep_secs > 0).then_some(cfg.retention_sweep_secs),
     };
-    tracing::info!("listening on http://{addr}");
-    let server =
-        axum::serve(listener, bioguard_server::app(state)).with_graceful_shutdown(shutdown);
-    server.await.context("the HTTP server failed")?;
+    match &cfg.tls {
+        None => {
+            tracing::info!("listening on http://{addr}");
+            axum::serve(listener, bioguard_server::app(state))
+                .with_graceful_shutdown(shutdown)
+                .await
+                .context("the HTTP server failed")?;
+        }
+        Some(tls) => {
+            let config =
+                bioguard_server::tls::server_config(&tls.cert, &tls.key, tls.client_ca.as_deref())?;
+            let listener = bioguard_server::tls::TlsListener::new(listener, config)?;
+            tracing::info!(
+                mutual_tls = tls.client_ca.is_some(),
+                "listening on https://{addr}"
+            );
+            axum::serve(listener, bioguard_server::app(state))
+                .with_graceful_shutdown(shutdown)
+                .await
+                .context("the HTTPS server failed")?;
+        }
+    }
     checkpointer.abort();
     key_refresher.abort();
     if let Some(s) = sweeper {

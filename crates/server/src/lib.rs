@@ -11,6 +11,7 @@ mod error;
 mod extract;
 mod openapi;
 mod routes;
+pub mod tls;
 
 use std::time::{Duration, Instant};
 

@@ -16,3 +16,4 @@ mod retention;
 mod rotation;
 mod serve;
 mod server;
+mod tls;
