@@ -79,6 +79,10 @@ const KEYS: &[Key] = &[
         allowed: "a PEM CA file: every client must present a certificate it issued (mutual TLS)",
     },
     Key {
+        name: "client_rate_per_sec",
+        allowed: "requests per second each API client may make on this node (burst: twice that); 0 for no limit; default 1000",
+    },
+    Key {
         name: "max_body_bytes",
         allowed: "an integer from 1024 to 16777216",
     },
@@ -161,6 +165,7 @@ pub struct Config {
     pub key_file: PathBuf,
     pub keys: KeyProviderConfig,
     pub tls: Option<TlsConfig>,
+    pub client_rate_per_sec: u32,
     pub max_body_bytes: usize,
     pub checkpoint_interval_secs: u64,
     pub retention_sweep_secs: u64,
@@ -328,6 +333,14 @@ impl RawConfig {
             (Some((_, s)), None) => return Err(invalid("tls_key", s)),
             (None, Some((_, s))) => return Err(invalid("tls_cert", s)),
         };
+        let client_rate_per_sec = match self.get("client_rate_per_sec") {
+            Some((v, s)) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n <= 1_000_000)
+                .ok_or_else(|| invalid("client_rate_per_sec", s))?,
+            None => 1000,
+        };
         let max_body_bytes = match self.get("max_body_bytes") {
             Some((v, s)) => v
                 .parse::<usize>()
@@ -366,6 +379,7 @@ impl RawConfig {
             key_file,
             keys,
             tls,
+            client_rate_per_sec,
             max_body_bytes,
             checkpoint_interval_secs,
             retention_sweep_secs,

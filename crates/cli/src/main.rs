@@ -126,6 +126,9 @@ struct ServeArgs {
     /// File (mode 0600) holding the token's user PIN [default: BIOGUARD_PKCS11_PIN].
     #[arg(long, value_name = "FILE")]
     pkcs11_pin_file: Option<String>,
+    /// Requests per second each API client may make on this node [default: 1000; 0: none].
+    #[arg(long, value_name = "N")]
+    client_rate_per_sec: Option<String>,
     /// PEM certificate chain: with --tls-key, serve HTTPS.
     #[arg(long, value_name = "FILE")]
     tls_cert: Option<String>,
@@ -350,6 +353,7 @@ fn load_config(args: ServeArgs) -> anyhow::Result<config::Config> {
         tls_cert,
         tls_key,
         tls_client_ca,
+        client_rate_per_sec,
     } = args;
     let mut raw = RawConfig::default();
     if let Some(path) = &config {
@@ -380,6 +384,11 @@ fn load_config(args: ServeArgs) -> anyhow::Result<config::Config> {
         pkcs11_token_label,
     );
     raw.merge_flag("pkcs11_pin_file", "--pkcs11-pin-file", pkcs11_pin_file);
+    raw.merge_flag(
+        "client_rate_per_sec",
+        "--client-rate-per-sec",
+        client_rate_per_sec,
+    );
     raw.merge_flag("tls_cert", "--tls-cert", tls_cert);
     raw.merge_flag("tls_key", "--tls-key", tls_key);
     raw.merge_flag("tls_client_ca", "--tls-client-ca", tls_client_ca);

@@ -371,6 +371,7 @@ pub async fn sweep(cfg: Config) -> anyhow::Result<()> {
 /// Runs the service until a shutdown signal.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let (service, store) = open_service(&cfg).await?;
+    let service = service.with_client_rate_limit(cfg.client_rate_per_sec);
     bootstrap_admin_token(&service, &cfg.data_dir).await?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await

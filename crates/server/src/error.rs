@@ -20,6 +20,7 @@ pub struct ApiError {
     message: String,
     field: Option<&'static str>,
     fallback: bool,
+    retry_after: Option<u64>,
 }
 
 /// The JSON body of every error.
@@ -53,6 +54,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             fallback: false,
+            retry_after: None,
         }
     }
 
@@ -104,6 +106,10 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotEnrolled => Self {
                 fallback: true,
                 ..Self::new(S::NOT_FOUND, "not_enrolled", msg)
+            },
+            ServiceError::RateLimited(secs) => Self {
+                retry_after: Some(secs),
+                ..Self::new(S::TOO_MANY_REQUESTS, "rate_limited", msg)
             },
             ServiceError::QuorumRequired => Self::new(S::FORBIDDEN, "quorum_required", msg),
             ServiceError::NoRiskGroup => Self::new(S::CONFLICT, "no_risk_group", msg),
@@ -179,6 +185,11 @@ impl IntoResponse for ApiError {
         }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            headers.insert(header::RETRY_AFTER, v);
         }
         resp
     }

@@ -112,7 +112,12 @@ impl Service {
         }
         let digest = self.secrets.token_digest(token);
         match self.store.client_by_key_digest(&digest).await? {
-            Some(record) => Ok(AuthenticatedClient(record)),
+            Some(record) => {
+                self.limits
+                    .take(&record.id)
+                    .map_err(ServiceError::RateLimited)?;
+                Ok(AuthenticatedClient(record))
+            }
             None => Err(self.failed().await),
         }
     }

@@ -41,6 +41,9 @@ pub enum ServiceError {
          before biometrics are used again; offer the non-biometric alternative meanwhile"
     )]
     ReconsentRequired,
+    /// The client made more requests than its rate limit allows; retry after the seconds given.
+    #[error("too many requests from this client; retry in {0} s")]
+    RateLimited(u64),
     /// A risk group is registered: this change needs a proposal and a quorum of signatures.
     #[error(
         "this change needs the risk group's approval: make a proposal (POST /v1/proposals) \

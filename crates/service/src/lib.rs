@@ -20,6 +20,7 @@ mod governance;
 mod identify;
 mod notices;
 mod protection;
+mod ratelimit;
 mod retention;
 mod rotation;
 mod secrets;
@@ -55,6 +56,7 @@ pub struct Service {
     ledger: Arc<audit::LedgerCache>,
     auth_failures: Arc<auth::AuthFailures>,
     clock: Arc<Clock>,
+    limits: Arc<ratelimit::RateLimits>,
 }
 
 /// The service's clock: the system clock plus an offset. Only tests move the offset, to see
@@ -106,9 +108,17 @@ impl Service {
             ledger: Arc::default(),
             auth_failures: Arc::default(),
             clock: Arc::default(),
+            limits: Arc::default(),
         };
         service.load_galleries().await?;
         Ok(service)
+    }
+
+    /// Limits each API client to `per_second` requests per second on this node, with a burst
+    /// of twice that (0: no limit, the default).
+    pub fn with_client_rate_limit(self, per_second: u32) -> Self {
+        self.limits.set(per_second);
+        self
     }
 
     /// Sets how many threads a 1:N scan may use (default: all cores).

@@ -13,6 +13,7 @@ crate::on_both_backends!(
     receipts_and_certificates_verify_with_the_published_key,
     consent_follows_the_current_notice,
     the_report_lists_everything_held_and_every_use,
+    a_client_over_its_rate_is_told_when_to_retry,
 );
 
 const DIM: usize = 16;
@@ -418,4 +419,44 @@ async fn the_report_lists_everything_held_and_every_use(h: &Harness) {
     );
     // Nothing in it is the subject's own identifier.
     assert!(!r.raw.contains("alice"), "{}", r.raw);
+}
+
+async fn a_client_over_its_rate_is_told_when_to_retry(h: &Harness) {
+    use tower::ServiceExt;
+    let key = setup(h).await;
+    // A node of the same deployment limited to 2 requests per second (burst 4) per client.
+    let (keys, _) =
+        bioguard_crypto::LocalKeyFile::open_or_create(&h._keydir.path().join("master.key"))
+            .expect("key file");
+    let service = bioguard_service::Service::open(
+        std::sync::Arc::new(h.db.store().await.expect("store")),
+        std::sync::Arc::new(keys),
+    )
+    .await
+    .expect("service")
+    .with_client_rate_limit(2);
+    let app = bioguard_server::app(bioguard_server::AppState::new(service));
+    let get = || {
+        axum::http::Request::get("/v1/subjects/alice")
+            .header("authorization", format!("Bearer {key}"))
+            .body(axum::body::Body::empty())
+            .expect("request")
+    };
+    for _ in 0..4 {
+        let r = app.clone().oneshot(get()).await.expect("reply");
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = app.clone().oneshot(get()).await.expect("reply");
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        r.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let body = axum::body::to_bytes(r.into_body(), 1 << 16)
+        .await
+        .expect("body");
+    assert!(String::from_utf8_lossy(&body).contains("rate_limited"));
+    // The unlimited node of the same deployment still answers: the limit is per node.
+    let r = h.send("GET", "/v1/subjects/alice", Some(&key), None).await;
+    assert_eq!(r.status, StatusCode::OK);
 }

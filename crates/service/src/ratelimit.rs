@@ -1,0 +1,75 @@
+//! Per-client rate limits: a token bucket per API client on each node. A client that spends
+//! its burst waits for tokens to refill at its rate; the answer says when to retry.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use bioguard_core::ClientId;
+
+/// Requests per second each client may make on one node, with a burst of twice that.
+#[derive(Debug)]
+pub(crate) struct RateLimits {
+    per_second: std::sync::atomic::AtomicU32,
+    buckets: Mutex<HashMap<ClientId, (f64, Instant)>>,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            per_second: std::sync::atomic::AtomicU32::new(0),
+            buckets: Mutex::default(),
+        }
+    }
+}
+
+impl RateLimits {
+    pub(crate) fn set(&self, per_second: u32) {
+        self.per_second
+            .store(per_second, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Takes one token for `client`; `Err(seconds)` to wait if none is left.
+    pub(crate) fn take(&self, client: &ClientId) -> Result<(), u64> {
+        let rate = f64::from(self.per_second.load(std::sync::atomic::Ordering::Relaxed));
+        if rate == 0.0 {
+            return Ok(());
+        }
+        let burst = rate * 2.0;
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let (tokens, last) = buckets.entry(client.clone()).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / rate).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_gets_its_burst_then_waits_and_others_are_unaffected() {
+        let l = RateLimits::default();
+        let (a, b) = (
+            ClientId::from_random([1; 16]),
+            ClientId::from_random([2; 16]),
+        );
+        assert!((0..1000).all(|_| l.take(&a).is_ok()), "no limit by default");
+        l.set(2);
+        let mut ok = 0;
+        while l.take(&b).is_ok() {
+            ok += 1;
+            assert!(ok < 10, "the burst never ended");
+        }
+        assert_eq!(ok, 4, "a burst of twice the rate");
+        assert_eq!(l.take(&b), Err(1));
+        assert!(l.take(&ClientId::from_random([3; 16])).is_ok());
+    }
+}
