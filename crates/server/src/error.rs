@@ -113,6 +113,7 @@ impl From<ServiceError> for ApiError {
             },
             ServiceError::QuorumRequired => Self::new(S::FORBIDDEN, "quorum_required", msg),
             ServiceError::NoRiskGroup => Self::new(S::CONFLICT, "no_risk_group", msg),
+            ServiceError::ClientNotFound => Self::new(S::NOT_FOUND, "client_not_found", msg),
             ServiceError::ProposalNotFound => Self::new(S::NOT_FOUND, "proposal_not_found", msg),
             ServiceError::ProposalClosed(_) => Self::new(S::CONFLICT, "proposal_closed", msg),
             ServiceError::ProposalExpired => Self::new(S::GONE, "proposal_expired", msg),

@@ -56,7 +56,7 @@ impl Modify for Security {
         routes::lock_subject, routes::unlock_subject, routes::document_keys,
         routes::publish_notice, routes::list_notices, routes::subject_report,
         routes::register_group, routes::get_group, routes::make_proposal, routes::get_proposal,
-        routes::approve_proposal
+        routes::approve_proposal, routes::rotate_client_key
     ),
     components(schemas(
         ErrorBody, ErrorDetail, PurposeRequest, PurposeBody, RetentionBody, GrantBody,

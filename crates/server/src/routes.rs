@@ -39,6 +39,7 @@ pub(crate) fn router() -> Router<AppState> {
             post(publish_notice).get(list_notices),
         )
         .route("/v1/clients", post(create_client))
+        .route("/v1/clients/{client}/key", post(rotate_client_key))
         .route(
             "/v1/subjects/{subject}/consents/{purpose}",
             put(grant_consent).delete(withdraw_consent),
@@ -350,6 +351,27 @@ fn escape_html(s: &str) -> String {
         }
     }
     out
+}
+
+/// Give a client a new API key (admin); the old key stops working at once. The new key is
+/// in this response only.
+#[utoipa::path(post, path = "/v1/clients/{client}/key", tag = "clients",
+    security(("admin_token" = [])),
+    params(("client" = String, Path, description = "The client id")),
+    responses((status = 200, description = "{\"id\",\"api_key\"}"),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub(crate) async fn rotate_client_key(
+    State(st): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    Segments(client): Segments<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let id = bioguard_core::ClientId::parse(&client)?;
+    let created = st.service.rotate_client_key(&admin, &id).await?;
+    Ok(Json(serde_json::json!({
+        "id": created.id.to_string(),
+        "api_key": created.expose_api_key(),
+    })))
 }
 
 /// Create a client with grants (admin). The API key is in this response only.

@@ -53,6 +53,9 @@ pub enum ServiceError {
     /// Proposals need a registered risk group.
     #[error("no risk group is registered; register one first (POST /v1/governance/group)")]
     NoRiskGroup,
+    /// No such client.
+    #[error("no such client")]
+    ClientNotFound,
     /// No such proposal.
     #[error("no such proposal")]
     ProposalNotFound,

@@ -231,6 +231,31 @@ impl Service {
         })
     }
 
+    /// Gives a client a new API key; the old one stops working at once. The new key is in
+    /// the answer only.
+    pub async fn rotate_client_key(
+        &self,
+        _admin: &Admin,
+        client: &bioguard_core::ClientId,
+    ) -> Result<ClientCreated, ServiceError> {
+        let api_key = Zeroizing::new(bioguard_crypto::random_token("bgc_")?);
+        let mut leaf = self.leaf("client.key_rotate", "admin");
+        leaf.decision = Some("rotated".into());
+        leaf.detail = vec![("client".into(), client.to_string())];
+        if !self
+            .store
+            .replace_client_key(client, &self.secrets.token_digest(&api_key), &leaf)
+            .await?
+        {
+            return Err(ServiceError::ClientNotFound);
+        }
+        tracing::info!(client = %client, "client API key rotated");
+        Ok(ClientCreated {
+            id: client.clone(),
+            api_key,
+        })
+    }
+
     /// Records a subject's consent to a purpose.
     pub async fn grant_consent(
         &self,

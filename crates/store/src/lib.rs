@@ -88,6 +88,14 @@ pub trait Store: Send + Sync {
     /// taken.
     async fn create_client(&self, client: &NewClient, leaf: &LeafDraft) -> Result<(), StoreError>;
 
+    /// Replaces a client's API key digest; returns whether the client exists.
+    async fn replace_client_key(
+        &self,
+        client: &ClientId,
+        digest: &[u8; 32],
+        leaf: &LeafDraft,
+    ) -> Result<bool, StoreError>;
+
     /// The client whose API key has this digest.
     async fn client_by_key_digest(
         &self,

@@ -653,6 +653,31 @@ impl Store for SqlStore {
             .await
     }
 
+    async fn replace_client_key(
+        &self,
+        client: &ClientId,
+        digest: &[u8; 32],
+        leaf: &LeafDraft,
+    ) -> Result<bool, StoreError> {
+        let (client, digest, leaf) = (client.clone(), *digest, leaf.clone());
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    let n = sqlx::query("UPDATE clients SET key_digest = $1 WHERE id = $2")
+                        .bind(digest.to_vec())
+                        .bind(client.as_str())
+                        .execute(b.conn())
+                        .await?
+                        .rows_affected();
+                    if n == 1 {
+                        b.append_leaf(&leaf).await?;
+                    }
+                    Ok(n == 1)
+                })
+            })
+            .await
+    }
+
     async fn client_by_key_digest(
         &self,
         digest: &[u8; 32],

@@ -14,6 +14,7 @@ crate::on_both_backends!(
     consent_follows_the_current_notice,
     the_report_lists_everything_held_and_every_use,
     a_client_over_its_rate_is_told_when_to_retry,
+    a_client_key_is_rotated_and_the_old_one_stops_at_once,
 );
 
 const DIM: usize = 16;
@@ -459,4 +460,61 @@ async fn a_client_over_its_rate_is_told_when_to_retry(h: &Harness) {
     // The unlimited node of the same deployment still answers: the limit is per node.
     let r = h.send("GET", "/v1/subjects/alice", Some(&key), None).await;
     assert_eq!(r.status, StatusCode::OK);
+}
+
+async fn a_client_key_is_rotated_and_the_old_one_stops_at_once(h: &Harness) {
+    let old = setup(h).await;
+    let who = h.send("GET", "/v1/subjects/alice", Some(&old), None).await;
+    assert_eq!(who.status, StatusCode::OK);
+    let digest = {
+        // The client id, from the ledger of its creation.
+        let n = h.store.audit_size().await.expect("size");
+        let leaves = h.store.audit_leaves(0, n).await.expect("leaves");
+        leaves
+            .iter()
+            .map(|b| bioguard_ledger::Leaf::decode(b).expect("leaf"))
+            .find(|l| l.op == "consent.grant")
+            .map(|l| l.actor.trim_start_matches("client:").to_owned())
+            .expect("a consent by the client")
+    };
+    let r = h
+        .json(
+            "POST",
+            &format!("/v1/clients/{digest}/key"),
+            &h.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    let new = r.json["api_key"].as_str().expect("key").to_owned();
+    assert_ne!(new, old);
+    let refused = h.send("GET", "/v1/subjects/alice", Some(&old), None).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    let ok = h.send("GET", "/v1/subjects/alice", Some(&new), None).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    let unknown = h
+        .json(
+            "POST",
+            "/v1/clients/cl_00000000000000000000000000000000/key",
+            &h.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (unknown.status, unknown.code()),
+        (StatusCode::NOT_FOUND, "client_not_found")
+    );
+    let by_client = h
+        .json(
+            "POST",
+            &format!("/v1/clients/{digest}/key"),
+            &new,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        by_client.status,
+        StatusCode::UNAUTHORIZED,
+        "only the admin rotates keys"
+    );
 }
