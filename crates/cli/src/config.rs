@@ -83,6 +83,10 @@ const KEYS: &[Key] = &[
         allowed: "requests per second each API client may make on this node (burst: twice that); 0 for no limit; default 1000",
     },
     Key {
+        name: "data_key_cache_secs",
+        allowed: "seconds an unwrapped data key may stay in memory to spare the key manager a round trip (0 to 3600; default 0: never)",
+    },
+    Key {
         name: "max_body_bytes",
         allowed: "an integer from 1024 to 16777216",
     },
@@ -166,6 +170,7 @@ pub struct Config {
     pub keys: KeyProviderConfig,
     pub tls: Option<TlsConfig>,
     pub client_rate_per_sec: u32,
+    pub data_key_cache_secs: u64,
     pub max_body_bytes: usize,
     pub checkpoint_interval_secs: u64,
     pub retention_sweep_secs: u64,
@@ -341,6 +346,14 @@ impl RawConfig {
                 .ok_or_else(|| invalid("client_rate_per_sec", s))?,
             None => 1000,
         };
+        let data_key_cache_secs = match self.get("data_key_cache_secs") {
+            Some((v, s)) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n <= 3600)
+                .ok_or_else(|| invalid("data_key_cache_secs", s))?,
+            None => 0,
+        };
         let max_body_bytes = match self.get("max_body_bytes") {
             Some((v, s)) => v
                 .parse::<usize>()
@@ -380,6 +393,7 @@ impl RawConfig {
             keys,
             tls,
             client_rate_per_sec,
+            data_key_cache_secs,
             max_body_bytes,
             checkpoint_interval_secs,
             retention_sweep_secs,

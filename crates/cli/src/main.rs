@@ -129,6 +129,9 @@ struct ServeArgs {
     /// Requests per second each API client may make on this node [default: 1000; 0: none].
     #[arg(long, value_name = "N")]
     client_rate_per_sec: Option<String>,
+    /// Seconds an unwrapped data key may stay in memory [default: 0, never].
+    #[arg(long, value_name = "SECONDS")]
+    data_key_cache_secs: Option<String>,
     /// PEM certificate chain: with --tls-key, serve HTTPS.
     #[arg(long, value_name = "FILE")]
     tls_cert: Option<String>,
@@ -354,6 +357,7 @@ fn load_config(args: ServeArgs) -> anyhow::Result<config::Config> {
         tls_key,
         tls_client_ca,
         client_rate_per_sec,
+        data_key_cache_secs,
     } = args;
     let mut raw = RawConfig::default();
     if let Some(path) = &config {
@@ -388,6 +392,11 @@ fn load_config(args: ServeArgs) -> anyhow::Result<config::Config> {
         "client_rate_per_sec",
         "--client-rate-per-sec",
         client_rate_per_sec,
+    );
+    raw.merge_flag(
+        "data_key_cache_secs",
+        "--data-key-cache-secs",
+        data_key_cache_secs,
     );
     raw.merge_flag("tls_cert", "--tls-cert", tls_cert);
     raw.merge_flag("tls_key", "--tls-key", tls_key);

@@ -18,7 +18,18 @@ use crate::config::{Config, KeyProviderConfig};
 
 /// Opens keys, storage and the service as configured.
 pub async fn open_service(cfg: &Config) -> anyhow::Result<(Service, SqlStore)> {
-    let keys = open_keys(cfg).await?;
+    let mut keys = open_keys(cfg).await?;
+    if cfg.data_key_cache_secs > 0 {
+        tracing::info!(
+            seconds = cfg.data_key_cache_secs,
+            "unwrapped data keys are cached"
+        );
+        keys = Arc::new(bioguard_crypto::CachedKeys::new(
+            keys,
+            std::time::Duration::from_secs(cfg.data_key_cache_secs),
+            100_000,
+        ));
+    }
     let store = match &cfg.database_url {
         Some(url) => SqlStore::connect(url).await.context(
             "cannot open the PostgreSQL database (is it running, and does the URL name an \

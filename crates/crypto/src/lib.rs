@@ -14,6 +14,7 @@
 
 mod aad;
 mod aead;
+mod cache;
 pub mod conformance;
 mod error;
 mod hex;
@@ -27,6 +28,7 @@ mod secret;
 
 pub use aad::Aad;
 pub use aead::{open, seal};
+pub use cache::CachedKeys;
 pub use error::{CryptoError, KeyError};
 pub use hex::{hex_decode, hex_encode};
 pub use local::LocalKeyFile;

@@ -24,48 +24,66 @@ impl Drop for Bao {
 }
 
 /// A fresh OpenBao dev server with transit enabled, or `None` (with a notice) without `bao`.
+/// A dev server also takes the port after its own for clustering, so a start that fails (a
+/// port taken by a neighbour) is retried on another port.
 fn bao() -> Option<Bao> {
     let Ok(bin) = std::env::var("BIOGUARD_TEST_BAO") else {
         eprintln!("note: BIOGUARD_TEST_BAO is not set; skipping an OpenBao test");
         return None;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let child = Command::new(&bin)
-        .args(["server", "-dev", &format!("-dev-listen-address={addr}")])
-        .arg(format!("-dev-root-token-id={TOKEN}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start bao");
-    let bao = Bao {
-        child,
-        addr: format!("http://{addr}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let mut why = String::new();
+    for _ in 0..4 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let log = tempfile::NamedTempFile::new().expect("log file");
+        let child = Command::new(&bin)
+            .args([
+                "server",
+                "-dev",
+                "-dev-no-store-token",
+                &format!("-dev-listen-address={addr}"),
+            ])
+            .arg(format!("-dev-root-token-id={TOKEN}"))
+            .stdout(Stdio::null())
+            .stderr(log.reopen().expect("log"))
+            .spawn()
+            .expect("start bao");
+        let mut bao = Bao {
+            child,
+            addr: format!("http://{addr}"),
+        };
         let sock: std::net::SocketAddr = addr.parse().expect("addr");
-        if request(sock, "GET", "/v1/sys/health", None, None).is_ok_and(|r| r.status == 200) {
-            break;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let up = loop {
+            if request(sock, "GET", "/v1/sys/health", None, None).is_ok_and(|r| r.status == 200) {
+                break true;
+            }
+            if bao.child.try_wait().ok().flatten().is_some() || Instant::now() > deadline {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        if !up {
+            why = std::fs::read_to_string(log.path()).unwrap_or_default();
+            continue;
         }
-        assert!(Instant::now() < deadline, "OpenBao did not start");
-        std::thread::sleep(Duration::from_millis(100));
+        let out = Command::new(&bin)
+            .args(["secrets", "enable", "transit"])
+            .env("BAO_ADDR", &bao.addr)
+            .env("BAO_TOKEN", TOKEN)
+            .output()
+            .expect("bao secrets enable");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return Some(bao);
     }
-    let out = Command::new(&bin)
-        .args(["secrets", "enable", "transit"])
-        .env("BAO_ADDR", &bao.addr)
-        .env("BAO_TOKEN", TOKEN)
-        .output()
-        .expect("bao secrets enable");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(bao)
+    panic!("OpenBao did not start:\n{why}");
 }
 
 fn keys_check(cwd: &Path, addr: &str, token: &str) -> (bool, String) {
@@ -120,11 +138,15 @@ fn the_service_runs_on_openbao_transit_across_restarts() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let env = [("BIOGUARD_OPENBAO_TOKEN", TOKEN)];
+    // With unwrapped data keys cached for a while, as a deployment on a remote key manager
+    // would run.
     let args = [
         "--key-provider",
         "openbao",
         "--openbao-addr",
         bao.addr.as_str(),
+        "--data-key-cache-secs",
+        "30",
     ];
     let server = Server::start_with_env(dir.path(), &args, &env);
     let admin = admin_token(&dir.path().join("bioguard-data"));
@@ -177,5 +199,20 @@ fn the_service_runs_on_openbao_transit_across_restarts() {
         "{}",
         server.log()
     );
+    assert!(
+        server.log().contains("unwrapped data keys are cached"),
+        "{}",
+        server.log()
+    );
+    // A second verification is answered from the cache, the same way.
+    let again = request(
+        server.addr,
+        "POST",
+        "/v1/verify",
+        Some(&key),
+        Some(r#"{"subject":"dana","purpose":"door","embedding":[0.1,0.2,0.3,0.4]}"#),
+    )
+    .expect("verify");
+    assert_eq!(again.json()["match"], true);
     assert!(!server.log().contains(TOKEN));
 }
