@@ -136,9 +136,122 @@ pub struct ApprovalOutcome {
     pub result: Option<String>,
 }
 
+/// A purpose from its JSON form (the fields of `POST /v1/purposes`).
+fn purpose_from_json(v: &Value) -> Result<bioguard_core::Purpose, ValidationError> {
+    use bioguard_core::{
+        CodeBits, Description, Dimension, Purpose, PurposeId, Retention, Threshold,
+    };
+    let text = |k: &'static str| {
+        v[k].as_str()
+            .ok_or_else(|| ValidationError::new(k, "required text"))
+    };
+    let operations = v["operations"]
+        .as_array()
+        .ok_or_else(|| ValidationError::new("operations", "a list"))?
+        .iter()
+        .map(|o| {
+            o.as_str()
+                .ok_or_else(|| ValidationError::new("operations", "text"))?
+                .parse()
+        })
+        .collect::<Result<_, _>>()?;
+    let p = Purpose {
+        id: PurposeId::parse(text("id")?).map_err(|e| ValidationError::new("id", e.rule()))?,
+        description: Description::parse(text("description")?)?,
+        operations,
+        dimension: Dimension::new(
+            v["dimension"]
+                .as_u64()
+                .ok_or_else(|| ValidationError::new("dimension", "a whole number"))?,
+        )?,
+        threshold: match v["threshold"].as_f64() {
+            Some(t) => Threshold::new(t)?,
+            None => Threshold::default(),
+        },
+        retention: Retention::new(
+            v["retention"]["max_days_since_enrolment"]
+                .as_u64()
+                .ok_or_else(|| {
+                    ValidationError::new("retention.max_days_since_enrolment", "required")
+                })?,
+            v["retention"]["max_days_since_last_use"].as_u64(),
+        )?,
+        code_bits: match v["code_bits"].as_u64() {
+            None => CodeBits::DEFAULT,
+            Some(b) => CodeBits::new(b).ok_or_else(|| {
+                ValidationError::new("code_bits", "a multiple of 256 from 512 to 4096")
+            })?,
+        },
+        max_gallery_size: v["max_gallery_size"]
+            .as_u64()
+            .map(|n| {
+                u32::try_from(n).map_err(|_| ValidationError::new("max_gallery_size", "too large"))
+            })
+            .transpose()?,
+        calibration: None,
+    };
+    p.check()?;
+    Ok(p)
+}
+
+/// The canonical JSON form of a purpose, as a proposal carries it.
+fn purpose_to_json(p: &bioguard_core::Purpose) -> Value {
+    json!({
+        "id": p.id.as_str(), "description": p.description.as_str(),
+        "operations": p.operations.iter().map(|o| o.as_str()).collect::<Vec<_>>(),
+        "dimension": p.dimension.get(), "threshold": p.threshold.get(),
+        "retention": {
+            "max_days_since_enrolment": p.retention.max_days_since_enrolment(),
+            "max_days_since_last_use": p.retention.max_days_since_last_use(),
+        },
+        "code_bits": p.code_bits.bits(), "max_gallery_size": p.max_gallery_size,
+    })
+}
+
+/// A client's name and grants from their JSON form (`{"name","grants":[{"purpose","operation"}]}`).
+fn client_from_json(
+    v: &Value,
+) -> Result<
+    (
+        bioguard_core::ClientName,
+        std::collections::BTreeSet<bioguard_core::Grant>,
+    ),
+    ValidationError,
+> {
+    let name = bioguard_core::ClientName::parse(
+        v["name"]
+            .as_str()
+            .ok_or_else(|| ValidationError::new("name", "required text"))?,
+    )?;
+    let grants = v["grants"]
+        .as_array()
+        .ok_or_else(|| ValidationError::new("grants", "a list"))?
+        .iter()
+        .map(|g| {
+            Ok(bioguard_core::Grant {
+                purpose: bioguard_core::PurposeId::parse(g["purpose"].as_str().unwrap_or_default())
+                    .map_err(|_| ValidationError::new("grants.purpose", "a purpose id"))?,
+                operation: g["operation"].as_str().unwrap_or_default().parse()?,
+            })
+        })
+        .collect::<Result<_, ValidationError>>()?;
+    Ok((name, grants))
+}
+
 /// Checks an action and returns it in canonical form.
 fn check_action(action: &Value) -> Result<Value, ValidationError> {
     match action["type"].as_str() {
+        Some("key.rotate") => Ok(json!({"type": "key.rotate"})),
+        Some("purpose.create") => {
+            let p = purpose_from_json(&action["purpose"])?;
+            Ok(json!({"type": "purpose.create", "purpose": purpose_to_json(&p)}))
+        }
+        Some("client.create") => {
+            let (name, grants) = client_from_json(action)?;
+            Ok(json!({"type": "client.create", "name": name.as_str(),
+                "grants": grants.iter().map(|g| json!({"purpose": g.purpose.as_str(),
+                    "operation": g.operation.as_str()})).collect::<Vec<_>>()}))
+        }
         Some("key.destroy_version") => {
             let version = action["version"]
                 .as_u64()
@@ -155,7 +268,7 @@ fn check_action(action: &Value) -> Result<Value, ValidationError> {
         }
         _ => Err(ValidationError::new(
             "action.type",
-            "key.destroy_version or group.change",
+            "key.destroy_version, key.rotate, purpose.create, client.create or group.change",
         )),
     }
 }
@@ -374,6 +487,29 @@ impl Service {
                     "risk group is now {} of {}",
                     g.quorum,
                     g.members.len()
+                ))
+            }
+            Some("key.rotate") => {
+                let r = self.rotate_keys_now(true, &mut |_, _| {}).await?;
+                Ok(format!(
+                    "rotated to {}; {} keys rewrapped, {} left",
+                    r.current, r.rewrapped, r.left
+                ))
+            }
+            Some("purpose.create") => {
+                let p = purpose_from_json(&action["purpose"])?;
+                let id = p.id.clone();
+                self.create_purpose_now(p, None).await?;
+                Ok(format!("purpose {id} created"))
+            }
+            Some("client.create") => {
+                let (name, grants) = client_from_json(action)?;
+                // The key is not shown to the approvers: the admin issues one with
+                // POST /v1/clients/{id}/key.
+                let created = self.create_client_now(name, grants).await?;
+                Ok(format!(
+                    "client {} created; issue its API key with POST /v1/clients/{}/key",
+                    created.id, created.id
                 ))
             }
             _ => Err(ServiceError::Internal("unknown action".into())),

@@ -31,9 +31,24 @@ pub struct RotationReport {
 impl Service {
     /// Rotates the key-encryption key (`new_version`: create one first; otherwise resume) and
     /// rewraps every wrapped key under the current version. `progress` gets (done, left).
+    ///
+    /// With a risk group registered, creating a version needs a `key.rotate` proposal;
+    /// resuming does not.
     pub async fn rotate_keys(
         &self,
         _admin: &Admin,
+        new_version: bool,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<RotationReport, ServiceError> {
+        if new_version && self.risk_group().await?.is_some() {
+            return Err(ServiceError::QuorumRequired);
+        }
+        self.rotate_keys_now(new_version, progress).await
+    }
+
+    /// The rotation itself, approved or ungated.
+    pub(crate) async fn rotate_keys_now(
+        &self,
         new_version: bool,
         progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<RotationReport, ServiceError> {

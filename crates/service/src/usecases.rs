@@ -109,6 +109,19 @@ impl Service {
         purpose: Purpose,
         notice: Option<crate::NoticeDraft>,
     ) -> Result<Purpose, ServiceError> {
+        // 1:N search is the widest use there is: with a risk group, it needs its quorum.
+        if purpose.allows(Operation::Identify) && self.risk_group().await?.is_some() {
+            return Err(ServiceError::QuorumRequired);
+        }
+        self.create_purpose_now(purpose, notice).await
+    }
+
+    /// Creates a purpose, approved or ungated.
+    pub(crate) async fn create_purpose_now(
+        &self,
+        purpose: Purpose,
+        notice: Option<crate::NoticeDraft>,
+    ) -> Result<Purpose, ServiceError> {
         purpose.check()?;
         let notice = notice
             .unwrap_or_else(|| crate::NoticeDraft::from_purpose(purpose.description.as_str()));
@@ -187,6 +200,21 @@ impl Service {
     pub async fn create_client(
         &self,
         _admin: &Admin,
+        name: ClientName,
+        grants: BTreeSet<Grant>,
+    ) -> Result<ClientCreated, ServiceError> {
+        // A client that may search galleries needs the risk group's quorum, when there is one.
+        if grants.iter().any(|g| g.operation == Operation::Identify)
+            && self.risk_group().await?.is_some()
+        {
+            return Err(ServiceError::QuorumRequired);
+        }
+        self.create_client_now(name, grants).await
+    }
+
+    /// Creates a client, approved or ungated.
+    pub(crate) async fn create_client_now(
+        &self,
         name: ClientName,
         grants: BTreeSet<Grant>,
     ) -> Result<ClientCreated, ServiceError> {

@@ -12,7 +12,10 @@ use serde_json::json;
 
 use crate::harness::Harness;
 
-crate::on_both_backends!(a_key_version_is_destroyed_only_with_a_quorum);
+crate::on_both_backends!(
+    a_key_version_is_destroyed_only_with_a_quorum,
+    search_purposes_and_search_clients_need_the_quorum,
+);
 
 fn member(seed: u8) -> SigningKey {
     SigningKey::from_bytes(&[seed; 32])
@@ -48,6 +51,10 @@ async fn ops(h: &Harness) -> Vec<String> {
 async fn a_key_version_is_destroyed_only_with_a_quorum(h: &Harness) {
     let admin = h.service.authenticate_admin(&h.admin).await.expect("admin");
     let (alice, bob, carol, mallory) = (member(1), member(2), member(3), member(9));
+    h.service
+        .rotate_keys(&admin, true, &mut |_, _| {})
+        .await
+        .expect("rotate");
     // Without a group, proposals are refused.
     let none = h
         .json(
@@ -91,11 +98,7 @@ async fn a_key_version_is_destroyed_only_with_a_quorum(h: &Harness) {
         "the group changes only by proposal"
     );
 
-    // Rotate, so that version 1 is old; destroying it directly is now refused.
-    h.service
-        .rotate_keys(&admin, true, &mut |_, _| {})
-        .await
-        .expect("rotate");
+    // Version 1 is old (rotated before the group existed); destroying it directly is refused.
     assert!(matches!(
         h.service.destroy_key_version(&admin, 1).await,
         Err(bioguard_service::ServiceError::QuorumRequired)
@@ -202,8 +205,8 @@ async fn a_key_version_is_destroyed_only_with_a_quorum(h: &Harness) {
     assert_eq!(
         steps,
         [
-            "governance.group",
             "keys.rotate",
+            "governance.group",
             "proposal.create",
             "proposal.approve",
             "proposal.create",
@@ -211,5 +214,140 @@ async fn a_key_version_is_destroyed_only_with_a_quorum(h: &Harness) {
             "keys.destroy",
             "proposal.apply"
         ]
+    );
+}
+
+async fn propose_and_pass(
+    h: &Harness,
+    action: serde_json::Value,
+    signers: &[(&str, &SigningKey)],
+) -> serde_json::Value {
+    let p = h
+        .json("POST", "/v1/proposals", &h.admin, json!({"action": action}))
+        .await;
+    assert_eq!(p.status, StatusCode::CREATED, "{}", p.raw);
+    let id = p.json["id"].as_str().expect("id").to_owned();
+    let payload = p.json["payload"].as_str().expect("payload").to_owned();
+    let mut last = serde_json::Value::Null;
+    for (name, key) in signers {
+        let r = approve(h, &id, name, key, &payload).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+        last = r.json;
+    }
+    last
+}
+
+async fn search_purposes_and_search_clients_need_the_quorum(h: &Harness) {
+    let (alice, bob) = (member(1), member(2));
+    let g = h
+        .json(
+            "POST",
+            "/v1/governance/group",
+            &h.admin,
+            json!({"quorum": 2, "members": [
+                {"name": "alice", "public_key": B64.encode(alice.verifying_key().to_bytes())},
+                {"name": "bob", "public_key": B64.encode(bob.verifying_key().to_bytes())},
+            ]}),
+        )
+        .await;
+    assert_eq!(g.status, StatusCode::CREATED, "{}", g.raw);
+    let purpose = json!({"id": "face-pay", "description": "Pay by face", "dimension": 8,
+        "operations": ["enroll", "identify"], "max_gallery_size": 100,
+        "retention": {"max_days_since_enrolment": 30}});
+    // Direct: a 1:N purpose is refused; a verify-only one is not a widening of search.
+    let r = h
+        .json("POST", "/v1/purposes", &h.admin, purpose.clone())
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "quorum_required"),
+        "{}",
+        r.raw
+    );
+    let narrow = h
+        .json(
+            "POST",
+            "/v1/purposes",
+            &h.admin,
+            json!({"id": "door", "description": "Door",
+            "dimension": 8, "operations": ["enroll", "verify"],
+            "retention": {"max_days_since_enrolment": 30}}),
+        )
+        .await;
+    assert_eq!(narrow.status, StatusCode::CREATED, "{}", narrow.raw);
+    // Through the quorum it is created.
+    let out = propose_and_pass(
+        h,
+        json!({"type": "purpose.create", "purpose": purpose}),
+        &[("alice", &alice), ("bob", &bob)],
+    )
+    .await;
+    assert_eq!(out["status"], "applied", "{out}");
+    let list = h.send("GET", "/v1/purposes", None, None).await;
+    assert!(list.raw.contains("\"face-pay\""), "{}", list.raw);
+
+    // A client that may identify: refused directly, created by the quorum without a key the
+    // approvers could see, then given one by the admin.
+    let client = json!({"name": "till", "grants": [
+        {"purpose": "face-pay", "operations": ["enroll", "identify"]}]});
+    let r = h.json("POST", "/v1/clients", &h.admin, client).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "quorum_required"),
+        "{}",
+        r.raw
+    );
+    let out = propose_and_pass(
+        h,
+        json!({"type": "client.create", "name": "till", "grants": [
+            {"purpose": "face-pay", "operation": "enroll"},
+            {"purpose": "face-pay", "operation": "identify"}]}),
+        &[("alice", &alice), ("bob", &bob)],
+    )
+    .await;
+    assert_eq!(out["status"], "applied", "{out}");
+    let result = out["result"].as_str().expect("result");
+    assert!(!result.contains("bgc_"), "no key in the result: {result}");
+    let id = result.split_whitespace().nth(1).expect("client id");
+    let key = h
+        .json(
+            "POST",
+            &format!("/v1/clients/{id}/key"),
+            &h.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(key.status, StatusCode::OK, "{}", key.raw);
+    let key = key.json["api_key"].as_str().expect("key");
+    let search = h
+        .json(
+            "POST",
+            "/v1/identify",
+            key,
+            json!({"purpose": "face-pay", "gallery": "g",
+            "embedding": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]}),
+        )
+        .await;
+    assert_eq!(search.status, StatusCode::OK, "{}", search.raw);
+    // Creating a new key version needs the quorum too; resuming does not.
+    let admin = h.service.authenticate_admin(&h.admin).await.expect("admin");
+    assert!(matches!(
+        h.service.rotate_keys(&admin, true, &mut |_, _| {}).await,
+        Err(bioguard_service::ServiceError::QuorumRequired)
+    ));
+    h.service
+        .rotate_keys(&admin, false, &mut |_, _| {})
+        .await
+        .expect("resume");
+    let out = propose_and_pass(
+        h,
+        json!({"type": "key.rotate"}),
+        &[("alice", &alice), ("bob", &bob)],
+    )
+    .await;
+    assert_eq!(out["status"], "applied", "{out}");
+    assert!(
+        out["result"].as_str().is_some_and(|r| r.contains(":v2:")),
+        "{out}"
     );
 }
