@@ -454,6 +454,7 @@ fn bench_purpose() -> bioguard_core::Purpose {
         code_bits: bioguard_core::CodeBits::DEFAULT,
         max_gallery_size: None,
         calibration: None,
+        risk: bioguard_core::RiskPolicy::default(),
     }
 }
 

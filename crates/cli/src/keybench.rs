@@ -46,6 +46,7 @@ async fn run_in(
                 code_bits: CodeBits::DEFAULT,
                 max_gallery_size: None,
                 calibration: None,
+                risk: bioguard_core::RiskPolicy::default(),
             },
             None,
         )

@@ -24,6 +24,6 @@ pub use ids::{
 };
 pub use purpose::{
     CodeBits, DEFAULT_THRESHOLD, Description, Dimension, MAX_GALLERY_SIZE, Operation, Purpose,
-    Retention, Threshold,
+    Retention, RiskPolicy, Threshold,
 };
 pub use time::Timestamp;

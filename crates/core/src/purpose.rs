@@ -252,6 +252,85 @@ impl Default for CodeBits {
     }
 }
 
+/// A purpose's risk controls on every verification and identification.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RiskPolicy {
+    /// Whether every use needs a capture signed by a registered device over a fresh
+    /// server-issued challenge.
+    pub require_capture: bool,
+    /// The lowest presentation-attack (liveness) score a capture may carry, in [0, 1].
+    pub min_liveness: f64,
+    /// Failed verifications of one subject within the window that lock further attempts
+    /// (0: no lockout).
+    pub lockout_failures: u32,
+    /// The window those failures are counted in, in seconds.
+    pub lockout_window_secs: u32,
+    /// How long the lockout lasts, in seconds.
+    pub lockout_secs: u32,
+}
+
+impl Default for RiskPolicy {
+    fn default() -> Self {
+        Self {
+            require_capture: false,
+            min_liveness: 0.5,
+            lockout_failures: 5,
+            lockout_window_secs: 30,
+            lockout_secs: 300,
+        }
+    }
+}
+
+impl RiskPolicy {
+    /// Checks ranges.
+    pub fn check(&self) -> Result<(), ValidationError> {
+        if !(0.0..=1.0).contains(&self.min_liveness) {
+            return Err(ValidationError::new("risk.min_liveness", "from 0 to 1"));
+        }
+        if self.lockout_failures > 1000
+            || !(1..=86_400).contains(&self.lockout_window_secs)
+            || !(1..=86_400).contains(&self.lockout_secs)
+        {
+            return Err(ValidationError::new(
+                "risk",
+                "lockout_failures up to 1000; window and lockout from 1 s to a day",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A compact text form for storage: `capture=1;liveness=0.5;failures=5;window=30;lockout=300`.
+    pub fn to_text(&self) -> String {
+        format!(
+            "capture={};liveness={};failures={};window={};lockout={}",
+            u8::from(self.require_capture),
+            self.min_liveness,
+            self.lockout_failures,
+            self.lockout_window_secs,
+            self.lockout_secs
+        )
+    }
+
+    /// Reads [`RiskPolicy::to_text`]; unknown or missing fields keep their defaults.
+    pub fn from_text(s: &str) -> Result<Self, ValidationError> {
+        let mut p = Self::default();
+        let bad = || ValidationError::new("risk", "unreadable stored risk policy");
+        for part in s.split(';').filter(|p| !p.is_empty()) {
+            let (k, v) = part.split_once('=').ok_or_else(bad)?;
+            match k {
+                "capture" => p.require_capture = v == "1",
+                "liveness" => p.min_liveness = v.parse().map_err(|_| bad())?,
+                "failures" => p.lockout_failures = v.parse().map_err(|_| bad())?,
+                "window" => p.lockout_window_secs = v.parse().map_err(|_| bad())?,
+                "lockout" => p.lockout_secs = v.parse().map_err(|_| bad())?,
+                _ => {}
+            }
+        }
+        p.check()?;
+        Ok(p)
+    }
+}
+
 /// The largest gallery size a purpose may declare.
 pub const MAX_GALLERY_SIZE: u32 = 10_000_000;
 
@@ -276,12 +355,15 @@ pub struct Purpose {
     pub max_gallery_size: Option<u32>,
     /// The calibration record the threshold came from (JSON text), if any.
     pub calibration: Option<String>,
+    /// Risk controls on every use.
+    pub risk: RiskPolicy,
 }
 
 impl Purpose {
     /// Checks the rules that span fields: at least one operation, and a gallery limit exactly
     /// when 1:N identification is allowed.
     pub fn check(&self) -> Result<(), ValidationError> {
+        self.risk.check()?;
         if self.operations.is_empty() {
             return Err(ValidationError::new(
                 "operations",
@@ -346,6 +428,7 @@ mod tests {
             code_bits: CodeBits::DEFAULT,
             max_gallery_size: None,
             calibration: None,
+            risk: RiskPolicy::default(),
         };
         assert!(p.check().is_err(), "identify needs a gallery limit");
         p.max_gallery_size = Some(1000);

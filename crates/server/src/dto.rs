@@ -69,10 +69,60 @@ pub struct PurposeRequest {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub calibration: Option<serde_json::Value>,
+    /// Risk controls (signed captures, liveness, lockout); defaults apply to what is left out.
+    #[serde(default)]
+    pub risk: Option<RiskBody>,
     /// The purpose's first privacy notice (version v1). Without it, v1 is the description in
     /// English with the operator as controller.
     #[serde(default)]
     pub notice: Option<NoticeRequest>,
+}
+
+/// A purpose's risk controls.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RiskBody {
+    /// Every verify and identify needs a capture signed by a registered device over a fresh
+    /// challenge (default false).
+    #[serde(default)]
+    pub require_capture: Option<bool>,
+    /// The lowest liveness score a capture may carry, 0 to 1 (default 0.5).
+    #[serde(default)]
+    pub min_liveness: Option<f64>,
+    /// Failed verifications of one subject in the window that lock further attempts
+    /// (default 5; 0: none).
+    #[serde(default)]
+    pub lockout_failures: Option<u32>,
+    /// The window, in seconds (default 30).
+    #[serde(default)]
+    pub lockout_window_secs: Option<u32>,
+    /// How long the lockout lasts, in seconds (default 300).
+    #[serde(default)]
+    pub lockout_secs: Option<u32>,
+}
+
+impl RiskBody {
+    fn policy(&self) -> bioguard_core::RiskPolicy {
+        let d = bioguard_core::RiskPolicy::default();
+        bioguard_core::RiskPolicy {
+            require_capture: self.require_capture.unwrap_or(d.require_capture),
+            min_liveness: self.min_liveness.unwrap_or(d.min_liveness),
+            lockout_failures: self.lockout_failures.unwrap_or(d.lockout_failures),
+            lockout_window_secs: self.lockout_window_secs.unwrap_or(d.lockout_window_secs),
+            lockout_secs: self.lockout_secs.unwrap_or(d.lockout_secs),
+        }
+    }
+
+    /// The answer form of a policy.
+    pub fn from_policy(p: &bioguard_core::RiskPolicy) -> Self {
+        Self {
+            require_capture: Some(p.require_capture),
+            min_liveness: Some(p.min_liveness),
+            lockout_failures: Some(p.lockout_failures),
+            lockout_window_secs: Some(p.lockout_window_secs),
+            lockout_secs: Some(p.lockout_secs),
+        }
+    }
 }
 
 /// A version of a purpose's privacy notice.
@@ -212,6 +262,7 @@ impl PurposeRequest {
                     ));
                 }
             },
+            risk: self.risk.as_ref().map(RiskBody::policy).unwrap_or_default(),
         })
     }
 }
@@ -243,6 +294,8 @@ pub struct PurposeBody {
     /// The version of the purpose's protection key; codes made under earlier versions no
     /// longer match.
     pub protection_key_version: u32,
+    /// Risk controls on every use.
+    pub risk: RiskBody,
 }
 
 impl From<&StoredPurpose> for PurposeBody {
@@ -259,6 +312,7 @@ impl From<&StoredPurpose> for PurposeBody {
                 max_days_since_last_use: p.retention.max_days_since_last_use().map(u64::from),
             },
             code_bits: p.code_bits.bits(),
+            risk: RiskBody::from_policy(&p.risk),
             max_gallery_size: p.max_gallery_size,
             calibration: p
                 .calibration
@@ -560,6 +614,55 @@ pub struct VerifyRequest {
     /// The probe embedding.
     #[schema(example = json!([0.11, -0.02, 0.41]))]
     pub embedding: Vec<f32>,
+    /// The capture, signed by a registered device (required by purposes with
+    /// `risk.require_capture`).
+    #[serde(default)]
+    pub capture: Option<CaptureBody>,
+}
+
+/// A capture signed by a registered device over a fresh challenge (see docs/api.md for the
+/// exact bytes signed).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureBody {
+    /// The device id from `POST /v1/devices`.
+    pub device: String,
+    /// The challenge from `POST /v1/challenges`.
+    pub challenge: String,
+    /// The device's liveness score, 0 to 1.
+    pub liveness: f64,
+    /// Ed25519 signature, base64.
+    pub signature: String,
+}
+
+impl CaptureBody {
+    /// The service's form.
+    pub fn into_capture(self) -> bioguard_service::Capture {
+        bioguard_service::Capture {
+            device: self.device,
+            challenge: self.challenge,
+            liveness: self.liveness,
+            signature: self.signature,
+        }
+    }
+}
+
+/// A capture device to register.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceRequest {
+    /// A name for people.
+    pub name: String,
+    /// The device's Ed25519 public key, base64 (32 bytes).
+    pub public_key: String,
+}
+
+/// A challenge request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeRequest {
+    /// The purpose the capture is for.
+    pub purpose: String,
 }
 
 /// A verification decision. No score is returned.
@@ -927,4 +1030,9 @@ pub struct ApprovalBody {
     /// What applying did, once applied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
+}
+
+/// RFC 3339 text of a time.
+pub fn rfc3339_pub(t: Timestamp) -> String {
+    rfc3339(t)
 }

@@ -107,6 +107,12 @@ impl From<ServiceError> for ApiError {
                 fallback: true,
                 ..Self::new(S::NOT_FOUND, "not_enrolled", msg)
             },
+            ServiceError::CaptureRefused(code) => Self::new(S::FORBIDDEN, code, msg),
+            ServiceError::AttemptsExceeded(secs) => Self {
+                fallback: true,
+                retry_after: Some(secs),
+                ..Self::new(S::FORBIDDEN, "attempts_exceeded", msg)
+            },
             ServiceError::RateLimited(secs) => Self {
                 retry_after: Some(secs),
                 ..Self::new(S::TOO_MANY_REQUESTS, "rate_limited", msg)

@@ -56,7 +56,8 @@ impl Modify for Security {
         routes::lock_subject, routes::unlock_subject, routes::document_keys,
         routes::publish_notice, routes::list_notices, routes::subject_report,
         routes::register_group, routes::get_group, routes::make_proposal, routes::get_proposal,
-        routes::approve_proposal, routes::rotate_client_key
+        routes::approve_proposal, routes::rotate_client_key, routes::register_device,
+        routes::issue_challenge
     ),
     components(schemas(
         ErrorBody, ErrorDetail, PurposeRequest, PurposeBody, RetentionBody, GrantBody,
@@ -70,7 +71,8 @@ impl Modify for Security {
         crate::dto::ScheduleBody, crate::dto::ScheduleEntry, crate::dto::LockBody,
         crate::dto::NoticeRequest, crate::dto::NoticeBody, crate::dto::GroupBody,
         crate::dto::MemberBody, crate::dto::ProposalRequest, crate::dto::ProposalBody,
-        crate::dto::ApprovalRequest, crate::dto::ApprovalBody
+        crate::dto::ApprovalRequest, crate::dto::ApprovalBody, crate::dto::CaptureBody,
+        crate::dto::DeviceRequest, crate::dto::ChallengeRequest, crate::dto::RiskBody
     )),
     modifiers(&Security)
 )]

@@ -30,6 +30,8 @@ pub(crate) fn router() -> Router<AppState> {
         )
         .route("/v1/retention-schedule", get(retention_schedule))
         .route("/v1/keys", get(document_keys))
+        .route("/v1/devices", post(register_device))
+        .route("/v1/challenges", post(issue_challenge))
         .route("/v1/governance/group", post(register_group).get(get_group))
         .route("/v1/proposals", post(make_proposal))
         .route("/v1/proposals/{id}", get(get_proposal))
@@ -329,6 +331,47 @@ pub(crate) async fn approve_proposal(
     }))
 }
 
+/// Register a capture device of this client with its Ed25519 public key.
+#[utoipa::path(post, path = "/v1/devices", tag = "risk", request_body = crate::dto::DeviceRequest,
+    security(("api_key" = [])),
+    responses((status = 201, description = "{\"device\"}"), (status = 401, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn register_device(
+    State(st): State<AppState>,
+    ClientAuth(client): ClientAuth,
+    JsonBody(req): JsonBody<crate::dto::DeviceRequest>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let key: [u8; 32] = B64
+        .decode(req.public_key.as_bytes())
+        .ok()
+        .and_then(|k| k.try_into().ok())
+        .ok_or_else(|| {
+            ValidationError::new("public_key", "32 bytes of Ed25519 public key, base64")
+        })?;
+    let id = st.service.register_device(&client, &req.name, &key).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({"device": id}))))
+}
+
+/// A one-time capture challenge for a purpose (60 seconds).
+#[utoipa::path(post, path = "/v1/challenges", tag = "risk", request_body = crate::dto::ChallengeRequest,
+    security(("api_key" = [])),
+    responses((status = 201, description = "{\"challenge\",\"expires_at\"}"),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn issue_challenge(
+    State(st): State<AppState>,
+    ClientAuth(client): ClientAuth,
+    JsonBody(req): JsonBody<crate::dto::ChallengeRequest>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let purpose = PurposeId::parse(&req.purpose)?;
+    let (challenge, expires) = st.service.issue_challenge(&client, &purpose).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"challenge": challenge,
+            "expires_at": crate::dto::rfc3339_pub(expires)})),
+    ))
+}
+
 /// The public keys that check consent receipts and deletion certificates (a JSON Web Key
 /// Set; Ed25519, RFC 8037).
 #[utoipa::path(get, path = "/v1/keys", tag = "meta",
@@ -526,11 +569,13 @@ pub(crate) async fn verify(
         subject,
         purpose,
         embedding,
+        capture,
     } = req;
     let (subject, purpose) = subject_and_purpose(&subject, &purpose)?;
+    let capture = capture.map(crate::dto::CaptureBody::into_capture);
     let d = st
         .service
-        .verify(&client, &subject, &purpose, embedding)
+        .verify(&client, &subject, &purpose, embedding, capture.as_ref())
         .await?;
     Ok(Json(DecisionBody {
         matched: d.matched,

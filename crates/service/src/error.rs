@@ -41,6 +41,15 @@ pub enum ServiceError {
          before biometrics are used again; offer the non-biometric alternative meanwhile"
     )]
     ReconsentRequired,
+    /// A capture was refused: the reason code says why.
+    #[error("the capture was refused ({0}); take a new capture with a fresh challenge")]
+    CaptureRefused(&'static str),
+    /// Too many failed verifications for this subject and purpose: locked for a while.
+    #[error(
+        "too many failed attempts for this subject; biometrics are paused for {0} s: offer \
+         the non-biometric alternative"
+    )]
+    AttemptsExceeded(u64),
     /// The client made more requests than its rate limit allows; retry after the seconds given.
     #[error("too many requests from this client; retry in {0} s")]
     RateLimited(u64),

@@ -189,6 +189,7 @@ fn purpose_from_json(v: &Value) -> Result<bioguard_core::Purpose, ValidationErro
             })
             .transpose()?,
         calibration: None,
+        risk: bioguard_core::RiskPolicy::default(),
     };
     p.check()?;
     Ok(p)

@@ -22,6 +22,7 @@ mod notices;
 mod protection;
 mod ratelimit;
 mod retention;
+mod risk;
 mod rotation;
 mod secrets;
 mod templates;
@@ -40,6 +41,7 @@ pub use governance::{ApprovalOutcome, MAX_MEMBERS, Member, RiskGroup};
 pub use identify::{Identification, IdentifyRequest, MAX_BATCH, MAX_CANDIDATES};
 pub use notices::{NoticeDraft, notice_json};
 pub use retention::SweepReport;
+pub use risk::{CHALLENGE_SECS, Capture, capture_message};
 pub use rotation::RotationReport;
 pub use secrets::Secrets;
 pub use usecases::{ClientCreated, Decision, Enrolment, KeyRotation};
@@ -57,6 +59,7 @@ pub struct Service {
     auth_failures: Arc<auth::AuthFailures>,
     clock: Arc<Clock>,
     limits: Arc<ratelimit::RateLimits>,
+    lockouts: Arc<risk::Lockouts>,
 }
 
 /// The service's clock: the system clock plus an offset. Only tests move the offset, to see
@@ -109,6 +112,7 @@ impl Service {
             auth_failures: Arc::default(),
             clock: Arc::default(),
             limits: Arc::default(),
+            lockouts: Arc::default(),
         };
         service.load_galleries().await?;
         Ok(service)

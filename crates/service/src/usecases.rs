@@ -537,11 +537,23 @@ impl Service {
         subject: &SubjectRef,
         purpose_id: &PurposeId,
         values: Vec<f32>,
+        capture: Option<&crate::Capture>,
     ) -> Result<Decision, ServiceError> {
         let purpose = self.require_purpose(purpose_id).await?;
         client.require(purpose_id, Operation::Verify)?;
-        let probe = Embedding::parse(values, purpose.purpose.dimension)?;
         let pseudonym = self.secrets.pseudonym(subject);
+        let risk = purpose.purpose.risk;
+        self.check_capture(
+            client,
+            purpose_id,
+            &risk,
+            Some(&pseudonym),
+            capture,
+            &values,
+        )
+        .await?;
+        self.check_lockout(&pseudonym, purpose_id)?;
+        let probe = Embedding::parse(values, purpose.purpose.dimension)?;
         let material = self.store.verify_material(&pseudonym, purpose_id).await?;
         if material.locked {
             return Err(ServiceError::Locked);
@@ -605,6 +617,8 @@ impl Service {
         leaf.detail = vec![("decision".into(), decision.id.to_string())];
         self.store
             .record_verification(&pseudonym, purpose_id, self.now(), &leaf)
+            .await?;
+        self.count_attempt(client, &pseudonym, purpose_id, &risk, decision.matched)
             .await?;
         tracing::info!(
             decision = %decision.id,

@@ -96,6 +96,42 @@ pub trait Store: Send + Sync {
         leaf: &LeafDraft,
     ) -> Result<bool, StoreError>;
 
+    /// Registers a capture device of a client. [`StoreError::Conflict`] if its key is taken.
+    async fn register_device(
+        &self,
+        id: &str,
+        client: &ClientId,
+        name: &str,
+        public_key: &[u8; 32],
+        at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<(), StoreError>;
+
+    /// A device: its client, public key, and when it was revoked.
+    async fn device(
+        &self,
+        id: &str,
+    ) -> Result<Option<(ClientId, [u8; 32], Option<Timestamp>)>, StoreError>;
+
+    /// Stores a one-time capture challenge.
+    async fn issue_challenge(
+        &self,
+        id: &str,
+        client: &ClientId,
+        purpose: &PurposeId,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Spends a challenge of this client and purpose at `at`: `Ok(())`, or why not
+    /// (`challenge_unknown`, `challenge_expired`, `challenge_reused`).
+    async fn use_challenge(
+        &self,
+        id: &str,
+        client: &ClientId,
+        purpose: &PurposeId,
+        at: Timestamp,
+    ) -> Result<Result<(), &'static str>, StoreError>;
+
     /// The client whose API key has this digest.
     async fn client_by_key_digest(
         &self,

@@ -68,6 +68,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_governance.sql"),
         postgres: include_str!("../migrations/postgres/0008_governance.sql"),
     },
+    Migration {
+        version: 9,
+        name: "risk controls",
+        sqlite: include_str!("../migrations/sqlite/0009_risk.sql"),
+        postgres: include_str!("../migrations/postgres/0009_risk.sql"),
+    },
 ];
 
 /// An arbitrary constant naming bioguard's migration lock among PostgreSQL advisory locks.

@@ -238,6 +238,11 @@ fn purpose_from_row(row: &AnyRow) -> Result<StoredPurpose, StoreError> {
             .map(|n| u32::try_from(n).map_err(|_| corrupt("purpose gallery size")))
             .transpose()?,
         calibration: row.try_get("calibration")?,
+        risk: match row.try_get::<Option<String>, _>("risk")? {
+            None => bioguard_core::RiskPolicy::default(),
+            Some(t) => bioguard_core::RiskPolicy::from_text(&t)
+                .map_err(|_| corrupt("purpose risk policy"))?,
+        },
     };
     Ok(StoredPurpose {
         purpose,
@@ -448,8 +453,8 @@ impl Store for SqlStore {
                     let result = sqlx::query(
                         "INSERT INTO purposes (id, description, operations, dimension, threshold, \
              retention_days_since_enrolment, retention_days_since_last_use, created_at, \
-             code_bits, max_gallery_size, calibration, protection_version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1)",
+             code_bits, max_gallery_size, calibration, protection_version, risk) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12)",
                     )
                     .bind(p.id.as_str())
                     .bind(p.description.as_str())
@@ -462,6 +467,7 @@ impl Store for SqlStore {
                     .bind(p.code_bits.bits() as i64)
                     .bind(p.max_gallery_size.map(i64::from))
                     .bind(p.calibration.clone())
+                    .bind(p.risk.to_text())
                     .execute(b.conn())
                     .await;
                     match result {
@@ -676,6 +682,129 @@ impl Store for SqlStore {
                 })
             })
             .await
+    }
+
+    async fn register_device(
+        &self,
+        id: &str,
+        client: &ClientId,
+        name: &str,
+        public_key: &[u8; 32],
+        at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<(), StoreError> {
+        let (id, client, name, key, leaf) = (
+            id.to_owned(),
+            client.clone(),
+            name.to_owned(),
+            *public_key,
+            leaf.clone(),
+        );
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    let r = sqlx::query(
+                        "INSERT INTO devices (id, client_id, name, public_key, created_at) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(id.as_str())
+                    .bind(client.as_str())
+                    .bind(name.as_str())
+                    .bind(key.to_vec())
+                    .bind(at.unix())
+                    .execute(b.conn())
+                    .await;
+                    match r {
+                        Ok(_) => {}
+                        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                            return Err(StoreError::Conflict("a device with this key"));
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                    b.append_leaf(&leaf).await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn device(
+        &self,
+        id: &str,
+    ) -> Result<Option<(ClientId, [u8; 32], Option<Timestamp>)>, StoreError> {
+        let row =
+            sqlx::query("SELECT client_id, public_key, revoked_at FROM devices WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| {
+            Ok((
+                ClientId::parse(&r.try_get::<String, _>("client_id")?)
+                    .map_err(|_| corrupt("device client"))?,
+                r.try_get::<Vec<u8>, _>("public_key")?
+                    .try_into()
+                    .map_err(|_| corrupt("device key"))?,
+                r.try_get::<Option<i64>, _>("revoked_at")?
+                    .map(Timestamp::from_unix),
+            ))
+        })
+        .transpose()
+    }
+
+    async fn issue_challenge(
+        &self,
+        id: &str,
+        client: &ClientId,
+        purpose: &PurposeId,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO challenges (id, client_id, purpose_id, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(client.as_str())
+        .bind(purpose.as_str())
+        .bind(expires_at.unix())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn use_challenge(
+        &self,
+        id: &str,
+        client: &ClientId,
+        purpose: &PurposeId,
+        at: Timestamp,
+    ) -> Result<Result<(), &'static str>, StoreError> {
+        let spent = sqlx::query(
+            "UPDATE challenges SET used_at = $1 WHERE id = $2 AND client_id = $3 \
+             AND purpose_id = $4 AND used_at IS NULL AND expires_at > $1",
+        )
+        .bind(at.unix())
+        .bind(id)
+        .bind(client.as_str())
+        .bind(purpose.as_str())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if spent == 1 {
+            return Ok(Ok(()));
+        }
+        let row = sqlx::query(
+            "SELECT used_at, expires_at FROM challenges WHERE id = $1 AND client_id = $2 \
+             AND purpose_id = $3",
+        )
+        .bind(id)
+        .bind(client.as_str())
+        .bind(purpose.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(Err(match row {
+            None => "challenge_unknown",
+            Some(r) if r.try_get::<Option<i64>, _>("used_at")?.is_some() => "challenge_reused",
+            Some(_) => "challenge_expired",
+        }))
     }
 
     async fn client_by_key_digest(

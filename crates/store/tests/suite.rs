@@ -80,6 +80,7 @@ fn purpose(id: &str) -> Purpose {
         code_bits: CodeBits::DEFAULT,
         max_gallery_size: None,
         calibration: None,
+        risk: bioguard_core::RiskPolicy::default(),
     }
 }
 
@@ -88,6 +89,7 @@ fn identify_purpose(id: &str, max: u32) -> Purpose {
         operations: [Operation::Enroll, Operation::Verify, Operation::Identify].into(),
         max_gallery_size: Some(max),
         calibration: Some("{\"target_fmr\":0.001}".into()),
+        risk: bioguard_core::RiskPolicy::default(),
         ..purpose(id)
     }
 }

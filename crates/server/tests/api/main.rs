@@ -9,6 +9,7 @@ mod harness;
 mod identify;
 mod retention;
 mod rights;
+mod risk;
 mod storage;
 
 /// Runs each named case against SQLite and PostgreSQL.

@@ -1,0 +1,231 @@
+//! Risk controls: captures signed by registered devices over one-time challenges, liveness,
+//! and the lockout after repeated failures. Every refusal has its own reason and a leaf.
+
+use axum::http::StatusCode;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use bioguard_ledger::Leaf;
+use bioguard_store::Store;
+use ed25519_dalek::{Signer, SigningKey};
+use serde_json::{Value, json};
+
+use crate::harness::{Harness, Reply, near, synthetic};
+
+crate::on_both_backends!(attacks_on_captures_are_refused_each_with_its_reason_and_recorded);
+
+const DIM: usize = 16;
+
+struct Till<'a> {
+    h: &'a Harness,
+    key: String,
+    device: String,
+    signer: SigningKey,
+}
+
+impl Till<'_> {
+    async fn challenge(&self) -> String {
+        let r = self
+            .h
+            .json(
+                "POST",
+                "/v1/challenges",
+                &self.key,
+                json!({"purpose": "till"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+        r.json["challenge"].as_str().expect("challenge").to_owned()
+    }
+
+    fn capture(
+        &self,
+        signer: &SigningKey,
+        challenge: &str,
+        liveness: f64,
+        signed: &[f32],
+    ) -> Value {
+        let msg = bioguard_service::capture_message(challenge, "till", liveness, signed);
+        json!({"device": self.device, "challenge": challenge, "liveness": liveness,
+               "signature": B64.encode(signer.sign(&msg).to_bytes())})
+    }
+
+    async fn verify(&self, probe: &[f32], capture: Option<Value>) -> Reply {
+        let mut body = json!({"subject": "alice", "purpose": "till", "embedding": probe});
+        if let Some(c) = capture {
+            body["capture"] = c;
+        }
+        self.h.json("POST", "/v1/verify", &self.key, body).await
+    }
+}
+
+fn refused(r: &Reply, code: &str) {
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, code),
+        "{}",
+        r.raw
+    );
+}
+
+async fn leaves(h: &Harness, op: &str) -> Vec<Leaf> {
+    let n = h.store.audit_size().await.expect("size");
+    h.store
+        .audit_leaves(0, n)
+        .await
+        .expect("leaves")
+        .iter()
+        .map(|b| Leaf::decode(b).expect("leaf"))
+        .filter(|l| l.op == op)
+        .collect()
+}
+
+async fn attacks_on_captures_are_refused_each_with_its_reason_and_recorded(h: &Harness) {
+    let r = h
+        .json(
+            "POST",
+            "/v1/purposes",
+            &h.admin,
+            json!({"id": "till", "description": "Pay at the till",
+            "dimension": DIM, "operations": ["enroll", "verify"],
+            "retention": {"max_days_since_enrolment": 30},
+            "risk": {"require_capture": true, "min_liveness": 0.8, "lockout_failures": 3,
+                     "lockout_window_secs": 60, "lockout_secs": 120}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    assert_eq!(r.json["risk"]["require_capture"], true);
+    let key = h.client(&[("till", &["enroll", "verify"][..])]).await;
+    let signer = SigningKey::from_bytes(&[5; 32]);
+    let d = h
+        .json(
+            "POST",
+            "/v1/devices",
+            &key,
+            json!({"name": "till 1",
+            "public_key": B64.encode(signer.verifying_key().to_bytes())}),
+        )
+        .await;
+    assert_eq!(d.status, StatusCode::CREATED, "{}", d.raw);
+    let till = Till {
+        h,
+        key: key.clone(),
+        device: d.json["device"].as_str().expect("device").to_owned(),
+        signer,
+    };
+    h.consent(&key, "alice", "till").await;
+    let alice = synthetic(1, DIM);
+    let e = h.enroll(&key, "alice", "till", &alice).await;
+    assert_eq!(e.status, StatusCode::CREATED, "{}", e.raw);
+    let probe = near(&alice, 3);
+
+    // No capture at all.
+    refused(&till.verify(&probe, None).await, "capture_required");
+    // A device this client never registered.
+    let c = till.challenge().await;
+    let mut cap = till.capture(&till.signer, &c, 0.95, &probe);
+    cap["device"] = json!("dev_00000000000000000000000000000000");
+    refused(&till.verify(&probe, Some(cap)).await, "unknown_device");
+    // A forged signature: another key signs in the registered device's name.
+    let forger = SigningKey::from_bytes(&[6; 32]);
+    let c = till.challenge().await;
+    refused(
+        &till
+            .verify(&probe, Some(till.capture(&forger, &c, 0.95, &probe)))
+            .await,
+        "bad_capture_signature",
+    );
+    // A genuine signature moved onto another embedding (an injected probe).
+    let c = till.challenge().await;
+    let other = synthetic(9, DIM);
+    refused(
+        &till
+            .verify(&probe, Some(till.capture(&till.signer, &c, 0.95, &other)))
+            .await,
+        "bad_capture_signature",
+    );
+    // A photo-like presentation: the device's liveness score is low.
+    let c = till.challenge().await;
+    refused(
+        &till
+            .verify(&probe, Some(till.capture(&till.signer, &c, 0.3, &probe)))
+            .await,
+        "low_liveness",
+    );
+    // A good capture matches; replaying it exactly is refused.
+    let c = till.challenge().await;
+    let good = till.capture(&till.signer, &c, 0.95, &probe);
+    let ok = till.verify(&probe, Some(good.clone())).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.raw);
+    assert_eq!(ok.json["match"], true);
+    refused(&till.verify(&probe, Some(good)).await, "challenge_reused");
+    // An expired challenge, and one the service never issued.
+    let c = till.challenge().await;
+    h.service.clock().advance(61);
+    refused(
+        &till
+            .verify(&probe, Some(till.capture(&till.signer, &c, 0.95, &probe)))
+            .await,
+        "challenge_expired",
+    );
+    refused(
+        &till
+            .verify(
+                &probe,
+                Some(till.capture(
+                    &till.signer,
+                    "chl_00000000000000000000000000000000",
+                    0.95,
+                    &probe,
+                )),
+            )
+            .await,
+        "challenge_unknown",
+    );
+
+    // Each refusal is one leaf with its reason; nothing about the embedding.
+    let reasons: Vec<String> = leaves(h, "capture.refused")
+        .await
+        .into_iter()
+        .map(|l| l.decision.expect("reason"))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "capture_required",
+            "unknown_device",
+            "bad_capture_signature",
+            "bad_capture_signature",
+            "low_liveness",
+            "challenge_reused",
+            "challenge_expired",
+            "challenge_unknown"
+        ]
+    );
+
+    // Three failed verifications in the window lock the subject out, even for a good probe.
+    let stranger = synthetic(77, DIM);
+    for _ in 0..3 {
+        let c = till.challenge().await;
+        let r = till
+            .verify(
+                &stranger,
+                Some(till.capture(&till.signer, &c, 0.95, &stranger)),
+            )
+            .await;
+        assert_eq!(r.json["match"], false, "{}", r.raw);
+    }
+    let c = till.challenge().await;
+    let locked = till
+        .verify(&probe, Some(till.capture(&till.signer, &c, 0.95, &probe)))
+        .await;
+    refused(&locked, "attempts_exceeded");
+    assert_eq!(locked.json["error"]["fallback"], "required");
+    assert_eq!(leaves(h, "subject.lockout").await.len(), 1);
+    // After the lockout, a good capture works again.
+    h.service.clock().advance(121);
+    let c = till.challenge().await;
+    let back = till
+        .verify(&probe, Some(till.capture(&till.signer, &c, 0.95, &probe)))
+        .await;
+    assert_eq!(back.json["match"], true, "{}", back.raw);
+}

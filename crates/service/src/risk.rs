@@ -1,0 +1,272 @@
+//! Risk controls on every use: captures signed by registered devices over one-time
+//! challenges with a liveness score, and a lockout after repeated failed verifications.
+//!
+//! A capture is the device's Ed25519 signature over
+//! `bioguard-capture/v1\n<challenge>\n<purpose>\n<liveness>\n<hex SHA-256 of the embedding>`
+//! where the embedding's hash is over its values as little-endian f32 bytes and `liveness` is
+//! written as the request carries it. The challenge is issued by the service to the client
+//! for that purpose, lives 60 seconds and can be spent once, so a captured request cannot be
+//! replayed and a signature cannot be moved to another embedding.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use bioguard_core::{Pseudonym, PurposeId, RiskPolicy, Timestamp};
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use sha2::Digest;
+
+use crate::{AuthenticatedClient, Service, ServiceError};
+
+/// How long a challenge lives.
+pub const CHALLENGE_SECS: i64 = 60;
+
+/// A capture as a device signed it.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    /// The registered device's id.
+    pub device: String,
+    /// The challenge the service issued.
+    pub challenge: String,
+    /// The device's presentation-attack (liveness) score, 0 to 1.
+    pub liveness: f64,
+    /// The device's Ed25519 signature, base64.
+    pub signature: String,
+}
+
+/// The bytes a device signs for a capture.
+pub fn capture_message(
+    challenge: &str,
+    purpose: &str,
+    liveness: f64,
+    embedding: &[f32],
+) -> Vec<u8> {
+    let mut h = sha2::Sha256::new();
+    for v in embedding {
+        h.update(v.to_le_bytes());
+    }
+    format!(
+        "bioguard-capture/v1\n{challenge}\n{purpose}\n{liveness}\n{}",
+        bioguard_crypto::hex_encode(&h.finalize())
+    )
+    .into_bytes()
+}
+
+/// Recent failure times and the end of any lockout, per subject and purpose.
+type Attempts = HashMap<(Pseudonym, PurposeId), (Vec<i64>, i64)>;
+
+/// Failed verifications per subject and purpose on this node.
+#[derive(Debug, Default)]
+pub(crate) struct Lockouts {
+    state: Mutex<Attempts>,
+}
+
+impl Lockouts {
+    /// Seconds left of a lockout, if one is on.
+    fn locked(&self, key: &(Pseudonym, PurposeId), now: i64) -> Option<i64> {
+        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.get(key)
+            .map(|(_, until)| *until - now)
+            .filter(|left| *left > 0)
+    }
+
+    /// Counts a failure; true when it starts a lockout.
+    fn fail(&self, key: (Pseudonym, PurposeId), now: i64, p: &RiskPolicy) -> bool {
+        if p.lockout_failures == 0 {
+            return false;
+        }
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (times, until) = s.entry(key).or_default();
+        times.retain(|t| now - *t < i64::from(p.lockout_window_secs));
+        times.push(now);
+        if times.len() as u32 >= p.lockout_failures {
+            times.clear();
+            *until = now + i64::from(p.lockout_secs);
+            return true;
+        }
+        false
+    }
+
+    fn succeed(&self, key: &(Pseudonym, PurposeId)) {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+}
+
+impl Service {
+    /// Registers a capture device of this client with its Ed25519 public key.
+    pub async fn register_device(
+        &self,
+        client: &AuthenticatedClient,
+        name: &str,
+        public_key: &[u8; 32],
+    ) -> Result<String, ServiceError> {
+        if name.is_empty()
+            || name.len() > 64
+            || !name.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+        {
+            return Err(bioguard_core::ValidationError::new(
+                "name",
+                "1 to 64 printable characters",
+            )
+            .into());
+        }
+        VerifyingKey::from_bytes(public_key).map_err(|_| {
+            bioguard_core::ValidationError::new("public_key", "not an Ed25519 public key")
+        })?;
+        let id = format!("dev_{}", bioguard_crypto::hex_encode(&crate::random16()?));
+        let mut leaf = self.leaf("device.register", client.actor());
+        leaf.decision = Some("registered".into());
+        leaf.detail = vec![("device".into(), id.clone())];
+        self.store
+            .register_device(
+                &id,
+                &client.record().id,
+                name,
+                public_key,
+                self.now(),
+                &leaf,
+            )
+            .await?;
+        Ok(id)
+    }
+
+    /// Issues a one-time capture challenge for a purpose the client may verify or identify
+    /// under.
+    pub async fn issue_challenge(
+        &self,
+        client: &AuthenticatedClient,
+        purpose: &PurposeId,
+    ) -> Result<(String, Timestamp), ServiceError> {
+        self.require_purpose(purpose).await?;
+        client.require_any(purpose)?;
+        let id = format!("chl_{}", bioguard_crypto::hex_encode(&crate::random16()?));
+        let expires = Timestamp::from_unix(self.now().unix() + CHALLENGE_SECS);
+        self.store
+            .issue_challenge(&id, &client.record().id, purpose, expires)
+            .await?;
+        Ok((id, expires))
+    }
+
+    /// Checks a capture against the purpose's policy; a refusal is recorded in the ledger
+    /// with its reason.
+    pub(crate) async fn check_capture(
+        &self,
+        client: &AuthenticatedClient,
+        purpose: &PurposeId,
+        policy: &RiskPolicy,
+        subject: Option<&Pseudonym>,
+        capture: Option<&Capture>,
+        embedding: &[f32],
+    ) -> Result<(), ServiceError> {
+        let reason = match capture {
+            None if policy.require_capture => Some("capture_required"),
+            None => None,
+            Some(c) => {
+                self.capture_problem(client, purpose, policy, c, embedding)
+                    .await?
+            }
+        };
+        let Some(reason) = reason else {
+            return Ok(());
+        };
+        let mut leaf = self.leaf("capture.refused", client.actor());
+        leaf.subject = subject.cloned();
+        leaf.purpose = Some(purpose.clone());
+        leaf.decision = Some(reason.into());
+        if let Some(c) = capture {
+            leaf.detail = vec![("device".into(), c.device.chars().take(40).collect())];
+        }
+        self.store.append_audit(&leaf).await?;
+        tracing::warn!(client = %client.record().id, purpose = %purpose, reason, "capture refused");
+        Err(ServiceError::CaptureRefused(reason))
+    }
+
+    async fn capture_problem(
+        &self,
+        client: &AuthenticatedClient,
+        purpose: &PurposeId,
+        policy: &RiskPolicy,
+        c: &Capture,
+        embedding: &[f32],
+    ) -> Result<Option<&'static str>, ServiceError> {
+        let Some((owner, key, revoked)) = self.store.device(&c.device).await? else {
+            return Ok(Some("unknown_device"));
+        };
+        if owner != client.record().id || revoked.is_some() {
+            return Ok(Some("unknown_device"));
+        }
+        let sig = B64
+            .decode(c.signature.as_bytes())
+            .ok()
+            .and_then(|s| <[u8; 64]>::try_from(s).ok());
+        let valid = sig.is_some_and(|s| {
+            VerifyingKey::from_bytes(&key).is_ok_and(|k| {
+                k.verify(
+                    &capture_message(&c.challenge, purpose.as_str(), c.liveness, embedding),
+                    &Signature::from_bytes(&s),
+                )
+                .is_ok()
+            })
+        });
+        if !valid {
+            return Ok(Some("bad_capture_signature"));
+        }
+        if let Err(why) = self
+            .store
+            .use_challenge(&c.challenge, &client.record().id, purpose, self.now())
+            .await?
+        {
+            return Ok(Some(why));
+        }
+        // A score that is not a number is not live either.
+        if c.liveness.is_nan() || c.liveness < policy.min_liveness {
+            return Ok(Some("low_liveness"));
+        }
+        Ok(None)
+    }
+
+    /// Refuses a verification while the subject is locked out for this purpose.
+    pub(crate) fn check_lockout(
+        &self,
+        subject: &Pseudonym,
+        purpose: &PurposeId,
+    ) -> Result<(), ServiceError> {
+        match self
+            .lockouts
+            .locked(&(subject.clone(), purpose.clone()), self.now().unix())
+        {
+            Some(left) => Err(ServiceError::AttemptsExceeded(left as u64)),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a verification's outcome towards the lockout; records a lockout when it starts.
+    pub(crate) async fn count_attempt(
+        &self,
+        client: &AuthenticatedClient,
+        subject: &Pseudonym,
+        purpose: &PurposeId,
+        policy: &RiskPolicy,
+        matched: bool,
+    ) -> Result<(), ServiceError> {
+        let key = (subject.clone(), purpose.clone());
+        if matched {
+            self.lockouts.succeed(&key);
+            return Ok(());
+        }
+        if self.lockouts.fail(key, self.now().unix(), policy) {
+            let mut leaf = self.leaf("subject.lockout", client.actor());
+            leaf.subject = Some(subject.clone());
+            leaf.purpose = Some(purpose.clone());
+            leaf.decision = Some(format!("{} s", policy.lockout_secs));
+            leaf.detail = vec![("failures".into(), policy.lockout_failures.to_string())];
+            self.store.append_audit(&leaf).await?;
+            tracing::warn!(purpose = %purpose, "failed attempts: subject locked out for a while");
+        }
+        Ok(())
+    }
+}
