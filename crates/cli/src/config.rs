@@ -87,6 +87,10 @@ const KEYS: &[Key] = &[
         allowed: "seconds an unwrapped data key may stay in memory to spare the key manager a round trip (0 to 3600; default 0: never)",
     },
     Key {
+        name: "abuse_distinct_subjects_per_min",
+        allowed: "distinct subjects one client may verify within a minute on this node before it is suspended and an incident opened (0: off, the default)",
+    },
+    Key {
         name: "max_body_bytes",
         allowed: "an integer from 1024 to 16777216",
     },
@@ -171,6 +175,7 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     pub client_rate_per_sec: u32,
     pub data_key_cache_secs: u64,
+    pub abuse_distinct_subjects_per_min: u32,
     pub max_body_bytes: usize,
     pub checkpoint_interval_secs: u64,
     pub retention_sweep_secs: u64,
@@ -354,6 +359,13 @@ impl RawConfig {
                 .ok_or_else(|| invalid("data_key_cache_secs", s))?,
             None => 0,
         };
+        let abuse_distinct_subjects_per_min = match self.get("abuse_distinct_subjects_per_min") {
+            Some((v, s)) => v
+                .parse::<u32>()
+                .ok()
+                .ok_or_else(|| invalid("abuse_distinct_subjects_per_min", s))?,
+            None => 0,
+        };
         let max_body_bytes = match self.get("max_body_bytes") {
             Some((v, s)) => v
                 .parse::<usize>()
@@ -394,6 +406,7 @@ impl RawConfig {
             tls,
             client_rate_per_sec,
             data_key_cache_secs,
+            abuse_distinct_subjects_per_min,
             max_body_bytes,
             checkpoint_interval_secs,
             retention_sweep_secs,

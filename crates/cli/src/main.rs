@@ -132,6 +132,10 @@ struct ServeArgs {
     /// Seconds an unwrapped data key may stay in memory [default: 0, never].
     #[arg(long, value_name = "SECONDS")]
     data_key_cache_secs: Option<String>,
+    /// Distinct subjects a client may verify per minute before it is suspended [default: 0,
+    /// off].
+    #[arg(long, value_name = "N")]
+    abuse_distinct_subjects_per_min: Option<String>,
     /// PEM certificate chain: with --tls-key, serve HTTPS.
     #[arg(long, value_name = "FILE")]
     tls_cert: Option<String>,
@@ -358,6 +362,7 @@ fn load_config(args: ServeArgs) -> anyhow::Result<config::Config> {
         tls_client_ca,
         client_rate_per_sec,
         data_key_cache_secs,
+        abuse_distinct_subjects_per_min,
     } = args;
     let mut raw = RawConfig::default();
     if let Some(path) = &config {
@@ -397,6 +402,11 @@ fn load_config(args: ServeArgs) -> anyhow::Result<config::Config> {
         "data_key_cache_secs",
         "--data-key-cache-secs",
         data_key_cache_secs,
+    );
+    raw.merge_flag(
+        "abuse_distinct_subjects_per_min",
+        "--abuse-distinct-subjects-per-min",
+        abuse_distinct_subjects_per_min,
     );
     raw.merge_flag("tls_cert", "--tls-cert", tls_cert);
     raw.merge_flag("tls_key", "--tls-key", tls_key);

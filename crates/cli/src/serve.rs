@@ -382,7 +382,9 @@ pub async fn sweep(cfg: Config) -> anyhow::Result<()> {
 /// Runs the service until a shutdown signal.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let (service, store) = open_service(&cfg).await?;
-    let service = service.with_client_rate_limit(cfg.client_rate_per_sec);
+    let service = service
+        .with_client_rate_limit(cfg.client_rate_per_sec)
+        .with_enumeration_limit(cfg.abuse_distinct_subjects_per_min);
     bootstrap_admin_token(&service, &cfg.data_dir).await?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await

@@ -1036,3 +1036,67 @@ pub struct ApprovalBody {
 pub fn rfc3339_pub(t: Timestamp) -> String {
     rfc3339(t)
 }
+
+/// An incident to open.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentRequest {
+    /// What kind (default `operator`).
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// What happened.
+    pub summary: String,
+}
+
+/// An action on an incident.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentActionRequest {
+    /// `suspend_client`, `reinstate_client`, `note` or `close`.
+    pub action: String,
+    /// The client, for suspend and reinstate.
+    #[serde(default)]
+    pub client: Option<String>,
+    /// A note, for `note` and `close`.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// An incident and its timeline.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IncidentBody {
+    /// Its id.
+    pub id: String,
+    /// What kind.
+    pub kind: String,
+    /// What happened.
+    pub summary: String,
+    /// `detector` or `admin`.
+    pub opened_by: String,
+    /// When (RFC 3339).
+    pub opened_at: String,
+    /// When it was closed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<String>,
+    /// The timeline: `{"at","action","detail"}`, in order.
+    #[schema(value_type = Vec<Object>)]
+    pub timeline: Vec<serde_json::Value>,
+}
+
+impl From<&bioguard_store::StoredIncident> for IncidentBody {
+    fn from(i: &bioguard_store::StoredIncident) -> Self {
+        Self {
+            id: i.id.clone(),
+            kind: i.kind.clone(),
+            summary: i.summary.clone(),
+            opened_by: i.opened_by.clone(),
+            opened_at: rfc3339(i.opened_at),
+            closed_at: i.closed_at.map(rfc3339),
+            timeline: i
+                .events
+                .iter()
+                .map(|(at, a, d)| serde_json::json!({"at": rfc3339(*at), "action": a, "detail": d}))
+                .collect(),
+        }
+    }
+}

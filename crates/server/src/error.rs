@@ -119,6 +119,8 @@ impl From<ServiceError> for ApiError {
             },
             ServiceError::QuorumRequired => Self::new(S::FORBIDDEN, "quorum_required", msg),
             ServiceError::NoRiskGroup => Self::new(S::CONFLICT, "no_risk_group", msg),
+            ServiceError::ClientSuspended => Self::new(S::FORBIDDEN, "client_suspended", msg),
+            ServiceError::IncidentNotFound => Self::new(S::NOT_FOUND, "incident_not_found", msg),
             ServiceError::ClientNotFound => Self::new(S::NOT_FOUND, "client_not_found", msg),
             ServiceError::ProposalNotFound => Self::new(S::NOT_FOUND, "proposal_not_found", msg),
             ServiceError::ProposalClosed(_) => Self::new(S::CONFLICT, "proposal_closed", msg),

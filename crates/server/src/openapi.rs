@@ -57,7 +57,8 @@ impl Modify for Security {
         routes::publish_notice, routes::list_notices, routes::subject_report,
         routes::register_group, routes::get_group, routes::make_proposal, routes::get_proposal,
         routes::approve_proposal, routes::rotate_client_key, routes::register_device,
-        routes::issue_challenge
+        routes::issue_challenge, routes::open_incident, routes::get_incident,
+        routes::incident_action
     ),
     components(schemas(
         ErrorBody, ErrorDetail, PurposeRequest, PurposeBody, RetentionBody, GrantBody,
@@ -72,7 +73,8 @@ impl Modify for Security {
         crate::dto::NoticeRequest, crate::dto::NoticeBody, crate::dto::GroupBody,
         crate::dto::MemberBody, crate::dto::ProposalRequest, crate::dto::ProposalBody,
         crate::dto::ApprovalRequest, crate::dto::ApprovalBody, crate::dto::CaptureBody,
-        crate::dto::DeviceRequest, crate::dto::ChallengeRequest, crate::dto::RiskBody
+        crate::dto::DeviceRequest, crate::dto::ChallengeRequest, crate::dto::RiskBody,
+        crate::dto::IncidentRequest, crate::dto::IncidentActionRequest, crate::dto::IncidentBody
     )),
     modifiers(&Security)
 )]

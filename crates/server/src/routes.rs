@@ -31,6 +31,9 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/retention-schedule", get(retention_schedule))
         .route("/v1/keys", get(document_keys))
         .route("/v1/devices", post(register_device))
+        .route("/v1/incidents", post(open_incident))
+        .route("/v1/incidents/{id}", get(get_incident))
+        .route("/v1/incidents/{id}/actions", post(incident_action))
         .route("/v1/challenges", post(issue_challenge))
         .route("/v1/governance/group", post(register_group).get(get_group))
         .route("/v1/proposals", post(make_proposal))
@@ -329,6 +332,75 @@ pub(crate) async fn approve_proposal(
         status: out.status,
         result: out.result,
     }))
+}
+
+/// Open an incident (admin).
+#[utoipa::path(post, path = "/v1/incidents", tag = "risk", request_body = crate::dto::IncidentRequest,
+    security(("admin_token" = [])),
+    responses((status = 201, body = crate::dto::IncidentBody), (status = 401, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub(crate) async fn open_incident(
+    State(st): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    JsonBody(req): JsonBody<crate::dto::IncidentRequest>,
+) -> ApiResult<(StatusCode, Json<crate::dto::IncidentBody>)> {
+    let i = st
+        .service
+        .open_incident(
+            &admin,
+            req.kind.as_deref().unwrap_or("operator"),
+            &req.summary,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(crate::dto::IncidentBody::from(&i)),
+    ))
+}
+
+/// An incident and its timeline (admin).
+#[utoipa::path(get, path = "/v1/incidents/{id}", tag = "risk", security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The incident id")),
+    responses((status = 200, body = crate::dto::IncidentBody), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+pub(crate) async fn get_incident(
+    State(st): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    Segments(id): Segments<String>,
+) -> ApiResult<Json<crate::dto::IncidentBody>> {
+    let i = st.service.incident(&admin, &id).await?;
+    Ok(Json(crate::dto::IncidentBody::from(&i)))
+}
+
+/// Act on an open incident (admin): suspend or reinstate a client, add a note, close it.
+#[utoipa::path(post, path = "/v1/incidents/{id}/actions", tag = "risk",
+    request_body = crate::dto::IncidentActionRequest, security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The incident id")),
+    responses((status = 200, body = crate::dto::IncidentBody), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub(crate) async fn incident_action(
+    State(st): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    Segments(id): Segments<String>,
+    JsonBody(req): JsonBody<crate::dto::IncidentActionRequest>,
+) -> ApiResult<Json<crate::dto::IncidentBody>> {
+    let client = req
+        .client
+        .as_deref()
+        .map(bioguard_core::ClientId::parse)
+        .transpose()?;
+    let i = st
+        .service
+        .incident_action(
+            &admin,
+            &id,
+            &req.action,
+            client.as_ref(),
+            req.note.as_deref(),
+        )
+        .await?;
+    Ok(Json(crate::dto::IncidentBody::from(&i)))
 }
 
 /// Register a capture device of this client with its Ed25519 public key.

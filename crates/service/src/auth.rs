@@ -112,6 +112,7 @@ impl Service {
         }
         let digest = self.secrets.token_digest(token);
         match self.store.client_by_key_digest(&digest).await? {
+            Some(record) if record.suspended_at.is_some() => Err(ServiceError::ClientSuspended),
             Some(record) => {
                 self.limits
                     .take(&record.id)

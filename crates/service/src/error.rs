@@ -62,6 +62,12 @@ pub enum ServiceError {
     /// Proposals need a registered risk group.
     #[error("no risk group is registered; register one first (POST /v1/governance/group)")]
     NoRiskGroup,
+    /// The client is suspended (by an incident or the abuse detector).
+    #[error("this client is suspended; its operator must contact the service's operator")]
+    ClientSuspended,
+    /// No such incident.
+    #[error("no such incident")]
+    IncidentNotFound,
     /// No such client.
     #[error("no such client")]
     ClientNotFound,

@@ -18,6 +18,7 @@ mod error;
 mod galleries;
 mod governance;
 mod identify;
+mod incidents;
 mod notices;
 mod protection;
 mod ratelimit;
@@ -60,6 +61,7 @@ pub struct Service {
     clock: Arc<Clock>,
     limits: Arc<ratelimit::RateLimits>,
     lockouts: Arc<risk::Lockouts>,
+    detector: Arc<incidents::Detector>,
 }
 
 /// The service's clock: the system clock plus an offset. Only tests move the offset, to see
@@ -113,6 +115,7 @@ impl Service {
             clock: Arc::default(),
             limits: Arc::default(),
             lockouts: Arc::default(),
+            detector: Arc::default(),
         };
         service.load_galleries().await?;
         Ok(service)

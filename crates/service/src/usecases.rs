@@ -553,6 +553,7 @@ impl Service {
         )
         .await?;
         self.check_lockout(&pseudonym, purpose_id)?;
+        self.watch(client, &pseudonym).await?;
         let probe = Embedding::parse(values, purpose.purpose.dimension)?;
         let material = self.store.verify_material(&pseudonym, purpose_id).await?;
         if material.locked {

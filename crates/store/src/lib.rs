@@ -21,8 +21,9 @@ pub use error::StoreError;
 pub use records::{
     CandidateMaterial, ClientRecord, ConsentChange, ConsentRecord, EndReason, EnrolOutcome,
     EraseOutcome, ExpiredTemplate, ExpiryReason, IndexRecord, LeafDraft, NewClient, NewConsent,
-    NewNotice, NewTemplate, SealedKey, StoredDataKey, StoredNotice, StoredProposal, StoredPurpose,
-    StoredTemplate, SubjectSummary, TemplateInfo, VerifyMaterial, WithdrawOutcome, WrappedRow,
+    NewNotice, NewTemplate, SealedKey, StoredDataKey, StoredIncident, StoredNotice, StoredProposal,
+    StoredPurpose, StoredTemplate, SubjectSummary, TemplateInfo, VerifyMaterial, WithdrawOutcome,
+    WrappedRow,
 };
 pub use sql::{Backend, SqlStore, count_rows};
 pub use writer::WriteStats;
@@ -131,6 +132,37 @@ pub trait Store: Send + Sync {
         purpose: &PurposeId,
         at: Timestamp,
     ) -> Result<Result<(), &'static str>, StoreError>;
+
+    /// Suspends a client (`Some(at)`) or lifts its suspension (`None`); returns whether the
+    /// client exists.
+    async fn set_client_suspended(
+        &self,
+        client: &ClientId,
+        at: Option<Timestamp>,
+        leaf: &LeafDraft,
+    ) -> Result<bool, StoreError>;
+
+    /// Opens an incident with its first events.
+    async fn open_incident(
+        &self,
+        incident: &StoredIncident,
+        leaf: &LeafDraft,
+    ) -> Result<(), StoreError>;
+
+    /// Adds an event to an open incident's timeline (closing it when `close`); returns
+    /// whether the incident exists and was open.
+    async fn add_incident_event(
+        &self,
+        id: &str,
+        at: Timestamp,
+        action: &str,
+        detail: &str,
+        close: bool,
+        leaf: &LeafDraft,
+    ) -> Result<bool, StoreError>;
+
+    /// One incident with its timeline.
+    async fn incident(&self, id: &str) -> Result<Option<StoredIncident>, StoreError>;
 
     /// The client whose API key has this digest.
     async fn client_by_key_digest(

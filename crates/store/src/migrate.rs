@@ -74,6 +74,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_risk.sql"),
         postgres: include_str!("../migrations/postgres/0009_risk.sql"),
     },
+    Migration {
+        version: 10,
+        name: "incidents",
+        sqlite: include_str!("../migrations/sqlite/0010_incidents.sql"),
+        postgres: include_str!("../migrations/postgres/0010_incidents.sql"),
+    },
 ];
 
 /// An arbitrary constant naming bioguard's migration lock among PostgreSQL advisory locks.

@@ -59,6 +59,8 @@ pub struct ClientRecord {
     pub name: ClientName,
     /// What it may do.
     pub grants: BTreeSet<Grant>,
+    /// When it was suspended, if it is.
+    pub suspended_at: Option<Timestamp>,
 }
 
 /// Why a consent ended.
@@ -322,6 +324,25 @@ pub struct StoredProposal {
     pub result: Option<String>,
     /// The members who approved it, in order.
     pub approvals: Vec<String>,
+}
+
+/// An incident and its timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredIncident {
+    /// Its id.
+    pub id: String,
+    /// What kind (`abuse.enumeration`, `operator`, ...).
+    pub kind: String,
+    /// What happened, in words.
+    pub summary: String,
+    /// Who opened it (`detector`, `admin`).
+    pub opened_by: String,
+    /// When.
+    pub opened_at: Timestamp,
+    /// When it was closed.
+    pub closed_at: Option<Timestamp>,
+    /// The timeline: (time, action, detail), in order.
+    pub events: Vec<(Timestamp, String, String)>,
 }
 
 /// Which retention limit a template passed.

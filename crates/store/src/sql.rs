@@ -28,7 +28,7 @@ use crate::{
     NewNotice, NewTemplate, SealedKey, Store, StoreError, StoredDataKey, StoredNotice,
     StoredPurpose, StoredTemplate, SubjectSummary, TemplateInfo, VerifyMaterial, WithdrawOutcome,
 };
-use crate::{StoredProposal, WrappedRow};
+use crate::{StoredIncident, StoredProposal, WrappedRow};
 
 /// Which database a [`SqlStore`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -807,12 +807,169 @@ impl Store for SqlStore {
         }))
     }
 
+    async fn set_client_suspended(
+        &self,
+        client: &ClientId,
+        at: Option<Timestamp>,
+        leaf: &LeafDraft,
+    ) -> Result<bool, StoreError> {
+        let (client, leaf) = (client.clone(), leaf.clone());
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    let n = sqlx::query("UPDATE clients SET suspended_at = $1 WHERE id = $2")
+                        .bind(at.map(|t| t.unix()))
+                        .bind(client.as_str())
+                        .execute(b.conn())
+                        .await?
+                        .rows_affected();
+                    if n == 1 {
+                        b.append_leaf(&leaf).await?;
+                    }
+                    Ok(n == 1)
+                })
+            })
+            .await
+    }
+
+    async fn open_incident(&self, i: &StoredIncident, leaf: &LeafDraft) -> Result<(), StoreError> {
+        let (i, leaf) = (i.clone(), leaf.clone());
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO incidents (id, kind, summary, opened_by, opened_at) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(i.id.as_str())
+                    .bind(i.kind.as_str())
+                    .bind(i.summary.as_str())
+                    .bind(i.opened_by.as_str())
+                    .bind(i.opened_at.unix())
+                    .execute(b.conn())
+                    .await?;
+                    for (n, (at, action, detail)) in i.events.iter().enumerate() {
+                        sqlx::query(
+                            "INSERT INTO incident_events (incident_id, seq, at, action, detail) \
+                             VALUES ($1, $2, $3, $4, $5)",
+                        )
+                        .bind(i.id.as_str())
+                        .bind(n as i64)
+                        .bind(at.unix())
+                        .bind(action.as_str())
+                        .bind(detail.as_str())
+                        .execute(b.conn())
+                        .await?;
+                    }
+                    b.append_leaf(&leaf).await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn add_incident_event(
+        &self,
+        id: &str,
+        at: Timestamp,
+        action: &str,
+        detail: &str,
+        close: bool,
+        leaf: &LeafDraft,
+    ) -> Result<bool, StoreError> {
+        let (id, action, detail, leaf) = (
+            id.to_owned(),
+            action.to_owned(),
+            detail.to_owned(),
+            leaf.clone(),
+        );
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    let open: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM incidents WHERE id = $1 AND closed_at IS NULL",
+                    )
+                    .bind(id.as_str())
+                    .fetch_one(b.conn())
+                    .await?;
+                    if open == 0 {
+                        return Ok(false);
+                    }
+                    let seq: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM incident_events WHERE incident_id = $1",
+                    )
+                    .bind(id.as_str())
+                    .fetch_one(b.conn())
+                    .await?;
+                    sqlx::query(
+                        "INSERT INTO incident_events (incident_id, seq, at, action, detail) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(id.as_str())
+                    .bind(seq)
+                    .bind(at.unix())
+                    .bind(action.as_str())
+                    .bind(detail.as_str())
+                    .execute(b.conn())
+                    .await?;
+                    if close {
+                        sqlx::query("UPDATE incidents SET closed_at = $1 WHERE id = $2")
+                            .bind(at.unix())
+                            .bind(id.as_str())
+                            .execute(b.conn())
+                            .await?;
+                    }
+                    b.append_leaf(&leaf).await?;
+                    Ok(true)
+                })
+            })
+            .await
+    }
+
+    async fn incident(&self, id: &str) -> Result<Option<StoredIncident>, StoreError> {
+        let Some(r) = sqlx::query(
+            "SELECT id, kind, summary, opened_by, opened_at, closed_at FROM incidents WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let events = sqlx::query(
+            "SELECT at, action, detail FROM incident_events WHERE incident_id = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|e| {
+            Ok((
+                Timestamp::from_unix(e.try_get("at")?),
+                e.try_get("action")?,
+                e.try_get("detail")?,
+            ))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Some(StoredIncident {
+            id: r.try_get("id")?,
+            kind: r.try_get("kind")?,
+            summary: r.try_get("summary")?,
+            opened_by: r.try_get("opened_by")?,
+            opened_at: Timestamp::from_unix(r.try_get("opened_at")?),
+            closed_at: r
+                .try_get::<Option<i64>, _>("closed_at")?
+                .map(Timestamp::from_unix),
+            events,
+        }))
+    }
+
     async fn client_by_key_digest(
         &self,
         digest: &[u8; 32],
     ) -> Result<Option<ClientRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT c.id, c.name, g.purpose_id, g.operation FROM clients c \
+            "SELECT c.id, c.name, c.suspended_at, g.purpose_id, g.operation FROM clients c \
              LEFT JOIN grants g ON g.client_id = c.id WHERE c.key_digest = $1",
         )
         .bind(digest.to_vec())
@@ -838,6 +995,9 @@ impl Store for SqlStore {
             name: ClientName::parse(&first.try_get::<String, _>("name")?)
                 .map_err(|_| corrupt("client name"))?,
             grants,
+            suspended_at: first
+                .try_get::<Option<i64>, _>("suspended_at")?
+                .map(Timestamp::from_unix),
         }))
     }
 

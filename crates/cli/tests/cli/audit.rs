@@ -351,7 +351,9 @@ fn serve_signs_and_keeps_checkpoints_periodically() {
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
     }
-    // At start (the admin token's leaf), after purpose p0, after p1: no request needed.
-    assert_eq!(sizes, [1, 2, 3]);
+    // After purpose p0 and after p1, with no request for them (a checkpoint of size 1, for
+    // the admin token's leaf, is there too when the first tick came before p0).
+    assert!(sizes.ends_with(&[2, 3]), "{sizes:?}");
+    assert!(sizes.windows(2).all(|w| w[0] < w[1]), "{sizes:?}");
     assert!(server.terminate().success());
 }

@@ -11,7 +11,10 @@ use serde_json::{Value, json};
 
 use crate::harness::{Harness, Reply, near, synthetic};
 
-crate::on_both_backends!(attacks_on_captures_are_refused_each_with_its_reason_and_recorded);
+crate::on_both_backends!(
+    attacks_on_captures_are_refused_each_with_its_reason_and_recorded,
+    an_enumeration_burst_suspends_the_client_and_opens_an_incident,
+);
 
 const DIM: usize = 16;
 
@@ -228,4 +231,120 @@ async fn attacks_on_captures_are_refused_each_with_its_reason_and_recorded(h: &H
         .verify(&probe, Some(till.capture(&till.signer, &c, 0.95, &probe)))
         .await;
     assert_eq!(back.json["match"], true, "{}", back.raw);
+}
+
+async fn an_enumeration_burst_suspends_the_client_and_opens_an_incident(h: &Harness) {
+    use tower::ServiceExt;
+    h.purpose("door", DIM).await;
+    let key = h.client(&[("door", &["enroll", "verify"][..])]).await;
+    // A node of the deployment that suspends a client verifying more than 3 distinct subjects
+    // a minute.
+    let (keys, _) =
+        bioguard_crypto::LocalKeyFile::open_or_create(&h._keydir.path().join("master.key"))
+            .expect("key file");
+    let service = bioguard_service::Service::open(
+        std::sync::Arc::new(h.db.store().await.expect("store")),
+        std::sync::Arc::new(keys),
+    )
+    .await
+    .expect("service")
+    .with_enumeration_limit(3);
+    let node = bioguard_server::app(bioguard_server::AppState::new(service));
+    let probe = |who: String| {
+        axum::http::Request::post("/v1/verify")
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(
+                json!({"subject": who, "purpose": "door", "embedding": synthetic(1, DIM)})
+                    .to_string(),
+            ))
+            .expect("request")
+    };
+    for n in 0..3 {
+        let r = node
+            .clone()
+            .oneshot(probe(format!("person-{n}")))
+            .await
+            .expect("reply");
+        assert_eq!(
+            r.status(),
+            StatusCode::FORBIDDEN,
+            "consent_required, but counted"
+        );
+    }
+    let r = node
+        .clone()
+        .oneshot(probe("person-3".into()))
+        .await
+        .expect("reply");
+    let body = axum::body::to_bytes(r.into_body(), 1 << 16)
+        .await
+        .expect("body");
+    assert!(String::from_utf8_lossy(&body).contains("client_suspended"));
+    // The suspension is in the database: every node refuses the client now.
+    let r = h.send("GET", "/v1/subjects/alice", Some(&key), None).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "client_suspended"),
+        "{}",
+        r.raw
+    );
+    // The detector opened an incident whose timeline shows the suspension.
+    let opened = leaves(h, "incident.open").await;
+    assert_eq!(opened.len(), 1);
+    let id = opened[0]
+        .detail
+        .iter()
+        .find(|(k, _)| k == "incident")
+        .map(|(_, v)| v.clone())
+        .expect("incident id");
+    let i = h
+        .send("GET", &format!("/v1/incidents/{id}"), Some(&h.admin), None)
+        .await;
+    assert_eq!(i.status, StatusCode::OK, "{}", i.raw);
+    assert_eq!(i.json["kind"], "abuse.enumeration");
+    assert_eq!(i.json["timeline"][1]["action"], "suspend_client");
+    let client = i.json["timeline"][1]["detail"]
+        .as_str()
+        .expect("client")
+        .to_owned();
+    assert_eq!(leaves(h, "client.suspend").await.len(), 1);
+    // The operator reviews, reinstates the client and closes the incident.
+    let r = h
+        .json(
+            "POST",
+            &format!("/v1/incidents/{id}/actions"),
+            &h.admin,
+            json!({"action": "reinstate_client", "client": client}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    let ok = h.send("GET", "/v1/subjects/alice", Some(&key), None).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.raw);
+    let r = h
+        .json(
+            "POST",
+            &format!("/v1/incidents/{id}/actions"),
+            &h.admin,
+            json!({"action": "close", "note": "a test script, now fixed"}),
+        )
+        .await;
+    assert!(r.json["closed_at"].is_string(), "{}", r.raw);
+    let again = h
+        .json(
+            "POST",
+            &format!("/v1/incidents/{id}/actions"),
+            &h.admin,
+            json!({"action": "note", "note": "x"}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.raw);
+    let missing = h
+        .send("GET", "/v1/incidents/inc_nope", Some(&h.admin), None)
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let not_admin = h
+        .send("GET", &format!("/v1/incidents/{id}"), Some(&key), None)
+        .await;
+    assert_eq!(not_admin.status, StatusCode::UNAUTHORIZED);
 }

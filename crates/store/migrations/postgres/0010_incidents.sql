@@ -1,0 +1,21 @@
+-- Incidents with their timelines, and client suspension.
+
+ALTER TABLE clients ADD COLUMN suspended_at BIGINT;
+
+CREATE TABLE incidents (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    opened_by TEXT NOT NULL,
+    opened_at BIGINT NOT NULL,
+    closed_at BIGINT
+);
+
+CREATE TABLE incident_events (
+    incident_id TEXT NOT NULL REFERENCES incidents(id),
+    seq BIGINT NOT NULL,
+    at BIGINT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    PRIMARY KEY (incident_id, seq)
+);
