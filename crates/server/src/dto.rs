@@ -1057,6 +1057,9 @@ pub struct IncidentActionRequest {
     /// The client, for suspend and reinstate.
     #[serde(default)]
     pub client: Option<String>,
+    /// The purpose, for `revoke_purpose_key`.
+    #[serde(default)]
+    pub purpose: Option<String>,
     /// A note, for `note` and `close`.
     #[serde(default)]
     pub note: Option<String>,
@@ -1081,6 +1084,24 @@ pub struct IncidentBody {
     /// The timeline: `{"at","action","detail"}`, in order.
     #[schema(value_type = Vec<Object>)]
     pub timeline: Vec<serde_json::Value>,
+    /// Notifications owed to affected subjects: counts `on_time`, `late`, `pending`, and
+    /// `items` (`subject` pseudonym, `purpose`, `deadline`, `sent_at`).
+    #[schema(value_type = Object)]
+    pub notifications: serde_json::Value,
+}
+
+impl IncidentBody {
+    /// With the incident's notifications.
+    pub fn with_notifications(mut self, n: &bioguard_service::Notifications) -> Self {
+        let t = |s: i64| rfc3339(Timestamp::from_unix(s));
+        self.notifications = serde_json::json!({
+            "on_time": n.on_time, "late": n.late, "pending": n.pending,
+            "items": n.items.iter().map(|(s, p, d, sent)| serde_json::json!({
+                "subject": s, "purpose": p, "deadline": t(*d), "sent_at": sent.map(t)}))
+                .collect::<Vec<_>>(),
+        });
+        self
+    }
 }
 
 impl From<&bioguard_store::StoredIncident> for IncidentBody {
@@ -1097,6 +1118,7 @@ impl From<&bioguard_store::StoredIncident> for IncidentBody {
                 .iter()
                 .map(|(at, a, d)| serde_json::json!({"at": rfc3339(*at), "action": a, "detail": d}))
                 .collect(),
+            notifications: serde_json::Value::Null,
         }
     }
 }

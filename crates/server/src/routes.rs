@@ -369,10 +369,15 @@ pub(crate) async fn get_incident(
     Segments(id): Segments<String>,
 ) -> ApiResult<Json<crate::dto::IncidentBody>> {
     let i = st.service.incident(&admin, &id).await?;
-    Ok(Json(crate::dto::IncidentBody::from(&i)))
+    let n = st.service.incident_notifications(&id).await?;
+    Ok(Json(
+        crate::dto::IncidentBody::from(&i).with_notifications(&n),
+    ))
 }
 
-/// Act on an open incident (admin): suspend or reinstate a client, add a note, close it.
+/// Act on an open incident (admin): suspend or reinstate a client, revoke a purpose's
+/// protection key version (every template under it stops matching; its subjects are owed a
+/// notification within 72 hours), record notifications as sent, add a note, close it.
 #[utoipa::path(post, path = "/v1/incidents/{id}/actions", tag = "risk",
     request_body = crate::dto::IncidentActionRequest, security(("admin_token" = [])),
     params(("id" = String, Path, description = "The incident id")),
@@ -397,10 +402,14 @@ pub(crate) async fn incident_action(
             &id,
             &req.action,
             client.as_ref(),
+            req.purpose.as_deref(),
             req.note.as_deref(),
         )
         .await?;
-    Ok(Json(crate::dto::IncidentBody::from(&i)))
+    let n = st.service.incident_notifications(&id).await?;
+    Ok(Json(
+        crate::dto::IncidentBody::from(&i).with_notifications(&n),
+    ))
 }
 
 /// Register a capture device of this client with its Ed25519 public key.

@@ -5,10 +5,26 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use bioguard_core::{ClientId, Pseudonym, ValidationError};
+use bioguard_core::{ClientId, Pseudonym, Timestamp, ValidationError};
 use bioguard_store::StoredIncident;
 
 use crate::{Admin, AuthenticatedClient, Service, ServiceError};
+
+/// How long the operator has to notify affected subjects, by default: 72 hours.
+pub const NOTIFY_WITHIN_SECS: i64 = 72 * 3600;
+
+/// The notifications an incident owes, and their state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notifications {
+    /// Each owed notification: (subject pseudonym, purpose, deadline, sent at).
+    pub items: Vec<(String, String, i64, Option<i64>)>,
+    /// Sent by their deadline.
+    pub on_time: u64,
+    /// Sent after their deadline, or not sent and past it.
+    pub late: u64,
+    /// Not sent, still within their deadline.
+    pub pending: u64,
+}
 
 /// The window distinct subjects are counted in.
 const WINDOW_SECS: i64 = 60;
@@ -158,6 +174,7 @@ impl Service {
         id: &str,
         action: &str,
         client: Option<&ClientId>,
+        purpose: Option<&str>,
         note: Option<&str>,
     ) -> Result<StoredIncident, ServiceError> {
         let now = self.now();
@@ -188,6 +205,50 @@ impl Service {
                 }
                 (c.to_string(), false)
             }
+            "revoke_purpose_key" => {
+                let purpose =
+                    bioguard_core::PurposeId::parse(purpose.ok_or_else(|| {
+                        ValidationError::new("purpose", "required for this action")
+                    })?)
+                    .map_err(|e| ValidationError::new("purpose", e.rule()))?;
+                if self
+                    .store
+                    .incident(id)
+                    .await?
+                    .is_none_or(|i| i.closed_at.is_some())
+                {
+                    return Err(ServiceError::IncidentNotFound);
+                }
+                let before = self.require_purpose(&purpose).await?.protection_version;
+                // Who holds a template that is about to stop matching: exactly those are told.
+                let affected = self.store.subjects_with_templates(&purpose, before).await?;
+                let rotated = self.rotate_protection_key(_admin, &purpose).await?;
+                let deadline = Timestamp::from_unix(now.unix() + NOTIFY_WITHIN_SECS);
+                let mut leaf = self.leaf("incident.notify", "admin");
+                leaf.purpose = Some(purpose.clone());
+                leaf.decision = Some(format!("{} subjects", affected.len()));
+                leaf.detail = vec![("incident".into(), id.to_owned())];
+                leaf.mentions = affected.clone();
+                self.store
+                    .create_notifications(id, &purpose, &affected, now, deadline, &leaf)
+                    .await?;
+                (
+                    format!(
+                        "purpose {purpose}: protection key version {before} revoked (now {}); {} \
+                         subjects to notify by {}",
+                        rotated.version,
+                        affected.len(),
+                        deadline.unix()
+                    ),
+                    false,
+                )
+            }
+            "notifications_sent" => {
+                let mut leaf = self.leaf("incident.notified", "admin");
+                leaf.detail = vec![("incident".into(), id.to_owned())];
+                let n = self.store.mark_notifications_sent(id, now, &leaf).await?;
+                (format!("{n} notifications sent"), false)
+            }
             "note" => (
                 note.filter(|n| !n.trim().is_empty() && n.len() <= 2000)
                     .ok_or_else(|| ValidationError::new("note", "1 to 2000 characters"))?
@@ -198,7 +259,7 @@ impl Service {
             _ => {
                 return Err(ValidationError::new(
                     "action",
-                    "suspend_client, reinstate_client, note or close",
+                    "suspend_client, reinstate_client, revoke_purpose_key, notifications_sent, note or close",
                 )
                 .into());
             }
@@ -217,5 +278,33 @@ impl Service {
             });
         }
         self.incident(_admin, id).await
+    }
+
+    /// The notifications an incident owes, with how many were on time, late or pending.
+    pub async fn incident_notifications(&self, id: &str) -> Result<Notifications, ServiceError> {
+        let now = self.now().unix();
+        let mut out = Notifications {
+            items: Vec::new(),
+            on_time: 0,
+            late: 0,
+            pending: 0,
+        };
+        for (subject, purpose, deadline, sent) in self.store.notifications(id).await? {
+            let deadline = deadline.unix();
+            let sent = sent.map(|t| t.unix());
+            match sent {
+                Some(t) if t <= deadline => out.on_time += 1,
+                Some(_) => out.late += 1,
+                None if now > deadline => out.late += 1,
+                None => out.pending += 1,
+            }
+            out.items.push((
+                subject.as_str().to_owned(),
+                purpose.to_string(),
+                deadline,
+                sent,
+            ));
+        }
+        Ok(out)
     }
 }

@@ -161,6 +161,38 @@ pub trait Store: Send + Sync {
         leaf: &LeafDraft,
     ) -> Result<bool, StoreError>;
 
+    /// The subjects holding a template of a purpose under one protection key version.
+    async fn subjects_with_templates(
+        &self,
+        purpose: &PurposeId,
+        version: u32,
+    ) -> Result<Vec<Pseudonym>, StoreError>;
+
+    /// Records that `subjects` must be notified about an incident by `deadline`.
+    async fn create_notifications(
+        &self,
+        incident: &str,
+        purpose: &PurposeId,
+        subjects: &[Pseudonym],
+        at: Timestamp,
+        deadline: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<(), StoreError>;
+
+    /// Marks an incident's unsent notifications as sent at `at`; returns how many.
+    async fn mark_notifications_sent(
+        &self,
+        incident: &str,
+        at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<u64, StoreError>;
+
+    /// An incident's notifications: (subject, purpose, deadline, sent at).
+    async fn notifications(
+        &self,
+        incident: &str,
+    ) -> Result<Vec<(Pseudonym, PurposeId, Timestamp, Option<Timestamp>)>, StoreError>;
+
     /// One incident with its timeline.
     async fn incident(&self, id: &str) -> Result<Option<StoredIncident>, StoreError>;
 

@@ -80,6 +80,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_incidents.sql"),
         postgres: include_str!("../migrations/postgres/0010_incidents.sql"),
     },
+    Migration {
+        version: 11,
+        name: "notifications",
+        sqlite: include_str!("../migrations/sqlite/0011_notifications.sql"),
+        postgres: include_str!("../migrations/postgres/0011_notifications.sql"),
+    },
 ];
 
 /// An arbitrary constant naming bioguard's migration lock among PostgreSQL advisory locks.

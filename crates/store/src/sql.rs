@@ -926,6 +926,115 @@ impl Store for SqlStore {
             .await
     }
 
+    async fn subjects_with_templates(
+        &self,
+        purpose: &PurposeId,
+        version: u32,
+    ) -> Result<Vec<Pseudonym>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT subject FROM templates WHERE purpose_id = $1 \
+             AND protection_version = $2 ORDER BY subject",
+        )
+        .bind(purpose.as_str())
+        .bind(i64::from(version))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|s| Pseudonym::parse(s).map_err(|_| corrupt("template subject")))
+            .collect()
+    }
+
+    async fn create_notifications(
+        &self,
+        incident: &str,
+        purpose: &PurposeId,
+        subjects: &[Pseudonym],
+        at: Timestamp,
+        deadline: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<(), StoreError> {
+        let (incident, purpose, subjects, leaf) = (
+            incident.to_owned(),
+            purpose.clone(),
+            subjects.to_vec(),
+            leaf.clone(),
+        );
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    for s in &subjects {
+                        sqlx::query(
+                            "INSERT INTO notifications (incident_id, subject, purpose_id, \
+                             created_at, deadline) VALUES ($1, $2, $3, $4, $5) \
+                             ON CONFLICT DO NOTHING",
+                        )
+                        .bind(incident.as_str())
+                        .bind(s.as_str())
+                        .bind(purpose.as_str())
+                        .bind(at.unix())
+                        .bind(deadline.unix())
+                        .execute(b.conn())
+                        .await?;
+                    }
+                    b.append_leaf(&leaf).await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn mark_notifications_sent(
+        &self,
+        incident: &str,
+        at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<u64, StoreError> {
+        let (incident, leaf) = (incident.to_owned(), leaf.clone());
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    let n = sqlx::query(
+                        "UPDATE notifications SET sent_at = $1 WHERE incident_id = $2 \
+                         AND sent_at IS NULL",
+                    )
+                    .bind(at.unix())
+                    .bind(incident.as_str())
+                    .execute(b.conn())
+                    .await?
+                    .rows_affected();
+                    b.append_leaf(&leaf).await?;
+                    Ok(n)
+                })
+            })
+            .await
+    }
+
+    async fn notifications(
+        &self,
+        incident: &str,
+    ) -> Result<Vec<(Pseudonym, PurposeId, Timestamp, Option<Timestamp>)>, StoreError> {
+        sqlx::query(
+            "SELECT subject, purpose_id, deadline, sent_at FROM notifications \
+             WHERE incident_id = $1 ORDER BY subject, purpose_id",
+        )
+        .bind(incident)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                Pseudonym::parse(&r.try_get::<String, _>("subject")?)
+                    .map_err(|_| corrupt("notification subject"))?,
+                PurposeId::parse(&r.try_get::<String, _>("purpose_id")?)
+                    .map_err(|_| corrupt("notification purpose"))?,
+                Timestamp::from_unix(r.try_get("deadline")?),
+                r.try_get::<Option<i64>, _>("sent_at")?
+                    .map(Timestamp::from_unix),
+            ))
+        })
+        .collect()
+    }
+
     async fn incident(&self, id: &str) -> Result<Option<StoredIncident>, StoreError> {
         let Some(r) = sqlx::query(
             "SELECT id, kind, summary, opened_by, opened_at, closed_at FROM incidents WHERE id = $1",

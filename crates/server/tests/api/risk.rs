@@ -14,6 +14,7 @@ use crate::harness::{Harness, Reply, near, synthetic};
 crate::on_both_backends!(
     attacks_on_captures_are_refused_each_with_its_reason_and_recorded,
     an_enumeration_burst_suspends_the_client_and_opens_an_incident,
+    revoking_a_key_version_stops_matching_and_owes_exactly_the_affected_a_notice,
 );
 
 const DIM: usize = 16;
@@ -347,4 +348,133 @@ async fn an_enumeration_burst_suspends_the_client_and_opens_an_incident(h: &Harn
         .send("GET", &format!("/v1/incidents/{id}"), Some(&key), None)
         .await;
     assert_eq!(not_admin.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn pseudonym_of(h: &Harness, key: &str, who: &str) -> String {
+    let r = h
+        .send(
+            "GET",
+            &format!("/v1/subjects/{who}/history"),
+            Some(key),
+            None,
+        )
+        .await;
+    let leaf = r.json["entries"][0]["leaf"]
+        .as_str()
+        .expect("a leaf")
+        .to_owned();
+    Leaf::decode(leaf.as_bytes())
+        .expect("leaf")
+        .subject
+        .expect("subject")
+}
+
+async fn revoking_a_key_version_stops_matching_and_owes_exactly_the_affected_a_notice(h: &Harness) {
+    h.purpose("door", DIM).await;
+    h.purpose("gate", DIM).await;
+    let key = h
+        .client(&[
+            ("door", &["enroll", "verify"][..]),
+            ("gate", &["enroll", "verify"][..]),
+        ])
+        .await;
+    for (who, purpose, seed) in [
+        ("alice", "door", 1),
+        ("bob", "door", 2),
+        ("carol", "gate", 3),
+    ] {
+        h.consent(&key, who, purpose).await;
+        let e = h.enroll(&key, who, purpose, &synthetic(seed, DIM)).await;
+        assert_eq!(e.status, StatusCode::CREATED, "{}", e.raw);
+    }
+    h.consent(&key, "dave", "door").await;
+    let open = h
+        .json(
+            "POST",
+            "/v1/incidents",
+            &h.admin,
+            json!({"kind": "key.compromise", "summary": "door protection key found on a laptop"}),
+        )
+        .await;
+    assert_eq!(open.status, StatusCode::CREATED, "{}", open.raw);
+    let id = open.json["id"].as_str().expect("id").to_owned();
+    let r = h
+        .json(
+            "POST",
+            &format!("/v1/incidents/{id}/actions"),
+            &h.admin,
+            json!({"action": "revoke_purpose_key", "purpose": "door"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+
+    // At once: door templates stop matching; gate is untouched.
+    let v = h.verify(&key, "alice", "door", &synthetic(1, DIM)).await;
+    assert_eq!(
+        (v.status, v.code()),
+        (StatusCode::CONFLICT, "reenrolment_required"),
+        "{}",
+        v.raw
+    );
+    assert_eq!(
+        h.verify(&key, "carol", "gate", &synthetic(3, DIM))
+            .await
+            .json["match"],
+        true
+    );
+
+    // Notifications for exactly the subjects whose door template was revoked.
+    let mut owed: Vec<String> = r.json["notifications"]["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|n| n["subject"].as_str().expect("subject").to_owned())
+        .collect();
+    owed.sort();
+    let mut expected = vec![
+        pseudonym_of(h, &key, "alice").await,
+        pseudonym_of(h, &key, "bob").await,
+    ];
+    expected.sort();
+    assert_eq!(
+        owed, expected,
+        "alice and bob; not carol (gate), not dave (no template)"
+    );
+    assert_eq!(r.json["notifications"]["pending"], 2);
+    // Sent within 72 hours: on time.
+    let sent = h
+        .json(
+            "POST",
+            &format!("/v1/incidents/{id}/actions"),
+            &h.admin,
+            json!({"action": "notifications_sent"}),
+        )
+        .await;
+    assert_eq!(sent.json["notifications"]["on_time"], 2, "{}", sent.raw);
+
+    // A second incident whose notification is not sent in time shows as late.
+    let second = h
+        .json(
+            "POST",
+            "/v1/incidents",
+            &h.admin,
+            json!({"summary": "gate key exposed"}),
+        )
+        .await;
+    let id2 = second.json["id"].as_str().expect("id").to_owned();
+    h.json(
+        "POST",
+        &format!("/v1/incidents/{id2}/actions"),
+        &h.admin,
+        json!({"action": "revoke_purpose_key", "purpose": "gate"}),
+    )
+    .await;
+    h.service
+        .clock()
+        .advance(bioguard_service::NOTIFY_WITHIN_SECS + 60);
+    let late = h
+        .send("GET", &format!("/v1/incidents/{id2}"), Some(&h.admin), None)
+        .await;
+    assert_eq!(late.json["notifications"]["late"], 1, "{}", late.raw);
+    assert_eq!(leaves(h, "incident.notify").await.len(), 2);
 }
