@@ -48,6 +48,9 @@ enum Command {
     /// The risk group's tools.
     #[command(subcommand)]
     Governance(GovernanceCommand),
+    /// Reports drawn from the service's database.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Consent receipts and deletion certificates.
     #[command(subcommand)]
     Receipt(ReceiptCommand),
@@ -172,6 +175,18 @@ enum ReceiptCommand {
         /// Fetch the keys from this running service instead.
         #[arg(long, value_name = "URL", conflicts_with = "jwks")]
         server: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Write the transparency report (counts only) as an HTML page.
+    Transparency {
+        #[command(flatten)]
+        args: ServeArgs,
+        /// The HTML file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
 }
 
@@ -447,6 +462,8 @@ fn main() -> ExitCode {
                 proposal,
             } => governance::approve(&key, &proposal, &member),
             Command::Governance(GovernanceCommand::Keygen { out }) => governance::keygen(&out),
+            Command::Report(ReportCommand::Transparency { args, out }) => load_config(args)
+                .and_then(|cfg| runtime()?.block_on(serve::transparency_report(cfg, out))),
             Command::Receipt(ReceiptCommand::Verify { file, jwks, server }) => {
                 receipt::verify(&file, jwks.as_deref(), server.as_deref())
             }

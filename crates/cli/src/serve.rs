@@ -204,6 +204,18 @@ pub async fn keys_rotate(cfg: Config, resume: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `report transparency`: the transparency report as an HTML file.
+pub async fn transparency_report(cfg: Config, out: std::path::PathBuf) -> anyhow::Result<()> {
+    let (service, store) = open_service(&cfg).await?;
+    let report = service.transparency().await;
+    store.close().await;
+    let report = report?;
+    fs::write(&out, bioguard_service::transparency_html(&report))
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!("wrote the transparency report to {}", out.display());
+    Ok(())
+}
+
 /// `keys status`: the key manager's versions and how many keys each wraps.
 pub async fn keys_status(cfg: Config) -> anyhow::Result<()> {
     let (service, store) = open_service(&cfg).await?;

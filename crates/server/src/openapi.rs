@@ -58,7 +58,7 @@ impl Modify for Security {
         routes::register_group, routes::get_group, routes::make_proposal, routes::get_proposal,
         routes::approve_proposal, routes::rotate_client_key, routes::register_device,
         routes::issue_challenge, routes::open_incident, routes::get_incident,
-        routes::incident_action
+        routes::incident_action, routes::transparency
     ),
     components(schemas(
         ErrorBody, ErrorDetail, PurposeRequest, PurposeBody, RetentionBody, GrantBody,

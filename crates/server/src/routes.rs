@@ -30,6 +30,7 @@ pub(crate) fn router() -> Router<AppState> {
         )
         .route("/v1/retention-schedule", get(retention_schedule))
         .route("/v1/keys", get(document_keys))
+        .route("/v1/transparency", get(transparency))
         .route("/v1/devices", post(register_device))
         .route("/v1/incidents", post(open_incident))
         .route("/v1/incidents/{id}", get(get_incident))
@@ -451,6 +452,33 @@ pub(crate) async fn issue_challenge(
         Json(serde_json::json!({"challenge": challenge,
             "expires_at": crate::dto::rfc3339_pub(expires)})),
     ))
+}
+
+/// The transparency report: counts of enrolments, uses, consents, deletions by cause, risk
+/// refusals, incidents and notifications, derived from the audit ledger (public). JSON, or
+/// HTML with `?format=html`.
+#[utoipa::path(get, path = "/v1/transparency", tag = "meta",
+    params(("format" = Option<String>, Query, description = "json (default) or html")),
+    responses((status = 200, description = "the report"), (status = 422, body = ErrorBody)))]
+pub(crate) async fn transparency(
+    State(st): State<AppState>,
+    q: Result<
+        axum::extract::Query<HashMap<String, String>>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let q = query(q)?;
+    let report = st.service.transparency().await?;
+    match q.get("format").map(String::as_str) {
+        None | Some("json") => Ok(Json(report).into_response()),
+        Some("html") => Ok((
+            [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            bioguard_service::transparency_html(&report),
+        )
+            .into_response()),
+        Some(_) => Err(ValidationError::new("format", "expected json or html").into()),
+    }
 }
 
 /// The public keys that check consent receipts and deletion certificates (a JSON Web Key

@@ -27,6 +27,7 @@ mod risk;
 mod rotation;
 mod secrets;
 mod templates;
+mod transparency;
 mod usecases;
 
 use std::sync::Arc;
@@ -46,6 +47,7 @@ pub use retention::SweepReport;
 pub use risk::{CHALLENGE_SECS, Capture, capture_message};
 pub use rotation::RotationReport;
 pub use secrets::Secrets;
+pub use transparency::transparency_html;
 pub use usecases::{ClientCreated, Decision, Enrolment, KeyRotation};
 
 /// The bioguard service: storage, keys, the service's own secrets, and the in-memory

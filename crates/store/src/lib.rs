@@ -193,6 +193,9 @@ pub trait Store: Send + Sync {
         incident: &str,
     ) -> Result<Vec<(Pseudonym, PurposeId, Timestamp, Option<Timestamp>)>, StoreError>;
 
+    /// All notifications at `now`: (sent on time, late, pending).
+    async fn notification_counts(&self, now: Timestamp) -> Result<(u64, u64, u64), StoreError>;
+
     /// One incident with its timeline.
     async fn incident(&self, id: &str) -> Result<Option<StoredIncident>, StoreError>;
 

@@ -1035,6 +1035,25 @@ impl Store for SqlStore {
         .collect()
     }
 
+    async fn notification_counts(&self, now: Timestamp) -> Result<(u64, u64, u64), StoreError> {
+        let r = sqlx::query(
+            "SELECT \
+             COALESCE(SUM(CASE WHEN sent_at IS NOT NULL AND sent_at <= deadline THEN 1 ELSE 0 END), 0) AS on_time, \
+             COALESCE(SUM(CASE WHEN (sent_at IS NOT NULL AND sent_at > deadline) \
+                 OR (sent_at IS NULL AND deadline < $1) THEN 1 ELSE 0 END), 0) AS late, \
+             COALESCE(SUM(CASE WHEN sent_at IS NULL AND deadline >= $1 THEN 1 ELSE 0 END), 0) AS pending \
+             FROM notifications",
+        )
+        .bind(now.unix())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((
+            r.try_get::<i64, _>("on_time")? as u64,
+            r.try_get::<i64, _>("late")? as u64,
+            r.try_get::<i64, _>("pending")? as u64,
+        ))
+    }
+
     async fn incident(&self, id: &str) -> Result<Option<StoredIncident>, StoreError> {
         let Some(r) = sqlx::query(
             "SELECT id, kind, summary, opened_by, opened_at, closed_at FROM incidents WHERE id = $1",

@@ -17,3 +17,4 @@ mod rotation;
 mod serve;
 mod server;
 mod tls;
+mod transparency;

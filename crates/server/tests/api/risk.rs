@@ -15,6 +15,7 @@ crate::on_both_backends!(
     attacks_on_captures_are_refused_each_with_its_reason_and_recorded,
     an_enumeration_burst_suspends_the_client_and_opens_an_incident,
     revoking_a_key_version_stops_matching_and_owes_exactly_the_affected_a_notice,
+    the_transparency_report_counts_equal_the_database,
 );
 
 const DIM: usize = 16;
@@ -477,4 +478,78 @@ async fn revoking_a_key_version_stops_matching_and_owes_exactly_the_affected_a_n
         .await;
     assert_eq!(late.json["notifications"]["late"], 1, "{}", late.raw);
     assert_eq!(leaves(h, "incident.notify").await.len(), 2);
+}
+
+async fn the_transparency_report_counts_equal_the_database(h: &Harness) {
+    h.purpose("door", DIM).await;
+    let key = h.client(&[("door", &["enroll", "verify"][..])]).await;
+    for (who, seed) in [("a", 1), ("b", 2), ("c", 3)] {
+        h.consent(&key, who, "door").await;
+        h.enroll(&key, who, "door", &synthetic(seed, DIM)).await;
+    }
+    h.verify(&key, "a", "door", &synthetic(1, DIM)).await;
+    h.verify(&key, "b", "door", &synthetic(9, DIM)).await;
+    h.send("DELETE", "/v1/subjects/c/consents/door", Some(&key), None)
+        .await;
+    h.send("DELETE", "/v1/subjects/b", Some(&key), None).await;
+    let r = h.send("GET", "/v1/transparency", None, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    // Each figure, recounted straight from the stored leaves.
+    let count = |op: &'static str| async move {
+        let sql: &'static str = match op {
+            "enrol" => "SELECT COUNT(*) FROM audit_leaves WHERE leaf LIKE '%\"op\":\"enrol\"%'",
+            "verify" => "SELECT COUNT(*) FROM audit_leaves WHERE leaf LIKE '%\"op\":\"verify\"%'",
+            "match" => {
+                "SELECT COUNT(*) FROM audit_leaves WHERE leaf LIKE '%\"op\":\"verify\"%' AND leaf LIKE '%\"decision\":\"match\"%'"
+            }
+            "grant" => {
+                "SELECT COUNT(*) FROM audit_leaves WHERE leaf LIKE '%\"op\":\"consent.grant\"%'"
+            }
+            "withdraw" => {
+                "SELECT COUNT(*) FROM audit_leaves WHERE leaf LIKE '%\"op\":\"consent.withdraw\"%'"
+            }
+            _ => "SELECT COUNT(*) FROM audit_leaves WHERE leaf LIKE '%\"op\":\"subject.erase\"%'",
+        };
+        bioguard_store::count_rows(&h.store, sql)
+            .await
+            .expect("count") as u64
+    };
+    let j = &r.json;
+    assert_eq!(j["enrolments"].as_u64(), Some(count("enrol").await));
+    assert_eq!(j["enrolments"], 3);
+    assert_eq!(
+        j["verifications"]["total"].as_u64(),
+        Some(count("verify").await)
+    );
+    assert_eq!(
+        j["verifications"]["match"].as_u64(),
+        Some(count("match").await)
+    );
+    assert_eq!(j["verifications"]["no_match"], 1);
+    assert_eq!(
+        j["consents"]["granted"].as_u64(),
+        Some(count("grant").await)
+    );
+    assert_eq!(
+        j["consents"]["withdrawn"].as_u64(),
+        Some(count("withdraw").await)
+    );
+    assert_eq!(
+        j["deletions"]["erasure_requests"].as_u64(),
+        Some(count("erase").await)
+    );
+    assert_eq!(
+        j["ledger"]["size"].as_u64(),
+        Some(h.store.audit_size().await.expect("size"))
+    );
+    // Counts only: no pseudonym or identifier anywhere in it.
+    assert!(!r.raw.contains("\"subject\""), "{}", r.raw);
+    let html = h
+        .send("GET", "/v1/transparency?format=html", None, None)
+        .await;
+    assert!(
+        html.raw.starts_with("<!doctype html>") && html.raw.contains("enrolments"),
+        "{}",
+        html.raw
+    );
 }
