@@ -91,6 +91,10 @@ const KEYS: &[Key] = &[
         allowed: "distinct subjects one client may verify within a minute on this node before it is suspended and an incident opened (0: off, the default)",
     },
     Key {
+        name: "abuse_hill_climb_probes",
+        allowed: "failed probes of one subject by one client, each strictly closer to the threshold within ten minutes, that suspend the client and open an incident (0: off, the default; 4 is a sensible value)",
+    },
+    Key {
         name: "max_body_bytes",
         allowed: "an integer from 1024 to 16777216",
     },
@@ -176,6 +180,7 @@ pub struct Config {
     pub client_rate_per_sec: u32,
     pub data_key_cache_secs: u64,
     pub abuse_distinct_subjects_per_min: u32,
+    pub abuse_hill_climb_probes: u32,
     pub max_body_bytes: usize,
     pub checkpoint_interval_secs: u64,
     pub retention_sweep_secs: u64,
@@ -366,6 +371,14 @@ impl RawConfig {
                 .ok_or_else(|| invalid("abuse_distinct_subjects_per_min", s))?,
             None => 0,
         };
+        let abuse_hill_climb_probes = match self.get("abuse_hill_climb_probes") {
+            Some((v, s)) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n == 0 || (2..=100).contains(n))
+                .ok_or_else(|| invalid("abuse_hill_climb_probes", s))?,
+            None => 0,
+        };
         let max_body_bytes = match self.get("max_body_bytes") {
             Some((v, s)) => v
                 .parse::<usize>()
@@ -407,6 +420,7 @@ impl RawConfig {
             client_rate_per_sec,
             data_key_cache_secs,
             abuse_distinct_subjects_per_min,
+            abuse_hill_climb_probes,
             max_body_bytes,
             checkpoint_interval_secs,
             retention_sweep_secs,

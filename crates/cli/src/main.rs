@@ -139,6 +139,9 @@ struct ServeArgs {
     /// off].
     #[arg(long, value_name = "N")]
     abuse_distinct_subjects_per_min: Option<String>,
+    /// Strictly closer failed probes of one subject that mark hill-climbing [default: 0, off].
+    #[arg(long, value_name = "N")]
+    abuse_hill_climb_probes: Option<String>,
     /// PEM certificate chain: with --tls-key, serve HTTPS.
     #[arg(long, value_name = "FILE")]
     tls_cert: Option<String>,
@@ -378,6 +381,7 @@ fn load_config(args: ServeArgs) -> anyhow::Result<config::Config> {
         client_rate_per_sec,
         data_key_cache_secs,
         abuse_distinct_subjects_per_min,
+        abuse_hill_climb_probes,
     } = args;
     let mut raw = RawConfig::default();
     if let Some(path) = &config {
@@ -422,6 +426,11 @@ fn load_config(args: ServeArgs) -> anyhow::Result<config::Config> {
         "abuse_distinct_subjects_per_min",
         "--abuse-distinct-subjects-per-min",
         abuse_distinct_subjects_per_min,
+    );
+    raw.merge_flag(
+        "abuse_hill_climb_probes",
+        "--abuse-hill-climb-probes",
+        abuse_hill_climb_probes,
     );
     raw.merge_flag("tls_cert", "--tls-cert", tls_cert);
     raw.merge_flag("tls_key", "--tls-key", tls_key);

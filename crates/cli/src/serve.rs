@@ -396,7 +396,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let (service, store) = open_service(&cfg).await?;
     let service = service
         .with_client_rate_limit(cfg.client_rate_per_sec)
-        .with_enumeration_limit(cfg.abuse_distinct_subjects_per_min);
+        .with_enumeration_limit(cfg.abuse_distinct_subjects_per_min)
+        .with_hill_climbing_detection(cfg.abuse_hill_climb_probes);
     bootstrap_admin_token(&service, &cfg.data_dir).await?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await

@@ -29,17 +29,56 @@ pub struct Notifications {
 /// The window distinct subjects are counted in.
 const WINDOW_SECS: i64 = 60;
 
-/// Distinct subjects each client verified on this node in the current window.
+/// The window near-threshold probes are watched over, for hill-climbing.
+const CLIMB_WINDOW_SECS: i64 = 600;
+
+/// Recent near-threshold probe distances per (client, subject, purpose).
+type Climbs = HashMap<(ClientId, Pseudonym, bioguard_core::PurposeId), Vec<(i64, u32)>>;
+
+/// Distinct subjects each client verified on this node in the current window, and the
+/// distances of its recent near-threshold failed probes.
 #[derive(Debug, Default)]
 pub(crate) struct Detector {
     limit: std::sync::atomic::AtomicU32,
+    climb_probes: std::sync::atomic::AtomicU32,
     seen: Mutex<HashMap<ClientId, (i64, HashSet<Pseudonym>)>>,
+    climbs: Mutex<Climbs>,
 }
 
 impl Detector {
     pub(crate) fn set(&self, limit: u32) {
         self.limit
             .store(limit, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Records a failed probe's distance; true when the last `climb_probes` failed probes of
+    /// this client on this subject, all in the band just above the threshold, came strictly
+    /// closer each time: someone is climbing towards a match.
+    fn climb(
+        &self,
+        key: (ClientId, Pseudonym, bioguard_core::PurposeId),
+        now: i64,
+        distance: u32,
+        band: u32,
+    ) -> bool {
+        let n = self.climb_probes.load(std::sync::atomic::Ordering::Relaxed) as usize;
+        if n == 0 {
+            return false;
+        }
+        let mut climbs = self.climbs.lock().unwrap_or_else(|p| p.into_inner());
+        let probes = climbs.entry(key).or_default();
+        probes.retain(|(t, _)| now - *t < CLIMB_WINDOW_SECS);
+        if distance > band {
+            probes.clear();
+            return false;
+        }
+        probes.push((now, distance));
+        let recent = &probes[probes.len().saturating_sub(n)..];
+        if recent.len() == n && recent.windows(2).all(|w| w[1].1 < w[0].1) {
+            probes.clear();
+            return true;
+        }
+        false
     }
 
     /// Counts a subject for a client; true when the client passes the limit now.
@@ -78,34 +117,61 @@ impl Service {
         self
     }
 
-    /// Counts a verified subject towards the client's pattern; on an enumeration burst the
-    /// client is suspended and an incident opened, and this call answers `ClientSuspended`.
-    pub(crate) async fn watch(
+    /// Suspends a client whose last `probes` failed verifications of one subject each came
+    /// strictly closer to the threshold, within ten minutes (0: off, the default).
+    pub fn with_hill_climbing_detection(self, probes: u32) -> Self {
+        self.detector
+            .climb_probes
+            .store(probes, std::sync::atomic::Ordering::Relaxed);
+        self
+    }
+
+    /// Watches a failed verification's distance: a hill-climbing series suspends the client
+    /// and opens an incident. `band` is the largest distance counted as near the threshold.
+    pub(crate) async fn watch_failure(
         &self,
         client: &AuthenticatedClient,
         subject: &Pseudonym,
+        purpose: &bioguard_core::PurposeId,
+        distance: u32,
+        band: u32,
     ) -> Result<(), ServiceError> {
         let id = &client.record().id;
-        if !self.detector.note(id, subject, self.now().unix()) {
+        let key = (id.clone(), subject.clone(), purpose.clone());
+        if !self.detector.climb(key, self.now().unix(), distance, band) {
             return Ok(());
         }
+        self.suspend_for(
+            client,
+            "abuse.hill_climbing",
+            "a client's failed probes of one subject came steadily closer to the threshold",
+        )
+        .await
+    }
+
+    /// Suspends a client and opens the incident the detector found.
+    async fn suspend_for(
+        &self,
+        client: &AuthenticatedClient,
+        kind: &str,
+        what: &str,
+    ) -> Result<(), ServiceError> {
+        let id = &client.record().id;
         let now = self.now();
         let incident = StoredIncident {
             id: new_id()?,
-            kind: "abuse.enumeration".into(),
-            summary: format!(
-                "client {id} verified more distinct subjects within a minute than allowed"
-            ),
+            kind: kind.into(),
+            summary: format!("client {id}: {what}"),
             opened_by: "detector".into(),
             opened_at: now,
             closed_at: None,
             events: vec![
-                (now, "opened".into(), "enumeration burst detected".into()),
+                (now, "opened".into(), what.into()),
                 (now, "suspend_client".into(), id.to_string()),
             ],
         };
         let mut leaf = self.leaf("incident.open", "detector");
-        leaf.decision = Some("abuse.enumeration".into());
+        leaf.decision = Some(kind.into());
         leaf.detail = vec![
             ("incident".into(), incident.id.clone()),
             ("client".into(), id.to_string()),
@@ -120,8 +186,27 @@ impl Service {
         self.store
             .set_client_suspended(id, Some(now), &leaf)
             .await?;
-        tracing::warn!(client = %id, incident = %incident.id, "enumeration burst: client suspended");
+        tracing::warn!(client = %id, incident = %incident.id, kind, "client suspended by the detector");
         Err(ServiceError::ClientSuspended)
+    }
+
+    /// Counts a verified subject towards the client's pattern; on an enumeration burst the
+    /// client is suspended and an incident opened, and this call answers `ClientSuspended`.
+    pub(crate) async fn watch(
+        &self,
+        client: &AuthenticatedClient,
+        subject: &Pseudonym,
+    ) -> Result<(), ServiceError> {
+        let id = &client.record().id;
+        if !self.detector.note(id, subject, self.now().unix()) {
+            return Ok(());
+        }
+        self.suspend_for(
+            client,
+            "abuse.enumeration",
+            "verified more distinct subjects within a minute than allowed",
+        )
+        .await
     }
 
     /// Opens an incident (operator).

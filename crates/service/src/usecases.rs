@@ -621,6 +621,13 @@ impl Service {
             .await?;
         self.count_attempt(client, &pseudonym, purpose_id, &risk, decision.matched)
             .await?;
+        if !decision.matched {
+            // Near the threshold: closer than halfway between it and a random code.
+            let max = bits.max_distance(purpose.purpose.threshold.get());
+            let band = max + (bits.bits() as u32 / 2).saturating_sub(max) / 2;
+            self.watch_failure(client, &pseudonym, purpose_id, distance, band)
+                .await?;
+        }
         tracing::info!(
             decision = %decision.id,
             purpose = %purpose_id,

@@ -16,6 +16,7 @@ crate::on_both_backends!(
     an_enumeration_burst_suspends_the_client_and_opens_an_incident,
     revoking_a_key_version_stops_matching_and_owes_exactly_the_affected_a_notice,
     the_transparency_report_counts_equal_the_database,
+    a_hill_climbing_probe_series_suspends_the_client,
 );
 
 const DIM: usize = 16;
@@ -551,5 +552,96 @@ async fn the_transparency_report_counts_equal_the_database(h: &Harness) {
         html.raw.starts_with("<!doctype html>") && html.raw.contains("enrolments"),
         "{}",
         html.raw
+    );
+}
+
+/// The unit vector between `from` and `to`, a fraction `t` of the way.
+fn towards(from: &[f32], to: &[f32], t: f32) -> Vec<f32> {
+    let v: Vec<f32> = from
+        .iter()
+        .zip(to)
+        .map(|(a, b)| (1.0 - t) * a + t * b)
+        .collect();
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.into_iter().map(|x| x / n).collect()
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+async fn a_hill_climbing_probe_series_suspends_the_client(h: &Harness) {
+    use tower::ServiceExt;
+    let dim = 64;
+    let r = h
+        .json(
+            "POST",
+            "/v1/purposes",
+            &h.admin,
+            json!({"id": "door", "description": "Door",
+            "dimension": dim, "operations": ["enroll", "verify"],
+            "retention": {"max_days_since_enrolment": 30}, "risk": {"lockout_failures": 0}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    let key = h.client(&[("door", &["enroll", "verify"][..])]).await;
+    let alice = synthetic(1, dim);
+    h.consent(&key, "alice", "door").await;
+    h.enroll(&key, "alice", "door", &alice).await;
+    let (keys, _) =
+        bioguard_crypto::LocalKeyFile::open_or_create(&h._keydir.path().join("master.key"))
+            .expect("key file");
+    let service = bioguard_service::Service::open(
+        std::sync::Arc::new(h.db.store().await.expect("store")),
+        std::sync::Arc::new(keys),
+    )
+    .await
+    .expect("service")
+    .with_hill_climbing_detection(4);
+    let node = bioguard_server::app(bioguard_server::AppState::new(service));
+    // An attacker starts from an unrelated face and moves towards Alice's a little at a time,
+    // each probe failing but closer than the last.
+    let start = synthetic(42, dim);
+    let mut answers = Vec::new();
+    for target in [0.50_f32, 0.57, 0.63, 0.69] {
+        // The step towards Alice that gives this cosine (steps of about 6 degrees, well
+        // above the sign-projection's noise).
+        let (mut lo, mut hi) = (0.0_f32, 1.0_f32);
+        for _ in 0..40 {
+            let mid = (lo + hi) / 2.0;
+            if cosine(&towards(&start, &alice, mid), &alice) < target {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        let probe = towards(&start, &alice, hi);
+        assert!(cosine(&probe, &alice) < 0.78, "each probe must still fail");
+        let req = axum::http::Request::post("/v1/verify")
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(
+                json!({"subject": "alice", "purpose": "door", "embedding": probe}).to_string(),
+            ))
+            .expect("request");
+        let resp = node.clone().oneshot(req).await.expect("reply");
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        answers.push(String::from_utf8_lossy(&body).into_owned());
+    }
+    assert!(
+        answers[..3].iter().all(|a| a.contains("\"match\":false")),
+        "{answers:?}"
+    );
+    assert!(answers[3].contains("client_suspended"), "{answers:?}");
+    let opened = leaves(h, "incident.open").await;
+    assert_eq!(opened.len(), 1);
+    assert_eq!(opened[0].decision.as_deref(), Some("abuse.hill_climbing"));
+    let r = h.send("GET", "/v1/subjects/alice", Some(&key), None).await;
+    assert_eq!(
+        r.code(),
+        "client_suspended",
+        "every node refuses the client now"
     );
 }
