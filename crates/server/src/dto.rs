@@ -515,6 +515,9 @@ pub struct IdentifyRequestBody {
     /// The most subjects to return (1 to 100, default 5).
     #[serde(default)]
     pub max_candidates: Option<u64>,
+    /// The capture, signed by a registered device (purposes with `risk.require_capture`).
+    #[serde(default)]
+    pub capture: Option<CaptureBody>,
 }
 
 /// A batch of 1:N identifications in one gallery.

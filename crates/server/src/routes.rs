@@ -843,6 +843,7 @@ pub(crate) async fn identify(
         gallery: bioguard_core::GalleryName::parse(&req.gallery)?,
         max_candidates: max_candidates(req.max_candidates)?,
         probes: vec![req.embedding],
+        capture: req.capture.map(crate::dto::CaptureBody::into_capture),
     };
     let mut out = st.service.identify(&client, request).await?;
     let one = out.pop().ok_or_else(|| {
@@ -869,6 +870,7 @@ pub(crate) async fn identify_batch(
         gallery: bioguard_core::GalleryName::parse(&req.gallery)?,
         max_candidates: max_candidates(req.max_candidates)?,
         probes: req.embeddings,
+        capture: None,
     };
     let out = st.service.identify(&client, request).await?;
     Ok(Json(IdentifyBatchBody {

@@ -45,6 +45,9 @@ pub struct IdentifyRequest {
     pub max_candidates: usize,
     /// The probe embeddings (1 to 256).
     pub probes: Vec<Vec<f32>>,
+    /// The capture of a single probe, signed by a registered device (required by purposes
+    /// whose risk policy requires captures, which then take one probe per request).
+    pub capture: Option<crate::Capture>,
 }
 
 /// The answer for one probe: the subjects above threshold, best first.
@@ -80,6 +83,25 @@ impl Service {
                 format!("from 1 to {MAX_BATCH} probes"),
             )
             .into());
+        }
+        let risk = purpose.purpose.risk;
+        if (risk.require_capture || req.capture.is_some()) && req.probes.len() != 1 {
+            return Err(ValidationError::new(
+                "embeddings",
+                "a signed capture covers one probe: send one probe per request",
+            )
+            .into());
+        }
+        if let Some(probe) = req.probes.first() {
+            self.check_capture(
+                client,
+                &req.purpose,
+                &risk,
+                None,
+                req.capture.as_ref(),
+                probe,
+            )
+            .await?;
         }
         let embeddings = req
             .probes

@@ -616,6 +616,13 @@ impl Service {
             .into(),
         );
         leaf.detail = vec![("decision".into(), decision.id.to_string())];
+        if let Some(c) = capture {
+            // The signals a dispute will need: which device, what liveness it reported.
+            leaf.detail
+                .push(("device".into(), c.device.chars().take(40).collect()));
+            leaf.detail
+                .push(("liveness".into(), c.liveness.to_string()));
+        }
         self.store
             .record_verification(&pseudonym, purpose_id, self.now(), &leaf)
             .await?;

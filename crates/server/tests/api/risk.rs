@@ -17,6 +17,7 @@ crate::on_both_backends!(
     revoking_a_key_version_stops_matching_and_owes_exactly_the_affected_a_notice,
     the_transparency_report_counts_equal_the_database,
     a_hill_climbing_probe_series_suspends_the_client,
+    identification_needs_a_signed_capture_when_the_purpose_says_so,
 );
 
 const DIM: usize = 16;
@@ -579,7 +580,7 @@ async fn a_hill_climbing_probe_series_suspends_the_client(h: &Harness) {
             "/v1/purposes",
             &h.admin,
             json!({"id": "door", "description": "Door",
-            "dimension": dim, "operations": ["enroll", "verify"],
+            "dimension": dim, "operations": ["enroll", "verify"], "code_bits": 4096,
             "retention": {"max_days_since_enrolment": 30}, "risk": {"lockout_failures": 0}}),
         )
         .await;
@@ -603,9 +604,10 @@ async fn a_hill_climbing_probe_series_suspends_the_client(h: &Harness) {
     // each probe failing but closer than the last.
     let start = synthetic(42, dim);
     let mut answers = Vec::new();
-    for target in [0.50_f32, 0.57, 0.63, 0.69] {
-        // The step towards Alice that gives this cosine (steps of about 6 degrees, well
-        // above the sign-projection's noise).
+    for target in [0.53_f32, 0.60, 0.66, 0.72] {
+        // The step towards Alice that gives this cosine: steps of about five degrees, some
+        // 100 bits of the 4096-bit code apart (three or more standard deviations of the sign
+        // projection's noise), every probe well inside the band and well above the threshold.
         let (mut lo, mut hi) = (0.0_f32, 1.0_f32);
         for _ in 0..40 {
             let mid = (lo + hi) / 2.0;
@@ -643,5 +645,80 @@ async fn a_hill_climbing_probe_series_suspends_the_client(h: &Harness) {
         r.code(),
         "client_suspended",
         "every node refuses the client now"
+    );
+}
+
+async fn identification_needs_a_signed_capture_when_the_purpose_says_so(h: &Harness) {
+    let r = h
+        .json(
+            "POST",
+            "/v1/purposes",
+            &h.admin,
+            json!({"id": "till", "description": "Pay by face",
+            "dimension": DIM, "operations": ["enroll", "identify"], "max_gallery_size": 10,
+            "retention": {"max_days_since_enrolment": 30}, "risk": {"require_capture": true}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    let key = h.client(&[("till", &["enroll", "identify"][..])]).await;
+    let signer = SigningKey::from_bytes(&[7; 32]);
+    let d = h
+        .json(
+            "POST",
+            "/v1/devices",
+            &key,
+            json!({"name": "till",
+            "public_key": B64.encode(signer.verifying_key().to_bytes())}),
+        )
+        .await;
+    let till = Till {
+        h,
+        key: key.clone(),
+        device: d.json["device"].as_str().expect("device").to_owned(),
+        signer,
+    };
+    h.consent(&key, "alice", "till").await;
+    let alice = synthetic(1, DIM);
+    let e = h
+        .json(
+            "PUT",
+            "/v1/subjects/alice/templates/till",
+            &key,
+            json!({"embedding": alice, "galleries": ["shop"]}),
+        )
+        .await;
+    assert_eq!(e.status, StatusCode::CREATED, "{}", e.raw);
+    let probe = near(&alice, 4);
+    let search = |capture: Option<Value>| {
+        let mut body = json!({"purpose": "till", "gallery": "shop", "embedding": probe});
+        if let Some(c) = capture {
+            body["capture"] = c;
+        }
+        h.json("POST", "/v1/identify", &key, body)
+    };
+    refused(&search(None).await, "capture_required");
+    let c = till.challenge().await;
+    let ok = search(Some(till.capture(&till.signer, &c, 0.9, &probe))).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.raw);
+    assert_eq!(ok.json["candidates"][0]["subject"], "alice");
+    let c = till.challenge().await;
+    refused(
+        &search(Some(till.capture(&till.signer, &c, 0.1, &probe))).await,
+        "low_liveness",
+    );
+    // A batch cannot carry one device's capture for many probes.
+    let batch = h
+        .json(
+            "POST",
+            "/v1/identify/batch",
+            &key,
+            json!({"purpose": "till", "gallery": "shop", "embeddings": [probe, probe]}),
+        )
+        .await;
+    assert_eq!(
+        batch.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        batch.raw
     );
 }
