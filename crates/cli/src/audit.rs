@@ -531,3 +531,67 @@ async fn run_appends(
     println!("{row}");
     Ok(row)
 }
+
+/// `audit verify --evidence`: a claim's evidence pack, checked offline against the log key.
+pub fn verify_evidence(path: &std::path::Path, key: Option<&str>) -> anyhow::Result<()> {
+    let key = key.context(
+        "give the log's verifier key with --key (from GET /v1/audit/key, obtained out of band)",
+    )?;
+    let key = VerifierKey::parse(key).context("--key is not a verifier key (name+keyid+key)")?;
+    let v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+    )
+    .with_context(|| format!("{} is not JSON", path.display()))?;
+    let ev = if v.get("evidence").is_some() {
+        &v["evidence"]
+    } else {
+        &v
+    };
+    let note = ev["checkpoint"]
+        .as_str()
+        .context("the evidence holds no checkpoint")?;
+    let checkpoint = key
+        .open(note)
+        .map_err(|e| anyhow::anyhow!("the checkpoint is not signed by this log key: {e}"))?;
+    let leaf = ev["decision"]["leaf"]
+        .as_str()
+        .context("the evidence holds no leaf")?;
+    let index = ev["inclusion_proof"]["index"]
+        .as_u64()
+        .context("no leaf index")?;
+    let size = ev["inclusion_proof"]["size"]
+        .as_u64()
+        .context("no tree size")?;
+    if size != checkpoint.size {
+        bail!(
+            "the proof is for a tree of {size} leaves, the checkpoint signs {}",
+            checkpoint.size
+        );
+    }
+    let hashes = ev["inclusion_proof"]["hashes"]
+        .as_array()
+        .context("no proof hashes")?
+        .iter()
+        .map(|h| {
+            h.as_str()
+                .and_then(|s| B64.decode(s).ok())
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .context("a proof hash is not 32 bytes of base64")
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    bioguard_ledger::verify_inclusion(
+        &leaf_hash(leaf.as_bytes()),
+        index,
+        size,
+        &hashes,
+        &checkpoint.root,
+    )
+    .map_err(|e| anyhow::anyhow!("the inclusion proof does not verify: {e}"))?;
+    println!(
+        "the decision's leaf {index} is in the log of {size} leaves signed by {}",
+        checkpoint.origin
+    );
+    println!("the evidence verifies");
+    Ok(())
+}

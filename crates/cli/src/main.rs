@@ -278,6 +278,11 @@ enum AuditCommand {
         /// A folder written by `audit export` (leaves.jsonl, checkpoints/, key, origin).
         #[arg(long, value_name = "DIR")]
         log: Option<PathBuf>,
+        /// Instead of a whole log, check a claim's evidence pack (the JSON of
+        /// GET /v1/claims/{id}): its checkpoint's signature under --key and the decision
+        /// leaf's inclusion proof against it.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["server", "log", "leaves", "checkpoints"])]
+        evidence: Option<PathBuf>,
         /// The leaves, one canonical leaf per line [default: <log>/leaves.jsonl].
         #[arg(long, value_name = "FILE")]
         leaves: Option<PathBuf>,
@@ -498,6 +503,12 @@ fn main() -> ExitCode {
             Command::Audit(AuditCommand::Vectors { sizes }) => audit::vectors(sizes),
             Command::Audit(AuditCommand::Export { server, out }) => audit::export(&server, &out),
             Command::Audit(AuditCommand::Verify {
+                evidence: Some(evidence),
+                key,
+                ..
+            }) => audit::verify_evidence(&evidence, key.as_deref()),
+            Command::Audit(AuditCommand::Verify {
+                evidence: None,
                 server,
                 log,
                 leaves,

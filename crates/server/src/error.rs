@@ -121,6 +121,11 @@ impl From<ServiceError> for ApiError {
             ServiceError::NoRiskGroup => Self::new(S::CONFLICT, "no_risk_group", msg),
             ServiceError::ClientSuspended => Self::new(S::FORBIDDEN, "client_suspended", msg),
             ServiceError::IncidentNotFound => Self::new(S::NOT_FOUND, "incident_not_found", msg),
+            ServiceError::DecisionNotFound => Self::new(S::NOT_FOUND, "decision_not_found", msg),
+            ServiceError::ClaimNotFound => Self::new(S::NOT_FOUND, "claim_not_found", msg),
+            ServiceError::ReserveInsufficient => {
+                Self::new(S::CONFLICT, "reserve_insufficient", msg)
+            }
             ServiceError::ClientNotFound => Self::new(S::NOT_FOUND, "client_not_found", msg),
             ServiceError::ProposalNotFound => Self::new(S::NOT_FOUND, "proposal_not_found", msg),
             ServiceError::ProposalClosed(_) => Self::new(S::CONFLICT, "proposal_closed", msg),

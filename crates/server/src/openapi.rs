@@ -58,7 +58,8 @@ impl Modify for Security {
         routes::register_group, routes::get_group, routes::make_proposal, routes::get_proposal,
         routes::approve_proposal, routes::rotate_client_key, routes::register_device,
         routes::issue_challenge, routes::open_incident, routes::get_incident,
-        routes::incident_action, routes::transparency
+        routes::incident_action, routes::transparency, routes::file_claim, routes::get_claim,
+        routes::decide_claim, routes::reserve_topup, routes::reserve_balances
     ),
     components(schemas(
         ErrorBody, ErrorDetail, PurposeRequest, PurposeBody, RetentionBody, GrantBody,
@@ -74,7 +75,8 @@ impl Modify for Security {
         crate::dto::MemberBody, crate::dto::ProposalRequest, crate::dto::ProposalBody,
         crate::dto::ApprovalRequest, crate::dto::ApprovalBody, crate::dto::CaptureBody,
         crate::dto::DeviceRequest, crate::dto::ChallengeRequest, crate::dto::RiskBody,
-        crate::dto::IncidentRequest, crate::dto::IncidentActionRequest, crate::dto::IncidentBody
+        crate::dto::IncidentRequest, crate::dto::IncidentActionRequest, crate::dto::IncidentBody,
+        crate::dto::ClaimRequest, crate::dto::ClaimDecisionRequest, crate::dto::TopupRequest
     )),
     modifiers(&Security)
 )]

@@ -32,6 +32,11 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/keys", get(document_keys))
         .route("/v1/transparency", get(transparency))
         .route("/v1/devices", post(register_device))
+        .route("/v1/claims", post(file_claim))
+        .route("/v1/claims/{id}", get(get_claim))
+        .route("/v1/claims/{id}/decision", post(decide_claim))
+        .route("/v1/reserve", get(reserve_balances))
+        .route("/v1/reserve/topups", post(reserve_topup))
         .route("/v1/incidents", post(open_incident))
         .route("/v1/incidents/{id}", get(get_incident))
         .route("/v1/incidents/{id}/actions", post(incident_action))
@@ -333,6 +338,117 @@ pub(crate) async fn approve_proposal(
         status: out.status,
         result: out.result,
     }))
+}
+
+/// File a compensation claim on a decision (client key). 404 for an unknown decision.
+#[utoipa::path(post, path = "/v1/claims", tag = "claims", request_body = crate::dto::ClaimRequest,
+    security(("api_key" = [])),
+    responses((status = 201, description = "the claim"), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn file_claim(
+    State(st): State<AppState>,
+    ClientAuth(client): ClientAuth,
+    JsonBody(req): JsonBody<crate::dto::ClaimRequest>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let c = st
+        .service
+        .file_claim(
+            &client,
+            &req.decision_id,
+            &req.currency,
+            req.amount,
+            &req.reason,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(crate::dto::claim_json(&c))))
+}
+
+/// A claim with its evidence pack (the filing client's key, or the admin token for review).
+#[utoipa::path(get, path = "/v1/claims/{id}", tag = "claims",
+    params(("id" = String, Path, description = "The claim id")),
+    responses((status = 200, description = "the claim and its evidence"),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn get_claim(
+    State(st): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Segments(id): Segments<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let viewer = if token.starts_with("bga_") {
+        st.service.authenticate_admin(token).await.map(|_| None)?
+    } else {
+        Some(st.service.authenticate_client(token).await?)
+    };
+    let (claim, evidence) = st.service.claim_with_evidence(&id).await?;
+    if let Some(client) = viewer
+        && client.record().id != claim.client
+    {
+        return Err(bioguard_service::ServiceError::ClaimNotFound.into());
+    }
+    let mut out = crate::dto::claim_json(&claim);
+    out["evidence"] = evidence;
+    Ok(Json(out))
+}
+
+/// Approve (and pay from the reserve) or deny a claim (admin, acting as reviewer).
+#[utoipa::path(post, path = "/v1/claims/{id}/decision", tag = "claims",
+    request_body = crate::dto::ClaimDecisionRequest, security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The claim id")),
+    responses((status = 200, description = "the claim"), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(crate) async fn decide_claim(
+    State(st): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    Segments(id): Segments<String>,
+    JsonBody(req): JsonBody<crate::dto::ClaimDecisionRequest>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let c = st
+        .service
+        .decide_claim(&admin, &id, req.approve, &req.reason)
+        .await?;
+    Ok(Json(crate::dto::claim_json(&c)))
+}
+
+/// Add funds to the compensation reserve (admin).
+#[utoipa::path(post, path = "/v1/reserve/topups", tag = "claims",
+    request_body = crate::dto::TopupRequest, security(("admin_token" = [])),
+    responses((status = 201, description = "the balances"), (status = 401, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub(crate) async fn reserve_topup(
+    State(st): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    JsonBody(req): JsonBody<crate::dto::TopupRequest>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    st.service
+        .reserve_topup(
+            &admin,
+            &req.currency,
+            req.amount,
+            req.memo.as_deref().unwrap_or("top-up"),
+        )
+        .await?;
+    let b = st.service.reserve_balances(&admin).await?;
+    Ok((StatusCode::CREATED, Json(balances_json(&b))))
+}
+
+/// The compensation reserve's balances by account and currency (admin).
+#[utoipa::path(get, path = "/v1/reserve", tag = "claims", security(("admin_token" = [])),
+    responses((status = 200, description = "balances"), (status = 401, body = ErrorBody)))]
+pub(crate) async fn reserve_balances(
+    State(st): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+) -> ApiResult<Json<serde_json::Value>> {
+    let b = st.service.reserve_balances(&admin).await?;
+    Ok(Json(balances_json(&b)))
+}
+
+fn balances_json(b: &[(String, String, i64)]) -> serde_json::Value {
+    serde_json::json!({"balances": b.iter().map(|(a, c, n)| serde_json::json!({
+        "account": a, "currency": c, "minor_units": n})).collect::<Vec<_>>()})
 }
 
 /// Open an incident (admin).

@@ -65,6 +65,15 @@ pub enum ServiceError {
     /// The client is suspended (by an incident or the abuse detector).
     #[error("this client is suspended; its operator must contact the service's operator")]
     ClientSuspended,
+    /// No decision with this id was made by this service.
+    #[error("no decision with this id was recorded")]
+    DecisionNotFound,
+    /// No such claim.
+    #[error("no such claim")]
+    ClaimNotFound,
+    /// The reserve cannot pay this claim; top it up first.
+    #[error("the compensation reserve holds too little in this currency; top it up first")]
+    ReserveInsufficient,
     /// No such incident.
     #[error("no such incident")]
     IncidentNotFound,

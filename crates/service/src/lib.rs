@@ -13,6 +13,7 @@
 
 mod audit;
 mod auth;
+mod claims;
 mod documents;
 mod error;
 mod galleries;
@@ -37,6 +38,7 @@ use bioguard_store::Store;
 
 pub use audit::{MAX_LEAVES_PER_CALL, Proof};
 pub use auth::{Admin, AuthenticatedClient};
+pub use claims::CLAIM_DECISION_SECS;
 pub use documents::{CERTIFICATE_TYPE, RECEIPT_TYPE};
 pub use error::ServiceError;
 pub use governance::{ApprovalOutcome, MAX_MEMBERS, Member, RiskGroup};

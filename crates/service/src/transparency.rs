@@ -62,12 +62,14 @@ impl Service {
             "incidents": {"opened": op("incident.open"),
                           "notifications": {"on_time": on_time, "late": late, "pending": pending}},
             "access_requests": null,
-            "claims": null,
+            "claims": {"filed": op("claim.file"), "paid": decided("claim.decide", "paid"),
+                       "denied": decided("claim.decide", "denied")},
             "fairness": null,
             "notes": [
                 "Counts are derived from the audit ledger up to the size above and can be recomputed from GET /v1/audit/leaves.",
                 "access_requests: reads are not recorded in the ledger, so they are not counted.",
-                "claims and fairness figures appear once those processes exist.",
+                "claims: the median time to a decision is not yet reported.",
+                "fairness figures appear once the fairness evaluation exists.",
             ],
         }))
     }

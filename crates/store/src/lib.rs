@@ -21,9 +21,9 @@ pub use error::StoreError;
 pub use records::{
     CandidateMaterial, ClientRecord, ConsentChange, ConsentRecord, EndReason, EnrolOutcome,
     EraseOutcome, ExpiredTemplate, ExpiryReason, IndexRecord, LeafDraft, NewClient, NewConsent,
-    NewNotice, NewTemplate, SealedKey, StoredDataKey, StoredIncident, StoredNotice, StoredProposal,
-    StoredPurpose, StoredTemplate, SubjectSummary, TemplateInfo, VerifyMaterial, WithdrawOutcome,
-    WrappedRow,
+    NewNotice, NewTemplate, SealedKey, StoredClaim, StoredDataKey, StoredIncident, StoredNotice,
+    StoredProposal, StoredPurpose, StoredTemplate, SubjectSummary, TemplateInfo, VerifyMaterial,
+    WithdrawOutcome, WrappedRow,
 };
 pub use sql::{Backend, SqlStore, count_rows};
 pub use writer::WriteStats;
@@ -195,6 +195,40 @@ pub trait Store: Send + Sync {
 
     /// All notifications at `now`: (sent on time, late, pending).
     async fn notification_counts(&self, now: Timestamp) -> Result<(u64, u64, u64), StoreError>;
+
+    /// The leaf that records a decision (by its `decision` detail), with its index.
+    async fn decision_leaf(&self, decision: &str) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+
+    /// Files a claim.
+    async fn file_claim(&self, claim: &StoredClaim, leaf: &LeafDraft) -> Result<(), StoreError>;
+
+    /// One claim.
+    async fn claim(&self, id: &str) -> Result<Option<StoredClaim>, StoreError>;
+
+    /// Decides a filed claim: denied, or approved and paid from the reserve in the same
+    /// transaction. `Ok(Err(why))` when it cannot be (`claim_decided`,
+    /// `reserve_insufficient`); the reserve never goes negative.
+    async fn decide_claim(
+        &self,
+        id: &str,
+        approve: bool,
+        reason: &str,
+        at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<Result<(), &'static str>, StoreError>;
+
+    /// Adds funds to the reserve (from the `funding` account).
+    async fn reserve_topup(
+        &self,
+        currency: &str,
+        amount: i64,
+        memo: &str,
+        at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<(), StoreError>;
+
+    /// Balances by (account, currency).
+    async fn reserve_balances(&self) -> Result<Vec<(String, String, i64)>, StoreError>;
 
     /// One incident with its timeline.
     async fn incident(&self, id: &str) -> Result<Option<StoredIncident>, StoreError>;

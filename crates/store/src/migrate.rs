@@ -86,6 +86,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_notifications.sql"),
         postgres: include_str!("../migrations/postgres/0011_notifications.sql"),
     },
+    Migration {
+        version: 12,
+        name: "claims",
+        sqlite: include_str!("../migrations/sqlite/0012_claims.sql"),
+        postgres: include_str!("../migrations/postgres/0012_claims.sql"),
+    },
 ];
 
 /// An arbitrary constant naming bioguard's migration lock among PostgreSQL advisory locks.

@@ -345,6 +345,35 @@ pub struct StoredIncident {
     pub events: Vec<(Timestamp, String, String)>,
 }
 
+/// A compensation claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredClaim {
+    /// Its id.
+    pub id: String,
+    /// The disputed decision.
+    pub decision_id: String,
+    /// The decision's leaf in the audit ledger.
+    pub leaf_index: u64,
+    /// The client that filed it.
+    pub client: ClientId,
+    /// ISO 4217 currency code.
+    pub currency: String,
+    /// The amount claimed, in minor units.
+    pub amount: i64,
+    /// Why.
+    pub reason: String,
+    /// When it was filed.
+    pub filed_at: Timestamp,
+    /// When a decision is due.
+    pub deadline: Timestamp,
+    /// `filed`, `paid` or `denied`.
+    pub status: String,
+    /// When it was decided.
+    pub decided_at: Option<Timestamp>,
+    /// The reviewer's reason.
+    pub decision_reason: Option<String>,
+}
+
 /// Which retention limit a template passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ExpiryReason {

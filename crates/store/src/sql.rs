@@ -28,7 +28,7 @@ use crate::{
     NewNotice, NewTemplate, SealedKey, Store, StoreError, StoredDataKey, StoredNotice,
     StoredPurpose, StoredTemplate, SubjectSummary, TemplateInfo, VerifyMaterial, WithdrawOutcome,
 };
-use crate::{StoredIncident, StoredProposal, WrappedRow};
+use crate::{StoredClaim, StoredIncident, StoredProposal, WrappedRow};
 
 /// Which database a [`SqlStore`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1052,6 +1052,211 @@ impl Store for SqlStore {
             r.try_get::<i64, _>("late")? as u64,
             r.try_get::<i64, _>("pending")? as u64,
         ))
+    }
+
+    async fn decision_leaf(&self, decision: &str) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        // Canonical leaves write the detail pair exactly so.
+        let pattern = format!("%[\"decision\",\"{decision}\"]%");
+        let rows =
+            sqlx::query("SELECT idx, leaf FROM audit_leaves WHERE leaf LIKE $1 ORDER BY idx")
+                .bind(pattern.into_bytes())
+                .fetch_all(&self.pool)
+                .await?;
+        for r in rows {
+            let leaf: Vec<u8> = r.try_get("leaf")?;
+            if let Some(l) = bioguard_ledger::Leaf::decode(&leaf)
+                && (l.op == "verify" || l.op == "identify")
+                && l.detail
+                    .iter()
+                    .any(|(k, v)| k == "decision" && v == decision)
+            {
+                return Ok(Some((r.try_get::<i64, _>("idx")? as u64, leaf)));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn file_claim(&self, c: &StoredClaim, leaf: &LeafDraft) -> Result<(), StoreError> {
+        let (c, leaf) = (c.clone(), leaf.clone());
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO claims (id, decision_id, leaf_index, client_id, currency, \
+                         amount, reason, filed_at, deadline, status) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'filed')",
+                    )
+                    .bind(c.id.as_str())
+                    .bind(c.decision_id.as_str())
+                    .bind(c.leaf_index as i64)
+                    .bind(c.client.as_str())
+                    .bind(c.currency.as_str())
+                    .bind(c.amount)
+                    .bind(c.reason.as_str())
+                    .bind(c.filed_at.unix())
+                    .bind(c.deadline.unix())
+                    .execute(b.conn())
+                    .await?;
+                    b.append_leaf(&leaf).await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn claim(&self, id: &str) -> Result<Option<StoredClaim>, StoreError> {
+        let Some(r) = sqlx::query("SELECT * FROM claims WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(StoredClaim {
+            id: r.try_get("id")?,
+            decision_id: r.try_get("decision_id")?,
+            leaf_index: r.try_get::<i64, _>("leaf_index")? as u64,
+            client: ClientId::parse(&r.try_get::<String, _>("client_id")?)
+                .map_err(|_| corrupt("claim client"))?,
+            currency: r.try_get("currency")?,
+            amount: r.try_get("amount")?,
+            reason: r.try_get("reason")?,
+            filed_at: Timestamp::from_unix(r.try_get("filed_at")?),
+            deadline: Timestamp::from_unix(r.try_get("deadline")?),
+            status: r.try_get("status")?,
+            decided_at: r
+                .try_get::<Option<i64>, _>("decided_at")?
+                .map(Timestamp::from_unix),
+            decision_reason: r.try_get("decision_reason")?,
+        }))
+    }
+
+    async fn decide_claim(
+        &self,
+        id: &str,
+        approve: bool,
+        reason: &str,
+        at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<Result<(), &'static str>, StoreError> {
+        let (id, reason, leaf) = (id.to_owned(), reason.to_owned(), leaf.clone());
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    let Some(r) = sqlx::query(
+                        "SELECT currency, amount FROM claims WHERE id = $1 AND status = 'filed'",
+                    )
+                    .bind(id.as_str())
+                    .fetch_optional(b.conn())
+                    .await?
+                    else {
+                        return Ok(Err("claim_decided"));
+                    };
+                    let currency: String = r.try_get("currency")?;
+                    let amount: i64 = r.try_get("amount")?;
+                    if approve {
+                        let balance: i64 = sqlx::query_scalar(
+                            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM reserve_entries \
+                             WHERE account = 'reserve' AND currency = $1",
+                        )
+                        .bind(currency.as_str())
+                        .fetch_one(b.conn())
+                        .await?;
+                        if balance < amount {
+                            return Ok(Err("reserve_insufficient"));
+                        }
+                        for (line, account, value) in
+                            [(0_i64, "reserve", -amount), (1, "payouts", amount)]
+                        {
+                            sqlx::query(
+                                "INSERT INTO reserve_entries (txn, line, at, account, currency, \
+                                 amount, memo) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                            )
+                            .bind(format!("payout:{id}"))
+                            .bind(line)
+                            .bind(at.unix())
+                            .bind(account)
+                            .bind(currency.as_str())
+                            .bind(value)
+                            .bind(format!("claim {id}"))
+                            .execute(b.conn())
+                            .await?;
+                        }
+                    }
+                    sqlx::query(
+                        "UPDATE claims SET status = $1, decided_at = $2, decision_reason = $3 \
+                         WHERE id = $4",
+                    )
+                    .bind(if approve { "paid" } else { "denied" })
+                    .bind(at.unix())
+                    .bind(reason.as_str())
+                    .bind(id.as_str())
+                    .execute(b.conn())
+                    .await?;
+                    b.append_leaf(&leaf).await?;
+                    Ok(Ok(()))
+                })
+            })
+            .await
+    }
+
+    async fn reserve_topup(
+        &self,
+        currency: &str,
+        amount: i64,
+        memo: &str,
+        at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<(), StoreError> {
+        let (currency, memo, leaf) = (currency.to_owned(), memo.to_owned(), leaf.clone());
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    // Unique: writes are serialised (and the log head is locked) here.
+                    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reserve_entries")
+                        .fetch_one(b.conn())
+                        .await?;
+                    let txn = format!("topup:{}:{n}", at.unix());
+                    for (line, account, value) in
+                        [(0_i64, "funding", -amount), (1, "reserve", amount)]
+                    {
+                        sqlx::query(
+                            "INSERT INTO reserve_entries (txn, line, at, account, currency, \
+                             amount, memo) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        )
+                        .bind(txn.as_str())
+                        .bind(line)
+                        .bind(at.unix())
+                        .bind(account)
+                        .bind(currency.as_str())
+                        .bind(value)
+                        .bind(memo.as_str())
+                        .execute(b.conn())
+                        .await?;
+                    }
+                    b.append_leaf(&leaf).await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn reserve_balances(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        sqlx::query(
+            "SELECT account, currency, CAST(SUM(amount) AS BIGINT) AS total FROM reserve_entries \
+             GROUP BY account, currency ORDER BY account, currency",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get("account")?,
+                r.try_get("currency")?,
+                r.try_get("total")?,
+            ))
+        })
+        .collect()
     }
 
     async fn incident(&self, id: &str) -> Result<Option<StoredIncident>, StoreError> {

@@ -3,6 +3,7 @@
 
 mod audit;
 mod calibrate;
+mod claims;
 mod demo;
 mod durability;
 mod governance;

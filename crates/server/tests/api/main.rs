@@ -2,6 +2,7 @@
 //! (when `BIOGUARD_TEST_DATABASE_URL` is set) PostgreSQL.
 
 mod audit;
+mod claims;
 mod contract;
 mod errors;
 mod governance;
