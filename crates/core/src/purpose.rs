@@ -267,6 +267,9 @@ pub struct RiskPolicy {
     pub lockout_window_secs: u32,
     /// How long the lockout lasts, in seconds.
     pub lockout_secs: u32,
+    /// A match whose risk score (0 to 100) is above this asks the relying party to step up
+    /// to a second factor (100: never).
+    pub step_up_score: u32,
 }
 
 impl Default for RiskPolicy {
@@ -277,6 +280,7 @@ impl Default for RiskPolicy {
             lockout_failures: 5,
             lockout_window_secs: 30,
             lockout_secs: 300,
+            step_up_score: 100,
         }
     }
 }
@@ -284,6 +288,9 @@ impl Default for RiskPolicy {
 impl RiskPolicy {
     /// Checks ranges.
     pub fn check(&self) -> Result<(), ValidationError> {
+        if self.step_up_score > 100 {
+            return Err(ValidationError::new("risk.step_up_score", "from 0 to 100"));
+        }
         if !(0.0..=1.0).contains(&self.min_liveness) {
             return Err(ValidationError::new("risk.min_liveness", "from 0 to 1"));
         }
@@ -302,12 +309,13 @@ impl RiskPolicy {
     /// A compact text form for storage: `capture=1;liveness=0.5;failures=5;window=30;lockout=300`.
     pub fn to_text(&self) -> String {
         format!(
-            "capture={};liveness={};failures={};window={};lockout={}",
+            "capture={};liveness={};failures={};window={};lockout={};stepup={}",
             u8::from(self.require_capture),
             self.min_liveness,
             self.lockout_failures,
             self.lockout_window_secs,
-            self.lockout_secs
+            self.lockout_secs,
+            self.step_up_score
         )
     }
 
@@ -323,6 +331,7 @@ impl RiskPolicy {
                 "failures" => p.lockout_failures = v.parse().map_err(|_| bad())?,
                 "window" => p.lockout_window_secs = v.parse().map_err(|_| bad())?,
                 "lockout" => p.lockout_secs = v.parse().map_err(|_| bad())?,
+                "stepup" => p.step_up_score = v.parse().map_err(|_| bad())?,
                 _ => {}
             }
         }

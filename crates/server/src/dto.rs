@@ -99,6 +99,10 @@ pub struct RiskBody {
     /// How long the lockout lasts, in seconds (default 300).
     #[serde(default)]
     pub lockout_secs: Option<u32>,
+    /// A match with a risk score above this (0 to 100) answers `"step_up":"required"`
+    /// (default 100: never).
+    #[serde(default)]
+    pub step_up_score: Option<u32>,
 }
 
 impl RiskBody {
@@ -110,6 +114,7 @@ impl RiskBody {
             lockout_failures: self.lockout_failures.unwrap_or(d.lockout_failures),
             lockout_window_secs: self.lockout_window_secs.unwrap_or(d.lockout_window_secs),
             lockout_secs: self.lockout_secs.unwrap_or(d.lockout_secs),
+            step_up_score: self.step_up_score.unwrap_or(d.step_up_score),
         }
     }
 
@@ -121,6 +126,7 @@ impl RiskBody {
             lockout_failures: Some(p.lockout_failures),
             lockout_window_secs: Some(p.lockout_window_secs),
             lockout_secs: Some(p.lockout_secs),
+            step_up_score: Some(p.step_up_score),
         }
     }
 }
@@ -676,6 +682,12 @@ pub struct DecisionBody {
     pub matched: bool,
     /// The decision's id, for disputes and audit.
     pub decision_id: String,
+    /// The decision's risk band from its signals: `low`, `medium` or `high`.
+    pub risk: &'static str,
+    /// `"required"` when the relying party must ask for a second factor before acting on
+    /// this match (the purpose's `risk.step_up_score`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_up: Option<&'static str>,
 }
 
 /// A template held for a purpose (never its bytes).

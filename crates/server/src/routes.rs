@@ -805,6 +805,8 @@ pub(crate) async fn verify(
     Ok(Json(DecisionBody {
         matched: d.matched,
         decision_id: d.id.to_string(),
+        risk: d.risk.band(),
+        step_up: d.step_up.then_some("required"),
     }))
 }
 

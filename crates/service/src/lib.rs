@@ -46,7 +46,7 @@ pub use identify::{Identification, IdentifyRequest, MAX_BATCH, MAX_CANDIDATES};
 pub use incidents::{NOTIFY_WITHIN_SECS, Notifications};
 pub use notices::{NoticeDraft, notice_json};
 pub use retention::SweepReport;
-pub use risk::{CHALLENGE_SECS, Capture, capture_message};
+pub use risk::{CHALLENGE_SECS, Capture, Risk, capture_message};
 pub use rotation::RotationReport;
 pub use secrets::Secrets;
 pub use transparency::transparency_html;

@@ -88,6 +88,17 @@ impl Lockouts {
         false
     }
 
+    /// Failures counted for this subject in the current window.
+    fn recent(&self, key: &(Pseudonym, PurposeId), now: i64, window: u32) -> u32 {
+        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.get(key).map_or(0, |(times, _)| {
+            times
+                .iter()
+                .filter(|t| now - **t < i64::from(window))
+                .count() as u32
+        })
+    }
+
     fn succeed(&self, key: &(Pseudonym, PurposeId)) {
         self.state
             .lock()
@@ -96,7 +107,55 @@ impl Lockouts {
     }
 }
 
+/// A decision's risk: a score from 0 to 100 from the signals around it, and its band.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Risk {
+    /// The score.
+    pub score: u32,
+}
+
+impl Risk {
+    /// `low` (under 25), `medium` (under 50) or `high`.
+    pub fn band(self) -> &'static str {
+        match self.score {
+            0..25 => "low",
+            25..50 => "medium",
+            _ => "high",
+        }
+    }
+}
+
 impl Service {
+    /// Scores a verification: no capture 40, or (1 - liveness) x 60 with one; 15 for each of
+    /// the subject's recent failures (at most 45); 15 when the probe is in the closest fifth
+    /// before the threshold.
+    pub(crate) fn score(
+        &self,
+        subject: &Pseudonym,
+        purpose: &PurposeId,
+        policy: &RiskPolicy,
+        capture: Option<&Capture>,
+        distance: u32,
+        max_distance: u32,
+    ) -> Risk {
+        let mut score = match capture {
+            None => 40.0,
+            Some(c) => (1.0 - c.liveness.clamp(0.0, 1.0)) * 60.0,
+        };
+        let failures = self.lockouts.recent(
+            &(subject.clone(), purpose.clone()),
+            self.now().unix(),
+            policy.lockout_window_secs,
+        );
+        score += f64::from(failures.min(3) * 15);
+        if distance <= max_distance && u64::from(distance) * 5 > u64::from(max_distance) * 4 {
+            score += 15.0;
+        }
+        Risk {
+            score: (score.round() as u32).min(100),
+        }
+    }
+
     /// Registers a capture device of this client with its Ed25519 public key.
     pub async fn register_device(
         &self,

@@ -54,6 +54,10 @@ pub struct Decision {
     pub id: DecisionId,
     /// Whether the probe matched the template.
     pub matched: bool,
+    /// The decision's risk from the signals around it.
+    pub risk: crate::risk::Risk,
+    /// Whether the relying party must ask for a second factor before acting on a match.
+    pub step_up: bool,
 }
 
 /// The result of rotating a purpose's protection key.
@@ -600,9 +604,22 @@ impl Service {
         };
         let distance = Kernel::best().distance(probe.words(), reference.code.words());
         drop(reference);
+        let max_distance = bits.max_distance(purpose.purpose.threshold.get());
+        let matched = distance <= max_distance;
+        // Scored before this attempt is counted, from the signals that led to it.
+        let risk_score = self.score(
+            &pseudonym,
+            purpose_id,
+            &risk,
+            capture,
+            distance,
+            max_distance,
+        );
         let decision = Decision {
             id: DecisionId::from_random(random16()?),
-            matched: distance <= bits.max_distance(purpose.purpose.threshold.get()),
+            matched,
+            risk: risk_score,
+            step_up: matched && risk_score.score > risk.step_up_score,
         };
         let mut leaf = self.leaf("verify", client.actor());
         leaf.subject = Some(pseudonym.clone());
@@ -615,7 +632,13 @@ impl Service {
             }
             .into(),
         );
-        leaf.detail = vec![("decision".into(), decision.id.to_string())];
+        leaf.detail = vec![
+            ("decision".into(), decision.id.to_string()),
+            ("risk".into(), decision.risk.score.to_string()),
+        ];
+        if decision.step_up {
+            leaf.detail.push(("step_up".into(), "required".into()));
+        }
         if let Some(c) = capture {
             // The signals a dispute will need: which device, what liveness it reported.
             leaf.detail

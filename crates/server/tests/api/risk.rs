@@ -18,6 +18,7 @@ crate::on_both_backends!(
     the_transparency_report_counts_equal_the_database,
     a_hill_climbing_probe_series_suspends_the_client,
     identification_needs_a_signed_capture_when_the_purpose_says_so,
+    a_risky_match_asks_for_a_second_factor,
 );
 
 const DIM: usize = 16;
@@ -721,4 +722,61 @@ async fn identification_needs_a_signed_capture_when_the_purpose_says_so(h: &Harn
         "{}",
         batch.raw
     );
+}
+
+async fn a_risky_match_asks_for_a_second_factor(h: &Harness) {
+    let r = h
+        .json(
+            "POST",
+            "/v1/purposes",
+            &h.admin,
+            json!({"id": "till", "description": "Pay",
+            "dimension": DIM, "operations": ["enroll", "verify"],
+            "retention": {"max_days_since_enrolment": 30}, "risk": {"step_up_score": 50}}),
+        )
+        .await;
+    assert_eq!(r.json["risk"]["step_up_score"], 50, "{}", r.raw);
+    let key = h.client(&[("till", &["enroll", "verify"][..])]).await;
+    let signer = SigningKey::from_bytes(&[8; 32]);
+    let d = h
+        .json(
+            "POST",
+            "/v1/devices",
+            &key,
+            json!({"name": "till",
+            "public_key": B64.encode(signer.verifying_key().to_bytes())}),
+        )
+        .await;
+    let till = Till {
+        h,
+        key: key.clone(),
+        device: d.json["device"].as_str().expect("device").to_owned(),
+        signer,
+    };
+    let verify = |capture: Option<Value>, probe: Vec<f32>| {
+        let mut body = json!({"subject": "alice", "purpose": "till", "embedding": probe});
+        if let Some(c) = capture {
+            body["capture"] = c;
+        }
+        h.json("POST", "/v1/verify", &key, body)
+    };
+    h.consent(&key, "alice", "till").await;
+    let alice = synthetic(1, DIM);
+    h.enroll(&key, "alice", "till", &alice).await;
+    // A clean capture with a high liveness score: low risk, no step-up.
+    let c = till.challenge().await;
+    let calm = verify(
+        Some(till.capture(&till.signer, &c, 0.95, &alice)),
+        alice.clone(),
+    )
+    .await;
+    assert_eq!(calm.json["match"], true, "{}", calm.raw);
+    assert_eq!(calm.json["risk"], "low");
+    assert!(calm.json.get("step_up").is_none(), "{}", calm.raw);
+    // No capture right after a failed attempt: 40 + 15 > 50, so the match asks for more.
+    verify(None, synthetic(99, DIM)).await;
+    let risky = verify(None, alice.clone()).await;
+    assert_eq!(risky.json["match"], true, "{}", risky.raw);
+    assert_eq!(risky.json["risk"], "high");
+    assert_eq!(risky.json["step_up"], "required");
 }
