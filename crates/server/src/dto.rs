@@ -1075,6 +1075,9 @@ pub struct IncidentActionRequest {
     /// The purpose, for `revoke_purpose_key`.
     #[serde(default)]
     pub purpose: Option<String>,
+    /// The device, for `revoke_device`.
+    #[serde(default)]
+    pub device: Option<String>,
     /// A note, for `note` and `close`.
     #[serde(default)]
     pub note: Option<String>,

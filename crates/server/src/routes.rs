@@ -517,10 +517,13 @@ pub(crate) async fn incident_action(
         .incident_action(
             &admin,
             &id,
-            &req.action,
-            client.as_ref(),
-            req.purpose.as_deref(),
-            req.note.as_deref(),
+            bioguard_service::IncidentAction {
+                action: &req.action,
+                client: client.as_ref(),
+                purpose: req.purpose.as_deref(),
+                device: req.device.as_deref(),
+                note: req.note.as_deref(),
+            },
         )
         .await?;
     let n = st.service.incident_notifications(&id).await?;

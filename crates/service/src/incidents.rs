@@ -26,6 +26,22 @@ pub struct Notifications {
     pub pending: u64,
 }
 
+/// An action on an incident and what it names.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IncidentAction<'a> {
+    /// `suspend_client`, `reinstate_client`, `revoke_device`, `revoke_purpose_key`,
+    /// `notifications_sent`, `note` or `close`.
+    pub action: &'a str,
+    /// The client, for suspend and reinstate.
+    pub client: Option<&'a ClientId>,
+    /// The purpose, for `revoke_purpose_key`.
+    pub purpose: Option<&'a str>,
+    /// The device, for `revoke_device`.
+    pub device: Option<&'a str>,
+    /// A note, for `note` and `close`.
+    pub note: Option<&'a str>,
+}
+
 /// The window distinct subjects are counted in.
 const WINDOW_SECS: i64 = 60;
 
@@ -257,11 +273,15 @@ impl Service {
         &self,
         _admin: &Admin,
         id: &str,
-        action: &str,
-        client: Option<&ClientId>,
-        purpose: Option<&str>,
-        note: Option<&str>,
+        act: IncidentAction<'_>,
     ) -> Result<StoredIncident, ServiceError> {
+        let IncidentAction {
+            action,
+            client,
+            purpose,
+            device,
+            note,
+        } = act;
         let now = self.now();
         let (detail, close) = match action {
             "suspend_client" | "reinstate_client" => {
@@ -328,6 +348,23 @@ impl Service {
                     false,
                 )
             }
+            "revoke_device" => {
+                let device = device
+                    .filter(|d| d.starts_with("dev_") && d.len() <= 64)
+                    .ok_or_else(|| ValidationError::new("device", "the device id to revoke"))?;
+                let mut leaf = self.leaf("device.revoke", "admin");
+                leaf.decision = Some("revoked".into());
+                leaf.detail = vec![
+                    ("device".into(), device.to_owned()),
+                    ("incident".into(), id.to_owned()),
+                ];
+                if !self.store.revoke_device(device, now, &leaf).await? {
+                    return Err(ServiceError::Conflict(
+                        "a revocation of this device (or no such device)",
+                    ));
+                }
+                (device.to_owned(), false)
+            }
             "notifications_sent" => {
                 let mut leaf = self.leaf("incident.notified", "admin");
                 leaf.detail = vec![("incident".into(), id.to_owned())];
@@ -344,7 +381,7 @@ impl Service {
             _ => {
                 return Err(ValidationError::new(
                     "action",
-                    "suspend_client, reinstate_client, revoke_purpose_key, notifications_sent, note or close",
+                    "suspend_client, reinstate_client, revoke_device, revoke_purpose_key, notifications_sent, note or close",
                 )
                 .into());
             }

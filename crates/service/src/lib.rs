@@ -43,7 +43,7 @@ pub use documents::{CERTIFICATE_TYPE, RECEIPT_TYPE};
 pub use error::ServiceError;
 pub use governance::{ApprovalOutcome, MAX_MEMBERS, Member, RiskGroup};
 pub use identify::{Identification, IdentifyRequest, MAX_BATCH, MAX_CANDIDATES};
-pub use incidents::{NOTIFY_WITHIN_SECS, Notifications};
+pub use incidents::{IncidentAction, NOTIFY_WITHIN_SECS, Notifications};
 pub use notices::{NoticeDraft, notice_json};
 pub use retention::SweepReport;
 pub use risk::{CHALLENGE_SECS, Capture, Risk, capture_message};

@@ -108,6 +108,14 @@ pub trait Store: Send + Sync {
         leaf: &LeafDraft,
     ) -> Result<(), StoreError>;
 
+    /// Revokes a device; returns whether it existed and was not revoked yet.
+    async fn revoke_device(
+        &self,
+        id: &str,
+        at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<bool, StoreError>;
+
     /// A device: its client, public key, and when it was revoked.
     async fn device(
         &self,

@@ -728,6 +728,33 @@ impl Store for SqlStore {
             .await
     }
 
+    async fn revoke_device(
+        &self,
+        id: &str,
+        at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<bool, StoreError> {
+        let (id, leaf) = (id.to_owned(), leaf.clone());
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    let n = sqlx::query(
+                        "UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                    )
+                    .bind(at.unix())
+                    .bind(id.as_str())
+                    .execute(b.conn())
+                    .await?
+                    .rows_affected();
+                    if n == 1 {
+                        b.append_leaf(&leaf).await?;
+                    }
+                    Ok(n == 1)
+                })
+            })
+            .await
+    }
+
     async fn device(
         &self,
         id: &str,

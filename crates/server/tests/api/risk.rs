@@ -236,6 +236,33 @@ async fn attacks_on_captures_are_refused_each_with_its_reason_and_recorded(h: &H
         .verify(&probe, Some(till.capture(&till.signer, &c, 0.95, &probe)))
         .await;
     assert_eq!(back.json["match"], true, "{}", back.raw);
+
+    // An incident revokes the device: its captures are refused from then on.
+    let inc = h
+        .json(
+            "POST",
+            "/v1/incidents",
+            &h.admin,
+            json!({"summary": "till 1 stolen"}),
+        )
+        .await;
+    let inc = inc.json["id"].as_str().expect("id").to_owned();
+    let r = h
+        .json(
+            "POST",
+            &format!("/v1/incidents/{inc}/actions"),
+            &h.admin,
+            json!({"action": "revoke_device", "device": till.device}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    let c = till.challenge().await;
+    refused(
+        &till
+            .verify(&probe, Some(till.capture(&till.signer, &c, 0.95, &probe)))
+            .await,
+        "unknown_device",
+    );
 }
 
 async fn an_enumeration_burst_suspends_the_client_and_opens_an_incident(h: &Harness) {
