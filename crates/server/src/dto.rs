@@ -1187,3 +1187,11 @@ pub fn claim_json(c: &bioguard_store::StoredClaim) -> serde_json::Value {
         "decided_at": c.decided_at.map(rfc3339), "decision_reason": c.decision_reason,
     })
 }
+
+/// A claim reviewer to add.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewerRequest {
+    /// The reviewer's name.
+    pub name: String,
+}

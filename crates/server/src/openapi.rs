@@ -59,7 +59,8 @@ impl Modify for Security {
         routes::approve_proposal, routes::rotate_client_key, routes::register_device,
         routes::issue_challenge, routes::open_incident, routes::get_incident,
         routes::incident_action, routes::transparency, routes::file_claim, routes::get_claim,
-        routes::decide_claim, routes::reserve_topup, routes::reserve_balances
+        routes::decide_claim, routes::reserve_topup, routes::reserve_balances,
+        routes::create_reviewer
     ),
     components(schemas(
         ErrorBody, ErrorDetail, PurposeRequest, PurposeBody, RetentionBody, GrantBody,
@@ -76,7 +77,8 @@ impl Modify for Security {
         crate::dto::ApprovalRequest, crate::dto::ApprovalBody, crate::dto::CaptureBody,
         crate::dto::DeviceRequest, crate::dto::ChallengeRequest, crate::dto::RiskBody,
         crate::dto::IncidentRequest, crate::dto::IncidentActionRequest, crate::dto::IncidentBody,
-        crate::dto::ClaimRequest, crate::dto::ClaimDecisionRequest, crate::dto::TopupRequest
+        crate::dto::ClaimRequest, crate::dto::ClaimDecisionRequest, crate::dto::TopupRequest,
+        crate::dto::ReviewerRequest
     )),
     modifiers(&Security)
 )]

@@ -36,6 +36,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/claims/{id}", get(get_claim))
         .route("/v1/claims/{id}/decision", post(decide_claim))
         .route("/v1/reserve", get(reserve_balances))
+        .route("/v1/reviewers", post(create_reviewer))
         .route("/v1/reserve/topups", post(reserve_topup))
         .route("/v1/incidents", post(open_incident))
         .route("/v1/incidents/{id}", get(get_incident))
@@ -373,13 +374,14 @@ pub(crate) async fn get_claim(
     headers: axum::http::HeaderMap,
     Segments(id): Segments<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+    let token = bearer_of(&headers);
     let viewer = if token.starts_with("bga_") {
         st.service.authenticate_admin(token).await.map(|_| None)?
+    } else if token.starts_with("bgr_") {
+        st.service
+            .authenticate_reviewer(token)
+            .await
+            .map(|_| None)?
     } else {
         Some(st.service.authenticate_client(token).await?)
     };
@@ -394,21 +396,25 @@ pub(crate) async fn get_claim(
     Ok(Json(out))
 }
 
-/// Approve (and pay from the reserve) or deny a claim (admin, acting as reviewer).
+/// Approve (and pay from the reserve) or deny a claim (a reviewer's token).
 #[utoipa::path(post, path = "/v1/claims/{id}/decision", tag = "claims",
-    request_body = crate::dto::ClaimDecisionRequest, security(("admin_token" = [])),
+    request_body = crate::dto::ClaimDecisionRequest,
     params(("id" = String, Path, description = "The claim id")),
     responses((status = 200, description = "the claim"), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(crate) async fn decide_claim(
     State(st): State<AppState>,
-    AdminAuth(admin): AdminAuth,
+    headers: axum::http::HeaderMap,
     Segments(id): Segments<String>,
     JsonBody(req): JsonBody<crate::dto::ClaimDecisionRequest>,
 ) -> ApiResult<Json<serde_json::Value>> {
+    let reviewer = st
+        .service
+        .authenticate_reviewer(bearer_of(&headers))
+        .await?;
     let c = st
         .service
-        .decide_claim(&admin, &id, req.approve, &req.reason)
+        .decide_claim(&reviewer, &id, req.approve, &req.reason)
         .await?;
     Ok(Json(crate::dto::claim_json(&c)))
 }
@@ -444,6 +450,31 @@ pub(crate) async fn reserve_balances(
 ) -> ApiResult<Json<serde_json::Value>> {
     let b = st.service.reserve_balances(&admin).await?;
     Ok(Json(balances_json(&b)))
+}
+
+/// The bearer token of a request, or "".
+fn bearer_of(headers: &axum::http::HeaderMap) -> &str {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+}
+
+/// Add a claim reviewer (admin). The token is in this answer only.
+#[utoipa::path(post, path = "/v1/reviewers", tag = "claims", security(("admin_token" = [])),
+    responses((status = 201, description = "{\"id\",\"name\",\"token\"}"),
+              (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn create_reviewer(
+    State(st): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    JsonBody(req): JsonBody<crate::dto::ReviewerRequest>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let (id, token) = st.service.create_reviewer(&admin, &req.name).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"id": id, "name": req.name, "token": token.as_str()})),
+    ))
 }
 
 fn balances_json(b: &[(String, String, i64)]) -> serde_json::Value {

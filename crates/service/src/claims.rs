@@ -8,6 +8,20 @@ use serde_json::{Value, json};
 
 use crate::{Admin, AuthenticatedClient, Service, ServiceError};
 
+/// Proof that the caller presented a reviewer's token. Only
+/// [`Service::authenticate_reviewer`] constructs it.
+#[derive(Debug)]
+pub struct Reviewer {
+    name: String,
+}
+
+impl Reviewer {
+    /// The reviewer's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
 /// How long a claim may wait for its decision: 30 days.
 pub const CLAIM_DECISION_SECS: i64 = 30 * 86_400;
 
@@ -136,10 +150,53 @@ impl Service {
         Ok(self.store.audit_size().await?)
     }
 
+    /// Adds a claim reviewer (admin); returns their id and token (shown once).
+    pub async fn create_reviewer(
+        &self,
+        _admin: &Admin,
+        name: &str,
+    ) -> Result<(String, zeroize::Zeroizing<String>), ServiceError> {
+        if name.is_empty()
+            || name.len() > 64
+            || !name.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+        {
+            return Err(ValidationError::new("name", "1 to 64 printable characters").into());
+        }
+        let token = zeroize::Zeroizing::new(bioguard_crypto::random_token("bgr_")?);
+        let id = format!("rev_{}", bioguard_crypto::hex_encode(&crate::random16()?));
+        let mut leaf = self.leaf("reviewer.create", "admin");
+        leaf.detail = vec![("reviewer".into(), id.clone())];
+        self.store
+            .add_reviewer(
+                &id,
+                name,
+                &self.secrets.token_digest(&token),
+                self.now(),
+                &leaf,
+            )
+            .await?;
+        Ok((id, token))
+    }
+
+    /// Checks a reviewer's token.
+    pub async fn authenticate_reviewer(&self, token: &str) -> Result<Reviewer, ServiceError> {
+        if !token.starts_with("bgr_") || token.len() > 256 {
+            return Err(ServiceError::Unauthenticated);
+        }
+        match self
+            .store
+            .reviewer_by_digest(&self.secrets.token_digest(token))
+            .await?
+        {
+            Some((_, name)) => Ok(Reviewer { name }),
+            None => Err(ServiceError::Unauthenticated),
+        }
+    }
+
     /// A reviewer's decision: deny, or approve and pay from the reserve.
     pub async fn decide_claim(
         &self,
-        _reviewer: &Admin,
+        reviewer: &Reviewer,
         id: &str,
         approve: bool,
         reason: &str,
@@ -152,7 +209,7 @@ impl Service {
             .claim(id)
             .await?
             .ok_or(ServiceError::ClaimNotFound)?;
-        let mut leaf = self.leaf("claim.decide", "reviewer");
+        let mut leaf = self.leaf("claim.decide", format!("reviewer:{}", reviewer.name));
         leaf.decision = Some(if approve { "paid" } else { "denied" }.into());
         leaf.detail = vec![
             ("claim".into(), id.to_owned()),

@@ -38,7 +38,7 @@ use bioguard_store::Store;
 
 pub use audit::{MAX_LEAVES_PER_CALL, Proof};
 pub use auth::{Admin, AuthenticatedClient};
-pub use claims::CLAIM_DECISION_SECS;
+pub use claims::{CLAIM_DECISION_SECS, Reviewer};
 pub use documents::{CERTIFICATE_TYPE, RECEIPT_TYPE};
 pub use error::ServiceError;
 pub use governance::{ApprovalOutcome, MAX_MEMBERS, Member, RiskGroup};

@@ -207,6 +207,22 @@ pub trait Store: Send + Sync {
     /// The leaf that records a decision (by its `decision` detail), with its index.
     async fn decision_leaf(&self, decision: &str) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
 
+    /// Registers a claim reviewer by the digest of their token.
+    async fn add_reviewer(
+        &self,
+        id: &str,
+        name: &str,
+        digest: &[u8; 32],
+        at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<(), StoreError>;
+
+    /// The reviewer (id, name) whose token has this digest.
+    async fn reviewer_by_digest(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<(String, String)>, StoreError>;
+
     /// Files a claim.
     async fn file_claim(&self, claim: &StoredClaim, leaf: &LeafDraft) -> Result<(), StoreError>;
 

@@ -92,6 +92,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_claims.sql"),
         postgres: include_str!("../migrations/postgres/0012_claims.sql"),
     },
+    Migration {
+        version: 13,
+        name: "reviewers",
+        sqlite: include_str!("../migrations/sqlite/0013_reviewers.sql"),
+        postgres: include_str!("../migrations/postgres/0013_reviewers.sql"),
+    },
 ];
 
 /// An arbitrary constant naming bioguard's migration lock among PostgreSQL advisory locks.

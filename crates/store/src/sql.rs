@@ -1103,6 +1103,46 @@ impl Store for SqlStore {
         Ok(None)
     }
 
+    async fn add_reviewer(
+        &self,
+        id: &str,
+        name: &str,
+        digest: &[u8; 32],
+        at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<(), StoreError> {
+        let (id, name, digest, leaf) = (id.to_owned(), name.to_owned(), *digest, leaf.clone());
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO reviewers (id, name, digest, created_at) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(id.as_str())
+                    .bind(name.as_str())
+                    .bind(digest.to_vec())
+                    .bind(at.unix())
+                    .execute(b.conn())
+                    .await?;
+                    b.append_leaf(&leaf).await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn reviewer_by_digest(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let row = sqlx::query("SELECT id, name FROM reviewers WHERE digest = $1")
+            .bind(digest.to_vec())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((r.try_get("id")?, r.try_get("name")?)))
+            .transpose()
+    }
+
     async fn file_claim(&self, c: &StoredClaim, leaf: &LeafDraft) -> Result<(), StoreError> {
         let (c, leaf) = (c.clone(), leaf.clone());
         self.writer

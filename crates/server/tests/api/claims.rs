@@ -113,12 +113,37 @@ async fn a_disputed_decision_is_claimed_evidenced_decided_and_paid(h: &Harness) 
     assert_eq!(hidden.status, StatusCode::NOT_FOUND);
 
     // The reviewer approves; the empty reserve cannot pay until it is topped up.
+    // Reviewers are a role of their own: the admin adds one; the admin token cannot decide.
+    let rv = h
+        .json(
+            "POST",
+            "/v1/reviewers",
+            &h.admin,
+            json!({"name": "claims desk"}),
+        )
+        .await;
+    assert_eq!(rv.status, StatusCode::CREATED, "{}", rv.raw);
+    let reviewer = rv.json["token"].as_str().expect("token").to_owned();
     let path = format!("/v1/claims/{id}/decision");
+    let as_admin = h
+        .json(
+            "POST",
+            &path,
+            &h.admin,
+            json!({"approve": true, "reason": "x"}),
+        )
+        .await;
+    assert_eq!(
+        as_admin.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        as_admin.raw
+    );
     let decide = |approve: bool| {
         h.json(
             "POST",
             &path,
-            &h.admin,
+            &reviewer,
             json!({"approve": approve, "reason": "device logs confirm a replayed capture"}),
         )
     };
