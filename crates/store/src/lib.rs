@@ -223,6 +223,9 @@ pub trait Store: Send + Sync {
         digest: &[u8; 32],
     ) -> Result<Option<(String, String)>, StoreError>;
 
+    /// Seconds from filing to decision of every decided claim, ascending.
+    async fn claim_decision_times(&self) -> Result<Vec<i64>, StoreError>;
+
     /// Files a claim.
     async fn file_claim(&self, claim: &StoredClaim, leaf: &LeafDraft) -> Result<(), StoreError>;
 

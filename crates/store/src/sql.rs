@@ -1143,6 +1143,14 @@ impl Store for SqlStore {
             .transpose()
     }
 
+    async fn claim_decision_times(&self) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT decided_at - filed_at FROM claims WHERE decided_at IS NOT NULL ORDER BY 1",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn file_claim(&self, c: &StoredClaim, leaf: &LeafDraft) -> Result<(), StoreError> {
         let (c, leaf) = (c.clone(), leaf.clone());
         self.writer

@@ -187,6 +187,10 @@ async fn a_disputed_decision_is_claimed_evidenced_decided_and_paid(h: &Harness) 
         0,
         "balanced"
     );
+    let report = h.send("GET", "/v1/transparency", None, None).await;
+    assert_eq!(report.json["claims"]["filed"], 1);
+    assert_eq!(report.json["claims"]["paid"], 1);
+    assert_eq!(report.json["claims"]["median_days_to_decision"], 0.0);
 
     // A claim left undecided past its 30 days shows as overdue.
     let late = h
