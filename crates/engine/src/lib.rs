@@ -6,6 +6,7 @@
 
 mod code;
 pub mod eval;
+pub mod fairness;
 mod index;
 mod kernels;
 mod projection;
