@@ -10,6 +10,7 @@ mod http;
 mod keybench;
 mod receipt;
 mod serve;
+mod synth;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +52,9 @@ enum Command {
     /// Reports drawn from the service's database.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Synthetic data for testing measures (labelled synthetic, never evidence).
+    #[command(subcommand)]
+    Synth(SynthCommand),
     /// Consent receipts and deletion certificates.
     #[command(subcommand)]
     Receipt(ReceiptCommand),
@@ -178,6 +182,23 @@ enum ReceiptCommand {
         /// Fetch the keys from this running service instead.
         #[arg(long, value_name = "URL", conflicts_with = "jwks")]
         server: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SynthCommand {
+    /// Seeded comparison scores with named groups and injected differentials, as CSV
+    /// (score,genuine,group). Each group's scores are normal with the means and spread given,
+    /// so its rates at any threshold are known exactly.
+    Scores {
+        /// name:impostor_mean:genuine_mean:sd:impostors:genuines (repeat per group).
+        #[arg(long = "group", value_name = "SPEC")]
+        groups: Vec<String>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The CSV file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
 }
 
@@ -476,6 +497,9 @@ fn main() -> ExitCode {
                 proposal,
             } => governance::approve(&key, &proposal, &member),
             Command::Governance(GovernanceCommand::Keygen { out }) => governance::keygen(&out),
+            Command::Synth(SynthCommand::Scores { groups, seed, out }) => {
+                synth::scores(&groups, seed, &out)
+            }
             Command::Report(ReportCommand::Transparency { args, out }) => load_config(args)
                 .and_then(|cfg| runtime()?.block_on(serve::transparency_report(cfg, out))),
             Command::Receipt(ReceiptCommand::Verify { file, jwks, server }) => {

@@ -355,3 +355,164 @@ mod tests {
         assert_eq!((r[0].fmr.errors, r[0].fnmr.errors), (1, 0));
     }
 }
+
+/// A synthetic group for [`synthetic_scores`]: impostor scores are drawn from
+/// N(`impostor_mean`, `sd`) and genuine scores from N(`genuine_mean`, `sd`), so the group's
+/// FMR and FNMR at any threshold are known exactly (see [`SyntheticGroup::fmr_at`]).
+/// Synthetic data: for testing the measures, never for statements about a real matcher.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyntheticGroup {
+    /// The group's name.
+    pub name: String,
+    /// Mean impostor score.
+    pub impostor_mean: f64,
+    /// Mean genuine score.
+    pub genuine_mean: f64,
+    /// Standard deviation of both.
+    pub sd: f64,
+    /// Impostor comparisons to draw.
+    pub impostors: usize,
+    /// Genuine comparisons to draw.
+    pub genuines: usize,
+}
+
+impl SyntheticGroup {
+    /// The exact false-match rate at `t`: P(impostor >= t).
+    pub fn fmr_at(&self, t: f64) -> f64 {
+        1.0 - normal_cdf((t - self.impostor_mean) / self.sd)
+    }
+
+    /// The exact false-non-match rate at `t`: P(genuine < t).
+    pub fn fnmr_at(&self, t: f64) -> f64 {
+        normal_cdf((t - self.genuine_mean) / self.sd)
+    }
+}
+
+/// Draws seeded synthetic scores for each group.
+pub fn synthetic_scores(groups: &[SyntheticGroup], seed: u64) -> Vec<GroupScores> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut uniform = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        ((x >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    let mut normal = move || {
+        let (u, v) = (uniform(), uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    };
+    groups
+        .iter()
+        .map(|g| GroupScores {
+            name: g.name.clone(),
+            impostor: (0..g.impostors)
+                .map(|_| g.impostor_mean + g.sd * normal())
+                .collect(),
+            genuine: (0..g.genuines)
+                .map(|_| g.genuine_mean + g.sd * normal())
+                .collect(),
+        })
+        .collect()
+}
+
+/// The standard normal CDF (via erfc; absolute error below 1.2e-7).
+pub fn normal_cdf(z: f64) -> f64 {
+    0.5 * erfc(-z / std::f64::consts::SQRT_2)
+}
+
+/// The complementary error function (Numerical Recipes' Chebyshev fit).
+fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let r = t
+        * (-z * z - 1.265_512_23
+            + t * (1.000_023_68
+                + t * (0.374_091_96
+                    + t * (0.096_784_18
+                        + t * (-0.186_288_06
+                            + t * (0.278_868_07
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87
+                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+            .exp();
+    if x >= 0.0 { r } else { 2.0 - r }
+}
+
+#[cfg(test)]
+mod synthetic_tests {
+    use super::*;
+
+    fn exact(groups: &[SyntheticGroup], t: f64, alpha: f64) -> Differentials {
+        let rates: Vec<GroupRates> = groups
+            .iter()
+            .map(|g| GroupRates {
+                name: g.name.clone(),
+                fmr: Rate {
+                    errors: 0,
+                    trials: 0,
+                    value: g.fmr_at(t),
+                    lower: 0.0,
+                    upper: 1.0,
+                },
+                fnmr: Rate {
+                    errors: 0,
+                    trials: 0,
+                    value: g.fnmr_at(t),
+                    lower: 0.0,
+                    upper: 1.0,
+                },
+            })
+            .collect();
+        differentials(&rates, alpha)
+    }
+
+    #[test]
+    fn estimates_converge_to_the_exact_differentials_of_injected_gaps() {
+        // Three groups: a reference, one whose impostors score a standard deviation higher
+        // (P(Z >= 2) / P(Z >= 3), about 17x the FMR at the threshold), one whose genuine
+        // scores are a standard deviation lower (as much more FNMR).
+        let g = |name: &str, imp: f64, gen_: f64| SyntheticGroup {
+            name: name.into(),
+            impostor_mean: imp,
+            genuine_mean: gen_,
+            sd: 0.1,
+            impostors: 400_000,
+            genuines: 400_000,
+        };
+        let groups = [g("ref", 0.2, 0.8), g("fm10x", 0.3, 0.8), g("fnm", 0.2, 0.7)];
+        let t = 0.5;
+        let want = exact(&groups, t, 0.5);
+        assert!(
+            (want.fmr_ratio - 0.022_750_1 / 0.001_349_9).abs() < 0.01,
+            "{want:?}"
+        );
+        let got = differentials(&group_rates(&synthetic_scores(&groups, 7), t, 0.95), 0.5);
+        assert!((got.fdr - want.fdr).abs() < 2e-3, "{got:?} vs {want:?}");
+        assert!((got.garbe - want.garbe).abs() < 0.02, "{got:?} vs {want:?}");
+        assert!(
+            (got.inequity_rate / want.inequity_rate - 1.0).abs() < 0.1,
+            "{got:?} vs {want:?}"
+        );
+        // Each estimated rate's interval holds the exact rate.
+        for (r, g) in group_rates(&synthetic_scores(&groups, 11), t, 0.999)
+            .iter()
+            .zip(&groups)
+        {
+            assert!(
+                r.fmr.lower <= g.fmr_at(t) && g.fmr_at(t) <= r.fmr.upper,
+                "{r:?}"
+            );
+            assert!(
+                r.fnmr.lower <= g.fnmr_at(t) && g.fnmr_at(t) <= r.fnmr.upper,
+                "{r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_normal_cdf_is_accurate() {
+        assert!((normal_cdf(0.0) - 0.5).abs() < 1e-7);
+        assert!((normal_cdf(1.959_963_985) - 0.975).abs() < 1e-6);
+        assert!((normal_cdf(-3.0) - 0.001_349_898).abs() < 1e-7);
+    }
+}

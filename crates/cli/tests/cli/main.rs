@@ -17,5 +17,6 @@ mod retention;
 mod rotation;
 mod serve;
 mod server;
+mod synth;
 mod tls;
 mod transparency;
