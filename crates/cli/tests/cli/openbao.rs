@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::http::request;
-use crate::server::{Server, admin_token, binary};
+use crate::server::{binary, enrolment_survives_a_restart};
 
 const TOKEN: &str = "bioguard-test-root-token";
 
@@ -148,52 +148,7 @@ fn the_service_runs_on_openbao_transit_across_restarts() {
         "--data-key-cache-secs",
         "30",
     ];
-    let server = Server::start_with_env(dir.path(), &args, &env);
-    let admin = admin_token(&dir.path().join("bioguard-data"));
-    let r = request(server.addr, "POST", "/v1/purposes", Some(&admin), Some(
-        r#"{"id":"door","description":"Door","operations":["enroll","verify"],"dimension":4,"retention":{"max_days_since_enrolment":30}}"#)).expect("purpose");
-    assert_eq!(r.status, 201, "{}", r.body);
-    let key = request(
-        server.addr,
-        "POST",
-        "/v1/clients",
-        Some(&admin),
-        Some(r#"{"name":"door","grants":[{"purpose":"door","operations":["enroll","verify"]}]}"#),
-    )
-    .expect("client")
-    .json()["api_key"]
-        .as_str()
-        .expect("key")
-        .to_owned();
-    request(
-        server.addr,
-        "PUT",
-        "/v1/subjects/dana/consents/door",
-        Some(&key),
-        Some(r#"{"notice_version":"v1","method":"web"}"#),
-    )
-    .expect("consent");
-    let e = request(
-        server.addr,
-        "PUT",
-        "/v1/subjects/dana/templates/door",
-        Some(&key),
-        Some(r#"{"embedding":[0.1,0.2,0.3,0.4]}"#),
-    )
-    .expect("enrol");
-    assert_eq!(e.status, 201, "{}", e.body);
-    assert!(server.terminate().success());
-    let server = Server::start_with_env(dir.path(), &args, &env);
-    let v = request(
-        server.addr,
-        "POST",
-        "/v1/verify",
-        Some(&key),
-        Some(r#"{"subject":"dana","purpose":"door","embedding":[0.1,0.2,0.3,0.4]}"#),
-    )
-    .expect("verify");
-    assert_eq!(v.status, 200, "{}", v.body);
-    assert_eq!(v.json()["match"], true);
+    let (server, key) = enrolment_survives_a_restart(dir.path(), &args, &env);
     assert!(
         server.log().contains("key provider: OpenBao transit"),
         "{}",

@@ -130,3 +130,67 @@ pub fn admin_token(data_dir: &Path) -> String {
         .trim()
         .to_owned()
 }
+
+/// Creates a purpose `id` (4-dimensional, enrol and verify, 30-day retention) and a client
+/// with both grants; returns the client's API key.
+pub fn purpose_and_client(addr: SocketAddr, admin: &str, id: &str) -> String {
+    let purpose = format!(
+        r#"{{"id":"{id}","description":"Test","operations":["enroll","verify"],"dimension":4,"retention":{{"max_days_since_enrolment":30}}}}"#
+    );
+    let r = crate::http::request(addr, "POST", "/v1/purposes", Some(admin), Some(&purpose))
+        .expect("purpose");
+    assert_eq!(r.status, 201, "{}", r.body);
+    let client = format!(
+        r#"{{"name":"test","grants":[{{"purpose":"{id}","operations":["enroll","verify"]}}]}}"#
+    );
+    crate::http::request(addr, "POST", "/v1/clients", Some(admin), Some(&client))
+        .expect("client")
+        .json()["api_key"]
+        .as_str()
+        .expect("key")
+        .to_owned()
+}
+
+/// Starts the service in `dir` with `args` and `env`, enrols `dana` for purpose `door`,
+/// restarts it, and checks that she still verifies; returns the restarted server and the
+/// client's key.
+pub fn enrolment_survives_a_restart(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Server, String) {
+    use crate::http::request;
+    let server = Server::start_with_env(dir, args, env);
+    let admin = admin_token(&dir.join("bioguard-data"));
+    let key = purpose_and_client(server.addr, &admin, "door");
+    request(
+        server.addr,
+        "PUT",
+        "/v1/subjects/dana/consents/door",
+        Some(&key),
+        Some(r#"{"notice_version":"v1","method":"web"}"#),
+    )
+    .expect("consent");
+    let e = request(
+        server.addr,
+        "PUT",
+        "/v1/subjects/dana/templates/door",
+        Some(&key),
+        Some(r#"{"embedding":[0.1,0.2,0.3,0.4]}"#),
+    )
+    .expect("enrol");
+    assert_eq!(e.status, 201, "{}", e.body);
+    assert!(server.terminate().success());
+    let server = Server::start_with_env(dir, args, env);
+    let v = request(
+        server.addr,
+        "POST",
+        "/v1/verify",
+        Some(&key),
+        Some(r#"{"subject":"dana","purpose":"door","embedding":[0.1,0.2,0.3,0.4]}"#),
+    )
+    .expect("verify");
+    assert_eq!(v.status, 200, "{}", v.body);
+    assert_eq!(v.json()["match"], true);
+    (server, key)
+}

@@ -145,10 +145,8 @@ async fn a_key_version_is_destroyed_only_with_a_quorum(h: &Harness) {
         (Some(1), Some("open"))
     );
     let versions = |h: &Harness| {
-        let (keys, _) =
-            bioguard_crypto::LocalKeyFile::open_or_create(&h._keydir.path().join("master.key"))
-                .expect("key file");
-        keys.versions()
+        h.key_file()
+            .versions()
             .iter()
             .map(|k| k.version)
             .collect::<Vec<_>>()

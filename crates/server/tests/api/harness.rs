@@ -70,17 +70,30 @@ impl Harness {
     /// second `serve` process behind a load balancer would be. Its galleries are loaded from
     /// the database as at start.
     pub async fn another_node(&self) -> axum::Router {
-        let (keys, _) = LocalKeyFile::open_or_create(&self._keydir.path().join("master.key"))
-            .expect("key file");
+        self.another_node_with(|s| s).await
+    }
+
+    /// Another node whose service is set up by `configure` (rate limits, detectors).
+    pub async fn another_node_with(
+        &self,
+        configure: impl FnOnce(Service) -> Service,
+    ) -> axum::Router {
         let store = self.db.store().await.expect("open store");
-        let service = Service::open(Arc::new(store), Arc::new(keys))
+        let service = Service::open(Arc::new(store), Arc::new(self.key_file()))
             .await
             .expect("service");
         bioguard_server::app(AppState {
-            service,
+            service: configure(service),
             max_body_bytes: LIMIT,
             retention_sweep_secs: None,
         })
+    }
+
+    /// The deployment's key file, as another process would open it.
+    pub fn key_file(&self) -> LocalKeyFile {
+        LocalKeyFile::open_or_create(&self._keydir.path().join("master.key"))
+            .expect("key file")
+            .0
     }
 
     /// Sends a JSON request to another node's router.

@@ -426,17 +426,7 @@ async fn a_client_over_its_rate_is_told_when_to_retry(h: &Harness) {
     use tower::ServiceExt;
     let key = setup(h).await;
     // A node of the same deployment limited to 2 requests per second (burst 4) per client.
-    let (keys, _) =
-        bioguard_crypto::LocalKeyFile::open_or_create(&h._keydir.path().join("master.key"))
-            .expect("key file");
-    let service = bioguard_service::Service::open(
-        std::sync::Arc::new(h.db.store().await.expect("store")),
-        std::sync::Arc::new(keys),
-    )
-    .await
-    .expect("service")
-    .with_client_rate_limit(2);
-    let app = bioguard_server::app(bioguard_server::AppState::new(service));
+    let app = h.another_node_with(|s| s.with_client_rate_limit(2)).await;
     let get = || {
         axum::http::Request::get("/v1/subjects/alice")
             .header("authorization", format!("Bearer {key}"))

@@ -271,17 +271,7 @@ async fn an_enumeration_burst_suspends_the_client_and_opens_an_incident(h: &Harn
     let key = h.client(&[("door", &["enroll", "verify"][..])]).await;
     // A node of the deployment that suspends a client verifying more than 3 distinct subjects
     // a minute.
-    let (keys, _) =
-        bioguard_crypto::LocalKeyFile::open_or_create(&h._keydir.path().join("master.key"))
-            .expect("key file");
-    let service = bioguard_service::Service::open(
-        std::sync::Arc::new(h.db.store().await.expect("store")),
-        std::sync::Arc::new(keys),
-    )
-    .await
-    .expect("service")
-    .with_enumeration_limit(3);
-    let node = bioguard_server::app(bioguard_server::AppState::new(service));
+    let node = h.another_node_with(|s| s.with_enumeration_limit(3)).await;
     let probe = |who: String| {
         axum::http::Request::post("/v1/verify")
             .header("authorization", format!("Bearer {key}"))
@@ -617,17 +607,9 @@ async fn a_hill_climbing_probe_series_suspends_the_client(h: &Harness) {
     let alice = synthetic(1, dim);
     h.consent(&key, "alice", "door").await;
     h.enroll(&key, "alice", "door", &alice).await;
-    let (keys, _) =
-        bioguard_crypto::LocalKeyFile::open_or_create(&h._keydir.path().join("master.key"))
-            .expect("key file");
-    let service = bioguard_service::Service::open(
-        std::sync::Arc::new(h.db.store().await.expect("store")),
-        std::sync::Arc::new(keys),
-    )
-    .await
-    .expect("service")
-    .with_hill_climbing_detection(4);
-    let node = bioguard_server::app(bioguard_server::AppState::new(service));
+    let node = h
+        .another_node_with(|s| s.with_hill_climbing_detection(4))
+        .await;
     // An attacker starts from an unrelated face and moves towards Alice's a little at a time,
     // each probe failing but closer than the last.
     let start = synthetic(42, dim);
