@@ -26,4 +26,4 @@ pub use purpose::{
     CodeBits, DEFAULT_THRESHOLD, Description, Dimension, MAX_GALLERY_SIZE, Operation, Purpose,
     Retention, RiskPolicy, Threshold,
 };
-pub use time::Timestamp;
+pub use time::{Timestamp, rfc3339};

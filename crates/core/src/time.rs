@@ -15,3 +15,10 @@ impl Timestamp {
         self.0
     }
 }
+
+/// The RFC 3339 UTC form of a timestamp (times before the epoch show as the epoch).
+pub fn rfc3339(t: Timestamp) -> String {
+    let secs = u64::try_from(t.unix()).unwrap_or(0);
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        .to_string()
+}

@@ -11,12 +11,7 @@ use bioguard_store::{ConsentRecord, EraseOutcome, StoredPurpose, SubjectSummary}
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// RFC 3339 UTC form of a timestamp.
-pub fn rfc3339(t: Timestamp) -> String {
-    let secs = u64::try_from(t.unix()).unwrap_or(0);
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
-        .to_string()
-}
+pub use bioguard_core::rfc3339;
 
 fn operations(raw: &[String]) -> Result<BTreeSet<Operation>, ValidationError> {
     raw.iter().map(|s| s.parse()).collect()
@@ -1045,11 +1040,6 @@ pub struct ApprovalBody {
     /// What applying did, once applied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
-}
-
-/// RFC 3339 text of a time.
-pub fn rfc3339_pub(t: Timestamp) -> String {
-    rfc3339(t)
 }
 
 /// An incident to open.

@@ -185,7 +185,10 @@ pub(crate) async fn retention_schedule(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <title>Retention schedule</title></head><body><h1>Retention schedule</h1>",
     );
-    page.push_str(&format!("<p>{}</p>", escape_html(&body.enforcement)));
+    page.push_str(&format!(
+        "<p>{}</p>",
+        bioguard_service::escape_html(&body.enforcement)
+    ));
     if let Some(s) = body.sweep_interval_seconds {
         page.push_str(&format!(
             "<p>Expired templates are swept every {s} seconds.</p>"
@@ -197,9 +200,9 @@ pub(crate) async fn retention_schedule(
     for e in &body.purposes {
         page.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape_html(&e.purpose),
-            escape_html(&e.description),
-            escape_html(&e.rule)
+            bioguard_service::escape_html(&e.purpose),
+            bioguard_service::escape_html(&e.description),
+            bioguard_service::escape_html(&e.rule)
         ));
     }
     page.push_str("</tbody></table></body></html>");
@@ -600,7 +603,7 @@ pub(crate) async fn issue_challenge(
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({"challenge": challenge,
-            "expires_at": crate::dto::rfc3339_pub(expires)})),
+            "expires_at": crate::dto::rfc3339(expires)})),
     ))
 }
 
@@ -637,22 +640,6 @@ pub(crate) async fn transparency(
     responses((status = 200, description = "JSON Web Key Set", content_type = "application/json")))]
 pub(crate) async fn document_keys(State(st): State<AppState>) -> Json<serde_json::Value> {
     Json(st.service.document_keys())
-}
-
-/// Escapes text for HTML element content and attribute values.
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Give a client a new API key (admin); the old key stops working at once. The new key is

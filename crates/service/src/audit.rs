@@ -63,6 +63,11 @@ impl Service {
     /// A freshly signed checkpoint of the whole log, as a signed note; it is also kept, so
     /// the service's signed history can be fetched later (`audit_checkpoints`).
     pub async fn audit_checkpoint(&self) -> Result<String, ServiceError> {
+        Ok(self.signed_checkpoint().await?.0)
+    }
+
+    /// A freshly signed (and kept) checkpoint and the tree size it signs.
+    pub(crate) async fn signed_checkpoint(&self) -> Result<(String, u64), ServiceError> {
         let size = self.sync_ledger().await?;
         let root = bioguard_ledger::root(&*self.ledger.lock(), size);
         let note = self.secrets.log_key().sign(&Checkpoint {
@@ -73,7 +78,7 @@ impl Service {
         if size > 0 {
             self.store.save_checkpoint(size, &note, self.now()).await?;
         }
-        Ok(note)
+        Ok((note, size))
     }
 
     /// Issues a checkpoint if the log grew since the last one this node saw; for the

@@ -110,8 +110,8 @@ impl Service {
             .claim(id)
             .await?
             .ok_or(ServiceError::ClaimNotFound)?;
-        let note = self.audit_checkpoint().await?;
-        let size = self.audit_size_now().await?;
+        // The proof is for exactly the tree the checkpoint signs, even if the log grows meanwhile.
+        let (note, size) = self.signed_checkpoint().await?;
         let proof = self.audit_inclusion(claim.leaf_index, size).await?;
         let leaf = self
             .store
@@ -144,10 +144,6 @@ impl Service {
             "overdue": overdue,
         });
         Ok((claim, evidence))
-    }
-
-    async fn audit_size_now(&self) -> Result<u64, ServiceError> {
-        Ok(self.store.audit_size().await?)
     }
 
     /// Adds a claim reviewer (admin); returns their id and token (shown once).

@@ -7,7 +7,7 @@
 //! notice, language, purpose, data types, controller, storage location, retention,
 //! jurisdiction, recipients, withdrawal method, and the event's time, type and state.
 
-use bioguard_core::{Pseudonym, Timestamp};
+use bioguard_core::{Pseudonym, Timestamp, rfc3339};
 use bioguard_store::{ConsentRecord, StoredPurpose};
 use serde_json::{Map, Value, json};
 
@@ -21,13 +21,6 @@ pub const CERTIFICATE_TYPE: &str = "bioguard-deletion-certificate+jwt";
 /// What is collected under every purpose: the protected template only, never an image.
 pub(crate) const DATA_TYPES: &str = "biometric template: a protected binary code derived from an \
                           embedding; no image, audio or raw embedding is kept";
-
-fn rfc3339(t: Timestamp) -> String {
-    humantime::format_rfc3339_seconds(
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.unix().max(0) as u64),
-    )
-    .to_string()
-}
 
 fn object(v: Value) -> Map<String, Value> {
     match v {

@@ -49,7 +49,7 @@ pub use retention::SweepReport;
 pub use risk::{CHALLENGE_SECS, Capture, Risk, capture_message};
 pub use rotation::RotationReport;
 pub use secrets::Secrets;
-pub use transparency::transparency_html;
+pub use transparency::{escape_html, transparency_html};
 pub use usecases::{ClientCreated, Decision, Enrolment, KeyRotation};
 
 /// The bioguard service: storage, keys, the service's own secrets, and the in-memory

@@ -85,13 +85,24 @@ impl Service {
     }
 }
 
+/// Escapes text for HTML element content and attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The report as a self-contained HTML page.
 pub fn transparency_html(report: &Value) -> String {
-    fn esc(s: &str) -> String {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-    }
     fn rows(prefix: &str, v: &Value, out: &mut String) {
         match v {
             Value::Object(m) => {
@@ -107,13 +118,13 @@ pub fn transparency_html(report: &Value) -> String {
             Value::Array(_) => {}
             Value::Null => out.push_str(&format!(
                 "<tr><th>{}</th><td>not available</td></tr>",
-                esc(prefix)
+                escape_html(prefix)
             )),
             other => out.push_str(&format!(
                 "<tr><th>{}</th><td id=\"{}\">{}</td></tr>",
-                esc(prefix),
-                esc(&prefix.replace(" / ", ".")),
-                esc(other.to_string().trim_matches('"'))
+                escape_html(prefix),
+                escape_html(&prefix.replace(" / ", ".")),
+                escape_html(other.to_string().trim_matches('"'))
             )),
         }
     }
@@ -130,7 +141,7 @@ pub fn transparency_html(report: &Value) -> String {
         .map(|n| {
             n.iter()
                 .filter_map(Value::as_str)
-                .map(|s| format!("<li>{}</li>", esc(s)))
+                .map(|s| format!("<li>{}</li>", escape_html(s)))
                 .collect()
         })
         .unwrap_or_default();
