@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use bioguard_core::{Dimension, Embedding};
-use bioguard_engine::eval::{Rates, Scores, unlinkability};
+use bioguard_engine::eval::{Eer, Rates, Scores, unlinkability};
 use bioguard_engine::{
     CodeBits, IndexOfMax, Kernel, ProtectedCode, SignProjection, cosine_similarity,
 };
@@ -300,14 +300,14 @@ pub fn calibrate(a: CalibrateArgs) -> anyhow::Result<()> {
     let raw = raw_scores(&data, &genuine, &impostor);
     let codes = protect_all(&data, &random_key()?, bits)?;
     let protected = code_scores(&codes, bits, &genuine, &impostor);
-    let row = |name: &str, s: &Scores| -> anyhow::Result<(Rates, Rates)> {
+    let row = |name: &str, s: &Scores| -> anyhow::Result<(Eer, Rates)> {
         let eer = s.eer().context("no scores")?;
         let at = s
             .threshold_for_fmr(a.target_fmr)
             .context("no impostor scores")?;
         println!(
             "{name:<22} EER {:>7}   at FMR <= {}: threshold {:.4}, FMR {}, FNMR {}",
-            pct(eer.fmr),
+            pct(eer.value),
             a.target_fmr,
             at.threshold,
             pct(at.fmr),
@@ -340,8 +340,8 @@ pub fn calibrate(a: CalibrateArgs) -> anyhow::Result<()> {
             "threshold": prot_at.threshold,
             "fmr": prot_at.fmr,
             "fnmr": prot_at.fnmr,
-            "eer_protected": prot_eer.fmr,
-            "eer_raw": raw_eer.fmr,
+            "eer_protected": prot_eer.value,
+            "eer_raw": raw_eer.value,
             "raw_threshold": raw_at.threshold,
             "calibrated_at": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         });
@@ -394,7 +394,7 @@ pub fn study(embeddings: &Path, sample_prefix: Option<&str>) -> anyhow::Result<(
         };
         println!(
             "{name:<30} {:>8} {:>16} {:>16}",
-            avg(&|s| s.eer().map(|e| e.fmr)),
+            avg(&|s| s.eer().map(|e| e.value)),
             avg(&|s| s.threshold_for_fmr(1e-2).map(|r| r.fnmr)),
             avg(&|s| s.threshold_for_fmr(1e-3).map(|r| r.fnmr)),
         );

@@ -5,9 +5,11 @@ mod bench;
 mod config;
 mod demo;
 mod evaluate;
+mod fairness;
 mod governance;
 mod http;
 mod keybench;
+mod progress;
 mod receipt;
 mod serve;
 mod synth;
@@ -55,6 +57,9 @@ enum Command {
     /// Synthetic data for testing measures (labelled synthetic, never evidence).
     #[command(subcommand)]
     Synth(SynthCommand),
+    /// Demographic-differential evaluation of a matcher and threshold.
+    #[command(subcommand)]
+    Fairness(FairnessCommand),
     /// Consent receipts and deletion certificates.
     #[command(subcommand)]
     Receipt(ReceiptCommand),
@@ -186,6 +191,14 @@ enum ReceiptCommand {
 }
 
 #[derive(Subcommand)]
+enum FairnessCommand {
+    /// Per-group error rates at one global threshold with exact and subject-level bootstrap
+    /// intervals, the differentials (FMR/FNMR max/min, FDR, IR, GARBE), DET curves and
+    /// histograms, as a JSON report (what the fairness gate reads) and an HTML report.
+    Evaluate(Box<fairness::EvaluateArgs>),
+}
+
+#[derive(Subcommand)]
 enum SynthCommand {
     /// Seeded comparison scores with named groups and injected differentials, as CSV
     /// (score,genuine,group). Each group's scores are normal with the means and spread given,
@@ -196,6 +209,10 @@ enum SynthCommand {
         groups: Vec<String>,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Also name a subject per comparison, cycling through this many per group (for the
+        /// subject-level bootstrap of `fairness evaluate`).
+        #[arg(long, value_name = "N")]
+        subjects: Option<u32>,
         /// The CSV file to write.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
@@ -350,6 +367,14 @@ enum BenchCommand {
     },
     /// Durable changes per second with group commit, against one transaction per change.
     LedgerAppend(audit::AppendArgs),
+    /// Time `fairness evaluate` end to end on N synthetic scores (read, evaluate with a
+    /// subject-level bootstrap, write both reports).
+    Fairness {
+        #[arg(long, default_value_t = 10_000_000)]
+        scores: u64,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// Time one key-encryption-key rotation over N enrolled synthetic subjects on a fresh
     /// SQLite database, with the key provider configured as for serve (creates a version in
     /// it).
@@ -497,9 +522,13 @@ fn main() -> ExitCode {
                 proposal,
             } => governance::approve(&key, &proposal, &member),
             Command::Governance(GovernanceCommand::Keygen { out }) => governance::keygen(&out),
-            Command::Synth(SynthCommand::Scores { groups, seed, out }) => {
-                synth::scores(&groups, seed, &out)
-            }
+            Command::Fairness(FairnessCommand::Evaluate(args)) => fairness::evaluate(*args),
+            Command::Synth(SynthCommand::Scores {
+                groups,
+                seed,
+                subjects,
+                out,
+            }) => synth::scores(&groups, seed, subjects, &out),
             Command::Report(ReportCommand::Transparency { args, out }) => load_config(args)
                 .and_then(|cfg| runtime()?.block_on(serve::transparency_report(cfg, out))),
             Command::Receipt(ReceiptCommand::Verify { file, jwks, server }) => {
@@ -541,6 +570,7 @@ fn main() -> ExitCode {
                 origin,
             }) => audit::verify_args(server, log, leaves, checkpoints, key, origin),
             Command::Bench(b) => match b {
+                BenchCommand::Fairness { scores, runs } => fairness::bench(scores, runs),
                 BenchCommand::MakeCodes {
                     n,
                     bits,

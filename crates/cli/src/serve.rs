@@ -355,30 +355,14 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 /// `retention sweep`: one sweep over the configured database, with a progress bar on
 /// standard error and the report as JSON on standard output.
 pub async fn sweep(cfg: Config) -> anyhow::Result<()> {
-    use std::io::IsTerminal;
     let (service, store) = open_service(&cfg).await?;
-    let tty = std::io::stderr().is_terminal();
-    let mut shown = 0u64;
+    let mut progress = crate::progress::Progress::new();
     let report = service
         .retention_sweep(&mut |done, total| {
-            let total = total.max(done);
-            if total == 0 {
-                return;
-            }
-            let width = 30usize;
-            let filled = (done as usize * width) / total as usize;
-            let bar = format!("{}{}", "#".repeat(filled), " ".repeat(width - filled));
-            if tty {
-                eprint!("\r[{bar}] {done}/{total} expired templates handled");
-            } else if done == total || done >= shown + total / 10 {
-                eprintln!("[{bar}] {done}/{total} expired templates handled");
-                shown = done;
-            }
+            progress.update("expired templates handled", done, total)
         })
         .await;
-    if tty {
-        eprintln!();
-    }
+    progress.finish();
     store.close().await;
     let report = report?;
     println!(

@@ -39,7 +39,15 @@ fn parse_group(s: &str) -> anyhow::Result<SyntheticGroup> {
 }
 
 /// Writes `score,genuine,group` lines for the groups to `out`.
-pub fn scores(groups: &[String], seed: u64, out: &std::path::Path) -> anyhow::Result<()> {
+pub fn scores(
+    groups: &[String],
+    seed: u64,
+    subjects: Option<u32>,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    if subjects == Some(0) {
+        bail!("--subjects must be at least 1");
+    }
     if groups.is_empty() {
         bail!("give at least one --group name:impostor_mean:genuine_mean:sd:impostors:genuines");
     }
@@ -55,14 +63,22 @@ pub fn scores(groups: &[String], seed: u64, out: &std::path::Path) -> anyhow::Re
         w,
         "# synthetic scores (bioguard synth scores, seed {seed}): not from any matcher"
     )?;
-    writeln!(w, "score,genuine,group")?;
+    let subject = |g: &str, i: usize| match subjects {
+        Some(n) => format!(",{g}-{}", i % n as usize),
+        None => String::new(),
+    };
+    writeln!(
+        w,
+        "score,genuine,group{}",
+        if subjects.is_some() { ",subject" } else { "" }
+    )?;
     let mut lines = 0u64;
     for g in &drawn {
-        for s in &g.impostor {
-            writeln!(w, "{s},0,{}", g.name)?;
+        for (i, s) in g.impostor.iter().enumerate() {
+            writeln!(w, "{s},0,{}{}", g.name, subject(&g.name, i))?;
         }
-        for s in &g.genuine {
-            writeln!(w, "{s},1,{}", g.name)?;
+        for (i, s) in g.genuine.iter().enumerate() {
+            writeln!(w, "{s},1,{}{}", g.name, subject(&g.name, i))?;
         }
         lines += (g.impostor.len() + g.genuine.len()) as u64;
     }

@@ -115,9 +115,10 @@ fn calibrate_on_the_real_voice_file() {
         stdout.contains("2117 genuine and 29008 impostor"),
         "{stdout}"
     );
-    // The data's own documentation: EER 4.6% and threshold 0.80 at FMR 1e-3 for raw cosine.
+    // The data's own documentation: EER 4.6%, threshold 0.80 and FNMR 23.2% at FMR 1e-3 for
+    // raw cosine (the threshold is the impostor score bob.measure's far_threshold picks).
     assert!(
-        stdout.contains("EER   4.58%") && stdout.contains("threshold 0.7998"),
+        stdout.contains("EER   4.58%") && stdout.contains("threshold 0.8005"),
         "{stdout}"
     );
 }

@@ -6,6 +6,7 @@ mod calibrate;
 mod claims;
 mod demo;
 mod durability;
+mod fairness;
 mod governance;
 mod http;
 mod logs;

@@ -6,7 +6,7 @@ use std::process::Command;
 use crate::http::request;
 use crate::server::{Server, admin_token, binary};
 
-fn chromium() -> Option<&'static str> {
+pub fn chromium() -> Option<&'static str> {
     ["chromium", "chromium-browser"].into_iter().find(|c| {
         Command::new(c)
             .arg("--version")

@@ -6,6 +6,8 @@
 //! Convention (as bob.measure): a comparison is accepted when its score is at least the
 //! threshold, so an impostor exactly at the threshold is a false match.
 
+pub mod evaluation;
+
 /// One group's comparison scores.
 #[derive(Debug, Clone, Default)]
 pub struct GroupScores {
