@@ -455,6 +455,7 @@ fn bench_purpose() -> bioguard_core::Purpose {
         max_gallery_size: None,
         calibration: None,
         risk: bioguard_core::RiskPolicy::default(),
+        fairness: bioguard_core::FairnessPolicy::default(),
     }
 }
 

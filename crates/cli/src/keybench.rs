@@ -47,6 +47,7 @@ async fn run_in(
                 max_gallery_size: None,
                 calibration: None,
                 risk: bioguard_core::RiskPolicy::default(),
+                fairness: bioguard_core::FairnessPolicy::default(),
             },
             None,
         )

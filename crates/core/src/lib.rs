@@ -23,7 +23,7 @@ pub use ids::{
     TemplateId,
 };
 pub use purpose::{
-    CodeBits, DEFAULT_THRESHOLD, Description, Dimension, MAX_GALLERY_SIZE, Operation, Purpose,
-    Retention, RiskPolicy, Threshold,
+    CodeBits, DEFAULT_THRESHOLD, Description, Dimension, FairnessPolicy, MAX_GALLERY_SIZE,
+    Operation, Purpose, Retention, RiskPolicy, Threshold,
 };
 pub use time::{Timestamp, rfc3339};

@@ -340,6 +340,81 @@ impl RiskPolicy {
     }
 }
 
+/// A purpose's fairness policy: what a fairness report (`bioguard fairness evaluate`) must
+/// show before a matcher configuration or threshold goes live for the purpose.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FairnessPolicy {
+    /// The oldest report accepted, in days since it was generated.
+    pub max_report_age_days: u32,
+    /// The largest ratio of the highest to the lowest group false-match rate.
+    pub max_fmr_ratio: f64,
+    /// The largest ratio of the highest to the lowest group false-non-match rate.
+    pub max_fnmr_ratio: f64,
+    /// The largest GARBE (0 is perfectly fair, 1 the most unfair).
+    pub max_garbe: f64,
+}
+
+impl Default for FairnessPolicy {
+    fn default() -> Self {
+        Self {
+            max_report_age_days: 180,
+            max_fmr_ratio: 4.0,
+            max_fnmr_ratio: 4.0,
+            max_garbe: 0.25,
+        }
+    }
+}
+
+impl FairnessPolicy {
+    /// Checks ranges.
+    pub fn check(&self) -> Result<(), ValidationError> {
+        if !(1..=3650).contains(&self.max_report_age_days) {
+            return Err(ValidationError::new(
+                "fairness.max_report_age_days",
+                "from 1 to 3650",
+            ));
+        }
+        for (field, v) in [
+            ("fairness.max_fmr_ratio", self.max_fmr_ratio),
+            ("fairness.max_fnmr_ratio", self.max_fnmr_ratio),
+        ] {
+            if !(v.is_finite() && v >= 1.0) {
+                return Err(ValidationError::new(field, "a ratio of at least 1"));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.max_garbe) {
+            return Err(ValidationError::new("fairness.max_garbe", "from 0 to 1"));
+        }
+        Ok(())
+    }
+
+    /// A compact text form for storage: `age=180;fmr=4;fnmr=4;garbe=0.25`.
+    pub fn to_text(&self) -> String {
+        format!(
+            "age={};fmr={};fnmr={};garbe={}",
+            self.max_report_age_days, self.max_fmr_ratio, self.max_fnmr_ratio, self.max_garbe
+        )
+    }
+
+    /// Reads [`FairnessPolicy::to_text`]; unknown or missing fields keep their defaults.
+    pub fn from_text(s: &str) -> Result<Self, ValidationError> {
+        let mut p = Self::default();
+        let bad = || ValidationError::new("fairness", "unreadable stored fairness policy");
+        for part in s.split(';').filter(|p| !p.is_empty()) {
+            let (k, v) = part.split_once('=').ok_or_else(bad)?;
+            match k {
+                "age" => p.max_report_age_days = v.parse().map_err(|_| bad())?,
+                "fmr" => p.max_fmr_ratio = v.parse().map_err(|_| bad())?,
+                "fnmr" => p.max_fnmr_ratio = v.parse().map_err(|_| bad())?,
+                "garbe" => p.max_garbe = v.parse().map_err(|_| bad())?,
+                _ => {}
+            }
+        }
+        p.check()?;
+        Ok(p)
+    }
+}
+
 /// The largest gallery size a purpose may declare.
 pub const MAX_GALLERY_SIZE: u32 = 10_000_000;
 
@@ -366,6 +441,8 @@ pub struct Purpose {
     pub calibration: Option<String>,
     /// Risk controls on every use.
     pub risk: RiskPolicy,
+    /// What a fairness report must show before a new threshold goes live.
+    pub fairness: FairnessPolicy,
 }
 
 impl Purpose {
@@ -373,6 +450,7 @@ impl Purpose {
     /// when 1:N identification is allowed.
     pub fn check(&self) -> Result<(), ValidationError> {
         self.risk.check()?;
+        self.fairness.check()?;
         if self.operations.is_empty() {
             return Err(ValidationError::new(
                 "operations",
@@ -424,6 +502,39 @@ mod tests {
     }
 
     #[test]
+    fn fairness_policy_round_trips_and_checks_ranges() {
+        let p = FairnessPolicy {
+            max_report_age_days: 30,
+            max_fmr_ratio: 2.5,
+            max_fnmr_ratio: 3.0,
+            max_garbe: 0.1,
+        };
+        assert_eq!(FairnessPolicy::from_text(&p.to_text()), Ok(p));
+        assert_eq!(FairnessPolicy::from_text(""), Ok(FairnessPolicy::default()));
+        assert!(FairnessPolicy::from_text("fmr=x").is_err());
+        for bad in [
+            FairnessPolicy {
+                max_report_age_days: 0,
+                ..p
+            },
+            FairnessPolicy {
+                max_fmr_ratio: 0.5,
+                ..p
+            },
+            FairnessPolicy {
+                max_fnmr_ratio: f64::INFINITY,
+                ..p
+            },
+            FairnessPolicy {
+                max_garbe: 1.5,
+                ..p
+            },
+        ] {
+            assert!(bad.check().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn operations() {
         assert_eq!("verify".parse::<Operation>(), Ok(Operation::Verify));
         assert!("delete".parse::<Operation>().is_err());
@@ -438,6 +549,7 @@ mod tests {
             max_gallery_size: None,
             calibration: None,
             risk: RiskPolicy::default(),
+            fairness: FairnessPolicy::default(),
         };
         assert!(p.check().is_err(), "identify needs a gallery limit");
         p.max_gallery_size = Some(1000);

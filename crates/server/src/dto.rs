@@ -67,10 +67,108 @@ pub struct PurposeRequest {
     /// Risk controls (signed captures, liveness, lockout); defaults apply to what is left out.
     #[serde(default)]
     pub risk: Option<RiskBody>,
+    /// What a fairness report must show before a threshold goes live; defaults apply to what
+    /// is left out.
+    #[serde(default)]
+    pub fairness_policy: Option<FairnessPolicyBody>,
+    /// A fairness report (`bioguard fairness evaluate --json`) for this purpose's matcher at
+    /// its threshold. With one, the purpose is created only if the report passes the gate;
+    /// without, it is created with fairness status `none`, shown on the transparency report.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub fairness_report: Option<serde_json::Value>,
     /// The purpose's first privacy notice (version v1). Without it, v1 is the description in
     /// English with the operator as controller.
     #[serde(default)]
     pub notice: Option<NoticeRequest>,
+}
+
+/// A purpose's fairness policy.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FairnessPolicyBody {
+    /// The oldest report accepted, in days (default 180).
+    #[serde(default)]
+    pub max_report_age_days: Option<u32>,
+    /// The largest FMR max/min ratio over groups (default 4).
+    #[serde(default)]
+    pub max_fmr_ratio: Option<f64>,
+    /// The largest FNMR max/min ratio over groups (default 4).
+    #[serde(default)]
+    pub max_fnmr_ratio: Option<f64>,
+    /// The largest GARBE, 0 to 1 (default 0.25).
+    #[serde(default)]
+    pub max_garbe: Option<f64>,
+}
+
+impl FairnessPolicyBody {
+    fn policy(&self) -> bioguard_core::FairnessPolicy {
+        let d = bioguard_core::FairnessPolicy::default();
+        bioguard_core::FairnessPolicy {
+            max_report_age_days: self.max_report_age_days.unwrap_or(d.max_report_age_days),
+            max_fmr_ratio: self.max_fmr_ratio.unwrap_or(d.max_fmr_ratio),
+            max_fnmr_ratio: self.max_fnmr_ratio.unwrap_or(d.max_fnmr_ratio),
+            max_garbe: self.max_garbe.unwrap_or(d.max_garbe),
+        }
+    }
+
+    fn from_policy(p: &bioguard_core::FairnessPolicy) -> Self {
+        Self {
+            max_report_age_days: Some(p.max_report_age_days),
+            max_fmr_ratio: Some(p.max_fmr_ratio),
+            max_fnmr_ratio: Some(p.max_fnmr_ratio),
+            max_garbe: Some(p.max_garbe),
+        }
+    }
+}
+
+/// How a purpose's live threshold passed the fairness gate.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FairnessStateBody {
+    /// `none` (no report accepted), `passed` or `override` (a risk-group quorum set the gate
+    /// aside).
+    pub status: String,
+    /// The SHA-256 of the report it rests on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report_sha256: Option<String>,
+    /// When the threshold went live through the gate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activated_at: Option<String>,
+}
+
+impl From<&bioguard_store::FairnessState> for FairnessStateBody {
+    fn from(s: &bioguard_store::FairnessState) -> Self {
+        Self {
+            status: s.status.clone(),
+            report_sha256: s.report_sha256.clone(),
+            activated_at: s.at.map(rfc3339),
+        }
+    }
+}
+
+/// A new threshold for a purpose, with the fairness report that supports it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MatcherRequest {
+    /// The threshold to activate, as cosine similarity in (0, 1].
+    #[schema(example = 0.8)]
+    pub threshold: f64,
+    /// The fairness report (`bioguard fairness evaluate --json --threshold T`) for the
+    /// purpose's matcher at this threshold.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub fairness_report: Option<serde_json::Value>,
+}
+
+/// The outcome of an activation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MatcherBody {
+    /// The purpose.
+    pub purpose: String,
+    /// The threshold now live.
+    pub threshold: f64,
+    /// How it passed the gate.
+    pub fairness: FairnessStateBody,
 }
 
 /// A purpose's risk controls.
@@ -264,6 +362,11 @@ impl PurposeRequest {
                 }
             },
             risk: self.risk.as_ref().map(RiskBody::policy).unwrap_or_default(),
+            fairness: self
+                .fairness_policy
+                .as_ref()
+                .map(FairnessPolicyBody::policy)
+                .unwrap_or_default(),
         })
     }
 }
@@ -297,6 +400,10 @@ pub struct PurposeBody {
     pub protection_key_version: u32,
     /// Risk controls on every use.
     pub risk: RiskBody,
+    /// What a fairness report must show before a threshold goes live.
+    pub fairness_policy: FairnessPolicyBody,
+    /// How the live threshold passed the fairness gate.
+    pub fairness: FairnessStateBody,
 }
 
 impl From<&StoredPurpose> for PurposeBody {
@@ -314,6 +421,8 @@ impl From<&StoredPurpose> for PurposeBody {
             },
             code_bits: p.code_bits.bits(),
             risk: RiskBody::from_policy(&p.risk),
+            fairness_policy: FairnessPolicyBody::from_policy(&p.fairness),
+            fairness: FairnessStateBody::from(&sp.fairness),
             max_gallery_size: p.max_gallery_size,
             calibration: p
                 .calibration

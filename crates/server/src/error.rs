@@ -119,6 +119,9 @@ impl From<ServiceError> for ApiError {
             },
             ServiceError::QuorumRequired => Self::new(S::FORBIDDEN, "quorum_required", msg),
             ServiceError::NoRiskGroup => Self::new(S::CONFLICT, "no_risk_group", msg),
+            ServiceError::FairnessGate { .. } => {
+                Self::new(S::UNPROCESSABLE_ENTITY, "fairness_gate", msg)
+            }
             ServiceError::ClientSuspended => Self::new(S::FORBIDDEN, "client_suspended", msg),
             ServiceError::IncidentNotFound => Self::new(S::NOT_FOUND, "incident_not_found", msg),
             ServiceError::DecisionNotFound => Self::new(S::NOT_FOUND, "decision_not_found", msg),

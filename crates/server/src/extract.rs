@@ -47,14 +47,15 @@ impl FromRequestParts<AppState> for AdminAuth {
 /// A JSON body, read up to the configured limit (413 beyond it), required to be
 /// `application/json` (415 otherwise), parsed strictly (400 for malformed JSON, 422 for a
 /// body that does not fit the schema). The raw bytes, which may hold an embedding, are
-/// overwritten with zeros as soon as they are parsed.
-pub struct JsonBody<T>(pub T);
+/// overwritten with zeros as soon as they are parsed. `MIN_LIMIT` raises the limit for
+/// endpoints that take large documents (fairness reports).
+pub struct JsonBody<T, const MIN_LIMIT: usize = 0>(pub T);
 
-impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+impl<T: DeserializeOwned, const MIN_LIMIT: usize> FromRequest<AppState> for JsonBody<T, MIN_LIMIT> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let limit = state.max_body_bytes;
+        let limit = state.max_body_bytes.max(MIN_LIMIT);
         let is_json = req
             .headers()
             .get(header::CONTENT_TYPE)

@@ -10,14 +10,19 @@ use bioguard_core::{PurposeId, SubjectRef, ValidationError};
 use crate::dto::{
     ClientCreatedBody, ClientRequest, ConsentBody, ConsentRequest, DEFAULT_MAX_CANDIDATES,
     DecisionBody, EnrolmentBody, ErasureBody, HealthBody, IdentificationBody, IdentifyBatchBody,
-    IdentifyBatchRequestBody, IdentifyRequestBody, PurposeBody, PurposeRequest, RotationBody,
-    SubjectBody, TemplateRequest, VerifyRequest, WithdrawalBody, galleries, grant_bodies, rfc3339,
+    IdentifyBatchRequestBody, IdentifyRequestBody, MatcherBody, MatcherRequest, PurposeBody,
+    PurposeRequest, RotationBody, SubjectBody, TemplateRequest, VerifyRequest, WithdrawalBody,
+    galleries, grant_bodies, rfc3339,
 };
 use crate::error::ErrorBody;
 use crate::extract::{AdminAuth, ClientAuth, JsonBody, Segments};
 use crate::{ApiError, AppState};
 
 type ApiResult<T> = Result<T, ApiError>;
+
+/// The body limit of the endpoints that take a fairness report: the report's own limit and
+/// room for the rest of the request.
+const REPORT_BODY_BYTES: usize = bioguard_service::MAX_REPORT_BYTES + 64 * 1024;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -28,6 +33,7 @@ pub(crate) fn router() -> Router<AppState> {
             "/v1/purposes/{purpose}/protection-key",
             post(rotate_protection_key),
         )
+        .route("/v1/purposes/{purpose}/matcher", post(activate_matcher))
         .route("/v1/retention-schedule", get(retention_schedule))
         .route("/v1/keys", get(document_keys))
         .route("/v1/transparency", get(transparency))
@@ -118,16 +124,58 @@ pub(crate) async fn openapi() -> impl axum::response::IntoResponse {
 pub(crate) async fn create_purpose(
     State(st): State<AppState>,
     AdminAuth(admin): AdminAuth,
-    JsonBody(mut req): JsonBody<PurposeRequest>,
+    JsonBody(mut req): JsonBody<PurposeRequest, REPORT_BODY_BYTES>,
 ) -> ApiResult<(StatusCode, Json<PurposeBody>)> {
     let notice = req.notice.take().map(crate::dto::NoticeRequest::into_draft);
+    let report = req.fairness_report.take();
     let purpose = req.parse()?;
-    let created = st.service.create_purpose(&admin, purpose, notice).await?;
+    let (created, fairness) = match report {
+        None => (
+            st.service.create_purpose(&admin, purpose, notice).await?,
+            bioguard_store::FairnessState::default(),
+        ),
+        Some(r) => {
+            st.service
+                .create_purpose_with_report(&admin, purpose, notice, r)
+                .await?
+        }
+    };
     let stored = bioguard_store::StoredPurpose {
         purpose: created,
         protection_version: 1,
+        fairness,
     };
     Ok((StatusCode::CREATED, Json(PurposeBody::from(&stored))))
+}
+
+/// Activate a new threshold for a purpose (admin): only with a fairness report for the
+/// purpose's matcher at that threshold, recent enough and within the purpose's fairness
+/// policy. A refusal (422 `fairness_gate`) is recorded in the ledger with its findings; the
+/// risk group can then override it with a `fairness.override` proposal.
+#[utoipa::path(post, path = "/v1/purposes/{purpose}/matcher", tag = "purposes",
+    request_body = MatcherRequest, security(("admin_token" = [])),
+    params(("purpose" = String, Path, description = "The purpose")),
+    responses(
+        (status = 200, body = MatcherBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn activate_matcher(
+    State(st): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    Segments(purpose): Segments<String>,
+    JsonBody(req): JsonBody<MatcherRequest, REPORT_BODY_BYTES>,
+) -> ApiResult<Json<MatcherBody>> {
+    let purpose = PurposeId::parse(&purpose)?;
+    let a = st
+        .service
+        .activate_matcher(&admin, &purpose, req.threshold, req.fairness_report)
+        .await?;
+    Ok(Json(MatcherBody {
+        purpose: a.purpose.to_string(),
+        threshold: a.threshold,
+        fairness: crate::dto::FairnessStateBody::from(&a.state),
+    }))
 }
 
 /// List the declared purposes (public).

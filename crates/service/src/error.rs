@@ -59,6 +59,19 @@ pub enum ServiceError {
          and collect the quorum of signatures"
     )]
     QuorumRequired,
+    /// The fairness gate refused a matcher configuration.
+    #[error(
+        "the fairness gate refused this threshold: {reasons}. Submit a fairness report that \
+         meets the purpose's policy, or have the risk group override the gate (POST \
+         /v1/proposals with a fairness.override action{})",
+        report.as_ref().map(|r| format!(" naming report_sha256 {r}")).unwrap_or_default()
+    )]
+    FairnessGate {
+        /// Why, in one line.
+        reasons: String,
+        /// The SHA-256 of the report refused, if one was given.
+        report: Option<String>,
+    },
     /// Proposals need a registered risk group.
     #[error("no risk group is registered; register one first (POST /v1/governance/group)")]
     NoRiskGroup,

@@ -190,6 +190,7 @@ fn purpose_from_json(v: &Value) -> Result<bioguard_core::Purpose, ValidationErro
             .transpose()?,
         calibration: None,
         risk: bioguard_core::RiskPolicy::default(),
+        fairness: bioguard_core::FairnessPolicy::default(),
     };
     p.check()?;
     Ok(p)
@@ -267,9 +268,18 @@ fn check_action(action: &Value) -> Result<Value, ValidationError> {
             v["type"] = json!("group.change");
             Ok(json!({"type": "group.change", "quorum": v["quorum"], "members": v["members"]}))
         }
+        Some("fairness.override") => {
+            let (purpose, threshold, sha) = crate::fairness::override_fields(action)?;
+            Ok(
+                json!({"type": "fairness.override", "purpose": purpose.as_str(),
+                "threshold": threshold, "report_sha256": sha,
+                "reason": action["reason"].as_str().unwrap_or("").trim()}),
+            )
+        }
         _ => Err(ValidationError::new(
             "action.type",
-            "key.destroy_version, key.rotate, purpose.create, client.create or group.change",
+            "key.destroy_version, key.rotate, purpose.create, client.create, group.change or \
+             fairness.override",
         )),
     }
 }
@@ -433,7 +443,7 @@ impl Service {
         }
         let payload: Value = serde_json::from_str(&p.payload)
             .map_err(|_| ServiceError::Internal("a stored proposal is corrupt".into()))?;
-        let applied = self.apply(&payload["action"]).await;
+        let applied = self.apply(id, &payload["action"]).await;
         let (status, result) = match &applied {
             Ok(r) => ("applied", r.clone()),
             Err(e) => ("failed", e.to_string()),
@@ -460,8 +470,9 @@ impl Service {
         Ok(out)
     }
 
-    async fn apply(&self, action: &Value) -> Result<String, ServiceError> {
+    async fn apply(&self, id: &str, action: &Value) -> Result<String, ServiceError> {
         match action["type"].as_str() {
+            Some("fairness.override") => self.override_fairness(id, action).await,
             Some("key.destroy_version") => {
                 let version = action["version"]
                     .as_u64()

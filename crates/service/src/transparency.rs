@@ -54,6 +54,15 @@ impl Service {
             };
             (secs / 86_400.0 * 10.0).round() / 10.0
         });
+        let mut purposes = serde_json::Map::new();
+        for p in self.store.purposes().await? {
+            purposes.insert(
+                p.purpose.id.to_string(),
+                json!({"threshold": p.purpose.threshold.get(), "status": p.fairness.status,
+                       "report_sha256": p.fairness.report_sha256,
+                       "activated_at": p.fairness.at.map(bioguard_core::rfc3339)}),
+            );
+        }
         Ok(json!({
             "generated_at": self.now().unix(),
             "ledger": {"origin": self.secrets.origin(), "size": size},
@@ -75,11 +84,14 @@ impl Service {
             "claims": {"filed": op("claim.file"), "paid": decided("claim.decide", "paid"),
                        "denied": decided("claim.decide", "denied"),
                        "median_days_to_decision": median_days},
-            "fairness": null,
+            "fairness": {"activations": {"passed": decided("purpose.matcher.activate", "passed"),
+                                         "override": decided("purpose.matcher.activate", "override")},
+                         "refused": op("fairness.refuse"),
+                         "purposes": purposes},
             "notes": [
                 "Counts are derived from the audit ledger up to the size above and can be recomputed from GET /v1/audit/leaves.",
                 "access_requests: reads are not recorded in the ledger, so they are not counted.",
-                "fairness figures appear once the fairness evaluation exists.",
+                "fairness: thresholds activated through the fairness gate, those a risk-group quorum activated over the gate's findings (override), refusals, and each purpose's live threshold with the report it rests on (status none: created without a report).",
             ],
         }))
     }

@@ -20,10 +20,10 @@ use bioguard_core::{ClientId, GalleryName, Pseudonym, Purpose, PurposeId, Templa
 pub use error::StoreError;
 pub use records::{
     CandidateMaterial, ClientRecord, ConsentChange, ConsentRecord, EndReason, EnrolOutcome,
-    EraseOutcome, ExpiredTemplate, ExpiryReason, IndexRecord, LeafDraft, NewClient, NewConsent,
-    NewNotice, NewTemplate, SealedKey, StoredClaim, StoredDataKey, StoredIncident, StoredNotice,
-    StoredProposal, StoredPurpose, StoredTemplate, SubjectSummary, TemplateInfo, VerifyMaterial,
-    WithdrawOutcome, WrappedRow,
+    EraseOutcome, ExpiredTemplate, ExpiryReason, FairnessState, IndexRecord, LeafDraft, NewClient,
+    NewConsent, NewNotice, NewTemplate, SealedKey, StoredClaim, StoredDataKey, StoredIncident,
+    StoredNotice, StoredProposal, StoredPurpose, StoredTemplate, SubjectSummary, TemplateInfo,
+    VerifyMaterial, WithdrawOutcome, WrappedRow,
 };
 pub use sql::{Backend, SqlStore, count_rows};
 pub use writer::WriteStats;
@@ -65,6 +65,31 @@ pub trait Store: Send + Sync {
 
     /// Every purpose, by id.
     async fn purposes(&self) -> Result<Vec<StoredPurpose>, StoreError>;
+
+    /// Keeps a fairness report received for a purpose, by its SHA-256 (once).
+    async fn save_fairness_report(
+        &self,
+        sha256: &str,
+        purpose: &PurposeId,
+        body: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// A fairness report kept by [`Store::save_fairness_report`]: its purpose and body.
+    async fn fairness_report(
+        &self,
+        sha256: &str,
+    ) -> Result<Option<(PurposeId, String)>, StoreError>;
+
+    /// Makes `threshold` the purpose's live matcher threshold with its fairness state, and
+    /// appends the leaf; false (and nothing written) without such a purpose.
+    async fn activate_matcher(
+        &self,
+        purpose: &PurposeId,
+        threshold: f64,
+        state: &FairnessState,
+        leaf: &LeafDraft,
+    ) -> Result<bool, StoreError>;
 
     /// A purpose's wrapped protection key of one version, if it still exists.
     async fn protection_key(

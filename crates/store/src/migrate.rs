@@ -98,6 +98,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0013_reviewers.sql"),
         postgres: include_str!("../migrations/postgres/0013_reviewers.sql"),
     },
+    Migration {
+        version: 14,
+        name: "fairness",
+        sqlite: include_str!("../migrations/sqlite/0014_fairness.sql"),
+        postgres: include_str!("../migrations/postgres/0014_fairness.sql"),
+    },
 ];
 
 /// An arbitrary constant naming bioguard's migration lock among PostgreSQL advisory locks.

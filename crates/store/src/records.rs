@@ -15,6 +15,30 @@ pub struct StoredPurpose {
     /// The protection key version that new codes are made under; codes made under an older
     /// version no longer match.
     pub protection_version: u32,
+    /// How the live matcher configuration passed the fairness gate.
+    pub fairness: FairnessState,
+}
+
+/// How a purpose's live matcher configuration (its threshold) passed the fairness gate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FairnessState {
+    /// `none` (no report accepted yet), `passed` (a report met the policy) or `override` (a
+    /// risk-group quorum activated it regardless).
+    pub status: String,
+    /// The SHA-256 of the report it rests on, if any.
+    pub report_sha256: Option<String>,
+    /// When it was activated.
+    pub at: Option<Timestamp>,
+}
+
+impl Default for FairnessState {
+    fn default() -> Self {
+        Self {
+            status: "none".into(),
+            report_sha256: None,
+            at: None,
+        }
+    }
 }
 
 /// A key wrapped by a key-encryption key: the key reference and the wrapped bytes.

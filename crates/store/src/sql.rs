@@ -243,10 +243,22 @@ fn purpose_from_row(row: &AnyRow) -> Result<StoredPurpose, StoreError> {
             Some(t) => bioguard_core::RiskPolicy::from_text(&t)
                 .map_err(|_| corrupt("purpose risk policy"))?,
         },
+        fairness: match row.try_get::<Option<String>, _>("fairness")? {
+            None => bioguard_core::FairnessPolicy::default(),
+            Some(t) => bioguard_core::FairnessPolicy::from_text(&t)
+                .map_err(|_| corrupt("purpose fairness policy"))?,
+        },
     };
     Ok(StoredPurpose {
         purpose,
         protection_version: u32::try_from(version).map_err(|_| corrupt("protection version"))?,
+        fairness: crate::FairnessState {
+            status: row.try_get("fairness_status")?,
+            report_sha256: row.try_get("fairness_report")?,
+            at: row
+                .try_get::<Option<i64>, _>("fairness_at")?
+                .map(Timestamp::from_unix),
+        },
     })
 }
 
@@ -453,8 +465,8 @@ impl Store for SqlStore {
                     let result = sqlx::query(
                         "INSERT INTO purposes (id, description, operations, dimension, threshold, \
              retention_days_since_enrolment, retention_days_since_last_use, created_at, \
-             code_bits, max_gallery_size, calibration, protection_version, risk) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12)",
+             code_bits, max_gallery_size, calibration, protection_version, risk, fairness) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $13)",
                     )
                     .bind(p.id.as_str())
                     .bind(p.description.as_str())
@@ -468,6 +480,7 @@ impl Store for SqlStore {
                     .bind(p.max_gallery_size.map(i64::from))
                     .bind(p.calibration.clone())
                     .bind(p.risk.to_text())
+                    .bind(p.fairness.to_text())
                     .execute(b.conn())
                     .await;
                     match result {
@@ -2289,6 +2302,84 @@ impl Store for SqlStore {
             ))
         })
         .transpose()
+    }
+
+    async fn save_fairness_report(
+        &self,
+        sha256: &str,
+        purpose: &PurposeId,
+        body: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (sha256, purpose, body) = (sha256.to_owned(), purpose.clone(), body.to_owned());
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO fairness_reports (sha256, purpose_id, body, received_at) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(sha256.as_str())
+                    .bind(purpose.as_str())
+                    .bind(body.as_str())
+                    .bind(at.unix())
+                    .execute(b.conn())
+                    .await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn fairness_report(
+        &self,
+        sha256: &str,
+    ) -> Result<Option<(PurposeId, String)>, StoreError> {
+        let row = sqlx::query("SELECT purpose_id, body FROM fairness_reports WHERE sha256 = $1")
+            .bind(sha256)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            let id: String = r.try_get("purpose_id")?;
+            Ok((
+                PurposeId::parse(&id).map_err(|_| corrupt("fairness report purpose"))?,
+                r.try_get("body")?,
+            ))
+        })
+        .transpose()
+    }
+
+    async fn activate_matcher(
+        &self,
+        purpose: &PurposeId,
+        threshold: f64,
+        state: &crate::FairnessState,
+        leaf: &LeafDraft,
+    ) -> Result<bool, StoreError> {
+        let (purpose, state, leaf) = (purpose.clone(), state.clone(), leaf.clone());
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    let n = sqlx::query(
+                        "UPDATE purposes SET threshold = $1, fairness_status = $2, \
+                         fairness_report = $3, fairness_at = $4 WHERE id = $5",
+                    )
+                    .bind(threshold)
+                    .bind(state.status.as_str())
+                    .bind(state.report_sha256.clone())
+                    .bind(state.at.map(Timestamp::unix))
+                    .bind(purpose.as_str())
+                    .execute(b.conn())
+                    .await?
+                    .rows_affected();
+                    if n != 1 {
+                        return Ok(false);
+                    }
+                    b.append_leaf(&leaf).await?;
+                    Ok(true)
+                })
+            })
+            .await
     }
 
     async fn set_risk_group(

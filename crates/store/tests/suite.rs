@@ -81,6 +81,7 @@ fn purpose(id: &str) -> Purpose {
         max_gallery_size: None,
         calibration: None,
         risk: bioguard_core::RiskPolicy::default(),
+        fairness: bioguard_core::FairnessPolicy::default(),
     }
 }
 
@@ -90,6 +91,7 @@ fn identify_purpose(id: &str, max: u32) -> Purpose {
         max_gallery_size: Some(max),
         calibration: Some("{\"target_fmr\":0.001}".into()),
         risk: bioguard_core::RiskPolicy::default(),
+        fairness: bioguard_core::FairnessPolicy::default(),
         ..purpose(id)
     }
 }

@@ -74,6 +74,14 @@ fn group_row(g: &GroupResult, out: &mut String) {
 
 fn summary_row(g: &GroupResult, out: &mut String) {
     for (kind, s) in [("genuine", &g.genuine), ("impostor", &g.impostor)] {
+        if s.count == 0 {
+            let _ = write!(
+                out,
+                "<tr><th scope=row>{} ({kind})</th><td>0</td><td colspan=7>no comparisons</td></tr>",
+                esc(&g.name)
+            );
+            continue;
+        }
         let _ = write!(
             out,
             "<tr><th scope=row>{} ({kind})</th><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td></tr>",

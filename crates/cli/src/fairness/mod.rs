@@ -50,7 +50,8 @@ pub struct EvaluateArgs {
     /// accepts a report only for the matcher the purpose uses.
     #[arg(long, value_name = "MATCHER")]
     pub matcher: Option<String>,
-    /// The false-match rate the global threshold is set at, on the whole population.
+    /// The false-match rate the global threshold is set at, on the whole population (and the
+    /// rate a group needs enough impostor comparisons to resolve, by the rule of three).
     #[arg(long, default_value_t = 1e-3)]
     pub target_fmr: f64,
     /// Evaluate at this threshold instead (e.g. the one a purpose is to use).

@@ -223,6 +223,72 @@ fn real_voice_embeddings_are_evaluated_by_their_source_with_the_limits_stated() 
         assert!(statements.contains("impostor pairs across groups were left out"));
         assert!(statements.contains("1 subject"), "{statements}");
     }
+    // The report is what the fairness gate reads: at the threshold a purpose would use, it
+    // passes a lenient policy and fails the default one on its FMR ratio.
+    let out = run(
+        tmp.path(),
+        &[
+            "fairness",
+            "evaluate",
+            "--embeddings",
+            &data,
+            "--sample-prefix",
+            "phrase/",
+            "--group-field",
+            "source",
+            "--form",
+            "protected",
+            "--threshold",
+            "0.75",
+            "--target-fmr",
+            "1e-2",
+            "--bootstrap",
+            "0",
+            "--json",
+            "gate.json",
+        ],
+    );
+    ok(&out);
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("gate.json")).expect("json"))
+            .expect("JSON");
+    let mut purpose = bioguard_core::Purpose {
+        id: bioguard_core::PurposeId::parse("voice").expect("id"),
+        description: bioguard_core::Description::parse("Voice").expect("description"),
+        operations: [bioguard_core::Operation::Verify].into(),
+        dimension: bioguard_core::Dimension::new(256).expect("dimension"),
+        threshold: bioguard_core::Threshold::new(0.75).expect("threshold"),
+        retention: bioguard_core::Retention::new(30, None).expect("retention"),
+        code_bits: bioguard_core::CodeBits::DEFAULT,
+        max_gallery_size: None,
+        calibration: None,
+        risk: bioguard_core::RiskPolicy::default(),
+        fairness: bioguard_core::FairnessPolicy {
+            max_fmr_ratio: 1000.0,
+            max_fnmr_ratio: 1000.0,
+            max_garbe: 1.0,
+            ..bioguard_core::FairnessPolicy::default()
+        },
+    };
+    let now = bioguard_core::Timestamp::from_unix(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs() as i64,
+    );
+    let lenient = bioguard_service::check_report(&purpose, 0.75, Some(&r), now);
+    assert!(lenient.passed, "{:?}", lenient.reasons);
+    purpose.fairness = bioguard_core::FairnessPolicy {
+        max_fmr_ratio: 1.01,
+        ..purpose.fairness
+    };
+    let strict = bioguard_service::check_report(&purpose, 0.75, Some(&r), now);
+    assert!(
+        !strict.passed && strict.reasons[0].contains("FMR max/min ratio"),
+        "{:?}",
+        strict.reasons
+    );
+
     // Gender is given for two voices only (one of each, so impostors come only from
     // across the groups): everything else is left out, not guessed.
     let out = run(

@@ -474,9 +474,10 @@ pub fn evaluate(
         let b = bootstrap(&subjects, options, &included, &mut |done| {
             progress("bootstrap", done as u64, options.bootstrap as u64)
         });
+        // A group without comparisons of a kind has no interval for that rate.
         for (g, r) in results.iter_mut().enumerate() {
-            r.fmr_bootstrap = Some(b.fmr[g]);
-            r.fnmr_bootstrap = Some(b.fnmr[g]);
+            r.fmr_bootstrap = (r.fmr.trials > 0).then_some(b.fmr[g]);
+            r.fnmr_bootstrap = (r.fnmr.trials > 0).then_some(b.fnmr[g]);
         }
         differential_intervals = b.differentials;
     }

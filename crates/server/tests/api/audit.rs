@@ -5,7 +5,6 @@ use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use bioguard_ledger::{Leaf, VerifierKey, leaf_hash, verify_consistency, verify_inclusion};
-use bioguard_store::Store;
 use serde_json::json;
 
 use tower::ServiceExt;
@@ -19,14 +18,7 @@ crate::on_both_backends!(
 );
 
 async fn leaves(h: &Harness) -> Vec<Leaf> {
-    let n = h.store.audit_size().await.expect("size");
-    h.store
-        .audit_leaves(0, n)
-        .await
-        .expect("leaves")
-        .iter()
-        .map(|b| Leaf::decode(b).expect("canonical leaf"))
-        .collect()
+    h.leaves().await
 }
 
 /// Runs a call and checks it added `added` leaves, the last with `op` and the call's

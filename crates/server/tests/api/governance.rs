@@ -17,11 +17,11 @@ crate::on_both_backends!(
     search_purposes_and_search_clients_need_the_quorum,
 );
 
-fn member(seed: u8) -> SigningKey {
+pub(crate) fn member(seed: u8) -> SigningKey {
     SigningKey::from_bytes(&[seed; 32])
 }
 
-async fn approve(
+pub(crate) async fn approve(
     h: &Harness,
     id: &str,
     name: &str,
@@ -235,7 +235,8 @@ async fn propose_and_pass(
     last
 }
 
-async fn search_purposes_and_search_clients_need_the_quorum(h: &Harness) {
+/// Registers a risk group of alice and bob (keys `member(1)`, `member(2)`) with quorum 2.
+pub(crate) async fn alice_and_bob(h: &Harness) -> (SigningKey, SigningKey) {
     let (alice, bob) = (member(1), member(2));
     let g = h
         .json(
@@ -249,6 +250,11 @@ async fn search_purposes_and_search_clients_need_the_quorum(h: &Harness) {
         )
         .await;
     assert_eq!(g.status, StatusCode::CREATED, "{}", g.raw);
+    (alice, bob)
+}
+
+async fn search_purposes_and_search_clients_need_the_quorum(h: &Harness) {
+    let (alice, bob) = alice_and_bob(h).await;
     let purpose = json!({"id": "face-pay", "description": "Pay by face", "dimension": 8,
         "operations": ["enroll", "identify"], "max_gallery_size": 100,
         "retention": {"max_days_since_enrolment": 30}});

@@ -229,6 +229,19 @@ impl Harness {
 
     /// Every row of every table, as text, in a stable order: compared before and after a
     /// rejected request to show the rejection changed nothing.
+    /// Every leaf of the audit ledger, decoded.
+    pub async fn leaves(&self) -> Vec<bioguard_ledger::Leaf> {
+        use bioguard_store::Store as _;
+        let n = self.store.audit_size().await.expect("size");
+        self.store
+            .audit_leaves(0, n)
+            .await
+            .expect("leaves")
+            .iter()
+            .map(|b| bioguard_ledger::Leaf::decode(b).expect("canonical leaf"))
+            .collect()
+    }
+
     pub async fn snapshot(&self) -> Vec<String> {
         let mut out = Vec::new();
         for table in [

@@ -5,6 +5,7 @@ mod audit;
 mod claims;
 mod contract;
 mod errors;
+mod fairness;
 mod governance;
 mod harness;
 mod identify;
