@@ -19,7 +19,8 @@ use crate::progress::Progress;
 pub enum Form {
     /// Cosine similarity of the raw embeddings.
     Raw,
-    /// The protected templates the service stores (sign projection under a fresh key),
+    /// The protected templates the service stores (sign projection under a key derived from
+    /// the seed),
     /// scored on the cosine scale as the service does.
     Protected,
 }
@@ -265,7 +266,13 @@ pub fn score_embeddings(
                     CodeBits::MAX
                 )
             })?;
-            let key = bioguard_crypto::random_array::<32>()?;
+            // A key derived from the seed, so that the same command gives the same report
+            // (the deployed purposes' keys are secret and never used here).
+            let key: [u8; 32] = Sha256::new()
+                .chain_update(b"bioguard/fairness-evaluation-key/v1")
+                .chain_update(a.seed.to_le_bytes())
+                .finalize()
+                .into();
             let projection = SignProjection::new(&key, bits, dimension.get());
             let codes = items
                 .iter()

@@ -66,6 +66,8 @@ pub struct EvaluateArgs {
     /// Subject-level bootstrap replicates (0 to skip).
     #[arg(long, default_value_t = 1000)]
     pub bootstrap: usize,
+    /// Seed of the bootstrap and of the protected form's evaluation key (the same command
+    /// gives the same report).
     #[arg(long, default_value_t = 19795)]
     pub seed: u64,
     /// Where to write the JSON report.
