@@ -445,6 +445,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         service,
         max_body_bytes: cfg.max_body_bytes,
         retention_sweep_secs: (cfg.retention_sweep_secs > 0).then_some(cfg.retention_sweep_secs),
+        secure_cookies: cfg.tls.is_some(),
     };
     match &cfg.tls {
         None => {

@@ -146,6 +146,27 @@ impl From<&bioguard_store::FairnessState> for FairnessStateBody {
     }
 }
 
+/// A portal link to issue.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PortalLinkRequest {
+    /// How long the link works, 60 to 3600 seconds (default 900).
+    #[serde(default)]
+    #[schema(example = 900)]
+    pub ttl_secs: Option<u32>,
+}
+
+/// An issued portal link.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PortalLinkBody {
+    /// The path to give the person, after this service's public address. It holds a secret
+    /// token: send it only to the person.
+    #[schema(example = "/portal/open/bgp_...")]
+    pub url: String,
+    /// When it stops working.
+    pub expires_at: String,
+}
+
 /// A new threshold for a purpose, with the fairness report that supports it.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

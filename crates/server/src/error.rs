@@ -119,6 +119,7 @@ impl From<ServiceError> for ApiError {
             },
             ServiceError::QuorumRequired => Self::new(S::FORBIDDEN, "quorum_required", msg),
             ServiceError::NoRiskGroup => Self::new(S::CONFLICT, "no_risk_group", msg),
+            ServiceError::PortalLinkInvalid => Self::new(S::FORBIDDEN, "portal_link_invalid", msg),
             ServiceError::FairnessGate { .. } => {
                 Self::new(S::UNPROCESSABLE_ENTITY, "fairness_gate", msg)
             }

@@ -10,6 +10,7 @@ mod dto;
 mod error;
 mod extract;
 mod openapi;
+mod pages;
 mod routes;
 pub mod tls;
 
@@ -39,6 +40,8 @@ pub struct AppState {
     /// How often this process sweeps expired templates, published with the retention
     /// schedule (`None`: no sweeper runs in this process).
     pub retention_sweep_secs: Option<u64>,
+    /// Whether the portal's cookie is marked `Secure` (the service speaks HTTPS itself).
+    pub secure_cookies: bool,
 }
 
 impl AppState {
@@ -48,6 +51,7 @@ impl AppState {
             service,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             retention_sweep_secs: None,
+            secure_cookies: false,
         }
     }
 }
@@ -120,6 +124,7 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 pub fn app(state: AppState) -> Router {
     let limit = state.max_body_bytes;
     routes::router()
+        .merge(pages::router())
         .route_layer(middleware::from_fn(tag_route))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

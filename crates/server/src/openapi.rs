@@ -60,7 +60,7 @@ impl Modify for Security {
         routes::issue_challenge, routes::open_incident, routes::get_incident,
         routes::incident_action, routes::transparency, routes::file_claim, routes::get_claim,
         routes::decide_claim, routes::reserve_topup, routes::reserve_balances,
-        routes::create_reviewer, routes::activate_matcher
+        routes::create_reviewer, routes::activate_matcher, routes::issue_portal_link
     ),
     components(schemas(
         ErrorBody, ErrorDetail, PurposeRequest, PurposeBody, RetentionBody, GrantBody,
@@ -79,7 +79,8 @@ impl Modify for Security {
         crate::dto::IncidentRequest, crate::dto::IncidentActionRequest, crate::dto::IncidentBody,
         crate::dto::ClaimRequest, crate::dto::ClaimDecisionRequest, crate::dto::TopupRequest,
         crate::dto::ReviewerRequest, crate::dto::FairnessPolicyBody,
-        crate::dto::FairnessStateBody, crate::dto::MatcherRequest, crate::dto::MatcherBody
+        crate::dto::FairnessStateBody, crate::dto::MatcherRequest, crate::dto::MatcherBody,
+        crate::dto::PortalLinkRequest, crate::dto::PortalLinkBody
     )),
     modifiers(&Security)
 )]

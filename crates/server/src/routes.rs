@@ -69,6 +69,10 @@ pub(crate) fn router() -> Router<AppState> {
         )
         .route("/v1/subjects/{subject}/report", get(subject_report))
         .route("/v1/subjects/{subject}/lock", post(lock_subject))
+        .route(
+            "/v1/subjects/{subject}/portal-links",
+            post(issue_portal_link),
+        )
         .route("/v1/subjects/{subject}/unlock", post(unlock_subject))
         .route("/v1/verify", post(verify))
         .route("/v1/audit/key", get(audit_key))
@@ -940,6 +944,34 @@ pub(crate) async fn subject_report(
         Json(report),
     )
         .into_response())
+}
+
+/// Issue a short-lived link to the subject's privacy portal (client). Hand the `url` to the
+/// person (prefixed with this service's public address); it opens their data only, until
+/// `expires_at`. The issue is in the subject's history.
+#[utoipa::path(post, path = "/v1/subjects/{subject}/portal-links", tag = "subjects",
+    security(("api_key" = [])), request_body = crate::dto::PortalLinkRequest,
+    params(("subject" = String, Path, description = "The relying party's subject identifier")),
+    responses((status = 201, body = crate::dto::PortalLinkBody), (status = 401, body = ErrorBody),
+              (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn issue_portal_link(
+    State(st): State<AppState>,
+    ClientAuth(client): ClientAuth,
+    Segments(subject): Segments<String>,
+    JsonBody(req): JsonBody<crate::dto::PortalLinkRequest>,
+) -> ApiResult<(StatusCode, Json<crate::dto::PortalLinkBody>)> {
+    let subject = SubjectRef::parse(&subject)?;
+    let (token, expires) = st
+        .service
+        .issue_portal_link(&client, &subject, req.ttl_secs)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(crate::dto::PortalLinkBody {
+            url: format!("/portal/open/{}", token.as_str()),
+            expires_at: rfc3339(expires),
+        }),
+    ))
 }
 
 /// Lock the use of a subject's biometrics, for every purpose, until unlocked: verification

@@ -136,7 +136,15 @@ impl Service {
         _client: &crate::AuthenticatedClient,
         subject: &bioguard_core::SubjectRef,
     ) -> Result<Value, crate::ServiceError> {
-        let pseudonym = self.secrets.pseudonym(subject);
+        self.report_of(&self.secrets.pseudonym(subject)).await
+    }
+
+    /// The report of [`Service::subject_report`] for a pseudonym.
+    pub(crate) async fn report_of(
+        &self,
+        pseudonym: &Pseudonym,
+    ) -> Result<Value, crate::ServiceError> {
+        let pseudonym = pseudonym.clone();
         let summary = self.store.subject_summary(&pseudonym).await?;
         let history = self.store.subject_history(&pseudonym).await?;
         let purposes: std::collections::BTreeSet<&bioguard_core::PurposeId> = summary

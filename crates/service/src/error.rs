@@ -59,6 +59,12 @@ pub enum ServiceError {
          and collect the quorum of signatures"
     )]
     QuorumRequired,
+    /// The portal link is malformed, unknown, for an erased subject, or expired.
+    #[error(
+        "this portal link is not valid: it may have expired (links last minutes) or been \
+         mistyped; ask the service you use for a new one"
+    )]
+    PortalLinkInvalid,
     /// The fairness gate refused a matcher configuration.
     #[error(
         "the fairness gate refused this threshold: {reasons}. Submit a fairness report that \

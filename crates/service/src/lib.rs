@@ -22,6 +22,7 @@ mod governance;
 mod identify;
 mod incidents;
 mod notices;
+mod portal;
 mod protection;
 mod ratelimit;
 mod retention;
@@ -47,6 +48,7 @@ pub use governance::{ApprovalOutcome, MAX_MEMBERS, Member, RiskGroup};
 pub use identify::{Identification, IdentifyRequest, MAX_BATCH, MAX_CANDIDATES};
 pub use incidents::{IncidentAction, NOTIFY_WITHIN_SECS, Notifications};
 pub use notices::{NoticeDraft, notice_json};
+pub use portal::{PORTAL_LINK_MAX_SECS, PORTAL_LINK_SECS, PORTAL_REQUESTS_PER_SEC, PortalSession};
 pub use retention::SweepReport;
 pub use risk::{CHALLENGE_SECS, Capture, Risk, capture_message};
 pub use rotation::RotationReport;
@@ -67,6 +69,7 @@ pub struct Service {
     auth_failures: Arc<auth::AuthFailures>,
     clock: Arc<Clock>,
     limits: Arc<ratelimit::RateLimits>,
+    portal_limits: Arc<ratelimit::RateLimits<String>>,
     lockouts: Arc<risk::Lockouts>,
     detector: Arc<incidents::Detector>,
 }
@@ -121,6 +124,7 @@ impl Service {
             auth_failures: Arc::default(),
             clock: Arc::default(),
             limits: Arc::default(),
+            portal_limits: Arc::new(ratelimit::RateLimits::at(PORTAL_REQUESTS_PER_SEC)),
             lockouts: Arc::default(),
             detector: Arc::default(),
         };

@@ -9,12 +9,12 @@ use bioguard_core::ClientId;
 
 /// Requests per second each client may make on one node, with a burst of twice that.
 #[derive(Debug)]
-pub(crate) struct RateLimits {
+pub(crate) struct RateLimits<K = ClientId> {
     per_second: std::sync::atomic::AtomicU32,
-    buckets: Mutex<HashMap<ClientId, (f64, Instant)>>,
+    buckets: Mutex<HashMap<K, (f64, Instant)>>,
 }
 
-impl Default for RateLimits {
+impl<K> Default for RateLimits<K> {
     fn default() -> Self {
         Self {
             per_second: std::sync::atomic::AtomicU32::new(0),
@@ -23,14 +23,21 @@ impl Default for RateLimits {
     }
 }
 
-impl RateLimits {
+impl<K: std::hash::Hash + Eq + Clone> RateLimits<K> {
+    /// Limits at `per_second` from the start.
+    pub(crate) fn at(per_second: u32) -> Self {
+        let l = Self::default();
+        l.set(per_second);
+        l
+    }
+
     pub(crate) fn set(&self, per_second: u32) {
         self.per_second
             .store(per_second, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Takes one token for `client`; `Err(seconds)` to wait if none is left.
-    pub(crate) fn take(&self, client: &ClientId) -> Result<(), u64> {
+    pub(crate) fn take(&self, client: &K) -> Result<(), u64> {
         let rate = f64::from(self.per_second.load(std::sync::atomic::Ordering::Relaxed));
         if rate == 0.0 {
             return Ok(());
@@ -38,6 +45,10 @@ impl RateLimits {
         let burst = rate * 2.0;
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() > 100_000 {
+            // Keys idle for a minute have refilled anyway: forget them.
+            buckets.retain(|_, (_, last)| now.duration_since(*last).as_secs() < 60);
+        }
         let (tokens, last) = buckets.entry(client.clone()).or_insert((burst, now));
         *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(burst);
         *last = now;

@@ -361,13 +361,26 @@ impl Service {
         subject: &SubjectRef,
         purpose: &PurposeId,
     ) -> Result<(WithdrawOutcome, String), ServiceError> {
-        let stored = self.require_purpose(purpose).await?;
+        self.require_purpose(purpose).await?;
         client.require_any(purpose)?;
+        self.withdraw_as(&self.secrets.pseudonym(subject), purpose, client.actor())
+            .await
+    }
+
+    /// Withdraws a subject's consent on behalf of `actor` (a client, or the person through the
+    /// portal), returning the outcome and the withdrawal's receipt.
+    pub(crate) async fn withdraw_as(
+        &self,
+        pseudonym: &bioguard_core::Pseudonym,
+        purpose: &PurposeId,
+        actor: String,
+    ) -> Result<(WithdrawOutcome, String), ServiceError> {
+        let stored = self.require_purpose(purpose).await?;
         let out = self
             .store
-            .withdraw_consent(&self.secrets.pseudonym(subject), purpose, self.now(), &{
-                let mut leaf = self.leaf("consent.withdraw", client.actor());
-                leaf.subject = Some(self.secrets.pseudonym(subject));
+            .withdraw_consent(pseudonym, purpose, self.now(), &{
+                let mut leaf = self.leaf("consent.withdraw", actor.clone());
+                leaf.subject = Some(pseudonym.clone());
                 leaf.purpose = Some(purpose.clone());
                 leaf.decision = Some("withdrawn".into());
                 leaf
@@ -379,13 +392,13 @@ impl Service {
         }
         tracing::info!(
             purpose = %purpose,
-            client = %client.record().id,
+            actor = %actor,
             template_destroyed = out.template_destroyed,
             "consent withdrawn"
         );
         let notices = self.notice_state(purpose).await?;
         let receipt = self.consent_receipt(
-            &self.secrets.pseudonym(subject),
+            pseudonym,
             &stored,
             &out.consent,
             notices.get(out.consent.notice_version.as_str()),
@@ -686,12 +699,23 @@ impl Service {
         client: &AuthenticatedClient,
         subject: &SubjectRef,
     ) -> Result<(EraseOutcome, String), ServiceError> {
+        self.erase_as(&self.secrets.pseudonym(subject), client.actor())
+            .await
+    }
+
+    /// Erases everything held about a subject on behalf of `actor`, returning the outcome
+    /// and the signed deletion certificate.
+    pub(crate) async fn erase_as(
+        &self,
+        pseudonym: &bioguard_core::Pseudonym,
+        actor: String,
+    ) -> Result<(EraseOutcome, String), ServiceError> {
         let at = self.now();
         let out = self
             .store
-            .erase_subject(&self.secrets.pseudonym(subject), &{
-                let mut leaf = self.leaf("subject.erase", client.actor());
-                leaf.subject = Some(self.secrets.pseudonym(subject));
+            .erase_subject(pseudonym, &{
+                let mut leaf = self.leaf("subject.erase", actor.clone());
+                leaf.subject = Some(pseudonym.clone());
                 leaf.decision = Some("erased".into());
                 leaf
             })
@@ -700,12 +724,12 @@ impl Service {
             self.galleries.remove(purpose, std::slice::from_ref(id));
         }
         tracing::info!(
-            client = %client.record().id,
+            actor = %actor,
             templates = out.templates,
             consents = out.consents,
             "subject erased"
         );
-        let certificate = self.deletion_certificate(&self.secrets.pseudonym(subject), at, &out);
+        let certificate = self.deletion_certificate(pseudonym, at, &out);
         Ok((out, certificate))
     }
 
@@ -718,22 +742,39 @@ impl Service {
         subject: &SubjectRef,
         lock: bool,
     ) -> Result<Option<bioguard_core::Timestamp>, ServiceError> {
-        let pseudonym = self.secrets.pseudonym(subject);
+        self.set_lock_as(
+            &self.secrets.pseudonym(subject),
+            lock,
+            &client.record().id,
+            client.actor(),
+        )
+        .await
+    }
+
+    /// Locks or unlocks on behalf of `actor`; `client` is the relying party the lock is
+    /// recorded under (for the portal, the one that issued the link).
+    pub(crate) async fn set_lock_as(
+        &self,
+        pseudonym: &bioguard_core::Pseudonym,
+        lock: bool,
+        client: &bioguard_core::ClientId,
+        actor: String,
+    ) -> Result<Option<bioguard_core::Timestamp>, ServiceError> {
         let mut leaf = self.leaf(
             if lock {
                 "subject.lock"
             } else {
                 "subject.unlock"
             },
-            client.actor(),
+            actor.clone(),
         );
         leaf.subject = Some(pseudonym.clone());
         leaf.decision = Some(if lock { "locked" } else { "unlocked" }.into());
         let changed = self
             .store
-            .set_lock(&pseudonym, lock, &client.record().id, self.now(), &leaf)
+            .set_lock(pseudonym, lock, client, self.now(), &leaf)
             .await?;
-        tracing::info!(client = %client.record().id, lock, changed, "subject lock set");
-        Ok(self.store.locked_at(&pseudonym).await?)
+        tracing::info!(actor = %actor, lock, changed, "subject lock set");
+        Ok(self.store.locked_at(pseudonym).await?)
     }
 }

@@ -66,6 +66,24 @@ pub trait Store: Send + Sync {
     /// Every purpose, by id.
     async fn purposes(&self) -> Result<Vec<StoredPurpose>, StoreError>;
 
+    /// Stores a portal link (by its token's digest) for a subject, appending the leaf, and
+    /// drops links that expired before `now`.
+    async fn create_portal_link(
+        &self,
+        digest: &str,
+        subject: &Pseudonym,
+        client: &ClientId,
+        now: Timestamp,
+        expires_at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<(), StoreError>;
+
+    /// The subject, issuing client and expiry of the portal link with this digest.
+    async fn portal_link(
+        &self,
+        digest: &str,
+    ) -> Result<Option<(Pseudonym, ClientId, Timestamp)>, StoreError>;
+
     /// Keeps a fairness report received for a purpose, by its SHA-256 (once).
     async fn save_fairness_report(
         &self,

@@ -104,6 +104,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0014_fairness.sql"),
         postgres: include_str!("../migrations/postgres/0014_fairness.sql"),
     },
+    Migration {
+        version: 15,
+        name: "portal links",
+        sqlite: include_str!("../migrations/sqlite/0015_portal_links.sql"),
+        postgres: include_str!("../migrations/postgres/0015_portal_links.sql"),
+    },
 ];
 
 /// An arbitrary constant naming bioguard's migration lock among PostgreSQL advisory locks.

@@ -2304,6 +2304,68 @@ impl Store for SqlStore {
         .transpose()
     }
 
+    async fn create_portal_link(
+        &self,
+        digest: &str,
+        subject: &Pseudonym,
+        client: &ClientId,
+        now: Timestamp,
+        expires_at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<(), StoreError> {
+        let (digest, subject, client, leaf) = (
+            digest.to_owned(),
+            subject.clone(),
+            client.clone(),
+            leaf.clone(),
+        );
+        self.writer
+            .write(move |b| {
+                Box::pin(async move {
+                    sqlx::query("DELETE FROM portal_links WHERE expires_at < $1")
+                        .bind(now.unix())
+                        .execute(b.conn())
+                        .await?;
+                    sqlx::query(
+                        "INSERT INTO portal_links (digest, subject, client_id, issued_at, \
+                         expires_at) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(digest.as_str())
+                    .bind(subject.as_str())
+                    .bind(client.as_str())
+                    .bind(now.unix())
+                    .bind(expires_at.unix())
+                    .execute(b.conn())
+                    .await?;
+                    b.append_leaf(&leaf).await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn portal_link(
+        &self,
+        digest: &str,
+    ) -> Result<Option<(Pseudonym, ClientId, Timestamp)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT subject, client_id, expires_at FROM portal_links WHERE digest = $1",
+        )
+        .bind(digest)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok((
+                Pseudonym::parse(&r.try_get::<String, _>("subject")?)
+                    .map_err(|_| corrupt("portal link subject"))?,
+                ClientId::parse(&r.try_get::<String, _>("client_id")?)
+                    .map_err(|_| corrupt("portal link client"))?,
+                Timestamp::from_unix(r.try_get("expires_at")?),
+            ))
+        })
+        .transpose()
+    }
+
     async fn save_fairness_report(
         &self,
         sha256: &str,
@@ -2584,6 +2646,10 @@ impl Store for SqlStore {
                         .rows_affected();
                     }
                     sqlx::query("DELETE FROM subject_locks WHERE subject = $1")
+                        .bind(subject.as_str())
+                        .execute(b.conn())
+                        .await?;
+                    sqlx::query("DELETE FROM portal_links WHERE subject = $1")
                         .bind(subject.as_str())
                         .execute(b.conn())
                         .await?;

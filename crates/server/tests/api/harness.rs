@@ -19,6 +19,7 @@ pub struct Reply {
     pub json: Value,
     pub raw: String,
     pub request_id: String,
+    pub headers: axum::http::HeaderMap,
 }
 
 impl Reply {
@@ -55,6 +56,7 @@ impl Harness {
             service: service.clone(),
             max_body_bytes: LIMIT,
             retention_sweep_secs: Some(3600),
+            secure_cookies: false,
         });
         Self {
             db,
@@ -86,6 +88,7 @@ impl Harness {
             service: configure(service),
             max_body_bytes: LIMIT,
             retention_sweep_secs: None,
+            secure_cookies: false,
         })
     }
 
@@ -294,6 +297,7 @@ impl Harness {
 async fn send_to(app: &axum::Router, req: Request<Body>) -> Reply {
     let resp = app.clone().oneshot(req).await.expect("infallible");
     let status = resp.status();
+    let headers = resp.headers().clone();
     let request_id = resp
         .headers()
         .get("x-request-id")
@@ -310,6 +314,7 @@ async fn send_to(app: &axum::Router, req: Request<Body>) -> Reply {
         json,
         raw,
         request_id,
+        headers,
     }
 }
 

@@ -9,6 +9,7 @@ mod fairness;
 mod governance;
 mod harness;
 mod identify;
+mod portal;
 mod retention;
 mod rights;
 mod risk;

@@ -1,0 +1,390 @@
+//! Server-rendered pages for people: public pages (purposes and notices, retention schedule,
+//! transparency report, latest signed checkpoint, fairness) and the subject portal. Plain
+//! HTML that works without JavaScript, one stylesheet served by the binary, a strict Content
+//! Security Policy, and every string from [`text`].
+
+mod portal;
+pub(crate) mod text;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bioguard_service::escape_html as esc;
+use serde_json::Value;
+
+use crate::AppState;
+use text::Lang;
+
+const CSS: &str = include_str!("../../assets/site.css");
+
+/// The policy of every page: nothing from elsewhere, no script at all, forms only to here.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+                   frame-ancestors 'none'; base-uri 'none'";
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/static/site.css", get(css))
+        .route("/purposes", get(purposes))
+        .route("/retention", get(retention))
+        .route("/transparency", get(transparency))
+        .route("/ledger", get(ledger))
+        .route("/fairness", get(fairness))
+        .route("/portal/open/{token}", get(portal::open))
+        .route("/portal", get(portal::view))
+        .route("/portal/withdraw", post(portal::withdraw))
+        .route("/portal/lock", post(portal::lock))
+        .route("/portal/erase", get(portal::erase_form).post(portal::erase))
+        .route("/portal/report", get(portal::report))
+        .route("/portal/receipt/{consent}", get(portal::receipt))
+}
+
+/// The language of a request.
+fn lang(headers: &HeaderMap) -> Lang {
+    Lang::from_accept(
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// A page: the layout around `body`, with the security headers. `private` pages (the portal)
+/// are never cached.
+fn page(lang: Lang, status: StatusCode, title: &str, body: &str, private: bool) -> Response {
+    let t = |k| lang.t(k);
+    let nav = [
+        ("/", "nav.home"),
+        ("/purposes", "nav.purposes"),
+        ("/retention", "nav.retention"),
+        ("/transparency", "nav.transparency"),
+        ("/ledger", "nav.ledger"),
+        ("/fairness", "nav.fairness"),
+    ]
+    .iter()
+    .map(|(href, k)| format!("<li><a href=\"{href}\">{}</a></li>", esc(t(k))))
+    .collect::<String>();
+    let html = format!(
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{} – {}</title><link rel=\"stylesheet\" href=\"/static/site.css\"></head><body>\
+         <a class=\"skip\" href=\"#main\">{}</a>\
+         <header><a href=\"/\"><strong>{}</strong></a><nav aria-label=\"{}\"><ul>{nav}</ul></nav></header>\
+         <main id=\"main\" tabindex=\"-1\"><h1>{}</h1>{body}</main></body></html>",
+        lang.tag(),
+        esc(title),
+        esc(t("site")),
+        esc(t("skip")),
+        esc(t("site")),
+        esc(t("nav")),
+        esc(title),
+    );
+    let mut r = (status, html).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(if private { "no-store" } else { "max-age=60" }),
+    );
+    r
+}
+
+/// An error page.
+fn error_page(lang: Lang, status: StatusCode, key: &str, private: bool) -> Response {
+    page(
+        lang,
+        status,
+        lang.t("error.title"),
+        &format!("<p class=\"warn\" role=\"alert\">{}</p>", esc(lang.t(key))),
+        private,
+    )
+}
+
+/// The page for a service failure on a public page.
+fn failed(lang: Lang, e: &bioguard_service::ServiceError) -> Response {
+    tracing::error!(error = %e, "a page could not be built");
+    let mut r = error_page(lang, StatusCode::SERVICE_UNAVAILABLE, "error.other", false);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    r
+}
+
+async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        CSS,
+    )
+        .into_response()
+}
+
+async fn home(headers: HeaderMap) -> Response {
+    let l = lang(&headers);
+    let body = format!(
+        "<p>{}</p><p class=\"note\">{}</p>",
+        esc(l.t("home.lead")),
+        esc(l.t("home.portal"))
+    );
+    page(l, StatusCode::OK, l.t("home.title"), &body, false)
+}
+
+fn days(n: impl std::fmt::Display, l: Lang, key: &str) -> String {
+    format!("{n} {}", esc(l.t(key)))
+}
+
+async fn purposes(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let l = lang(&headers);
+    let all = match st.service.purposes().await {
+        Ok(p) => p,
+        Err(e) => return failed(l, &e),
+    };
+    let mut body = String::new();
+    if all.is_empty() {
+        body.push_str(&format!("<p>{}</p>", esc(l.t("purposes.none"))));
+    }
+    for sp in &all {
+        let p = &sp.purpose;
+        let notices = match st.service.notices(&p.id).await {
+            Ok(n) => n,
+            Err(e) => return failed(l, &e),
+        };
+        let ops: Vec<&str> = p.operations.iter().map(|o| o.as_str()).collect();
+        let mut retention = days(p.retention.max_days_since_enrolment(), l, "days.enrolment");
+        if let Some(d) = p.retention.max_days_since_last_use() {
+            retention.push_str(&format!("; {}", days(d, l, "days.use")));
+        }
+        body.push_str(&format!(
+            "<section class=\"purpose\" aria-labelledby=\"p-{id}\"><h2 id=\"p-{id}\">{id}</h2><p>{}</p>\
+             <dl><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{retention}</dd></dl>",
+            esc(p.description.as_str()),
+            esc(l.t("purposes.operations")),
+            esc(&ops.join(", ")),
+            esc(l.t("purposes.retention")),
+            id = esc(p.id.as_str()),
+        ));
+        if let Some(n) = notices.last() {
+            body.push_str(&notice_html(
+                l,
+                &bioguard_service::notice_json(n),
+                &format!("v{}", n.version),
+                &n.hash,
+            ));
+        }
+        body.push_str("</section>");
+    }
+    page(l, StatusCode::OK, l.t("purposes.title"), &body, false)
+}
+
+/// A notice's text and facts.
+fn notice_html(l: Lang, n: &Value, version: &str, hash: &str) -> String {
+    let s = |k: &str| esc(n[k].as_str().unwrap_or(""));
+    let recipients = n["recipients"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    format!(
+        "<h3>{}</h3><p>{}</p><dl><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd>\
+         <dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{} <code>{}</code></dd></dl>",
+        esc(l.t("purposes.notice")),
+        s("text"),
+        esc(l.t("purposes.controller")),
+        s("controller"),
+        esc(l.t("purposes.jurisdiction")),
+        s("jurisdiction"),
+        esc(l.t("purposes.recipients")),
+        esc(&recipients),
+        esc(l.t("purposes.withdrawal")),
+        s("withdrawal_method"),
+        esc(l.t("purposes.version")),
+        esc(version),
+        esc(hash),
+    )
+}
+
+async fn retention(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let l = lang(&headers);
+    let all = match st.service.purposes().await {
+        Ok(p) => p,
+        Err(e) => return failed(l, &e),
+    };
+    let rows: String = all
+        .iter()
+        .map(|sp| {
+            let p = &sp.purpose;
+            format!(
+                "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td></tr>",
+                esc(p.id.as_str()),
+                days(p.retention.max_days_since_enrolment(), l, "days"),
+                p.retention
+                    .max_days_since_last_use()
+                    .map_or_else(|| esc(l.t("retention.unlimited")), |d| days(d, l, "days")),
+            )
+        })
+        .collect();
+    let body = format!(
+        "<p>{}</p><table><caption>{}</caption><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
+         <th scope=\"col\">{}</th></tr></thead><tbody>{rows}</tbody></table>",
+        esc(l.t("retention.lead")),
+        esc(l.t("retention.title")),
+        esc(l.t("retention.purpose")),
+        esc(l.t("retention.enrolment")),
+        esc(l.t("retention.use")),
+    );
+    page(l, StatusCode::OK, l.t("retention.title"), &body, false)
+}
+
+/// Flattens a JSON object into (name, value) rows, skipping `skip` keys.
+fn flatten(prefix: &str, v: &Value, skip: &[&str], out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                if prefix.is_empty() && skip.contains(&k.as_str()) {
+                    continue;
+                }
+                let name = if prefix.is_empty() {
+                    k.replace('_', " ")
+                } else {
+                    format!("{prefix} / {}", k.replace('_', " "))
+                };
+                flatten(&name, v, skip, out);
+            }
+        }
+        Value::Array(_) => {}
+        Value::Null => out.push((prefix.to_owned(), "–".into())),
+        Value::String(s) => out.push((prefix.to_owned(), s.clone())),
+        other => out.push((prefix.to_owned(), other.to_string())),
+    }
+}
+
+async fn transparency(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let l = lang(&headers);
+    let report = match st.service.transparency().await {
+        Ok(r) => r,
+        Err(e) => return failed(l, &e),
+    };
+    let mut rows = Vec::new();
+    flatten(
+        "",
+        &report,
+        &["notes", "fairness", "generated_at"],
+        &mut rows,
+    );
+    let rows: String = rows
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<tr><th scope=\"row\">{}</th><td>{}</td></tr>",
+                esc(k),
+                esc(v)
+            )
+        })
+        .collect();
+    let notes: String = report["notes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|n| format!("<li>{}</li>", esc(n)))
+        .collect();
+    let body = format!(
+        "<p>{}</p><table><caption>{}</caption><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead>\
+         <tbody>{rows}</tbody></table><p><a href=\"/fairness\">{}</a></p><ul>{notes}</ul>",
+        esc(l.t("transparency.lead")),
+        esc(l.t("transparency.title")),
+        esc(l.t("transparency.measure")),
+        esc(l.t("transparency.count")),
+        esc(l.t("nav.fairness")),
+    );
+    page(l, StatusCode::OK, l.t("transparency.title"), &body, false)
+}
+
+async fn ledger(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let l = lang(&headers);
+    let note = match st.service.audit_checkpoint().await {
+        Ok(n) => n,
+        Err(e) => return failed(l, &e),
+    };
+    let (origin, key) = st.service.audit_key();
+    let body = format!(
+        "<p>{}</p><h2>{}</h2><pre id=\"checkpoint\">{}</pre><h2>{}</h2><p><code>{}</code></p>\
+         <p>{}</p><p class=\"note\">{}</p>",
+        esc(l.t("ledger.lead")),
+        esc(l.t("ledger.checkpoint")),
+        esc(&note),
+        esc(l.t("ledger.key")),
+        esc(&key.to_string()),
+        esc(&origin),
+        esc(l.t("ledger.how")),
+    );
+    page(l, StatusCode::OK, l.t("ledger.title"), &body, false)
+}
+
+async fn fairness(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let l = lang(&headers);
+    let all = match st.service.purposes().await {
+        Ok(p) => p,
+        Err(e) => return failed(l, &e),
+    };
+    let rows: String = all
+        .iter()
+        .map(|sp| {
+            let p = &sp.purpose;
+            let f = &p.fairness;
+            let status = match sp.fairness.status.as_str() {
+                "passed" => l.t("fairness.passed"),
+                "override" => l.t("fairness.override"),
+                _ => l.t("fairness.none"),
+            };
+            format!(
+                "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td><code>{}</code></td>\
+                 <td>FMR ratio ≤ {}, FNMR ratio ≤ {}, GARBE ≤ {}, report ≤ {} {}</td></tr>",
+                esc(p.id.as_str()),
+                p.threshold.get(),
+                esc(status),
+                esc(sp.fairness.report_sha256.as_deref().unwrap_or("–")),
+                f.max_fmr_ratio,
+                f.max_fnmr_ratio,
+                f.max_garbe,
+                f.max_report_age_days,
+                esc(l.t("days")),
+            )
+        })
+        .collect();
+    let body = format!(
+        "<p>{}</p><table><caption>{}</caption><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
+         <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>{rows}</tbody></table>",
+        esc(l.t("fairness.lead")),
+        esc(l.t("fairness.title")),
+        esc(l.t("retention.purpose")),
+        esc(l.t("fairness.threshold")),
+        esc(l.t("fairness.status")),
+        esc(l.t("fairness.report")),
+        esc(l.t("fairness.policy")),
+    );
+    page(l, StatusCode::OK, l.t("fairness.title"), &body, false)
+}

@@ -1,0 +1,520 @@
+//! The subject portal: opened with a short-lived link, kept in a cookie (HttpOnly,
+//! SameSite=Lax, as long as the link), every action a POST form carrying an anti-forgery
+//! token bound to the link.
+
+use std::collections::HashMap;
+
+use axum::Form;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bioguard_core::PurposeId;
+use bioguard_service::{PortalSession, ServiceError, escape_html as esc};
+use serde_json::Value;
+
+use super::text::Lang;
+use super::{error_page, lang, notice_html, page};
+use crate::AppState;
+use crate::extract::Segments;
+
+const COOKIE: &str = "bioguard_portal";
+
+/// The portal token in the request's cookie.
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// The page for a failed portal request.
+fn refused(l: Lang, e: &ServiceError) -> Response {
+    match e {
+        ServiceError::PortalLinkInvalid => error_page(l, StatusCode::FORBIDDEN, "error.link", true),
+        ServiceError::RateLimited(secs) => {
+            let mut r = error_page(l, StatusCode::TOO_MANY_REQUESTS, "error.rate", true);
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
+        ServiceError::ConsentNotFound
+        | ServiceError::PurposeNotFound
+        | ServiceError::Invalid(_) => error_page(l, StatusCode::CONFLICT, "error.other", true),
+        e => {
+            tracing::error!(error = %e, "a portal request failed");
+            let mut r = error_page(l, StatusCode::SERVICE_UNAVAILABLE, "error.other", true);
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            r
+        }
+    }
+}
+
+/// The session of a request, rate-limited per link (and together for tokens that fail).
+async fn session(st: &AppState, headers: &HeaderMap) -> Result<PortalSession, Response> {
+    let l = lang(headers);
+    let token = cookie_token(headers).unwrap_or_default();
+    match st.service.portal_session(&token).await {
+        Ok(s) => {
+            st.service
+                .portal_rate(&s.rate_key())
+                .map_err(|e| refused(l, &e))?;
+            Ok(s)
+        }
+        Err(e) => {
+            st.service
+                .portal_rate("invalid")
+                .map_err(|e| refused(l, &e))?;
+            Err(refused(l, &e))
+        }
+    }
+}
+
+/// The forms' anti-forgery check: the refusal page when the form's token is not this
+/// session's.
+fn forged(
+    st: &AppState,
+    s: &PortalSession,
+    form: &HashMap<String, String>,
+    l: Lang,
+) -> Option<Response> {
+    let given = form.get("csrf").map(String::as_str).unwrap_or("");
+    (!st.service.portal_csrf_ok(s, given))
+        .then(|| error_page(l, StatusCode::FORBIDDEN, "error.csrf", true))
+}
+
+fn csrf_field(st: &AppState, s: &PortalSession) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        esc(&st.service.portal_csrf(s))
+    )
+}
+
+/// `GET /portal/open/{token}`: checks the link, keeps it in a cookie, and sends the browser
+/// to the portal (so the token leaves the address bar at once).
+pub(super) async fn open(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Segments(token): Segments<String>,
+) -> Response {
+    let l = lang(&headers);
+    let s = match st.service.portal_session(&token).await {
+        Ok(s) => s,
+        Err(e) => {
+            if let Err(e) = st.service.portal_rate("invalid") {
+                return refused(l, &e);
+            }
+            return refused(l, &e);
+        }
+    };
+    if let Err(e) = st.service.portal_rate(&s.rate_key()) {
+        return refused(l, &e);
+    }
+    let max_age = (s.expires_at.unix() - st.service.clock().now().unix()).max(0);
+    let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, "/portal")]).into_response();
+    let secure = if st.secure_cookies { "; Secure" } else { "" };
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{COOKIE}={token}; Path=/portal; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+    )) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    r
+}
+
+fn text<'a>(v: &'a Value, k: &str) -> &'a str {
+    v[k].as_str().unwrap_or("")
+}
+
+/// `GET /portal`: everything held and every use, with the actions.
+pub(super) async fn view(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let l = lang(&headers);
+    let s = match session(&st, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let v = match st.service.portal_view(&s).await {
+        Ok(v) => v,
+        Err(e) => return refused(l, &e),
+    };
+    let csrf = csrf_field(&st, &s);
+    let t = |k| esc(l.t(k));
+    let mut b = format!(
+        "<p>{} <time>{}</time>.</p>",
+        t("portal.lead"),
+        esc(text(&v, "link_expires_at"))
+    );
+    // Choices.
+    let locked = v["locked_since"].as_str();
+    b.push_str(&format!(
+        "<section aria-labelledby=\"choices\"><h2 id=\"choices\">{}</h2>",
+        t("portal.choices")
+    ));
+    match locked {
+        Some(at) => b.push_str(&format!(
+            "<p class=\"warn\" id=\"lock-state\">{} <time>{}</time>.</p>\
+             <form class=\"inline\" method=\"post\" action=\"/portal/lock\">{csrf}\
+             <input type=\"hidden\" name=\"action\" value=\"unlock\"><button type=\"submit\" id=\"unlock\">{}</button></form>",
+            t("portal.locked"),
+            esc(at),
+            t("portal.unlock")
+        )),
+        None => b.push_str(&format!(
+            "<p id=\"lock-state\">{}</p><form class=\"inline\" method=\"post\" action=\"/portal/lock\">{csrf}\
+             <input type=\"hidden\" name=\"action\" value=\"lock\"><button type=\"submit\" id=\"lock\">{}</button></form>",
+            t("portal.unlocked"),
+            t("portal.lock")
+        )),
+    }
+    b.push_str(&format!(
+        "<ul><li><a id=\"download-report\" href=\"/portal/report\" download=\"bioguard-report.json\">{}</a></li>\
+         <li><a id=\"erase-link\" href=\"/portal/erase\">{}</a></li></ul></section>",
+        t("portal.report"),
+        t("portal.erase")
+    ));
+    // Purposes.
+    b.push_str(&format!(
+        "<section aria-labelledby=\"purposes\"><h2 id=\"purposes\">{}</h2>",
+        t("portal.purposes")
+    ));
+    let purposes = v["purposes"].as_array().cloned().unwrap_or_default();
+    if purposes.is_empty() {
+        b.push_str(&format!("<p id=\"nothing\">{}</p>", t("portal.nothing")));
+    }
+    for p in &purposes {
+        let id = text(p, "id");
+        b.push_str(&format!(
+            "<article class=\"purpose\" aria-labelledby=\"purpose-{0}\"><h3 id=\"purpose-{0}\">{0}</h3><p>{1}</p>",
+            esc(id),
+            esc(text(p, "description"))
+        ));
+        let mut live = false;
+        for c in v["consents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["purpose"] == id)
+        {
+            let ended = c["ended_at"].as_str();
+            live |= ended.is_none();
+            let version = text(c, "notice_version");
+            b.push_str(&format!(
+                "<p><strong>{}</strong>: {} <time>{}</time> ({version}); {}</p>",
+                t("portal.consent"),
+                t("portal.given"),
+                esc(text(c, "given_at")),
+                match ended {
+                    None => t("portal.live"),
+                    Some(at) => format!(
+                        "{} <time>{}</time> ({})",
+                        t("portal.ended"),
+                        esc(at),
+                        esc(text(c, "end_reason"))
+                    ),
+                },
+                version = esc(version),
+            ));
+            let notice = &v["notices"][format!("{id}/{version}")];
+            if !notice.is_null() {
+                b.push_str(&format!(
+                    "<details><summary>{}</summary>{}</details>",
+                    t("portal.notice"),
+                    notice_html(l, notice, version, text(notice, "hash"))
+                ));
+            }
+            b.push_str(&format!(
+                "<p><a href=\"/portal/receipt/{}\" download=\"consent-receipt.jws\">{}</a></p>",
+                esc(text(c, "id")),
+                t("portal.receipt")
+            ));
+        }
+        let templates: Vec<&Value> = v["templates"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|x| x["purpose"] == id)
+            .collect();
+        if templates.is_empty() {
+            b.push_str(&format!("<p>{}</p>", t("portal.no_template")));
+        }
+        for x in templates {
+            b.push_str(&format!(
+                "<dl><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd><time>{}</time></dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd><time>{}</time></dd></dl>",
+                t("portal.held"),
+                esc(text(x, "held")),
+                t("portal.enrolled"),
+                esc(text(x, "enrolled_at")),
+                t("portal.last_used"),
+                x["last_used_at"].as_str().map_or_else(|| t("portal.never"), |u| format!("<time>{}</time>", esc(u))),
+                t("portal.deleted_by"),
+                esc(text(x, "deleted_by")),
+            ));
+        }
+        if live {
+            b.push_str(&format!(
+                "<form method=\"post\" action=\"/portal/withdraw\">{csrf}\
+                 <input type=\"hidden\" name=\"purpose\" value=\"{0}\">\
+                 <button type=\"submit\" class=\"danger\" id=\"withdraw-{0}\">{1} {0}</button></form>",
+                esc(id),
+                t("portal.withdraw"),
+            ));
+        }
+        b.push_str("</article>");
+    }
+    b.push_str("</section>");
+    // History.
+    let rows: String = v["history"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|u| {
+            let opt = |k: &str| u[k].as_str().map_or_else(|| "–".to_owned(), esc);
+            format!(
+                "<tr><td><time>{}</time></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(text(u, "time")),
+                esc(text(u, "operation")),
+                opt("purpose"),
+                opt("decision"),
+                esc(text(u, "by")),
+                u["ledger_index"],
+                if u["proved"] == true { t("portal.proved") } else { t("portal.unproved") },
+            )
+        })
+        .collect();
+    b.push_str(&format!(
+        "<section aria-labelledby=\"history\"><h2 id=\"history\">{}</h2><table id=\"history-table\"><caption>{} {}</caption><thead><tr>\
+         <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
+         <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>{rows}</tbody></table></section>",
+        t("portal.history"),
+        t("portal.history.caption"),
+        v["checkpoint"]["size"],
+        t("portal.time"),
+        t("portal.operation"),
+        t("portal.purpose"),
+        t("portal.decision"),
+        t("portal.by"),
+        t("portal.index"),
+        t("portal.proof"),
+    ));
+    page(l, StatusCode::OK, l.t("portal.title"), &b, true)
+}
+
+/// A page confirming an action, with its signed document.
+fn done(
+    l: Lang,
+    message: &str,
+    doc_label: Option<&str>,
+    doc: Option<&str>,
+    back: bool,
+) -> Response {
+    let mut b = format!(
+        "<p class=\"done\" role=\"status\" id=\"outcome\">{}</p>",
+        esc(l.t(message))
+    );
+    if let (Some(label), Some(doc)) = (doc_label, doc) {
+        b.push_str(&format!(
+            "<p><label for=\"document\">{}</label></p><textarea id=\"document\" readonly rows=\"6\">{}</textarea>",
+            esc(l.t(label)),
+            esc(doc)
+        ));
+    }
+    if back {
+        b.push_str(&format!(
+            "<p><a href=\"/portal\" id=\"back\">{}</a></p>",
+            esc(l.t("done.back"))
+        ));
+    }
+    page(l, StatusCode::OK, l.t("portal.title"), &b, true)
+}
+
+/// `POST /portal/withdraw`.
+pub(super) async fn withdraw(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let l = lang(&headers);
+    let s = match session(&st, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Some(r) = forged(&st, &s, &form, l) {
+        return r;
+    }
+    let Some(purpose) = form.get("purpose").and_then(|p| PurposeId::parse(p).ok()) else {
+        return error_page(l, StatusCode::BAD_REQUEST, "error.other", true);
+    };
+    match st.service.portal_withdraw(&s, &purpose).await {
+        Ok(receipt) => done(
+            l,
+            "done.withdrawn",
+            Some("done.receipt"),
+            Some(&receipt),
+            true,
+        ),
+        Err(e) => refused(l, &e),
+    }
+}
+
+/// `POST /portal/lock` with `action` `lock` or `unlock`.
+pub(super) async fn lock(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let l = lang(&headers);
+    let s = match session(&st, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Some(r) = forged(&st, &s, &form, l) {
+        return r;
+    }
+    let lock = match form.get("action").map(String::as_str) {
+        Some("lock") => true,
+        Some("unlock") => false,
+        _ => return error_page(l, StatusCode::BAD_REQUEST, "error.other", true),
+    };
+    match st.service.portal_lock(&s, lock).await {
+        Ok(_) => done(
+            l,
+            if lock { "done.locked" } else { "done.unlocked" },
+            None,
+            None,
+            true,
+        ),
+        Err(e) => refused(l, &e),
+    }
+}
+
+/// `GET /portal/erase`: the confirmation.
+pub(super) async fn erase_form(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let l = lang(&headers);
+    let s = match session(&st, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let t = |k| esc(l.t(k));
+    let b = format!(
+        "<p class=\"warn\">{}</p><form method=\"post\" action=\"/portal/erase\">{}\
+         <p><input type=\"checkbox\" id=\"confirm\" name=\"confirm\" value=\"yes\" required> \
+         <label for=\"confirm\">{}</label></p><p><button type=\"submit\" class=\"danger\" id=\"erase\">{}</button> \
+         <a href=\"/portal\">{}</a></p></form>",
+        t("erase.warning"),
+        csrf_field(&st, &s),
+        t("erase.confirm"),
+        t("erase.button"),
+        t("erase.cancel"),
+    );
+    page(l, StatusCode::OK, l.t("erase.title"), &b, true)
+}
+
+/// `POST /portal/erase`: erases everything once confirmed; shows the certificate.
+pub(super) async fn erase(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let l = lang(&headers);
+    let s = match session(&st, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Some(r) = forged(&st, &s, &form, l) {
+        return r;
+    }
+    if form.get("confirm").map(String::as_str) != Some("yes") {
+        return error_page(l, StatusCode::BAD_REQUEST, "error.confirm", true);
+    }
+    match st.service.portal_erase(&s).await {
+        Ok((_, certificate)) => {
+            let mut r = done(
+                l,
+                "done.erased",
+                Some("done.certificate"),
+                Some(&certificate),
+                false,
+            );
+            // The link no longer opens anything: forget it.
+            r.headers_mut().insert(
+                header::SET_COOKIE,
+                HeaderValue::from_static(
+                    "bioguard_portal=; Path=/portal; Max-Age=0; HttpOnly; SameSite=Lax",
+                ),
+            );
+            r
+        }
+        Err(e) => refused(l, &e),
+    }
+}
+
+fn attachment(body: String, content_type: &'static str, name: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_DISPOSITION, name),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `GET /portal/report`: the full report as a file.
+pub(super) async fn report(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let l = lang(&headers);
+    let s = match session(&st, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match st.service.portal_report(&s).await {
+        Ok(v) => attachment(
+            serde_json::to_string_pretty(&v).unwrap_or_default(),
+            "application/json",
+            "attachment; filename=\"bioguard-report.json\"",
+        ),
+        Err(e) => refused(l, &e),
+    }
+}
+
+/// `GET /portal/receipt/{consent}`: one consent's signed receipt as a file.
+pub(super) async fn receipt(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Segments(consent): Segments<String>,
+) -> Response {
+    let l = lang(&headers);
+    let s = match session(&st, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let v = match st.service.portal_report(&s).await {
+        Ok(v) => v,
+        Err(e) => return refused(l, &e),
+    };
+    match v["consents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["id"] == consent.as_str())
+        .and_then(|c| c["receipt"].as_str())
+    {
+        Some(jws) => attachment(
+            jws.to_owned(),
+            "application/jose",
+            "attachment; filename=\"consent-receipt.jws\"",
+        ),
+        None => error_page(l, StatusCode::NOT_FOUND, "error.other", true),
+    }
+}
