@@ -169,8 +169,9 @@ fn a_person_walks_through_the_portal_in_a_real_browser() {
     );
     browser.click("#back");
 
-    // Lock, then unlock.
-    browser.click("#lock");
+    // Lock with the keyboard alone (Tab to the button, Enter), then unlock.
+    browser.tab_to("lock", 30);
+    browser.press("\u{E007}");
     assert!(browser.text("#outcome").contains("now locked"));
     assert_eq!(db.count("SELECT COUNT(*) FROM subject_locks"), 1);
     let locked = request(

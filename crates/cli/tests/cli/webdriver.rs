@@ -157,6 +157,47 @@ impl Browser {
         self.call("POST", &format!("/element/{id}/click"), Some(json!({})));
     }
 
+    /// Presses keys (WebDriver key codes, e.g. `\u{E004}` Tab, `\u{E007}` Enter) on
+    /// whatever has the focus.
+    pub fn press(&self, keys: &str) {
+        let actions: Vec<Value> = keys
+            .chars()
+            .flat_map(|c| {
+                [
+                    json!({"type": "keyDown", "value": c.to_string()}),
+                    json!({"type": "keyUp", "value": c.to_string()}),
+                ]
+            })
+            .collect();
+        self.call(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})),
+        );
+    }
+
+    /// The `id` attribute of the focused element.
+    pub fn focused_id(&self) -> String {
+        let v = self.call("GET", "/element/active", None);
+        let id = v[ELEMENT].as_str().expect("active element").to_owned();
+        self.call("GET", &format!("/element/{id}/attribute/id"), None)
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    /// Moves the focus with Tab, as a keyboard user would, until the element with `id` has
+    /// it (at most `max` presses).
+    pub fn tab_to(&self, id: &str, max: usize) {
+        for _ in 0..max {
+            self.press("\u{E004}");
+            if self.focused_id() == id {
+                return;
+            }
+        }
+        panic!("#{id} cannot be reached with the keyboard in {max} presses of Tab");
+    }
+
     /// The visible text of the element matching `css`.
     pub fn text(&self, css: &str) -> String {
         let id = self.element(css);
