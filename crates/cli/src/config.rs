@@ -107,6 +107,10 @@ const KEYS: &[Key] = &[
         allowed: "a whole number of seconds from 0 (no sweeper in this process) to 604800",
     },
     Key {
+        name: "gallery_sync_ms",
+        allowed: "a whole number of milliseconds from 50 to 60000",
+    },
+    Key {
         name: "log",
         allowed: "a log filter such as info, warn or bioguard_service=debug",
     },
@@ -184,6 +188,7 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub checkpoint_interval_secs: u64,
     pub retention_sweep_secs: u64,
+    pub gallery_sync_ms: u64,
     pub log: String,
 }
 
@@ -403,6 +408,14 @@ impl RawConfig {
                 .ok_or_else(|| invalid("retention_sweep_secs", s))?,
             None => 3600,
         };
+        let gallery_sync_ms = match self.get("gallery_sync_ms") {
+            Some((v, s)) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (50..=60_000).contains(n))
+                .ok_or_else(|| invalid("gallery_sync_ms", s))?,
+            None => 1000,
+        };
         let log = match self.get("log") {
             Some((v, s)) => {
                 tracing_subscriber::EnvFilter::try_new(v).map_err(|_| invalid("log", s))?;
@@ -424,6 +437,7 @@ impl RawConfig {
             max_body_bytes,
             checkpoint_interval_secs,
             retention_sweep_secs,
+            gallery_sync_ms,
             log,
         })
     }

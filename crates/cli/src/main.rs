@@ -126,6 +126,10 @@ struct ServeArgs {
     /// Seconds between retention sweeps; 0 turns the sweeper off [default: 3600].
     #[arg(long, value_name = "SECONDS")]
     retention_sweep_secs: Option<String>,
+    /// Milliseconds between polls of the ledger for other nodes' changes to the galleries
+    /// (PostgreSQL also announces each commit at once) [default: 1000].
+    #[arg(long, value_name = "MS")]
+    gallery_sync_ms: Option<String>,
     /// Key provider: local (the key file) or pkcs11 [default: local].
     #[arg(long, value_name = "KIND")]
     key_provider: Option<String>,
@@ -418,6 +422,7 @@ fn load_config(args: ServeArgs) -> anyhow::Result<config::Config> {
         log,
         checkpoint_interval_secs,
         retention_sweep_secs,
+        gallery_sync_ms,
         key_provider,
         pkcs11_module,
         pkcs11_token_label,
@@ -455,6 +460,7 @@ fn load_config(args: ServeArgs) -> anyhow::Result<config::Config> {
         "--retention-sweep-secs",
         retention_sweep_secs,
     );
+    raw.merge_flag("gallery_sync_ms", "--gallery-sync-ms", gallery_sync_ms);
     raw.merge_flag("key_provider", "--key-provider", key_provider);
     raw.merge_flag("pkcs11_module", "--pkcs11-module", pkcs11_module);
     raw.merge_flag(

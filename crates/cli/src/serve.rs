@@ -428,6 +428,43 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             }
         })
     });
+    // Follow changes other nodes commit into this node's galleries: at once when PostgreSQL
+    // announces a commit, and at least every `gallery_sync_ms` in any case.
+    let follower = {
+        let service = service.clone();
+        let url = cfg.database_url.clone();
+        let every = std::time::Duration::from_millis(cfg.gallery_sync_ms.max(50));
+        tokio::spawn(async move {
+            let mut listener = match url.as_deref() {
+                Some(u) => match bioguard_store::LedgerListener::connect(u).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot listen for commits; polling only");
+                        None
+                    }
+                },
+                None => None,
+            };
+            let mut tick = tokio::time::interval(every);
+            loop {
+                match listener.as_mut() {
+                    Some(l) => tokio::select! {
+                        r = l.recv() => if let Err(e) = r {
+                            tracing::warn!(error = %e, "commit notifications interrupted");
+                            tokio::time::sleep(every).await;
+                        },
+                        _ = tick.tick() => {}
+                    },
+                    None => {
+                        tick.tick().await;
+                    }
+                }
+                if let Err(e) = service.sync_galleries().await {
+                    tracing::warn!(error = %e, "could not follow the ledger into the galleries");
+                }
+            }
+        })
+    };
     // Pick up key versions another process (a `keys rotate`) created.
     let key_refresher = {
         let service = service.clone();
@@ -471,6 +508,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     }
     checkpointer.abort();
     key_refresher.abort();
+    follower.abort();
     if let Some(s) = sweeper {
         s.abort();
     }

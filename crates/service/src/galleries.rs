@@ -1,7 +1,8 @@
 //! The in-memory galleries for 1:N identification.
 //!
 //! Filled at start by decrypting every gallery template of every purpose that allows
-//! identification, and kept current by the calls that enrol, withdraw and erase on this node.
+//! identification, and kept current by the calls that enrol, withdraw and erase on this node
+//! and, for changes made by other nodes, by following the audit ledger (`sync_galleries`).
 //! The database stays the authority: identification confirms every candidate against it
 //! (template present, consent live, gallery membership, current key version) before returning
 //! it, so a stale entry can cost a candidate slot but can never return a wrong subject.
@@ -9,13 +10,25 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use bioguard_core::{CodeBits, GalleryName, PurposeId, TemplateId};
+use bioguard_core::{CodeBits, GalleryName, Pseudonym, PurposeId, TemplateId};
 use bioguard_engine::{Candidate, Gallery, Kernel, ProtectedCode};
 
 /// The galleries of one purpose, under one protection key version.
 struct PurposeGalleries {
     version: u32,
     galleries: HashMap<GalleryName, Gallery<[u8; 16]>>,
+    /// Which templates each subject has here, to bring one subject up to date.
+    subjects: HashMap<Pseudonym, Vec<TemplateId>>,
+}
+
+impl PurposeGalleries {
+    fn new(version: u32) -> Self {
+        Self {
+            version,
+            galleries: HashMap::new(),
+            subjects: HashMap::new(),
+        }
+    }
 }
 
 /// All in-memory galleries of this node.
@@ -53,11 +66,13 @@ impl Galleries {
 
     /// Adds a template's code to its galleries. A purpose whose galleries were built under an
     /// older key version is reset first.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn insert(
         &self,
         purpose: &PurposeId,
         version: u32,
         bits: CodeBits,
+        subject: &Pseudonym,
         template: &TemplateId,
         galleries: &[GalleryName],
         code: &ProtectedCode,
@@ -65,19 +80,18 @@ impl Galleries {
         let mut all = self.write();
         let entry = all
             .entry(purpose.clone())
-            .or_insert_with(|| PurposeGalleries {
-                version,
-                galleries: HashMap::new(),
-            });
+            .or_insert_with(|| PurposeGalleries::new(version));
         if entry.version != version {
             if version < entry.version {
                 return;
             }
-            *entry = PurposeGalleries {
-                version,
-                galleries: HashMap::new(),
-            };
+            *entry = PurposeGalleries::new(version);
         }
+        let held = entry.subjects.entry(subject.clone()).or_default();
+        if held.contains(template) {
+            return;
+        }
+        held.push(template.clone());
         let id = template.to_bytes();
         for g in galleries {
             entry
@@ -100,7 +114,34 @@ impl Galleries {
                 g.remove_where(|e| ids.contains(e));
             }
             p.galleries.retain(|_, g| !g.is_empty());
+            p.subjects.retain(|_, held| {
+                held.retain(|t| !templates.contains(t));
+                !held.is_empty()
+            });
         }
+    }
+
+    /// Whether this node holds `template` for `subject` under `purpose`.
+    pub(crate) fn holds(
+        &self,
+        purpose: &PurposeId,
+        subject: &Pseudonym,
+        template: &TemplateId,
+    ) -> bool {
+        self.read()
+            .get(purpose)
+            .and_then(|p| p.subjects.get(subject))
+            .is_some_and(|held| held.contains(template))
+    }
+
+    /// Removes every template of one subject from `purpose`'s galleries.
+    pub(crate) fn remove_subject(&self, purpose: &PurposeId, subject: &Pseudonym) {
+        let held = self
+            .read()
+            .get(purpose)
+            .and_then(|p| p.subjects.get(subject).cloned())
+            .unwrap_or_default();
+        self.remove(purpose, &held);
     }
 
     /// Drops every gallery of `purpose` (its key was rotated: the codes are revoked).

@@ -260,10 +260,128 @@ impl Service {
         Ok(opened.subject.map(|s| (s, m.subject)))
     }
 
+    /// Brings this node's galleries up to date with changes other nodes committed, by
+    /// following the audit ledger from where it last stopped: each enrolment, withdrawal,
+    /// retention deletion or erasure re-reads that subject's gallery templates from the
+    /// database, and a protection-key rotation drops the purpose's codes. Called when
+    /// PostgreSQL announces a commit and periodically; correctness never depends on it, since
+    /// identification confirms every candidate against the database.
+    pub async fn sync_galleries(&self) -> Result<u64, ServiceError> {
+        let mut seen = self.gallery_sync.lock().await;
+        let size = self.store.audit_size().await?;
+        let mut applied = 0;
+        while *seen < size {
+            let end = (*seen + 1000).min(size);
+            let leaves = self.store.audit_leaves(*seen, end).await?;
+            for bytes in &leaves {
+                let Some(leaf) = bioguard_ledger::Leaf::decode(bytes) else {
+                    continue;
+                };
+                applied += u64::from(self.follow(&leaf).await?);
+            }
+            *seen = end;
+        }
+        Ok(applied)
+    }
+
+    /// Applies one leaf to the galleries; whether it changed anything.
+    async fn follow(&self, leaf: &bioguard_ledger::Leaf) -> Result<bool, ServiceError> {
+        let subject = leaf
+            .subject
+            .as_deref()
+            .and_then(|s| bioguard_core::Pseudonym::parse(s).ok());
+        let purpose = leaf
+            .purpose
+            .as_deref()
+            .and_then(|p| PurposeId::parse(p).ok());
+        match (leaf.op.as_str(), subject, purpose) {
+            ("enrol", Some(s), Some(p)) => {
+                let template = leaf
+                    .detail
+                    .iter()
+                    .find(|(k, _)| k == "template")
+                    .and_then(|(_, v)| TemplateId::parse(v).ok());
+                if template.is_some_and(|t| self.galleries.holds(&p, &s, &t)) {
+                    return Ok(false);
+                }
+                self.resync_subject(&p, &s).await
+            }
+            ("consent.withdraw" | "retention.delete", Some(s), Some(p)) => {
+                self.resync_subject(&p, &s).await
+            }
+            ("subject.erase", Some(s), _) => {
+                let mut changed = false;
+                for p in self.store.purposes().await? {
+                    if p.purpose.allows(Operation::Identify) {
+                        changed |= self.resync_subject(&p.purpose.id, &s).await?;
+                    }
+                }
+                Ok(changed)
+            }
+            ("protection_key.rotate", _, Some(p)) => {
+                self.galleries.drop_purpose(&p);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Replaces one subject's codes in a purpose's galleries by what the database holds now.
+    async fn resync_subject(
+        &self,
+        purpose: &PurposeId,
+        subject: &bioguard_core::Pseudonym,
+    ) -> Result<bool, ServiceError> {
+        let Some(stored) = self.store.purpose(purpose).await? else {
+            return Ok(false);
+        };
+        if !stored.purpose.allows(Operation::Identify) {
+            return Ok(false);
+        }
+        let bits = stored.purpose.code_bits;
+        let records = self
+            .store
+            .index_records_of(purpose, stored.protection_version, subject)
+            .await?;
+        self.galleries.remove_subject(purpose, subject);
+        for rec in records {
+            let consent = ConsentChecked::after_live_consent_read();
+            match open_template(
+                &consent,
+                self.keys.as_ref(),
+                &rec.subject,
+                purpose,
+                bits,
+                &rec.template,
+            )
+            .await
+            {
+                Ok(opened) => self.galleries.insert(
+                    purpose,
+                    stored.protection_version,
+                    bits,
+                    &rec.subject,
+                    &rec.template.id,
+                    &rec.galleries,
+                    &opened.code,
+                ),
+                Err(ServiceError::Integrity) => tracing::error!(
+                    purpose = %purpose,
+                    template = %rec.template.id,
+                    "stored template failed its integrity check; left out of the galleries"
+                ),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
     /// Fills the in-memory galleries from the database by decrypting every gallery template
     /// of every purpose that allows identification.
     pub(crate) async fn load_galleries(&self) -> Result<(), ServiceError> {
         let started = Instant::now();
+        // Changes committed from here on are replayed by `sync_galleries` (idempotently).
+        *self.gallery_sync.lock().await = self.store.audit_size().await?;
         let mut total = 0usize;
         for purpose in self.store.purposes().await? {
             if !purpose.purpose.allows(Operation::Identify) {
@@ -297,6 +415,7 @@ impl Service {
                                 id,
                                 purpose.protection_version,
                                 bits,
+                                &rec.subject,
                                 &rec.template.id,
                                 &rec.galleries,
                                 &opened.code,

@@ -65,6 +65,9 @@ pub struct Service {
     secrets: Arc<Secrets>,
     protection: Arc<protection::ProtectionCache>,
     galleries: Arc<galleries::Galleries>,
+    /// How far this node has followed the ledger into its galleries; the lock serialises
+    /// catching up.
+    gallery_sync: Arc<tokio::sync::Mutex<u64>>,
     ledger: Arc<audit::LedgerCache>,
     auth_failures: Arc<auth::AuthFailures>,
     clock: Arc<Clock>,
@@ -120,6 +123,7 @@ impl Service {
             secrets: Arc::new(secrets),
             protection: Arc::default(),
             galleries: Arc::default(),
+            gallery_sync: Arc::default(),
             ledger: Arc::default(),
             auth_failures: Arc::default(),
             clock: Arc::default(),

@@ -512,6 +512,7 @@ impl Service {
                             purpose_id,
                             purpose.protection_version,
                             purpose.purpose.code_bits,
+                            &pseudonym,
                             &template_id,
                             &galleries,
                             &code,

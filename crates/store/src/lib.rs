@@ -18,6 +18,10 @@ use async_trait::async_trait;
 use bioguard_core::{ClientId, GalleryName, Pseudonym, Purpose, PurposeId, TemplateId, Timestamp};
 
 pub use error::StoreError;
+/// The PostgreSQL notification channel on which every commit that grew the audit ledger is
+/// announced (payload: the new ledger size).
+pub const LEDGER_CHANNEL: &str = "bioguard_ledger";
+
 pub use records::{
     CandidateMaterial, ClientRecord, ConsentChange, ConsentRecord, EndReason, EnrolOutcome,
     EraseOutcome, ExpiredTemplate, ExpiryReason, FairnessState, IndexRecord, LeafDraft, NewClient,
@@ -25,7 +29,7 @@ pub use records::{
     StoredNotice, StoredProposal, StoredPurpose, StoredTemplate, SubjectSummary, TemplateInfo,
     VerifyMaterial, WithdrawOutcome, WrappedRow,
 };
-pub use sql::{Backend, SqlStore, count_rows};
+pub use sql::{Backend, LedgerListener, SqlStore, count_rows};
 pub use writer::WriteStats;
 
 /// The storage operations the service needs.
@@ -400,6 +404,15 @@ pub trait Store: Send + Sync {
         version: u32,
         after: Option<&TemplateId>,
         limit: u32,
+    ) -> Result<Vec<IndexRecord>, StoreError>;
+
+    /// The gallery templates of one subject for a purpose under one protection version, if
+    /// the subject's consent is live (what [`Store::index_page`] would list for them).
+    async fn index_records_of(
+        &self,
+        purpose: &PurposeId,
+        version: u32,
+        subject: &Pseudonym,
     ) -> Result<Vec<IndexRecord>, StoreError>;
 
     /// Whether a template exists.

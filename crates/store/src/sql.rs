@@ -262,6 +262,45 @@ fn purpose_from_row(row: &AnyRow) -> Result<StoredPurpose, StoreError> {
     })
 }
 
+/// The query behind the gallery index: templates of purpose `$1` under version `$2` that are
+/// in a gallery and whose subject's consent is live, narrowed by `filter`, with their
+/// gallery rows.
+fn index_sql(filter: &str) -> String {
+    format!(
+        "SELECT t.subject AS subject, g.gallery AS gallery, {TEMPLATE_COLUMNS} \
+         FROM (SELECT id FROM templates WHERE purpose_id = $1 AND protection_version = $2 \
+               AND EXISTS (SELECT 1 FROM template_galleries tg \
+                           WHERE tg.template_id = templates.id) \
+               AND EXISTS (SELECT 1 FROM consents c WHERE c.subject = templates.subject \
+                           AND c.purpose_id = templates.purpose_id AND c.ended_at IS NULL) \
+               {filter}) page \
+         JOIN templates t ON t.id = page.id \
+         JOIN data_keys k ON k.id = t.data_key_id \
+         JOIN template_galleries g ON g.template_id = t.id \
+         ORDER BY t.id, g.gallery"
+    )
+}
+
+/// Rows of [`index_sql`] grouped into records, one per template.
+fn index_records(rows: &[AnyRow]) -> Result<Vec<IndexRecord>, StoreError> {
+    let mut out: Vec<IndexRecord> = Vec::new();
+    for r in rows {
+        let id: String = r.try_get("t_id")?;
+        let gallery = GalleryName::parse(&r.try_get::<String, _>("gallery")?)
+            .map_err(|_| corrupt("gallery name"))?;
+        match out.last_mut() {
+            Some(last) if last.template.id.as_str() == id => last.galleries.push(gallery),
+            _ => out.push(IndexRecord {
+                subject: Pseudonym::parse(&r.try_get::<String, _>("subject")?)
+                    .map_err(|_| corrupt("template subject"))?,
+                template: template_from_row(r)?,
+                galleries: vec![gallery],
+            }),
+        }
+    }
+    Ok(out)
+}
+
 fn template_from_row(row: &AnyRow) -> Result<StoredTemplate, StoreError> {
     let version: i64 = row.try_get("t_protection_version")?;
     Ok(StoredTemplate {
@@ -1834,41 +1873,29 @@ impl Store for SqlStore {
     ) -> Result<Vec<IndexRecord>, StoreError> {
         // Page over templates first, then fetch their gallery rows, so a page never splits
         // one template's galleries.
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT t.subject AS subject, g.gallery AS gallery, {TEMPLATE_COLUMNS} \
-             FROM (SELECT id FROM templates WHERE purpose_id = $1 AND protection_version = $2 \
-                   AND id > $3 AND EXISTS (SELECT 1 FROM template_galleries tg \
-                                           WHERE tg.template_id = templates.id) \
-                   AND EXISTS (SELECT 1 FROM consents c WHERE c.subject = templates.subject \
-                               AND c.purpose_id = templates.purpose_id AND c.ended_at IS NULL) \
-                   ORDER BY id LIMIT $4) page \
-             JOIN templates t ON t.id = page.id \
-             JOIN data_keys k ON k.id = t.data_key_id \
-             JOIN template_galleries g ON g.template_id = t.id \
-             ORDER BY t.id, g.gallery"
-        )))
-        .bind(purpose.as_str())
-        .bind(i64::from(version))
-        .bind(after.map_or("", |a| a.as_str()).to_owned())
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out: Vec<IndexRecord> = Vec::new();
-        for r in &rows {
-            let id: String = r.try_get("t_id")?;
-            let gallery = GalleryName::parse(&r.try_get::<String, _>("gallery")?)
-                .map_err(|_| corrupt("gallery name"))?;
-            match out.last_mut() {
-                Some(last) if last.template.id.as_str() == id => last.galleries.push(gallery),
-                _ => out.push(IndexRecord {
-                    subject: Pseudonym::parse(&r.try_get::<String, _>("subject")?)
-                        .map_err(|_| corrupt("template subject"))?,
-                    template: template_from_row(r)?,
-                    galleries: vec![gallery],
-                }),
-            }
-        }
-        Ok(out)
+        let rows = sqlx::query(AssertSqlSafe(index_sql("AND id > $3 ORDER BY id LIMIT $4")))
+            .bind(purpose.as_str())
+            .bind(i64::from(version))
+            .bind(after.map_or("", |a| a.as_str()).to_owned())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        index_records(&rows)
+    }
+
+    async fn index_records_of(
+        &self,
+        purpose: &PurposeId,
+        version: u32,
+        subject: &Pseudonym,
+    ) -> Result<Vec<IndexRecord>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(index_sql("AND subject = $3")))
+            .bind(purpose.as_str())
+            .bind(i64::from(version))
+            .bind(subject.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        index_records(&rows)
     }
 
     async fn template_exists(&self, template: &TemplateId) -> Result<bool, StoreError> {
@@ -2662,5 +2689,34 @@ impl Store for SqlStore {
                 })
             })
             .await
+    }
+}
+
+/// Announcements of ledger growth from PostgreSQL (`LISTEN bioguard_ledger`).
+pub struct LedgerListener(sqlx::postgres::PgListener);
+
+impl std::fmt::Debug for LedgerListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LedgerListener")
+    }
+}
+
+impl LedgerListener {
+    /// Listens on the database at `url`; `None` for SQLite, which has no notifications (one
+    /// process owns the file; other nodes poll).
+    pub async fn connect(url: &str) -> Result<Option<Self>, StoreError> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Ok(None);
+        }
+        let mut l = sqlx::postgres::PgListener::connect(url).await?;
+        l.listen(crate::LEDGER_CHANNEL).await?;
+        Ok(Some(Self(l)))
+    }
+
+    /// Waits for the next commit that grew the ledger (a lost connection is re-established
+    /// by the next call; notifications sent meanwhile are covered by the caller's polling).
+    pub async fn recv(&mut self) -> Result<(), StoreError> {
+        self.0.recv().await?;
+        Ok(())
     }
 }

@@ -409,6 +409,15 @@ async fn run_batch(
             .bind(batch.last_hash.to_vec())
             .execute(batch.conn())
             .await?;
+        if backend == Backend::Postgres {
+            // Delivered to every listening node when (and only if) this batch commits: they
+            // bring their in-memory galleries up to date from the new leaves.
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(crate::LEDGER_CHANNEL)
+                .bind(batch.size.to_string())
+                .execute(batch.conn())
+                .await?;
+        }
     }
     batch.tx.commit().await?;
     Ok(())

@@ -10,6 +10,7 @@ mod fairness;
 mod governance;
 mod http;
 mod logs;
+mod multinode;
 mod openbao;
 mod pkcs11;
 mod portal;
