@@ -1256,7 +1256,7 @@ impl From<&bioguard_store::StoredIncident> for IncidentBody {
                 .iter()
                 .map(|(at, a, d)| serde_json::json!({"at": rfc3339(*at), "action": a, "detail": d}))
                 .collect(),
-            notifications: serde_json::Value::Null,
+            notifications: serde_json::json!({"on_time": 0, "late": 0, "pending": 0, "items": []}),
         }
     }
 }

@@ -168,6 +168,7 @@ impl From<ServiceError> for ApiError {
                 Self::new(S::INTERNAL_SERVER_ERROR, "integrity_failure", msg)
             }
             ServiceError::Unavailable(m) => Self::new(S::SERVICE_UNAVAILABLE, "unavailable", m),
+            ServiceError::StorageFull => Self::new(S::INSUFFICIENT_STORAGE, "storage_full", msg),
             other => {
                 tracing::error!(error = %other, "internal error");
                 Self::new(

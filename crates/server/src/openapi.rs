@@ -14,6 +14,67 @@ use crate::dto::{
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes;
 
+/// Declares the errors every operation of a kind can answer, so that clients (and
+/// schemathesis) find each status they may meet: bodies can be malformed (400), too large (413)
+/// or not JSON (415); authenticated calls can be refused (401) or over their rate (429); any
+/// call can meet an unavailable database or key manager (503) and a full disk (507).
+struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let error = |what: &str| -> RefOr<utoipa::openapi::Response> {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(what)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for item in api.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let mut add = |code: &str, what: &str| {
+                    op.responses
+                        .responses
+                        .entry(code.to_owned())
+                        .or_insert_with(|| error(what));
+                };
+                add(
+                    "503",
+                    "The database or key manager is unavailable; retry after the seconds in Retry-After",
+                );
+                add("507", "The database's disk is full; nothing was changed");
+                if op.request_body.is_some() {
+                    add("400", "The body is not well-formed JSON");
+                    add("413", "The body is larger than allowed");
+                    add("415", "The body is not sent as application/json");
+                    add("422", "The body does not fit the schema or breaks a rule");
+                }
+                if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    add("401", "Missing or invalid credentials");
+                    add(
+                        "429",
+                        "Over the client's rate; retry after the seconds in Retry-After",
+                    );
+                }
+            }
+        }
+    }
+}
+
 struct Security;
 
 impl Modify for Security {
@@ -82,7 +143,7 @@ impl Modify for Security {
         crate::dto::FairnessStateBody, crate::dto::MatcherRequest, crate::dto::MatcherBody,
         crate::dto::PortalLinkRequest, crate::dto::PortalLinkBody
     )),
-    modifiers(&Security)
+    modifiers(&Security, &CommonErrors)
 )]
 struct ApiDoc;
 

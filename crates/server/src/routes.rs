@@ -518,6 +518,7 @@ fn bearer_of(headers: &axum::http::HeaderMap) -> &str {
 
 /// Add a claim reviewer (admin). The token is in this answer only.
 #[utoipa::path(post, path = "/v1/reviewers", tag = "claims", security(("admin_token" = [])),
+    request_body = crate::dto::ReviewerRequest,
     responses((status = 201, description = "{\"id\",\"name\",\"token\"}"),
               (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn create_reviewer(

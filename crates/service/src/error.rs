@@ -161,6 +161,13 @@ pub enum ServiceError {
     /// The database or key manager is unavailable; retry later.
     #[error("{0}")]
     Unavailable(String),
+    /// The database's storage is full: nothing was changed. Lookups still work; uses are
+    /// refused too, since every use must be recorded.
+    #[error(
+        "the service's database disk is full, so nothing was changed; uses are refused too, \
+         since each must be recorded. The operator must free space; then retry"
+    )]
+    StorageFull,
     /// Anything else; the detail goes to the log, not to the caller.
     #[error("internal error: {0}")]
     Internal(String),
@@ -173,6 +180,10 @@ impl From<StoreError> for ServiceError {
             StoreError::NoConsent => ServiceError::ConsentRequired,
             StoreError::Locked => ServiceError::Locked,
             StoreError::GalleryFull(g) => ServiceError::GalleryFull(g.to_string()),
+            StoreError::StorageFull(why) => {
+                tracing::error!(error = %why, "the database's storage is full");
+                ServiceError::StorageFull
+            }
             e if e.is_unavailable() => {
                 ServiceError::Unavailable("the database is unavailable; retry shortly".into())
             }

@@ -27,6 +27,10 @@ pub enum StoreError {
     /// nothing of the change was stored. Retry later.
     #[error("the change was not committed: {0}")]
     NotCommitted(String),
+    /// The database's storage is full (SQLite "database or disk is full", PostgreSQL
+    /// `disk_full`); nothing of the change was stored.
+    #[error("the database's storage is full: {0}")]
+    StorageFull(String),
     /// The database refused the operation.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
@@ -64,6 +68,10 @@ impl From<sqlx::Error> for StoreError {
             E::Database(db) => {
                 let code = db.code().unwrap_or_default();
                 let msg = db.message();
+                // SQLite FULL (13), PostgreSQL 53100 (disk_full).
+                if code == "13" || code == "53100" || msg.contains("disk is full") {
+                    return StoreError::StorageFull(msg.to_owned());
+                }
                 // PostgreSQL classes 08 (connection) and 57P (shutdown, cannot connect now);
                 // SQLite BUSY (5) and LOCKED (6).
                 if code.starts_with("08")

@@ -121,7 +121,7 @@ trait Job: Send {
     /// Runs the change inside the batch; returns whether it succeeded.
     fn run<'a>(&'a mut self, batch: &'a mut Batch<'_>) -> BoxFuture<'a, bool>;
     /// Answers the caller once the batch is settled: `committed` is the commit's outcome.
-    fn answer(self: Box<Self>, committed: Result<(), String>);
+    fn answer(self: Box<Self>, committed: Result<(), Failure>);
 }
 
 type Work<T> =
@@ -146,17 +146,26 @@ impl<T: Send + 'static> Job for TypedJob<T> {
         })
     }
 
-    fn answer(self: Box<Self>, committed: Result<(), String>) {
+    fn answer(self: Box<Self>, committed: Result<(), Failure>) {
         let answer = match (self.outcome, committed) {
             (Some(Err(e)), _) => Err(e),
             (Some(Ok(v)), Ok(())) => Ok(v),
-            (_, Err(why)) => Err(StoreError::NotCommitted(why)),
+            (_, Err(Failure { why, full: true })) => Err(StoreError::StorageFull(why)),
+            (_, Err(Failure { why, .. })) => Err(StoreError::NotCommitted(why)),
             (None, Ok(())) => Err(StoreError::NotCommitted("the change did not run".into())),
         };
         // A caller that went away no longer needs the answer; its change stands or not as
         // the commit decided.
         let _ = self.reply.send(answer);
     }
+}
+
+/// Why a batch was not committed, for every job in it.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    why: String,
+    /// The storage was full (a clearer answer than "not committed").
+    full: bool,
 }
 
 /// The sending side of a store's writer; restarts the writer task if it has stopped (its
@@ -321,9 +330,13 @@ async fn run(
         let committed = match conn {
             Ok(mut conn) => {
                 let r = run_batch(&mut conn, backend, &mut jobs).await;
-                // A connection whose batch failed may be broken: let it go.
+                // A connection whose batch failed may be broken, or still inside the
+                // transaction whose commit failed (a full disk): close it rather than return it
+                // to the pool.
                 if r.is_ok() {
                     held = Some(conn);
+                } else {
+                    let _ = conn.detach().close().await;
                 }
                 r
             }
@@ -338,7 +351,10 @@ async fn run(
             Err(e) => {
                 counts.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(error = %e, jobs = jobs.len(), "write batch not committed");
-                Err(e.to_string())
+                Err(Failure {
+                    full: matches!(e, StoreError::StorageFull(_)),
+                    why: e.to_string(),
+                })
             }
         };
         for job in jobs.drain(..) {

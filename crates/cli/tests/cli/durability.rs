@@ -158,11 +158,10 @@ fn kill_during_enrolment_and_check(cwd: &Path, args: &[&str]) {
     assert!(server.terminate().success());
 }
 
-/// After the crash: the ledger verifies as a whole (no gap, chain intact, root as signed),
-/// and every subject that holds a template, acknowledged or caught in flight, has the
-/// consent and enrolment leaves that recorded it.
-fn check_ledger(addr: SocketAddr, key: &str, acked: &[usize]) {
-    use bioguard_ledger::{Leaf, VerifierKey, verify_log};
+/// The whole audit log as a node serves it, checked: no gap, chain intact, root as signed by
+/// a fresh checkpoint. Returns its size and leaves.
+pub(crate) fn verified_log(addr: SocketAddr) -> (u64, Vec<Vec<u8>>) {
+    use bioguard_ledger::{VerifierKey, verify_log};
     let k = request(addr, "GET", "/v1/audit/key", None, None)
         .expect("key")
         .json();
@@ -194,10 +193,16 @@ fn check_ledger(addr: SocketAddr, key: &str, acked: &[usize]) {
         );
     }
     let report = verify_log(&leaves, &[note], &origin, &vkey);
-    assert!(
-        report.is_ok(),
-        "the ledger does not verify after SIGKILL: {report:?}"
-    );
+    assert!(report.is_ok(), "the ledger does not verify: {report:?}");
+    (size, leaves)
+}
+
+/// After the crash: the ledger verifies as a whole (no gap, chain intact, root as signed),
+/// and every subject that holds a template, acknowledged or caught in flight, has the
+/// consent and enrolment leaves that recorded it.
+fn check_ledger(addr: SocketAddr, key: &str, acked: &[usize]) {
+    use bioguard_ledger::Leaf;
+    let (size, leaves) = verified_log(addr);
     let enrols = leaves
         .iter()
         .filter(|l| Leaf::decode(l).is_some_and(|l| l.op == "enrol"))

@@ -10,9 +10,19 @@ use std::time::Duration;
 pub struct Response {
     pub status: u16,
     pub body: String,
+    /// The status line and headers, as received.
+    pub head: String,
 }
 
 impl Response {
+    /// A header's value (name matched case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
     }
@@ -83,7 +93,11 @@ pub fn request(
     } else {
         rest.to_owned()
     };
-    Ok(Response { status, body })
+    Ok(Response {
+        status,
+        body,
+        head: head.to_owned(),
+    })
 }
 
 fn dechunk(mut s: &str) -> String {

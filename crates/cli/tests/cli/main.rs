@@ -7,6 +7,7 @@ mod claims;
 mod demo;
 mod durability;
 mod fairness;
+mod faults;
 mod governance;
 mod http;
 mod logs;

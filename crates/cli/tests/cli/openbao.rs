@@ -171,3 +171,65 @@ fn the_service_runs_on_openbao_transit_across_restarts() {
     assert_eq!(again.json()["match"], true);
     assert!(!server.log().contains(TOKEN));
 }
+
+#[test]
+fn a_key_manager_that_is_down_gives_503_never_a_non_match() {
+    let Some(mut bao) = bao() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = [("BIOGUARD_OPENBAO_TOKEN", TOKEN)];
+    let args = [
+        "--key-provider",
+        "openbao",
+        "--openbao-addr",
+        bao.addr.as_str(),
+    ];
+    let (server, key) = enrolment_survives_a_restart(dir.path(), &args, &env);
+    let verify = || {
+        request(
+            server.addr,
+            "POST",
+            "/v1/verify",
+            Some(&key),
+            Some(r#"{"subject":"dana","purpose":"door","embedding":[0.1,0.2,0.3,0.4]}"#),
+        )
+        .expect("verify")
+    };
+    assert_eq!(verify().json()["match"], true);
+    // The key manager goes away.
+    let _ = bao.child.kill();
+    let _ = bao.child.wait();
+    for _ in 0..3 {
+        let r = verify();
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert_eq!(r.json()["error"]["code"], "unavailable", "{}", r.body);
+        assert!(r.body.contains("key manager"), "{}", r.body);
+        assert!(
+            r.json().get("match").is_none(),
+            "never a decision without the key"
+        );
+    }
+    // Nothing is enrolled while it is down: a new data key cannot be wrapped.
+    let c = request(
+        server.addr,
+        "PUT",
+        "/v1/subjects/erin/consents/door",
+        Some(&key),
+        Some(r#"{"notice_version":"v1","method":"web"}"#),
+    )
+    .expect("consent");
+    assert_eq!(c.status, 201, "consent needs no key manager: {}", c.body);
+    let e = request(
+        server.addr,
+        "PUT",
+        "/v1/subjects/erin/templates/door",
+        Some(&key),
+        Some(r#"{"embedding":[0.4,0.3,0.2,0.1]}"#),
+    )
+    .expect("enrol");
+    assert_eq!(e.status, 503, "{}", e.body);
+    // The service itself stays up and says what is wrong.
+    let health = request(server.addr, "GET", "/healthz", None, None).expect("health");
+    assert_eq!(health.status, 200, "the database is fine: {}", health.body);
+}
