@@ -109,7 +109,7 @@ impl<T: DeserializeOwned, const MIN_LIMIT: usize> FromRequest<AppState> for Json
 /// Turns a serde_json error into 400 or 422 without repeating any value from the body:
 /// serde's messages quote the offending value ("invalid type: floating point `0.12`"), and
 /// that value may be part of an embedding.
-fn json_error(e: &serde_json::Error) -> ApiError {
+pub(crate) fn json_error(e: &serde_json::Error) -> ApiError {
     use serde_json::error::Category;
     let at = format!("line {} column {}", e.line(), e.column());
     match e.classify() {

@@ -9,6 +9,8 @@
 mod dto;
 mod error;
 mod extract;
+#[doc(hidden)]
+pub mod fuzzing;
 mod openapi;
 mod pages;
 mod routes;
