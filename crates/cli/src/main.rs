@@ -9,6 +9,7 @@ mod fairness;
 mod governance;
 mod http;
 mod keybench;
+mod naive;
 mod progress;
 mod receipt;
 mod serve;
@@ -371,6 +372,18 @@ enum BenchCommand {
     },
     /// Durable changes per second with group commit, against one transaction per change.
     LedgerAppend(audit::AppendArgs),
+    /// The load benchmark's baseline: every template kept in OpenBao transit and decrypted
+    /// per verification (token in BIOGUARD_OPENBAO_TOKEN); serves POST /v1/verify.
+    NaiveOpenbao {
+        #[arg(long, default_value = "http://127.0.0.1:8200")]
+        openbao_addr: String,
+        #[arg(long, default_value = "127.0.0.1:8700")]
+        listen: String,
+        #[arg(long, default_value_t = 1000)]
+        subjects: u64,
+        #[arg(long, default_value_t = 128)]
+        dimension: usize,
+    },
     /// Time `fairness evaluate` end to end on N synthetic scores (read, evaluate with a
     /// subject-level bootstrap, write both reports).
     Fairness {
@@ -577,6 +590,14 @@ fn main() -> ExitCode {
             }) => audit::verify_args(server, log, leaves, checkpoints, key, origin),
             Command::Bench(b) => match b {
                 BenchCommand::Fairness { scores, runs } => fairness::bench(scores, runs),
+                BenchCommand::NaiveOpenbao {
+                    openbao_addr,
+                    listen,
+                    subjects,
+                    dimension,
+                } => runtime().and_then(|rt| {
+                    rt.block_on(naive::serve(openbao_addr, listen, subjects, dimension))
+                }),
                 BenchCommand::MakeCodes {
                     n,
                     bits,

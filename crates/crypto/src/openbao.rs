@@ -209,6 +209,38 @@ impl OpenBaoTransit {
             .field(aad.as_bytes())
     }
 
+    /// Encrypts arbitrary bytes with the transit key (one round trip). bioguard itself only
+    /// wraps data keys; this serves the "every template in transit" baseline of the load
+    /// benchmark.
+    pub async fn encrypt_bytes(&self, plaintext: &[u8]) -> Result<String, KeyError> {
+        let answer = self
+            .call(
+                "POST",
+                &format!("/v1/{}/encrypt/{}", self.config.mount, self.config.key),
+                Some(json!({"plaintext": B64.encode(plaintext)})),
+            )
+            .await?;
+        answer.body["data"]["ciphertext"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| KeyError::Unavailable(format!("OpenBao refused to encrypt: {}", answer.errors())))
+    }
+
+    /// Decrypts what [`OpenBaoTransit::encrypt_bytes`] made (one round trip).
+    pub async fn decrypt_bytes(&self, ciphertext: &str) -> Result<Vec<u8>, KeyError> {
+        let answer = self
+            .call(
+                "POST",
+                &format!("/v1/{}/decrypt/{}", self.config.mount, self.config.key),
+                Some(json!({"ciphertext": ciphertext})),
+            )
+            .await?;
+        answer.body["data"]["plaintext"]
+            .as_str()
+            .and_then(|p| B64.decode(p).ok())
+            .ok_or_else(|| KeyError::Unavailable(format!("OpenBao refused to decrypt: {}", answer.errors())))
+    }
+
     async fn call(
         &self,
         method: &str,
