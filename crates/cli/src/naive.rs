@@ -36,7 +36,10 @@ fn embedding(seed: u64, dim: usize) -> Vec<f32> {
 async fn verify(State(n): State<Arc<Naive>>, Json(req): Json<Value>) -> (StatusCode, Json<Value>) {
     let subject = req["subject"].as_str().unwrap_or("");
     let Some(ct) = n.templates.get(subject) else {
-        return (StatusCode::NOT_FOUND, Json(json!({"error": "not enrolled"})));
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "not enrolled"})),
+        );
     };
     let probe: Vec<f32> = serde_json::from_value(req["embedding"].clone()).unwrap_or_default();
     match n.transit.decrypt_bytes(ct).await {
@@ -48,7 +51,10 @@ async fn verify(State(n): State<Arc<Naive>>, Json(req): Json<Value>) -> (StatusC
             let score = bioguard_engine::cosine_similarity(&reference, &probe);
             (StatusCode::OK, Json(json!({"match": score >= 0.8})))
         }
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "unavailable"}))),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": "unavailable"})),
+        ),
     }
 }
 
@@ -57,20 +63,26 @@ async fn verify(State(n): State<Arc<Naive>>, Json(req): Json<Value>) -> (StatusC
 pub async fn serve(addr: String, listen: String, subjects: u64, dim: usize) -> anyhow::Result<()> {
     let token = std::env::var("BIOGUARD_OPENBAO_TOKEN")
         .context("set BIOGUARD_OPENBAO_TOKEN to the OpenBao token")?;
-    let (transit, _) = bioguard_crypto::OpenBaoTransit::open_or_create(&bioguard_crypto::OpenBaoConfig {
-        addr,
-        token: zeroize::Zeroizing::new(token),
-        mount: "transit".into(),
-        key: "naive-baseline".into(),
-    })
-    .await
-    .context("cannot use OpenBao transit")?;
+    let (transit, _) =
+        bioguard_crypto::OpenBaoTransit::open_or_create(&bioguard_crypto::OpenBaoConfig {
+            addr,
+            token: zeroize::Zeroizing::new(token),
+            mount: "transit".into(),
+            key: "naive-baseline".into(),
+        })
+        .await
+        .context("cannot use OpenBao transit")?;
     let mut templates = HashMap::new();
     for s in 0..subjects {
-        let bytes: Vec<u8> = embedding(s + 1, dim).iter().flat_map(|v| v.to_le_bytes()).collect();
+        let bytes: Vec<u8> = embedding(s + 1, dim)
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
         templates.insert(format!("s{s}"), transit.encrypt_bytes(&bytes).await?);
     }
-    eprintln!("naive baseline: {subjects} templates kept in OpenBao transit; listening on {listen}");
+    eprintln!(
+        "naive baseline: {subjects} templates kept in OpenBao transit; listening on {listen}"
+    );
     let app = axum::Router::new()
         .route("/v1/verify", post(verify))
         .with_state(Arc::new(Naive { transit, templates }));

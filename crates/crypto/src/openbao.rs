@@ -223,7 +223,9 @@ impl OpenBaoTransit {
         answer.body["data"]["ciphertext"]
             .as_str()
             .map(str::to_owned)
-            .ok_or_else(|| KeyError::Unavailable(format!("OpenBao refused to encrypt: {}", answer.errors())))
+            .ok_or_else(|| {
+                KeyError::Unavailable(format!("OpenBao refused to encrypt: {}", answer.errors()))
+            })
     }
 
     /// Decrypts what [`OpenBaoTransit::encrypt_bytes`] made (one round trip).
@@ -238,7 +240,9 @@ impl OpenBaoTransit {
         answer.body["data"]["plaintext"]
             .as_str()
             .and_then(|p| B64.decode(p).ok())
-            .ok_or_else(|| KeyError::Unavailable(format!("OpenBao refused to decrypt: {}", answer.errors())))
+            .ok_or_else(|| {
+                KeyError::Unavailable(format!("OpenBao refused to decrypt: {}", answer.errors()))
+            })
     }
 
     async fn call(

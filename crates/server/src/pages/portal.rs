@@ -88,6 +88,19 @@ fn forged(
         .then(|| error_page(l, StatusCode::FORBIDDEN, "error.csrf", true))
 }
 
+/// The session of a form's request, with the form's anti-forgery token checked.
+async fn form_session(
+    st: &AppState,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<PortalSession, Response> {
+    let s = session(st, headers).await?;
+    match forged(st, &s, form, lang(headers)) {
+        Some(refusal) => Err(refusal),
+        None => Ok(s),
+    }
+}
+
 fn csrf_field(st: &AppState, s: &PortalSession) -> String {
     format!(
         "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
@@ -344,13 +357,10 @@ pub(super) async fn withdraw(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     let l = lang(&headers);
-    let s = match session(&st, &headers).await {
+    let s = match form_session(&st, &headers, &form).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(r) = forged(&st, &s, &form, l) {
-        return r;
-    }
     let Some(purpose) = form.get("purpose").and_then(|p| PurposeId::parse(p).ok()) else {
         return error_page(l, StatusCode::BAD_REQUEST, "error.other", true);
     };
@@ -373,13 +383,10 @@ pub(super) async fn lock(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     let l = lang(&headers);
-    let s = match session(&st, &headers).await {
+    let s = match form_session(&st, &headers, &form).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(r) = forged(&st, &s, &form, l) {
-        return r;
-    }
     let lock = match form.get("action").map(String::as_str) {
         Some("lock") => true,
         Some("unlock") => false,
@@ -426,13 +433,10 @@ pub(super) async fn erase(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     let l = lang(&headers);
-    let s = match session(&st, &headers).await {
+    let s = match form_session(&st, &headers, &form).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(r) = forged(&st, &s, &form, l) {
-        return r;
-    }
     if form.get("confirm").map(String::as_str) != Some("yes") {
         return error_page(l, StatusCode::BAD_REQUEST, "error.confirm", true);
     }
