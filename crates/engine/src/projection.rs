@@ -63,6 +63,25 @@ impl GaussianStream {
     }
 }
 
+/// A dot product summed in eight independent lanes (then the lanes in a fixed order), so that
+/// the compiler can use vector instructions; deterministic for given inputs.
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let whole = a.len().min(b.len()) / 8 * 8;
+    let mut lanes = [0f32; 8];
+    for (ca, cb) in a[..whole].chunks_exact(8).zip(b[..whole].chunks_exact(8)) {
+        for k in 0..8 {
+            lanes[k] += ca[k] * cb[k];
+        }
+    }
+    let mut sum = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
+        + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+    for (x, y) in a[whole..].iter().zip(&b[whole..]) {
+        sum += x * y;
+    }
+    sum
+}
+
 /// Sign of a secret random projection.
 #[derive(Zeroize, ZeroizeOnDrop)]
 pub struct SignProjection {
@@ -103,8 +122,7 @@ impl SignProjection {
         }
         let mut words = vec![0u64; self.bits.words()];
         for (j, row) in self.matrix.chunks_exact(self.dim).enumerate() {
-            let dot: f32 = row.iter().zip(x).map(|(w, v)| w * v).sum();
-            if dot >= 0.0 {
+            if dot(row, x) >= 0.0 {
                 words[j / 64] |= 1 << (j % 64);
             }
         }
@@ -157,9 +175,9 @@ impl IndexOfMax {
         for h in 0..self.hashes {
             let mut best = (0usize, f32::NEG_INFINITY);
             for (i, row) in self.group(h).enumerate() {
-                let dot: f32 = row.iter().zip(x).map(|(w, v)| w * v).sum();
-                if dot > best.1 {
-                    best = (i, dot);
+                let d = dot(row, x);
+                if d > best.1 {
+                    best = (i, d);
                 }
             }
             let bit = h * self.width + best.0;
