@@ -144,9 +144,18 @@ impl Service {
         &self,
         pseudonym: &Pseudonym,
     ) -> Result<Value, crate::ServiceError> {
+        let history = self.store.subject_history(pseudonym).await?;
+        self.report_with_history(pseudonym, &history).await
+    }
+
+    /// The report of [`Service::report_of`] around a history already read.
+    pub(crate) async fn report_with_history(
+        &self,
+        pseudonym: &Pseudonym,
+        history: &[(u64, Vec<u8>)],
+    ) -> Result<Value, crate::ServiceError> {
         let pseudonym = pseudonym.clone();
         let summary = self.store.subject_summary(&pseudonym).await?;
-        let history = self.store.subject_history(&pseudonym).await?;
         let purposes: std::collections::BTreeSet<&bioguard_core::PurposeId> = summary
             .consents
             .iter()

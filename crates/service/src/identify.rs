@@ -344,36 +344,56 @@ impl Service {
             .index_records_of(purpose, stored.protection_version, subject)
             .await?;
         self.galleries.remove_subject(purpose, subject);
-        for rec in records {
-            let consent = ConsentChecked::after_live_consent_read();
-            match open_template(
-                &consent,
-                self.keys.as_ref(),
-                &rec.subject,
-                purpose,
-                bits,
-                &rec.template,
-            )
-            .await
-            {
-                Ok(opened) => self.galleries.insert(
+        for rec in &records {
+            self.add_to_galleries(purpose, stored.protection_version, bits, rec)
+                .await?;
+        }
+        Ok(true)
+    }
+
+    /// Opens an index record's template and adds its code to the galleries; false (logged)
+    /// for a template that fails its integrity check. The record's query selected only
+    /// templates whose subject has a live consent.
+    async fn add_to_galleries(
+        &self,
+        purpose: &PurposeId,
+        version: u32,
+        bits: bioguard_core::CodeBits,
+        rec: &bioguard_store::IndexRecord,
+    ) -> Result<bool, ServiceError> {
+        let consent = ConsentChecked::after_live_consent_read();
+        match open_template(
+            &consent,
+            self.keys.as_ref(),
+            &rec.subject,
+            purpose,
+            bits,
+            &rec.template,
+        )
+        .await
+        {
+            Ok(opened) => {
+                self.galleries.insert(
                     purpose,
-                    stored.protection_version,
+                    version,
                     bits,
                     &rec.subject,
                     &rec.template.id,
                     &rec.galleries,
                     &opened.code,
-                ),
-                Err(ServiceError::Integrity) => tracing::error!(
+                );
+                Ok(true)
+            }
+            Err(ServiceError::Integrity) => {
+                tracing::error!(
                     purpose = %purpose,
                     template = %rec.template.id,
                     "stored template failed its integrity check; left out of the galleries"
-                ),
-                Err(e) => return Err(e),
+                );
+                Ok(false)
             }
+            Err(e) => Err(e),
         }
-        Ok(true)
     }
 
     /// Fills the in-memory galleries from the database by decrypting every gallery template
@@ -397,38 +417,11 @@ impl Service {
                     .await?;
                 let Some(last) = page.last() else { break };
                 after = Some(last.template.id.clone());
-                for rec in page {
-                    // The page query selected only templates whose subject has a live consent.
-                    let consent = ConsentChecked::after_live_consent_read();
-                    match open_template(
-                        &consent,
-                        self.keys.as_ref(),
-                        &rec.subject,
-                        id,
-                        bits,
-                        &rec.template,
-                    )
-                    .await
-                    {
-                        Ok(opened) => {
-                            self.galleries.insert(
-                                id,
-                                purpose.protection_version,
-                                bits,
-                                &rec.subject,
-                                &rec.template.id,
-                                &rec.galleries,
-                                &opened.code,
-                            );
-                            total += 1;
-                        }
-                        Err(ServiceError::Integrity) => tracing::error!(
-                            purpose = %id,
-                            template = %rec.template.id,
-                            "stored template failed its integrity check; left out of the galleries"
-                        ),
-                        Err(e) => return Err(e),
-                    }
+                for rec in &page {
+                    total += usize::from(
+                        self.add_to_galleries(id, purpose.protection_version, bits, rec)
+                            .await?,
+                    );
                     if total > 0 && total.is_multiple_of(100_000) {
                         tracing::info!(templates = total, "loading galleries");
                     }

@@ -139,10 +139,10 @@ impl Service {
     /// Everything the portal shows: the subject report, each consent's notice text, and each
     /// use's inclusion in a freshly signed checkpoint, checked here from the stored leaf.
     pub async fn portal_view(&self, s: &PortalSession) -> Result<Value, ServiceError> {
-        let mut report = self.report_of(&s.subject).await?;
+        let history = self.store.subject_history(&s.subject).await?;
+        let mut report = self.report_with_history(&s.subject, &history).await?;
         let (note, size) = self.signed_checkpoint().await?;
         let root = bioguard_ledger::root(&*self.ledger.lock(), size);
-        let history = self.store.subject_history(&s.subject).await?;
         let proved: std::collections::BTreeMap<u64, bool> = history
             .iter()
             .map(|(index, bytes)| {
