@@ -8,6 +8,8 @@
 //!   batches, printing one JSON line.
 //! - `bench bandwidth`: the machine's sequential memory read bandwidth, the ceiling for a
 //!   single-probe scan.
+//! - `bench projection`: one probe into a protected code, against the row-by-row dot product
+//!   the engine used before (the baseline, kept here only to be measured).
 //!
 //! The figures are for synthetic codes (uniformly random bits), which is what protected
 //! codes look like to the scan: the engine never looks at what the bits mean.
@@ -262,6 +264,104 @@ pub fn bandwidth(threads: usize, mib: usize, repeats: usize) -> anyhow::Result<(
     println!(
         "{}",
         serde_json::json!({"threads": threads, "read_gb_per_second": best, "buffer_mib": mib, "checksum": sink % 1000})
+    );
+    Ok(())
+}
+
+/// The baseline for `bench projection`: each row's dot product summed in eight lanes, row after
+/// row over a row-major matrix (the engine's kernel before the grouped one).
+fn row_by_row_signs(rows: &[f32], dim: usize, x: &[f32], words: &mut [u64]) {
+    for (j, row) in rows.chunks_exact(dim).enumerate() {
+        let whole = dim / 8 * 8;
+        let mut lanes = [0f32; 8];
+        for (ca, cb) in row[..whole].chunks_exact(8).zip(x[..whole].chunks_exact(8)) {
+            for k in 0..8 {
+                lanes[k] += ca[k] * cb[k];
+            }
+        }
+        let mut sum = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
+            + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+        for (a, b) in row[whole..].iter().zip(&x[whole..]) {
+            sum += a * b;
+        }
+        if sum >= 0.0 {
+            words[j / 64] |= 1 << (j % 64);
+        }
+    }
+}
+
+/// `bench projection`: microseconds per probe, median of `runs`, for the engine's grouped
+/// kernel and the row-by-row baseline, on the same synthetic unit embeddings; and how many
+/// code bits the two disagree on (rounding: the sums are added in different orders).
+pub fn projection(dimension: usize, bits: u64, probes: usize, runs: usize) -> anyhow::Result<()> {
+    use bioguard_core::{Dimension, Embedding};
+    use bioguard_engine::SignProjection;
+    if dimension == 0 || probes == 0 || runs == 0 {
+        bail!("--dimension, --probes and --runs must be at least 1");
+    }
+    let bits = code_bits(bits)?;
+    let dim = Dimension::new(dimension as u64).map_err(|e| anyhow::anyhow!("--dimension: {e}"))?;
+    let mut rng = Rng(2026);
+    let transform = SignProjection::new(&[7; 32], bits, dimension);
+    let rows: Vec<f32> = transform.rows().flatten().collect();
+    let mut inputs = Vec::with_capacity(probes.min(1000));
+    for _ in 0..probes.min(1000) {
+        let v: Vec<f32> = (0..dimension)
+            .map(|_| (rng.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0)
+            .collect();
+        let n = v
+            .iter()
+            .map(|a| a * a)
+            .sum::<f32>()
+            .sqrt()
+            .max(f32::MIN_POSITIVE);
+        inputs.push(v.into_iter().map(|a| a / n).collect::<Vec<f32>>());
+    }
+    let (mut grouped_us, mut baseline_us, mut differing) = (Vec::new(), Vec::new(), 0u64);
+    for _ in 0..runs {
+        let start = Instant::now();
+        let mut sink = 0u64;
+        for i in 0..probes {
+            let e = Embedding::parse(inputs[i % inputs.len()].clone(), dim)
+                .map_err(|e| anyhow::anyhow!("synthetic embedding: {e}"))?;
+            let code = transform
+                .protect(&e)
+                .context("the transform takes this dimension")?;
+            sink ^= code.words()[0];
+        }
+        grouped_us.push(start.elapsed().as_secs_f64() * 1e6 / probes as f64);
+        let start = Instant::now();
+        for i in 0..probes {
+            let x = inputs[i % inputs.len()].clone();
+            let mut words = vec![0u64; bits.words()];
+            row_by_row_signs(&rows, dimension, &x, &mut words);
+            sink ^= words[0];
+        }
+        baseline_us.push(start.elapsed().as_secs_f64() * 1e6 / probes as f64);
+        std::hint::black_box(sink);
+    }
+    for x in &inputs {
+        let e = Embedding::parse(x.clone(), dim).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let code = transform.protect(&e).context("dimension")?;
+        let mut words = vec![0u64; bits.words()];
+        row_by_row_signs(&rows, dimension, x, &mut words);
+        differing += Kernel::portable().distance(code.words(), &words) as u64;
+    }
+    let (g, b) = (median(grouped_us), median(baseline_us));
+    println!(
+        "{}",
+        serde_json::json!({
+            "data": "synthetic unit embeddings",
+            "dimension": dimension,
+            "bits": bits.bits(),
+            "probes": probes,
+            "runs": runs,
+            "grouped_us_per_probe": (g * 100.0).round() / 100.0,
+            "row_by_row_us_per_probe": (b * 100.0).round() / 100.0,
+            "speedup": (b / g * 100.0).round() / 100.0,
+            "bits_differing": differing,
+            "bits_compared": inputs.len() * bits.bits(),
+        })
     );
     Ok(())
 }

@@ -401,6 +401,18 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10_000)]
         subjects: usize,
     },
+    /// Time the sign projection (one probe into a protected code) against the row-by-row
+    /// dot product it replaced, side by side on the same synthetic embeddings.
+    Projection {
+        #[arg(long, default_value_t = 128)]
+        dimension: usize,
+        #[arg(long, default_value_t = 2048)]
+        bits: u64,
+        #[arg(long, default_value_t = 20_000)]
+        probes: usize,
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// Measure sequential memory read bandwidth.
     Bandwidth {
         #[arg(long, default_value_t = 1)]
@@ -616,6 +628,12 @@ fn main() -> ExitCode {
                     mib,
                     repeats,
                 } => bench::bandwidth(threads, mib, repeats),
+                BenchCommand::Projection {
+                    dimension,
+                    bits,
+                    probes,
+                    runs,
+                } => bench::projection(dimension, bits, probes, runs),
             },
             Command::Study {
                 embeddings,

@@ -1,4 +1,5 @@
-//! XOR-popcount kernels: the Hamming distance between one query code and a block of codes.
+//! XOR-popcount kernels: the Hamming distance between one query code and a block of codes;
+//! and the sign-projection kernel that turns an embedding into a protected code.
 //!
 //! This is the only module in the workspace allowed to use `unsafe`: CPU-specific instructions
 //! (POPCNT, AVX2, AVX-512 VPOPCNTDQ) are reached through functions compiled for those features,
@@ -118,6 +119,66 @@ impl Kernel {
     }
 }
 
+/// Rows of a projection matrix handled together: one bit each, half a code word.
+pub(crate) const PROJECTION_GROUP: usize = 32;
+
+/// Sets bit `j` of `words` when row `j` of a projection matrix has a non-negative dot product
+/// with `x`. `grouped` holds the matrix in groups of [`PROJECTION_GROUP`] rows, each stored
+/// column by column (`grouped[g * 32 * dim + k * 32 + r]` is row `32 g + r`, column `k`), so
+/// that the 32 sums of a group advance together over contiguous memory.
+///
+/// Every row is summed in the same order (column 0 first) with a separate multiply and add,
+/// whatever instructions run it, so the code is the same bit for bit on every CPU.
+///
+/// # Panics
+/// If `x` is not `dim` long or `grouped` and `words` do not hold the same number of rows.
+pub(crate) fn project_signs(grouped: &[f32], dim: usize, x: &[f32], words: &mut [u64]) {
+    assert_eq!(x.len(), dim, "one value per column");
+    assert_eq!(
+        grouped.len(),
+        words.len() * 64 * dim,
+        "one matrix row per code bit"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if avx2() {
+        // SAFETY: `avx2()` returned true: this CPU has AVX2.
+        unsafe { x86::project_signs(grouped, dim, x, words) };
+        return;
+    }
+    project_signs_portable(grouped, dim, x, words);
+}
+
+#[cfg(target_arch = "x86_64")]
+fn avx2() -> bool {
+    static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVX2.get_or_init(|| std::arch::is_x86_feature_detected!("avx2"))
+}
+
+fn project_signs_portable(grouped: &[f32], dim: usize, x: &[f32], words: &mut [u64]) {
+    for w in words.iter_mut() {
+        *w = 0;
+    }
+    for (g, group) in grouped.chunks_exact(PROJECTION_GROUP * dim).enumerate() {
+        let mut bits = 0u64;
+        // Eight rows at a time, so the sums stay in one vector register.
+        for part in 0..PROJECTION_GROUP / 8 {
+            let mut acc = [0f32; 8];
+            for (column, &xk) in group.chunks_exact(PROJECTION_GROUP).zip(x) {
+                let w = &column[part * 8..part * 8 + 8];
+                for r in 0..8 {
+                    acc[r] += w[r] * xk;
+                }
+            }
+            for (r, a) in acc.iter().enumerate() {
+                if *a >= 0.0 {
+                    bits |= 1 << (part * 8 + r);
+                }
+            }
+        }
+        words[g / 2] |= bits << ((g % 2) * PROJECTION_GROUP);
+    }
+}
+
 fn portable(query: &[u64], codes: &[u64], out: &mut [u32]) {
     for (code, o) in codes.chunks_exact(query.len()).zip(out.iter_mut()) {
         *o = query
@@ -131,6 +192,44 @@ fn portable(query: &[u64], codes: &[u64], out: &mut [u32]) {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
+
+    /// The projection with AVX2: the portable loop's operations in the same order (a multiply,
+    /// then an add, per row and column), eight rows to an instruction, a group's 32 sums in
+    /// four registers.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2; `grouped` must hold `words.len() * 64` rows of `x.len() == dim`
+    /// columns (the caller asserts both lengths; the loads below rely on them).
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn project_signs(grouped: &[f32], dim: usize, x: &[f32], words: &mut [u64]) {
+        for w in words.iter_mut() {
+            *w = 0;
+        }
+        let zero = _mm256_setzero_ps();
+        for (g, group) in grouped
+            .chunks_exact(super::PROJECTION_GROUP * dim)
+            .enumerate()
+        {
+            let (mut a0, mut a1, mut a2, mut a3) = (zero, zero, zero, zero);
+            let p = group.as_ptr();
+            for (k, &xk) in x.iter().enumerate() {
+                let v = _mm256_set1_ps(xk);
+                // SAFETY: `group` holds `32 * dim` values and `k < dim`, so the 32 values
+                // from `32 * k` are inside it.
+                unsafe {
+                    let c = p.add(k * super::PROJECTION_GROUP);
+                    a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_loadu_ps(c), v));
+                    a1 = _mm256_add_ps(a1, _mm256_mul_ps(_mm256_loadu_ps(c.add(8)), v));
+                    a2 = _mm256_add_ps(a2, _mm256_mul_ps(_mm256_loadu_ps(c.add(16)), v));
+                    a3 = _mm256_add_ps(a3, _mm256_mul_ps(_mm256_loadu_ps(c.add(24)), v));
+                }
+            }
+            // Ordered, non-signalling `>=`: false for NaN, true for -0.0, as in Rust.
+            let mask = |a: __m256| _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(a, zero)) as u64;
+            let bits = mask(a0) | mask(a1) << 8 | mask(a2) << 16 | mask(a3) << 24;
+            words[g / 2] |= bits << ((g % 2) * super::PROJECTION_GROUP);
+        }
+    }
 
     /// The portable loop compiled with POPCNT available, so `count_ones` is one instruction.
     #[target_feature(enable = "popcnt")]
@@ -334,6 +433,28 @@ mod tests {
             for k in Kernel::available() {
                 assert_eq!(k.distance(&zeros, &ones), 64 * w as u32, "{}", k.name());
             }
+        }
+    }
+
+    #[test]
+    fn the_projection_kernel_on_this_cpu_equals_the_portable_one() {
+        let dim = 128;
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        };
+        let grouped: Vec<f32> = (0..2048 * dim).map(|_| next()).collect();
+        for _ in 0..16 {
+            let x: Vec<f32> = (0..dim).map(|_| next()).collect();
+            let mut fast = vec![0u64; 32];
+            let mut slow = vec![0u64; 32];
+            project_signs(&grouped, dim, &x, &mut fast);
+            project_signs_portable(&grouped, dim, &x, &mut slow);
+            assert_eq!(fast, slow);
+            assert!(fast.iter().any(|w| *w != 0) && fast.iter().any(|w| *w != u64::MAX));
         }
     }
 

@@ -18,6 +18,7 @@ use aes::cipher::{BlockCipherEncrypt, KeyInit};
 use bioguard_core::Embedding;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use crate::kernels::{PROJECTION_GROUP, project_signs};
 use crate::{CodeBits, ProtectedCode};
 
 /// A deterministic stream of standard normal values from a 256-bit key: AES-256 in counter
@@ -88,15 +89,25 @@ pub struct SignProjection {
     #[zeroize(skip)]
     bits: CodeBits,
     dim: usize,
-    matrix: Vec<f32>,
+    /// The matrix in groups of 32 rows, each group column by column (see
+    /// `kernels::project_signs`).
+    grouped: Vec<f32>,
 }
 
 impl SignProjection {
     /// The transform for `dim`-value embeddings and `bits`-bit codes under `key`.
     pub fn new(key: &[u8; 32], bits: CodeBits, dim: usize) -> Self {
+        // The stream gives the matrix row by row; each value goes straight to its place.
         let mut g = GaussianStream::new(key, 1);
-        let matrix = (0..bits.bits() * dim).map(|_| g.next() as f32).collect();
-        Self { bits, dim, matrix }
+        let mut grouped = vec![0f32; bits.bits() * dim];
+        for j in 0..bits.bits() {
+            let (group, r) = (j / PROJECTION_GROUP, j % PROJECTION_GROUP);
+            for k in 0..dim {
+                grouped[group * PROJECTION_GROUP * dim + k * PROJECTION_GROUP + r] =
+                    g.next() as f32;
+            }
+        }
+        Self { bits, dim, grouped }
     }
 
     /// The code length.
@@ -109,9 +120,16 @@ impl SignProjection {
         self.dim
     }
 
-    /// The row vectors, for the reconstruction study (an attacker who holds the key).
-    pub fn rows(&self) -> impl Iterator<Item = &[f32]> {
-        self.matrix.chunks_exact(self.dim)
+    /// The row vectors, for the reconstruction study (an attacker who holds the key). Each
+    /// row is a copy; the caller should not keep it longer than needed.
+    pub fn rows(&self) -> impl Iterator<Item = Vec<f32>> + '_ {
+        (0..self.bits.bits()).map(move |j| {
+            let (group, r) = (j / PROJECTION_GROUP, j % PROJECTION_GROUP);
+            let base = group * PROJECTION_GROUP * self.dim + r;
+            (0..self.dim)
+                .map(|k| self.grouped[base + k * PROJECTION_GROUP])
+                .collect()
+        })
     }
 
     /// Protects an embedding. `None` if its dimension is not this transform's.
@@ -121,11 +139,7 @@ impl SignProjection {
             return None;
         }
         let mut words = vec![0u64; self.bits.words()];
-        for (j, row) in self.matrix.chunks_exact(self.dim).enumerate() {
-            if dot(row, x) >= 0.0 {
-                words[j / 64] |= 1 << (j % 64);
-            }
-        }
+        project_signs(&self.grouped, self.dim, x, &mut words);
         Some(ProtectedCode::from_words(words))
     }
 }
@@ -203,6 +217,40 @@ mod tests {
         let v: Vec<f64> = (0..dim).map(|_| g.next()).collect();
         let n = v.iter().map(|a| a * a).sum::<f64>().sqrt();
         v.into_iter().map(|a| (a / n) as f32).collect()
+    }
+
+    #[test]
+    fn the_grouped_kernel_gives_the_signs_of_row_by_row_sums() {
+        // Each row summed column 0 first with a separate multiply and add: the order the
+        // kernel promises, so the codes must agree bit for bit.
+        for (bits, dim) in [(512u64, 7usize), (2048, 128), (1024, 512), (4096, 33)] {
+            let bits = CodeBits::new(bits).expect("bits");
+            let p = SignProjection::new(&[5; 32], bits, dim);
+            for seed in 0..8 {
+                let x = unit(seed + 100, dim);
+                let code = p.protect(&emb(x.clone())).expect("dim");
+                for (j, row) in p.rows().enumerate() {
+                    let mut sum = 0f32;
+                    for (w, v) in row.iter().zip(&x) {
+                        sum += w * v;
+                    }
+                    let bit = code.words()[j / 64] >> (j % 64) & 1 == 1;
+                    assert_eq!(bit, sum >= 0.0, "bits {bits:?} dim {dim} row {j}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rows_come_in_stream_order() {
+        // Row j, column k is value j * dim + k of the key's stream.
+        let p = SignProjection::new(&[8; 32], CodeBits::new(512).expect("bits"), 5);
+        let mut g = GaussianStream::new(&[8; 32], 1);
+        for row in p.rows() {
+            for w in row {
+                assert_eq!(w, g.next() as f32);
+            }
+        }
     }
 
     #[test]

@@ -228,7 +228,7 @@ impl Service {
         }
         // A consent given before a material notice change, past its re-consent deadline.
         if let Some(n) = &m.consent_notice
-            && !self.notice_state(purpose).await?.allows_use(n, self.now())
+            && !crate::notices::allows_use(m.notice_floor.as_ref(), n, self.now())
         {
             return Ok(None);
         }

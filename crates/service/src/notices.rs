@@ -11,7 +11,7 @@
 //!   `reconsent_required` with the fallback and identification no longer returns them.
 
 use bioguard_core::{PurposeId, Timestamp, ValidationError};
-use bioguard_store::{NewNotice, StoredNotice, StoredPurpose};
+use bioguard_store::{NewNotice, NoticeFloor, StoredNotice, StoredPurpose};
 use serde_json::{Value, json};
 use sha2::Digest;
 
@@ -165,31 +165,31 @@ impl NoticeState {
         self.notices.last()
     }
 
-    /// The latest material version: consents older than it must be given again.
-    fn floor(&self) -> Option<&StoredNotice> {
-        self.notices.iter().rev().find(|n| n.material)
-    }
-
     /// A version by name.
     pub(crate) fn get(&self, name: &str) -> Option<&StoredNotice> {
         let n = version_number(name);
         self.notices.iter().find(|s| s.version == n)
     }
+}
 
-    /// Whether a consent given under `consent_notice` lets a template be enrolled.
-    pub(crate) fn allows_enrolment(&self, consent_notice: &str) -> bool {
-        self.floor()
-            .is_none_or(|f| version_number(consent_notice) >= f.version)
-    }
+/// Whether a consent given under `consent_notice` lets a template be enrolled, given the
+/// purpose's latest material notice.
+pub(crate) fn allows_enrolment(floor: Option<&NoticeFloor>, consent_notice: &str) -> bool {
+    floor.is_none_or(|f| version_number(consent_notice) >= f.version)
+}
 
-    /// Whether a consent given under `consent_notice` still lets a template be used at `now`.
-    pub(crate) fn allows_use(&self, consent_notice: &str, now: Timestamp) -> bool {
-        match self.floor() {
-            Some(f) if version_number(consent_notice) < f.version => f
-                .reconsent_days
-                .is_none_or(|d| now.unix() < f.published_at.unix() + i64::from(d) * 86_400),
-            _ => true,
-        }
+/// Whether a consent given under `consent_notice` still lets a template be used at `now`, given
+/// the purpose's latest material notice: an older consent only within its grace period.
+pub(crate) fn allows_use(
+    floor: Option<&NoticeFloor>,
+    consent_notice: &str,
+    now: Timestamp,
+) -> bool {
+    match floor {
+        Some(f) if version_number(consent_notice) < f.version => f
+            .reconsent_days
+            .is_none_or(|d| now.unix() < f.published_at.unix() + i64::from(d) * 86_400),
+        _ => true,
     }
 }
 

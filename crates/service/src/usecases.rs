@@ -446,7 +446,7 @@ impl Service {
             return Err(ServiceError::ConsentRequired);
         }
         if let Some(n) = &material.consent_notice
-            && !self.notice_state(purpose_id).await?.allows_enrolment(n)
+            && !crate::notices::allows_enrolment(material.notice_floor.as_ref(), n)
         {
             return Err(ServiceError::ReconsentRequired);
         }
@@ -557,9 +557,15 @@ impl Service {
         values: Vec<f32>,
         capture: Option<&crate::Capture>,
     ) -> Result<Decision, ServiceError> {
-        let purpose = self.require_purpose(purpose_id).await?;
-        client.require(purpose_id, Operation::Verify)?;
+        // Purpose, notice floor, consent, lock and template in one read: the checks below
+        // refuse in the same order as ever, and a verification costs one round trip.
         let pseudonym = self.secrets.pseudonym(subject);
+        let mut material = self.store.verify_material(&pseudonym, purpose_id).await?;
+        let purpose = material
+            .purpose
+            .take()
+            .ok_or(ServiceError::PurposeNotFound)?;
+        client.require(purpose_id, Operation::Verify)?;
         let risk = purpose.purpose.risk;
         self.check_capture(
             client,
@@ -573,7 +579,6 @@ impl Service {
         self.check_lockout(&pseudonym, purpose_id)?;
         self.watch(client, &pseudonym).await?;
         let probe = Embedding::parse(values, purpose.purpose.dimension)?;
-        let material = self.store.verify_material(&pseudonym, purpose_id).await?;
         if material.locked {
             return Err(ServiceError::Locked);
         }
@@ -581,10 +586,7 @@ impl Service {
             return Err(ServiceError::ConsentRequired);
         }
         if let Some(n) = &material.consent_notice
-            && !self
-                .notice_state(purpose_id)
-                .await?
-                .allows_use(n, self.now())
+            && !crate::notices::allows_use(material.notice_floor.as_ref(), n, self.now())
         {
             return Err(ServiceError::ReconsentRequired);
         }
@@ -593,6 +595,7 @@ impl Service {
         if stored.protection_version != purpose.protection_version {
             return Err(ServiceError::ReenrolmentRequired);
         }
+        let stored_id = stored.id.clone();
         let probe = self.protect(&purpose, probe).await?;
         let bits = purpose.purpose.code_bits;
         let reference = match open_template(
@@ -661,7 +664,7 @@ impl Service {
                 .push(("liveness".into(), c.liveness.to_string()));
         }
         self.store
-            .record_verification(&pseudonym, purpose_id, self.now(), &leaf)
+            .record_verification(&stored_id, self.now(), &leaf)
             .await?;
         self.count_attempt(client, &pseudonym, purpose_id, &risk, decision.matched)
             .await?;

@@ -25,9 +25,9 @@ pub const LEDGER_CHANNEL: &str = "bioguard_ledger";
 pub use records::{
     CandidateMaterial, ClientRecord, ConsentChange, ConsentRecord, EndReason, EnrolOutcome,
     EraseOutcome, ExpiredTemplate, ExpiryReason, FairnessState, IndexRecord, LeafDraft, NewClient,
-    NewConsent, NewNotice, NewTemplate, SealedKey, StoredClaim, StoredDataKey, StoredIncident,
-    StoredNotice, StoredProposal, StoredPurpose, StoredTemplate, SubjectSummary, TemplateInfo,
-    VerifyMaterial, WithdrawOutcome, WrappedRow,
+    NewConsent, NewNotice, NewTemplate, NoticeFloor, SealedKey, StoredClaim, StoredDataKey,
+    StoredIncident, StoredNotice, StoredProposal, StoredPurpose, StoredTemplate, SubjectSummary,
+    TemplateInfo, VerifyMaterial, WithdrawOutcome, WrappedRow,
 };
 pub use sql::{Backend, LedgerListener, SqlStore, count_rows};
 pub use writer::WriteStats;
@@ -427,19 +427,20 @@ pub trait Store: Send + Sync {
         leaves: &[LeafDraft],
     ) -> Result<Vec<u64>, StoreError>;
 
-    /// Consent state and template of a subject for a purpose, read in one statement.
+    /// The purpose, its notice floor, and the consent state and template of a subject for it,
+    /// read in one statement.
     async fn verify_material(
         &self,
         subject: &Pseudonym,
         purpose: &PurposeId,
     ) -> Result<VerifyMaterial, StoreError>;
 
-    /// Records a verification: the template's use time and its audit leaf, in one
-    /// transaction. Returns the leaf's index.
+    /// Records a verification: the template's use time (never moved back) and its audit leaf,
+    /// in one transaction. Returns the leaf's index. A template replaced or deleted meanwhile
+    /// is left as it is; the leaf is written all the same.
     async fn record_verification(
         &self,
-        subject: &Pseudonym,
-        purpose: &PurposeId,
+        template: &TemplateId,
         at: Timestamp,
         leaf: &LeafDraft,
     ) -> Result<u64, StoreError>;

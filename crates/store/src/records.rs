@@ -218,9 +218,25 @@ pub struct StoredTemplate {
     pub last_used_at: Option<Timestamp>,
 }
 
-/// What verification needs, read at one point in time.
+/// The latest material version of a purpose's notice: consents given under an older version
+/// must be given again (at once, or within its grace period).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoticeFloor {
+    /// Its version number.
+    pub version: u32,
+    /// When it was published.
+    pub published_at: Timestamp,
+    /// How long older consents still allow use, if at all.
+    pub reconsent_days: Option<u32>,
+}
+
+/// What verification needs, read at one point in time (one statement).
 #[derive(Debug, Clone)]
 pub struct VerifyMaterial {
+    /// The purpose, if it exists.
+    pub purpose: Option<StoredPurpose>,
+    /// The purpose's latest material notice, if it has one.
+    pub notice_floor: Option<NoticeFloor>,
     /// Whether the subject has locked the use of their biometrics.
     pub locked: bool,
     /// The notice version the live consent was given under, if there is one.
@@ -459,6 +475,8 @@ pub struct CandidateMaterial {
     pub locked: bool,
     /// The notice version the live consent was given under, if there is one.
     pub consent_notice: Option<String>,
+    /// The purpose's latest material notice, if it has one.
+    pub notice_floor: Option<NoticeFloor>,
     /// The template.
     pub template: StoredTemplate,
     /// The galleries the template is in.

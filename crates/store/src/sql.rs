@@ -322,6 +322,33 @@ const TEMPLATE_COLUMNS: &str = "t.id AS t_id, t.format AS t_format, t.sealed AS 
     t.protection_version AS t_protection_version, t.enrolled_at AS t_enrolled_at, \
     t.last_used_at AS t_last_used_at, k.id AS k_id, k.kek AS k_kek, k.wrapped AS k_wrapped";
 
+/// The columns of a purpose's notice floor, from a join on `notices f` (see [`floor_join`]).
+const FLOOR_COLUMNS: &str = "f.version AS floor_version, f.published_at AS floor_published_at, \
+    f.reconsent_days AS floor_reconsent_days";
+
+/// Joins `notices f`: the latest material notice of the purpose named by `purpose_column`.
+fn floor_join(purpose_column: &str) -> String {
+    format!(
+        "LEFT JOIN notices f ON f.purpose_id = {purpose_column} AND f.version = \
+         (SELECT MAX(n.version) FROM notices n \
+          WHERE n.purpose_id = {purpose_column} AND n.material <> 0)"
+    )
+}
+
+fn notice_floor_from_row(row: &AnyRow) -> Result<Option<crate::NoticeFloor>, StoreError> {
+    let Some(v) = row.try_get::<Option<i64>, _>("floor_version")? else {
+        return Ok(None);
+    };
+    Ok(Some(crate::NoticeFloor {
+        version: u32::try_from(v).map_err(|_| corrupt("notice version"))?,
+        published_at: Timestamp::from_unix(row.try_get("floor_published_at")?),
+        reconsent_days: row
+            .try_get::<Option<i64>, _>("floor_reconsent_days")?
+            .map(|d| u32::try_from(d).map_err(|_| corrupt("notice reconsent days")))
+            .transpose()?,
+    }))
+}
+
 fn consent_from_row(row: &AnyRow) -> Result<ConsentRecord, StoreError> {
     let end_reason: Option<String> = row.try_get("end_reason")?;
     Ok(ConsentRecord {
@@ -540,7 +567,7 @@ impl Store for SqlStore {
         .execute(b.conn())
         .await?;
                     insert_notice(b, &p.id, &notice).await?;
-                    b.append_leaf(&leaf).await?;
+                    b.append_leaf(&leaf)?;
                     Ok(())
                 })
             })
@@ -558,7 +585,7 @@ impl Store for SqlStore {
             .write(move |b| {
                 Box::pin(async move {
                     insert_notice(b, &purpose, &notice).await?;
-                    b.append_leaf(&leaf).await?;
+                    b.append_leaf(&leaf)?;
                     Ok(())
                 })
             })
@@ -666,7 +693,7 @@ impl Store for SqlStore {
                     .bind(next)
                     .execute(b.conn())
                     .await?;
-                    b.append_leaf(&leaf).await?;
+                    b.append_leaf(&leaf)?;
                     Ok(next as u32)
                 })
             })
@@ -704,7 +731,7 @@ impl Store for SqlStore {
             .execute(b.conn())
             .await?;
                     }
-                    b.append_leaf(&leaf).await?;
+                    b.append_leaf(&leaf)?;
                     Ok(())
                 })
             })
@@ -728,7 +755,7 @@ impl Store for SqlStore {
                         .await?
                         .rows_affected();
                     if n == 1 {
-                        b.append_leaf(&leaf).await?;
+                        b.append_leaf(&leaf)?;
                     }
                     Ok(n == 1)
                 })
@@ -773,7 +800,7 @@ impl Store for SqlStore {
                         }
                         Err(e) => return Err(e.into()),
                     }
-                    b.append_leaf(&leaf).await?;
+                    b.append_leaf(&leaf)?;
                     Ok(())
                 })
             })
@@ -799,7 +826,7 @@ impl Store for SqlStore {
                     .await?
                     .rows_affected();
                     if n == 1 {
-                        b.append_leaf(&leaf).await?;
+                        b.append_leaf(&leaf)?;
                     }
                     Ok(n == 1)
                 })
@@ -903,7 +930,7 @@ impl Store for SqlStore {
                         .await?
                         .rows_affected();
                     if n == 1 {
-                        b.append_leaf(&leaf).await?;
+                        b.append_leaf(&leaf)?;
                     }
                     Ok(n == 1)
                 })
@@ -940,7 +967,7 @@ impl Store for SqlStore {
                         .execute(b.conn())
                         .await?;
                     }
-                    b.append_leaf(&leaf).await?;
+                    b.append_leaf(&leaf)?;
                     Ok(())
                 })
             })
@@ -998,7 +1025,7 @@ impl Store for SqlStore {
                             .execute(b.conn())
                             .await?;
                     }
-                    b.append_leaf(&leaf).await?;
+                    b.append_leaf(&leaf)?;
                     Ok(true)
                 })
             })
@@ -1055,7 +1082,7 @@ impl Store for SqlStore {
                         .execute(b.conn())
                         .await?;
                     }
-                    b.append_leaf(&leaf).await?;
+                    b.append_leaf(&leaf)?;
                     Ok(())
                 })
             })
@@ -1081,7 +1108,7 @@ impl Store for SqlStore {
                     .execute(b.conn())
                     .await?
                     .rows_affected();
-                    b.append_leaf(&leaf).await?;
+                    b.append_leaf(&leaf)?;
                     Ok(n)
                 })
             })
@@ -1176,7 +1203,7 @@ impl Store for SqlStore {
                     .bind(at.unix())
                     .execute(b.conn())
                     .await?;
-                    b.append_leaf(&leaf).await?;
+                    b.append_leaf(&leaf)?;
                     Ok(())
                 })
             })
@@ -1224,7 +1251,7 @@ impl Store for SqlStore {
                     .bind(c.deadline.unix())
                     .execute(b.conn())
                     .await?;
-                    b.append_leaf(&leaf).await?;
+                    b.append_leaf(&leaf)?;
                     Ok(())
                 })
             })
@@ -1320,7 +1347,7 @@ impl Store for SqlStore {
                     .bind(id.as_str())
                     .execute(b.conn())
                     .await?;
-                    b.append_leaf(&leaf).await?;
+                    b.append_leaf(&leaf)?;
                     Ok(Ok(()))
                 })
             })
@@ -1361,7 +1388,7 @@ impl Store for SqlStore {
                         .execute(b.conn())
                         .await?;
                     }
-                    b.append_leaf(&leaf).await?;
+                    b.append_leaf(&leaf)?;
                     Ok(())
                 })
             })
@@ -1488,7 +1515,7 @@ impl Store for SqlStore {
         .await?;
                     let inserted = r.rows_affected() == 1;
                     if inserted {
-                        b.append_leaf(&leaf).await?;
+                        b.append_leaf(&leaf)?;
                     }
                     Ok(inserted)
                 })
@@ -1576,7 +1603,7 @@ impl Store for SqlStore {
         .bind(c.at.unix())
         .execute(b.conn())
         .await?;
-                    b.append_leaf(&leaf).await?;
+                    b.append_leaf(&leaf)?;
                     Ok(ConsentChange {
                         record: ConsentRecord {
                             id: c.id.clone(),
@@ -1624,7 +1651,7 @@ impl Store for SqlStore {
                             .execute(b.conn())
                             .await?
                             .rows_affected();
-                    b.append_leaf(&leaf).await?;
+                    b.append_leaf(&leaf)?;
                     live.ended_at = Some(at);
                     live.end_reason = Some(EndReason::Withdrawn);
                     Ok(Some(WithdrawOutcome {
@@ -1763,7 +1790,7 @@ impl Store for SqlStore {
             .execute(b.conn())
             .await?;
         }
-        b.append_leaf(&leaf).await?;
+        b.append_leaf(&leaf)?;
         Ok(EnrolOutcome { replaced })
         })).await
     }
@@ -1773,22 +1800,30 @@ impl Store for SqlStore {
         subject: &Pseudonym,
         purpose: &PurposeId,
     ) -> Result<VerifyMaterial, StoreError> {
-        // One statement, so consent and template are read at the same instant on both
-        // databases; the LEFT JOINs keep the consent answer when nothing is enrolled.
+        // One statement, so purpose, notice floor, consent and template are read at the same
+        // instant on both databases (and a verification costs one round trip); the LEFT JOINs
+        // keep every answer when something is missing.
         let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT c.id AS consent_id, c.notice_version AS consent_notice, \
-             l.locked_at AS locked_at, {TEMPLATE_COLUMNS} \
+            "SELECT p.*, c.id AS consent_id, c.notice_version AS consent_notice, \
+             l.locked_at AS locked_at, {FLOOR_COLUMNS}, {TEMPLATE_COLUMNS} \
              FROM (SELECT $1 AS subject, $2 AS purpose_id) q \
+             LEFT JOIN purposes p ON p.id = q.purpose_id \
              LEFT JOIN consents c ON c.subject = q.subject AND c.purpose_id = q.purpose_id \
                  AND c.ended_at IS NULL \
              LEFT JOIN templates t ON t.subject = q.subject AND t.purpose_id = q.purpose_id \
              LEFT JOIN data_keys k ON k.id = t.data_key_id \
-             LEFT JOIN subject_locks l ON l.subject = q.subject"
+             LEFT JOIN subject_locks l ON l.subject = q.subject {}",
+            floor_join("q.purpose_id")
         )))
         .bind(subject.as_str())
         .bind(purpose.as_str())
         .fetch_one(&self.pool)
         .await?;
+        let purpose = match row.try_get::<Option<String>, _>("id")? {
+            None => None,
+            Some(_) => Some(purpose_from_row(&row)?),
+        };
+        let notice_floor = notice_floor_from_row(&row)?;
         let locked = row.try_get::<Option<i64>, _>("locked_at")?.is_some();
         let consent_live = row.try_get::<Option<String>, _>("consent_id")?.is_some();
         let template = match row.try_get::<Option<String>, _>("t_id")? {
@@ -1801,6 +1836,8 @@ impl Store for SqlStore {
             }
         };
         Ok(VerifyMaterial {
+            purpose,
+            notice_floor,
             locked,
             consent_notice: row.try_get("consent_notice")?,
             consent_live,
@@ -1832,13 +1869,14 @@ impl Store for SqlStore {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT t.subject AS subject, c.id AS consent_id, g.gallery AS gallery, \
              c.notice_version AS consent_notice, \
-             l.locked_at AS locked_at, {TEMPLATE_COLUMNS} \
+             l.locked_at AS locked_at, {FLOOR_COLUMNS}, {TEMPLATE_COLUMNS} \
              FROM templates t JOIN data_keys k ON k.id = t.data_key_id \
              LEFT JOIN consents c ON c.subject = t.subject AND c.purpose_id = t.purpose_id \
                  AND c.ended_at IS NULL \
              LEFT JOIN template_galleries g ON g.template_id = t.id \
-             LEFT JOIN subject_locks l ON l.subject = t.subject \
-             WHERE t.id = $1 AND t.purpose_id = $2"
+             LEFT JOIN subject_locks l ON l.subject = t.subject {} \
+             WHERE t.id = $1 AND t.purpose_id = $2",
+            floor_join("t.purpose_id")
         )))
         .bind(template.as_str())
         .bind(purpose.as_str())
@@ -1859,6 +1897,7 @@ impl Store for SqlStore {
             consent_live: first.try_get::<Option<String>, _>("consent_id")?.is_some(),
             locked: first.try_get::<Option<i64>, _>("locked_at")?.is_some(),
             consent_notice: first.try_get("consent_notice")?,
+            notice_floor: notice_floor_from_row(first)?,
             template: template_from_row(first)?,
             galleries,
         }))
@@ -1925,7 +1964,7 @@ impl Store for SqlStore {
                     }
                     let mut indexes = Vec::with_capacity(leaves.len());
                     for leaf in &leaves {
-                        indexes.push(b.append_leaf(leaf).await?);
+                        indexes.push(b.append_leaf(leaf)?);
                     }
                     Ok(indexes)
                 })
@@ -1935,34 +1974,23 @@ impl Store for SqlStore {
 
     async fn record_verification(
         &self,
-        subject: &Pseudonym,
-        purpose: &PurposeId,
+        template: &TemplateId,
         at: Timestamp,
         leaf: &LeafDraft,
     ) -> Result<u64, StoreError> {
-        let (subject, purpose, leaf) = (subject.clone(), purpose.clone(), leaf.clone());
+        let (template, leaf) = (template.clone(), leaf.clone());
+        // No statement of its own: the use time and the leaf go out with the batch's others.
         self.writer
-            .write(move |b| {
-                Box::pin(async move {
-                    sqlx::query(
-            "UPDATE templates SET last_used_at = $1 WHERE subject = $2 AND purpose_id = $3",
-        )
-        .bind(at.unix())
-        .bind(subject.as_str())
-        .bind(purpose.as_str())
-        .execute(b.conn())
-        .await?;
-                    b.append_leaf(&leaf).await
-                })
+            .write_rows(move |b| {
+                b.touch_template(template.as_str(), at.unix());
+                b.append_leaf(&leaf)
             })
             .await
     }
 
     async fn append_audit(&self, leaf: &LeafDraft) -> Result<u64, StoreError> {
         let leaf = leaf.clone();
-        self.writer
-            .write(move |b| Box::pin(async move { b.append_leaf(&leaf).await }))
-            .await
+        self.writer.write_rows(move |b| b.append_leaf(&leaf)).await
     }
 
     async fn save_checkpoint(
@@ -2153,7 +2181,7 @@ impl Store for SqlStore {
                         .push(("reason".into(), expired.reason.as_str().into()));
                     leaf.detail
                         .push(("deadline".into(), expired.deadline.unix().to_string()));
-                    b.append_leaf(&leaf).await?;
+                    b.append_leaf(&leaf)?;
                     Ok(Some(expired))
                 })
             })
@@ -2191,7 +2219,7 @@ impl Store for SqlStore {
                             .rows_affected()
                     } == 1;
                     if changed {
-                        b.append_leaf(&leaf).await?;
+                        b.append_leaf(&leaf)?;
                     }
                     Ok(changed)
                 })
@@ -2364,7 +2392,7 @@ impl Store for SqlStore {
                     .bind(expires_at.unix())
                     .execute(b.conn())
                     .await?;
-                    b.append_leaf(&leaf).await?;
+                    b.append_leaf(&leaf)?;
                     Ok(())
                 })
             })
@@ -2464,7 +2492,7 @@ impl Store for SqlStore {
                     if n != 1 {
                         return Ok(false);
                     }
-                    b.append_leaf(&leaf).await?;
+                    b.append_leaf(&leaf)?;
                     Ok(true)
                 })
             })
@@ -2503,7 +2531,7 @@ impl Store for SqlStore {
                     if n != 1 {
                         return Err(StoreError::Conflict("a risk group"));
                     }
-                    b.append_leaf(&leaf).await?;
+                    b.append_leaf(&leaf)?;
                     Ok(())
                 })
             })
@@ -2529,7 +2557,7 @@ impl Store for SqlStore {
                     .bind(p.expires_at.unix())
                     .execute(b.conn())
                     .await?;
-                    b.append_leaf(&leaf).await?;
+                    b.append_leaf(&leaf)?;
                     Ok(())
                 })
             })
@@ -2602,7 +2630,7 @@ impl Store for SqlStore {
                             .bind(id.as_str())
                             .fetch_one(b.conn())
                             .await?;
-                    b.append_leaf(&leaf).await?;
+                    b.append_leaf(&leaf)?;
                     Ok(n as u32)
                 })
             })
@@ -2640,7 +2668,7 @@ impl Store for SqlStore {
                     if n == 1
                         && let Some(leaf) = &leaf
                     {
-                        b.append_leaf(leaf).await?;
+                        b.append_leaf(leaf)?;
                     }
                     Ok(n == 1)
                 })
@@ -2684,7 +2712,7 @@ impl Store for SqlStore {
                         .bind(subject.as_str())
                         .execute(b.conn())
                         .await?;
-                    out.leaf_index = b.append_leaf(&leaf).await?;
+                    out.leaf_index = b.append_leaf(&leaf)?;
                     Ok(out)
                 })
             })

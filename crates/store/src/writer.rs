@@ -46,7 +46,38 @@ pub(crate) struct Batch<'c> {
     backend: Backend,
     size: u64,
     last_hash: bioguard_ledger::Hash,
+    pending: Pending,
 }
+
+/// Rows the batch writes at its end, several to a statement: audit leaves, their mentions, and
+/// templates' last-use times. A job that fails takes its own rows back out.
+#[derive(Default)]
+struct Pending {
+    leaves: Vec<LeafRow>,
+    mentions: Vec<(String, i64)>,
+    touches: Vec<(String, i64)>,
+}
+
+struct LeafRow {
+    idx: i64,
+    bytes: Vec<u8>,
+    hash: bioguard_ledger::Hash,
+    subject: Option<String>,
+    created_at: i64,
+}
+
+/// Where a batch stood before a job, to undo the job's in-memory part if it fails.
+#[derive(Clone, Copy)]
+struct Mark {
+    size: u64,
+    last_hash: bioguard_ledger::Hash,
+    leaves: usize,
+    mentions: usize,
+    touches: usize,
+}
+
+/// Rows per multi-row statement: 5 parameters a leaf, well inside both databases' limits.
+const ROWS_PER_STATEMENT: usize = 200;
 
 impl Batch<'_> {
     /// The connection, for the job's statements.
@@ -68,9 +99,11 @@ impl Batch<'_> {
     }
 
     /// Appends one audit leaf: the next index, chained to the previous leaf. Call it last in a
-    /// job, after the change it records.
-    pub(crate) async fn append_leaf(&mut self, d: &LeafDraft) -> Result<u64, StoreError> {
+    /// job, after the change it records. The row is written with the batch's others before
+    /// the commit; the index is final.
+    pub(crate) fn append_leaf(&mut self, d: &LeafDraft) -> Result<u64, StoreError> {
         let index = self.size;
+        let idx = i64::try_from(index).map_err(|_| corrupt("audit size"))?;
         let leaf = bioguard_ledger::Leaf {
             index,
             prev: self.last_hash,
@@ -85,17 +118,13 @@ impl Batch<'_> {
         };
         let bytes = leaf.encode();
         let hash = bioguard_ledger::leaf_hash(&bytes);
-        sqlx::query(
-            "INSERT INTO audit_leaves (idx, leaf, hash, subject, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(index as i64)
-        .bind(bytes)
-        .bind(hash.to_vec())
-        .bind(d.subject.as_ref().map(|p| p.as_str().to_owned()))
-        .bind(d.time.unix())
-        .execute(&mut *self.tx)
-        .await?;
+        self.pending.leaves.push(LeafRow {
+            idx,
+            bytes,
+            hash,
+            subject: leaf.subject,
+            created_at: d.time.unix(),
+        });
         let mut mentions: Vec<&Pseudonym> = d
             .mentions
             .iter()
@@ -104,20 +133,114 @@ impl Batch<'_> {
         mentions.sort();
         mentions.dedup();
         for m in mentions {
-            sqlx::query("INSERT INTO audit_mentions (subject, idx) VALUES ($1, $2)")
-                .bind(m.as_str())
-                .bind(index as i64)
-                .execute(&mut *self.tx)
-                .await?;
+            self.pending.mentions.push((m.as_str().to_owned(), idx));
         }
         self.size = index + 1;
         self.last_hash = hash;
         Ok(index)
     }
+
+    /// Sets a template's last-use time (never moving it back), with the batch's others.
+    pub(crate) fn touch_template(&mut self, template: &str, at: i64) {
+        self.pending.touches.push((template.to_owned(), at));
+    }
+
+    fn mark(&self) -> Mark {
+        Mark {
+            size: self.size,
+            last_hash: self.last_hash,
+            leaves: self.pending.leaves.len(),
+            mentions: self.pending.mentions.len(),
+            touches: self.pending.touches.len(),
+        }
+    }
+
+    fn undo_to(&mut self, m: Mark) {
+        (self.size, self.last_hash) = (m.size, m.last_hash);
+        self.pending.leaves.truncate(m.leaves);
+        self.pending.mentions.truncate(m.mentions);
+        self.pending.touches.truncate(m.touches);
+    }
+
+    /// Writes the pending rows: leaves first (mentions refer to them).
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        let pending = std::mem::take(&mut self.pending);
+        for chunk in pending.leaves.chunks(ROWS_PER_STATEMENT) {
+            let sql = values_statement(
+                "INSERT INTO audit_leaves (idx, leaf, hash, subject, created_at) VALUES ",
+                chunk.len(),
+                5,
+                "",
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for r in chunk {
+                q = q
+                    .bind(r.idx)
+                    .bind(r.bytes.clone())
+                    .bind(r.hash.to_vec())
+                    .bind(r.subject.clone())
+                    .bind(r.created_at);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        for chunk in pending.mentions.chunks(ROWS_PER_STATEMENT) {
+            let sql = values_statement(
+                "INSERT INTO audit_mentions (subject, idx) VALUES ",
+                chunk.len(),
+                2,
+                "",
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (subject, idx) in chunk {
+                q = q.bind(subject.clone()).bind(*idx);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        for chunk in pending.touches.chunks(ROWS_PER_STATEMENT) {
+            // VALUES columns are named column1, column2, ... on both databases.
+            let sql = values_statement(
+                "UPDATE templates SET last_used_at = v.column2 FROM (VALUES ",
+                chunk.len(),
+                2,
+                ") AS v WHERE templates.id = v.column1 \
+                 AND (templates.last_used_at IS NULL OR templates.last_used_at < v.column2)",
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (template, at) in chunk {
+                q = q.bind(template.clone()).bind(*at);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+}
+
+/// `head` followed by `rows` groups of `columns` numbered parameters, then `tail`.
+fn values_statement(head: &str, rows: usize, columns: usize, tail: &str) -> String {
+    let mut sql = String::with_capacity(head.len() + tail.len() + rows * columns * 6);
+    sql.push_str(head);
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", r * columns + c + 1));
+        }
+        sql.push(')');
+    }
+    sql.push_str(tail);
+    sql
 }
 
 /// One queued change, with its own answer channel.
 trait Job: Send {
+    /// Whether the change only adds rows the batch writes at its end (no statement of its
+    /// own), so it needs no savepoint.
+    fn in_memory(&self) -> bool;
     /// Runs the change inside the batch; returns whether it succeeded.
     fn run<'a>(&'a mut self, batch: &'a mut Batch<'_>) -> BoxFuture<'a, bool>;
     /// Answers the caller once the batch is settled: `committed` is the commit's outcome.
@@ -127,19 +250,32 @@ trait Job: Send {
 type Work<T> =
     Box<dyn for<'b, 'c> FnOnce(&'b mut Batch<'c>) -> BoxFuture<'b, Result<T, StoreError>> + Send>;
 
+/// A change that only adds pending rows: synchronous, so it cannot run a statement.
+type MemoryWork<T> = Box<dyn for<'b, 'c> FnOnce(&'b mut Batch<'c>) -> Result<T, StoreError> + Send>;
+
+enum Change<T> {
+    Statements(Work<T>),
+    Memory(MemoryWork<T>),
+}
+
 struct TypedJob<T> {
-    work: Option<Work<T>>,
+    work: Option<Change<T>>,
     outcome: Option<Result<T, StoreError>>,
     reply: oneshot::Sender<Result<T, StoreError>>,
 }
 
 impl<T: Send + 'static> Job for TypedJob<T> {
+    fn in_memory(&self) -> bool {
+        matches!(self.work, Some(Change::Memory(_)))
+    }
+
     fn run<'a>(&'a mut self, batch: &'a mut Batch<'_>) -> BoxFuture<'a, bool> {
         Box::pin(async move {
-            let Some(work) = self.work.take() else {
-                return false;
+            let outcome = match self.work.take() {
+                None => return false,
+                Some(Change::Statements(work)) => work(batch).await,
+                Some(Change::Memory(work)) => work(batch),
             };
-            let outcome = work(batch).await;
             let ok = outcome.is_ok();
             self.outcome = Some(outcome);
             ok
@@ -230,9 +366,23 @@ impl Writer {
             + Send
             + 'static,
     {
+        self.submit(Change::Statements(Box::new(work))).await
+    }
+
+    /// Runs `work`, which only appends leaves and touches templates (no statement of its own,
+    /// so no savepoint), in the next batch; answers once that batch is committed.
+    pub(crate) async fn write_rows<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'b, 'c> FnOnce(&'b mut Batch<'c>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.submit(Change::Memory(Box::new(work))).await
+    }
+
+    async fn submit<T: Send + 'static>(&self, work: Change<T>) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         let mut job: Box<dyn Job> = Box::new(TypedJob {
-            work: Some(Box::new(work)),
+            work: Some(work),
             outcome: None,
             reply,
         });
@@ -394,31 +544,37 @@ async fn run_batch(
         backend,
         size: start,
         last_hash,
+        pending: Pending::default(),
     };
-    // A lone job needs no savepoint: if it fails, the whole transaction is rolled back.
-    let savepoints = jobs.len() > 1;
+    // A lone job needs no savepoint: if it fails, the whole transaction is rolled back. Nor
+    // does one that only adds pending rows: its failure takes them back out.
+    let many = jobs.len() > 1;
     for job in jobs.iter_mut() {
-        if savepoints {
+        let savepoint = many && !job.in_memory();
+        if savepoint {
             sqlx::raw_sql("SAVEPOINT job").execute(batch.conn()).await?;
         }
-        let before = (batch.size, batch.last_hash);
+        let before = batch.mark();
         if job.run(&mut batch).await {
-            if savepoints {
+            if savepoint {
                 sqlx::raw_sql("RELEASE SAVEPOINT job")
                     .execute(batch.conn())
                     .await?;
             }
-        } else if savepoints {
-            sqlx::raw_sql("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
-                .execute(batch.conn())
-                .await?;
-            (batch.size, batch.last_hash) = before;
+        } else if many {
+            if savepoint {
+                sqlx::raw_sql("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
+                    .execute(batch.conn())
+                    .await?;
+            }
+            batch.undo_to(before);
         } else {
             // The lone job failed: roll everything back; its answer carries its own error.
             batch.tx.rollback().await?;
             return Ok(());
         }
     }
+    batch.flush().await?;
     if batch.size != start {
         sqlx::query("UPDATE audit_head SET size = $1, last_hash = $2 WHERE id = 1")
             .bind(batch.size as i64)

@@ -426,7 +426,7 @@ async fn templates_need_live_consent(db: &TestDb) {
     assert_eq!(tpl.sealed, second.sealed);
     assert_eq!(tpl.data_key, key);
     assert_eq!(tpl.last_used_at, None);
-    s.record_verification(&a, &p, t(5), &lf())
+    s.record_verification(&second.id, t(5), &lf())
         .await
         .expect("touch");
     let m = s.verify_material(&a, &p).await.expect("material");
@@ -838,12 +838,13 @@ async fn every_change_writes_exactly_one_leaf_and_no_refusal_writes_any(db: &Tes
         step!(1),
         "re-sending a live consent changes nothing"
     );
-    s.put_template(&a, &p, &data_key(), true, &template(3), &lf())
+    let tpl = template(3);
+    s.put_template(&a, &p, &data_key(), true, &tpl, &lf())
         .await
         .expect("enrol");
     assert_eq!(audit_size(&s).await, step!(1));
     assert_eq!(
-        s.record_verification(&a, &p, t(4), &lf())
+        s.record_verification(&tpl.id, t(4), &lf())
             .await
             .expect("verify"),
         expected
@@ -922,17 +923,11 @@ async fn concurrent_writers_keep_the_log_gap_free(db: &TestDb) {
             s.grant_consent(&who, &consent("payment", "v1", 1), &lf())
                 .await
                 .expect("grant");
-            s.put_template(
-                &who,
-                &pid("payment"),
-                &data_key(),
-                true,
-                &template(2),
-                &lf(),
-            )
-            .await
-            .expect("enrol");
-            s.record_verification(&who, &pid("payment"), t(3), &lf())
+            let tpl = template(2);
+            s.put_template(&who, &pid("payment"), &data_key(), true, &tpl, &lf())
+                .await
+                .expect("enrol");
+            s.record_verification(&tpl.id, t(3), &lf())
                 .await
                 .expect("verify");
         }));
