@@ -1,7 +1,10 @@
 //! Extractors: credentials, JSON bodies and path segments, each failing with an [`ApiError`].
 //!
 //! Handlers list the credential extractor first, so an unauthenticated request is refused
-//! before its body is read or parsed, and its mistakes are never explained to it.
+//! before its body is read or parsed, and its mistakes are never explained to it. Verification
+//! is the one exception to the order, not to the rule: it checks its key in the same database
+//! read as the rest (its hot path), so it reads the body first, and answers any mistake in it
+//! only after the key has been checked on its own.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
@@ -29,6 +32,19 @@ impl FromRequestParts<AppState> for ClientAuth {
         // A missing header goes through the same check (and failure count) as a wrong key.
         let token = bearer(parts).unwrap_or("");
         Ok(Self(state.service.authenticate_client(token).await?))
+    }
+}
+
+/// A client API key not checked yet: for verification, which checks it in the same database
+/// read as everything else it needs. Its handler must still refuse an unauthenticated request
+/// before explaining any mistake in it (see `routes::verify`).
+pub struct ClientKey(pub Zeroizing<String>);
+
+impl FromRequestParts<AppState> for ClientKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
+        Ok(Self(Zeroizing::new(bearer(parts).unwrap_or("").to_owned())))
     }
 }
 

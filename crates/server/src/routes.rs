@@ -15,7 +15,7 @@ use crate::dto::{
     galleries, grant_bodies, rfc3339,
 };
 use crate::error::ErrorBody;
-use crate::extract::{AdminAuth, ClientAuth, JsonBody, Segments};
+use crate::extract::{AdminAuth, ClientAuth, ClientKey, JsonBody, Segments};
 use crate::{ApiError, AppState};
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -861,20 +861,26 @@ pub(crate) async fn enroll(
         (status = 500, body = ErrorBody, description = "`integrity_failure`: the stored template was altered or moved")))]
 pub(crate) async fn verify(
     State(st): State<AppState>,
-    ClientAuth(client): ClientAuth,
-    JsonBody(req): JsonBody<VerifyRequest>,
+    ClientKey(key): ClientKey,
+    body: Result<JsonBody<VerifyRequest>, ApiError>,
 ) -> ApiResult<Json<DecisionBody>> {
-    let VerifyRequest {
-        subject,
-        purpose,
-        embedding,
-        capture,
-    } = req;
-    let (subject, purpose) = subject_and_purpose(&subject, &purpose)?;
+    // The key is checked in the service's one read, which needs the body's subject and
+    // purpose; a body that cannot be used is explained only to an authenticated caller.
+    let parsed = body.and_then(|JsonBody(req)| {
+        let (subject, purpose) = subject_and_purpose(&req.subject, &req.purpose)?;
+        Ok((subject, purpose, req.embedding, req.capture))
+    });
+    let (subject, purpose, embedding, capture) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            st.service.authenticate_client(&key).await?;
+            return Err(e);
+        }
+    };
     let capture = capture.map(crate::dto::CaptureBody::into_capture);
     let d = st
         .service
-        .verify(&client, &subject, &purpose, embedding, capture.as_ref())
+        .verify(&key, &subject, &purpose, embedding, capture.as_ref())
         .await?;
     Ok(Json(DecisionBody {
         matched: d.matched,

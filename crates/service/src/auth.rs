@@ -89,7 +89,7 @@ fn plausible(token: &str) -> bool {
 impl Service {
     /// Counts a failed authentication and records a burst of them in the ledger, once per
     /// window. The failure itself is answered whatever happens here.
-    async fn failed(&self) -> ServiceError {
+    pub(crate) async fn failed(&self) -> ServiceError {
         if self.auth_failures.count() {
             let mut leaf = self.leaf("auth.failure_burst", "unknown");
             leaf.decision = Some(format!("{AUTH_BURST} failures"));
@@ -107,11 +107,25 @@ impl Service {
         &self,
         token: &str,
     ) -> Result<AuthenticatedClient, ServiceError> {
-        if !plausible(token) {
+        let Some(digest) = self.key_digest(token) else {
             return Err(self.failed().await);
-        }
-        let digest = self.secrets.token_digest(token);
-        match self.store.client_by_key_digest(&digest).await? {
+        };
+        let record = self.store.client_by_key_digest(&digest).await?;
+        self.admit(record).await
+    }
+
+    /// The digest an API key is stored under; `None` for what cannot be a key.
+    pub(crate) fn key_digest(&self, token: &str) -> Option<[u8; 32]> {
+        plausible(token).then(|| self.secrets.token_digest(token))
+    }
+
+    /// Admits the client a key belongs to: refuses an unknown key (counted), a suspended
+    /// client, and one over its rate.
+    pub(crate) async fn admit(
+        &self,
+        record: Option<ClientRecord>,
+    ) -> Result<AuthenticatedClient, ServiceError> {
+        match record {
             Some(record) if record.suspended_at.is_some() => Err(ServiceError::ClientSuspended),
             Some(record) => {
                 self.limits

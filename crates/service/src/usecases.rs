@@ -548,19 +548,28 @@ impl Service {
     }
 
     /// Verifies a probe against a subject's template (1:1) by the Hamming distance of their
-    /// protected codes.
+    /// protected codes, for the client holding `api_key` (authenticated here, in the same read
+    /// as the rest: see `Store::verify_material_for`).
     pub async fn verify(
         &self,
-        client: &AuthenticatedClient,
+        api_key: &str,
         subject: &SubjectRef,
         purpose_id: &PurposeId,
         values: Vec<f32>,
         capture: Option<&crate::Capture>,
     ) -> Result<Decision, ServiceError> {
-        // Purpose, notice floor, consent, lock and template in one read: the checks below
-        // refuse in the same order as ever, and a verification costs one round trip.
+        let Some(digest) = self.key_digest(api_key) else {
+            return Err(self.failed().await);
+        };
+        // The client, purpose, notice floor, consent, lock and template in one read: the
+        // checks below refuse in the same order as ever (authentication first), and a
+        // verification costs one round trip before its ledger leaf.
         let pseudonym = self.secrets.pseudonym(subject);
-        let mut material = self.store.verify_material(&pseudonym, purpose_id).await?;
+        let mut material = self
+            .store
+            .verify_material_for(&pseudonym, purpose_id, Some((&digest, Operation::Verify)))
+            .await?;
+        let client = &self.admit(material.client.take()).await?;
         let purpose = material
             .purpose
             .take()

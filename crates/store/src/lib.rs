@@ -15,7 +15,9 @@ pub mod testing;
 mod writer;
 
 use async_trait::async_trait;
-use bioguard_core::{ClientId, GalleryName, Pseudonym, Purpose, PurposeId, TemplateId, Timestamp};
+use bioguard_core::{
+    ClientId, GalleryName, Operation, Pseudonym, Purpose, PurposeId, TemplateId, Timestamp,
+};
 
 pub use error::StoreError;
 /// The PostgreSQL notification channel on which every commit that grew the audit ledger is
@@ -433,6 +435,18 @@ pub trait Store: Send + Sync {
         &self,
         subject: &Pseudonym,
         purpose: &PurposeId,
+    ) -> Result<VerifyMaterial, StoreError> {
+        self.verify_material_for(subject, purpose, None).await
+    }
+
+    /// As [`Store::verify_material`], and in the same statement the client whose API key has
+    /// `client.0` as its digest, with its grant of operation `client.1` on this purpose if it
+    /// has it: a verification authenticates, authorises and reads in one round trip.
+    async fn verify_material_for(
+        &self,
+        subject: &Pseudonym,
+        purpose: &PurposeId,
+        client: Option<(&[u8; 32], Operation)>,
     ) -> Result<VerifyMaterial, StoreError>;
 
     /// Records a verification: the template's use time (never moved back) and its audit leaf,

@@ -233,6 +233,9 @@ pub struct NoticeFloor {
 /// What verification needs, read at one point in time (one statement).
 #[derive(Debug, Clone)]
 pub struct VerifyMaterial {
+    /// The client holding the key asked about (see [`crate::Store::verify_material_for`]),
+    /// if there is one. Its `grants` hold only the one asked about, if it has that grant.
+    pub client: Option<ClientRecord>,
     /// The purpose, if it exists.
     pub purpose: Option<StoredPurpose>,
     /// The purpose's latest material notice, if it has one.

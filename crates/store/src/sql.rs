@@ -1795,19 +1795,24 @@ impl Store for SqlStore {
         })).await
     }
 
-    async fn verify_material(
+    async fn verify_material_for(
         &self,
         subject: &Pseudonym,
         purpose: &PurposeId,
+        client: Option<(&[u8; 32], Operation)>,
     ) -> Result<VerifyMaterial, StoreError> {
         // One statement, so purpose, notice floor, consent and template are read at the same
         // instant on both databases (and a verification costs one round trip); the LEFT JOINs
         // keep every answer when something is missing.
         let row = sqlx::query(AssertSqlSafe(format!(
             "SELECT p.*, c.id AS consent_id, c.notice_version AS consent_notice, \
-             l.locked_at AS locked_at, {FLOOR_COLUMNS}, {TEMPLATE_COLUMNS} \
+             l.locked_at AS locked_at, {FLOOR_COLUMNS}, {TEMPLATE_COLUMNS}, \
+             cl.id AS cl_id, cl.name AS cl_name, cl.suspended_at AS cl_suspended_at, \
+             (SELECT COUNT(*) FROM grants g WHERE g.client_id = cl.id \
+                 AND g.purpose_id = q.purpose_id AND g.operation = $4) AS cl_granted \
              FROM (SELECT $1 AS subject, $2 AS purpose_id) q \
              LEFT JOIN purposes p ON p.id = q.purpose_id \
+             LEFT JOIN clients cl ON cl.key_digest = $3 \
              LEFT JOIN consents c ON c.subject = q.subject AND c.purpose_id = q.purpose_id \
                  AND c.ended_at IS NULL \
              LEFT JOIN templates t ON t.subject = q.subject AND t.purpose_id = q.purpose_id \
@@ -1817,8 +1822,34 @@ impl Store for SqlStore {
         )))
         .bind(subject.as_str())
         .bind(purpose.as_str())
+        // No key: a digest no client has (keys are digests of 32 bytes).
+        .bind(client.map_or_else(Vec::new, |(d, _)| d.to_vec()))
+        .bind(client.map_or("", |(_, op)| op.as_str()))
         .fetch_one(&self.pool)
         .await?;
+        let client = match row.try_get::<Option<String>, _>("cl_id")? {
+            None => None,
+            Some(id) => {
+                let mut grants = BTreeSet::new();
+                if let Some((_, operation)) = client
+                    && row.try_get::<i64, _>("cl_granted")? > 0
+                {
+                    grants.insert(Grant {
+                        purpose: purpose.clone(),
+                        operation,
+                    });
+                }
+                Some(ClientRecord {
+                    id: ClientId::parse(&id).map_err(|_| corrupt("client id"))?,
+                    name: ClientName::parse(&row.try_get::<String, _>("cl_name")?)
+                        .map_err(|_| corrupt("client name"))?,
+                    grants,
+                    suspended_at: row
+                        .try_get::<Option<i64>, _>("cl_suspended_at")?
+                        .map(Timestamp::from_unix),
+                })
+            }
+        };
         let purpose = match row.try_get::<Option<String>, _>("id")? {
             None => None,
             Some(_) => Some(purpose_from_row(&row)?),
@@ -1836,6 +1867,7 @@ impl Store for SqlStore {
             }
         };
         Ok(VerifyMaterial {
+            client,
             purpose,
             notice_floor,
             locked,

@@ -192,35 +192,68 @@ async fn every_rejection_leaves_the_database_unchanged(h: &Harness) {
 
 async fn unauthenticated_responses_are_identical(h: &Harness) {
     let (full, _) = setup(h).await;
-    let body =
-        json!({"subject": "alice", "purpose": "payment", "embedding": [1, 1, 1, 1]}).to_string();
+    // Verification checks its key in the same read as the rest, after the body is parsed:
+    // a body it cannot use must still be answered 401, the same as a good one.
+    let bodies = [
+        json!({"subject": "alice", "purpose": "payment", "embedding": [1, 1, 1, 1]}).to_string(),
+        "{not json".to_owned(),
+        json!({"subject": "", "purpose": "payment", "embedding": [1]}).to_string(),
+        json!({"subject": "alice", "purpose": "nosuch", "embedding": [1, 1, 1, 1]}).to_string(),
+        json!({"subject": "alice"}).to_string(),
+    ];
     let mut replies = Vec::new();
-    for auth in [
-        None,
-        Some("Basic YWxpY2U6c2VjcmV0".to_owned()),
-        Some("Bearer".to_owned()),
-        Some("Bearer short".to_owned()),
-        Some(format!("Bearer {}x", full)),
-        Some(format!("Bearer {}", h.admin)),
-        Some("Bearer bgc_\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}".to_owned()),
-    ] {
-        let mut req = axum::http::Request::builder()
-            .method("POST")
-            .uri("/v1/verify")
-            .header("content-type", "application/json");
-        if let Some(a) = auth {
-            req = req.header("authorization", a);
+    for body in &bodies {
+        for auth in [
+            None,
+            Some("Basic YWxpY2U6c2VjcmV0".to_owned()),
+            Some("Bearer".to_owned()),
+            Some("Bearer short".to_owned()),
+            Some(format!("Bearer {}x", full)),
+            Some(format!("Bearer {}", h.admin)),
+            Some(
+                "Bearer bgc_\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}"
+                    .to_owned(),
+            ),
+        ] {
+            let mut req = axum::http::Request::builder()
+                .method("POST")
+                .uri("/v1/verify")
+                .header("content-type", "application/json");
+            if let Some(a) = auth {
+                req = req.header("authorization", a);
+            }
+            let r = h
+                .send_request(
+                    req.body(axum::body::Body::from(body.clone()))
+                        .expect("request"),
+                )
+                .await;
+            replies.push((r.status, r.raw));
         }
-        let r = h
-            .send_request(
-                req.body(axum::body::Body::from(body.clone()))
-                    .expect("request"),
-            )
-            .await;
-        replies.push((r.status, r.raw));
     }
     assert_eq!(replies[0].0, StatusCode::UNAUTHORIZED);
     for r in &replies[1..] {
         assert_eq!(r, &replies[0]);
+    }
+    // With the right key, the same bodies are explained.
+    let expected = [
+        StatusCode::BAD_REQUEST,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::NOT_FOUND,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    ];
+    for (body, status) in bodies[1..].iter().zip(expected) {
+        let r = h
+            .send_request(
+                axum::http::Request::builder()
+                    .method("POST")
+                    .uri("/v1/verify")
+                    .header("content-type", "application/json")
+                    .header("authorization", format!("Bearer {full}"))
+                    .body(axum::body::Body::from(body.clone()))
+                    .expect("request"),
+            )
+            .await;
+        assert_eq!(r.status, status, "{body}: {}", r.raw);
     }
 }
