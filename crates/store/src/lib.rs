@@ -9,6 +9,7 @@
 
 mod error;
 mod migrate;
+mod reader;
 mod records;
 mod sql;
 pub mod testing;

@@ -45,6 +45,7 @@ pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
     writer: Arc<Writer>,
+    reader: Arc<crate::reader::Reader>,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -144,10 +145,12 @@ impl SqlStore {
         let pool = options.connect(url).await?;
         crate::migrate::run(&pool, backend).await?;
         let writer = Writer::new(pool.clone(), backend, crate::writer::MAX_BATCH);
+        let reader = crate::reader::Reader::new(pool.clone());
         Ok(Self {
             pool,
             backend,
             writer,
+            reader,
         })
     }
 
@@ -175,6 +178,7 @@ impl SqlStore {
             pool: self.pool.clone(),
             backend: self.backend,
             writer: Writer::new(self.pool.clone(), self.backend, max_batch),
+            reader: self.reader.clone(),
         }
     }
 
@@ -187,6 +191,7 @@ impl SqlStore {
     pub async fn close(&self) {
         // The writer lets its connection go when its queue is done.
         self.writer.stop();
+        self.reader.stop();
         self.pool.close().await;
     }
 }
@@ -1801,80 +1806,12 @@ impl Store for SqlStore {
         purpose: &PurposeId,
         client: Option<(&[u8; 32], Operation)>,
     ) -> Result<VerifyMaterial, StoreError> {
-        // One statement, so purpose, notice floor, consent and template are read at the same
-        // instant on both databases (and a verification costs one round trip); the LEFT JOINs
-        // keep every answer when something is missing.
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT p.*, c.id AS consent_id, c.notice_version AS consent_notice, \
-             l.locked_at AS locked_at, {FLOOR_COLUMNS}, {TEMPLATE_COLUMNS}, \
-             cl.id AS cl_id, cl.name AS cl_name, cl.suspended_at AS cl_suspended_at, \
-             (SELECT COUNT(*) FROM grants g WHERE g.client_id = cl.id \
-                 AND g.purpose_id = q.purpose_id AND g.operation = $4) AS cl_granted \
-             FROM (SELECT $1 AS subject, $2 AS purpose_id) q \
-             LEFT JOIN purposes p ON p.id = q.purpose_id \
-             LEFT JOIN clients cl ON cl.key_digest = $3 \
-             LEFT JOIN consents c ON c.subject = q.subject AND c.purpose_id = q.purpose_id \
-                 AND c.ended_at IS NULL \
-             LEFT JOIN templates t ON t.subject = q.subject AND t.purpose_id = q.purpose_id \
-             LEFT JOIN data_keys k ON k.id = t.data_key_id \
-             LEFT JOIN subject_locks l ON l.subject = q.subject {}",
-            floor_join("q.purpose_id")
-        )))
-        .bind(subject.as_str())
-        .bind(purpose.as_str())
-        // No key: a digest no client has (keys are digests of 32 bytes).
-        .bind(client.map_or_else(Vec::new, |(d, _)| d.to_vec()))
-        .bind(client.map_or("", |(_, op)| op.as_str()))
-        .fetch_one(&self.pool)
-        .await?;
-        let client = match row.try_get::<Option<String>, _>("cl_id")? {
-            None => None,
-            Some(id) => {
-                let mut grants = BTreeSet::new();
-                if let Some((_, operation)) = client
-                    && row.try_get::<i64, _>("cl_granted")? > 0
-                {
-                    grants.insert(Grant {
-                        purpose: purpose.clone(),
-                        operation,
-                    });
-                }
-                Some(ClientRecord {
-                    id: ClientId::parse(&id).map_err(|_| corrupt("client id"))?,
-                    name: ClientName::parse(&row.try_get::<String, _>("cl_name")?)
-                        .map_err(|_| corrupt("client name"))?,
-                    grants,
-                    suspended_at: row
-                        .try_get::<Option<i64>, _>("cl_suspended_at")?
-                        .map(Timestamp::from_unix),
-                })
-            }
+        let ask = crate::reader::Key {
+            subject: subject.clone(),
+            purpose: purpose.clone(),
+            client: client.map(|(d, op)| (*d, op)),
         };
-        let purpose = match row.try_get::<Option<String>, _>("id")? {
-            None => None,
-            Some(_) => Some(purpose_from_row(&row)?),
-        };
-        let notice_floor = notice_floor_from_row(&row)?;
-        let locked = row.try_get::<Option<i64>, _>("locked_at")?.is_some();
-        let consent_live = row.try_get::<Option<String>, _>("consent_id")?.is_some();
-        let template = match row.try_get::<Option<String>, _>("t_id")? {
-            None => None,
-            Some(_) => {
-                if row.try_get::<Option<String>, _>("k_id")?.is_none() {
-                    return Err(corrupt("template without its data key"));
-                }
-                Some(template_from_row(&row)?)
-            }
-        };
-        Ok(VerifyMaterial {
-            client,
-            purpose,
-            notice_floor,
-            locked,
-            consent_notice: row.try_get("consent_notice")?,
-            consent_live,
-            template,
-        })
+        self.reader.verify_material(ask).await
     }
 
     async fn gallery_size(
@@ -2779,4 +2716,136 @@ impl LedgerListener {
         self.0.recv().await?;
         Ok(())
     }
+}
+
+/// The statement that reads what `rows` verifications need, each at the same instant as the
+/// others: client (by key digest) with its one grant asked about, purpose, notice floor,
+/// consent, lock and template. The LEFT JOINs keep every answer when something is missing.
+/// Parameters per row: its number, subject, purpose, key digest, operation.
+fn verify_material_sql(rows: usize) -> String {
+    let mut values = String::new();
+    for r in 0..rows {
+        let b = r * 5;
+        if r > 0 {
+            values.push_str(", ");
+        }
+        values.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${})",
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 5
+        ));
+    }
+    // VALUES columns are named column1, column2, ... on both databases.
+    format!(
+        "SELECT q.column1 AS q_n, p.*, c.id AS consent_id, c.notice_version AS consent_notice, \
+         l.locked_at AS locked_at, {FLOOR_COLUMNS}, {TEMPLATE_COLUMNS}, \
+         cl.id AS cl_id, cl.name AS cl_name, cl.suspended_at AS cl_suspended_at, \
+         (SELECT COUNT(*) FROM grants g WHERE g.client_id = cl.id \
+             AND g.purpose_id = q.column3 AND g.operation = q.column5) AS cl_granted \
+         FROM (VALUES {values}) q \
+         LEFT JOIN purposes p ON p.id = q.column3 \
+         LEFT JOIN clients cl ON cl.key_digest = q.column4 \
+         LEFT JOIN consents c ON c.subject = q.column2 AND c.purpose_id = q.column3 \
+             AND c.ended_at IS NULL \
+         LEFT JOIN templates t ON t.subject = q.column2 AND t.purpose_id = q.column3 \
+         LEFT JOIN data_keys k ON k.id = t.data_key_id \
+         LEFT JOIN subject_locks l ON l.subject = q.column2 {}",
+        floor_join("q.column3")
+    )
+}
+
+/// Reads what several verifications need in one statement. The outer error is the
+/// statement's; each answer has its own (a corrupt row spoils only its own).
+pub(crate) async fn read_verify_material(
+    pool: &AnyPool,
+    keys: &[crate::reader::Key],
+) -> Result<Vec<Result<VerifyMaterial, StoreError>>, StoreError> {
+    let sql = verify_material_sql(keys.len());
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for (n, k) in keys.iter().enumerate() {
+        q = q
+            .bind(n as i64)
+            .bind(k.subject.as_str().to_owned())
+            .bind(k.purpose.as_str().to_owned())
+            // No key: a digest no client has (keys are digests of 32 bytes).
+            .bind(k.client.map_or_else(Vec::new, |(d, _)| d.to_vec()))
+            .bind(k.client.map_or("", |(_, op)| op.as_str()).to_owned());
+    }
+    let rows = q.fetch_all(pool).await?;
+    let mut out: Vec<Option<Result<VerifyMaterial, StoreError>>> =
+        (0..keys.len()).map(|_| None).collect();
+    for row in &rows {
+        let n = usize::try_from(row.try_get::<i64, _>("q_n")?)
+            .ok()
+            .filter(|n| *n < keys.len())
+            .ok_or_else(|| corrupt("verification row number"))?;
+        let k = &keys[n];
+        out[n] = Some(material_from_row(
+            row,
+            &k.purpose,
+            k.client.map(|(_, op)| op),
+        ));
+    }
+    Ok(out
+        .into_iter()
+        .map(|m| m.unwrap_or_else(|| Err(corrupt("verification row missing"))))
+        .collect())
+}
+
+fn material_from_row(
+    row: &AnyRow,
+    purpose: &PurposeId,
+    operation: Option<Operation>,
+) -> Result<VerifyMaterial, StoreError> {
+    let client = match row.try_get::<Option<String>, _>("cl_id")? {
+        None => None,
+        Some(id) => {
+            let mut grants = BTreeSet::new();
+            if let Some(operation) = operation
+                && row.try_get::<i64, _>("cl_granted")? > 0
+            {
+                grants.insert(Grant {
+                    purpose: purpose.clone(),
+                    operation,
+                });
+            }
+            Some(ClientRecord {
+                id: ClientId::parse(&id).map_err(|_| corrupt("client id"))?,
+                name: ClientName::parse(&row.try_get::<String, _>("cl_name")?)
+                    .map_err(|_| corrupt("client name"))?,
+                grants,
+                suspended_at: row
+                    .try_get::<Option<i64>, _>("cl_suspended_at")?
+                    .map(Timestamp::from_unix),
+            })
+        }
+    };
+    let purpose = match row.try_get::<Option<String>, _>("id")? {
+        None => None,
+        Some(_) => Some(purpose_from_row(row)?),
+    };
+    let notice_floor = notice_floor_from_row(row)?;
+    let locked = row.try_get::<Option<i64>, _>("locked_at")?.is_some();
+    let consent_live = row.try_get::<Option<String>, _>("consent_id")?.is_some();
+    let template = match row.try_get::<Option<String>, _>("t_id")? {
+        None => None,
+        Some(_) => {
+            if row.try_get::<Option<String>, _>("k_id")?.is_none() {
+                return Err(corrupt("template without its data key"));
+            }
+            Some(template_from_row(row)?)
+        }
+    };
+    Ok(VerifyMaterial {
+        client,
+        purpose,
+        notice_floor,
+        locked,
+        consent_notice: row.try_get("consent_notice")?,
+        consent_live,
+        template,
+    })
 }

@@ -59,6 +59,7 @@ on_both_backends!(
     a_leaf_that_cannot_be_written_takes_its_change_with_it,
     concurrent_writers_keep_the_log_gap_free,
     one_batch_commits_the_good_changes_and_refuses_only_the_bad,
+    concurrent_verification_reads_each_get_their_own_answer,
 );
 
 fn t(secs: i64) -> Timestamp {
@@ -1000,4 +1001,81 @@ async fn one_batch_commits_the_good_changes_and_refuses_only_the_bad(db: &TestDb
         batches < jobs,
         "concurrent changes should share transactions: {batches} batches for {jobs} changes"
     );
+}
+
+async fn concurrent_verification_reads_each_get_their_own_answer(db: &TestDb) {
+    // Reads queued together are answered by one statement: each must get exactly what it
+    // would have got alone (its subject's template, its key's client and grant).
+    let s = with_purpose(db).await;
+    let verify_only: BTreeSet<Grant> = [Grant {
+        purpose: pid("payment"),
+        operation: Operation::Verify,
+    }]
+    .into();
+    for (digest, grants) in [([21u8; 32], verify_only), ([22; 32], BTreeSet::new())] {
+        let c = NewClient {
+            id: ClientId::from_random(rand16()),
+            name: ClientName::parse("till").expect("valid"),
+            key_digest: digest,
+            grants,
+            created_at: t(0),
+        };
+        s.create_client(&c, &lf()).await.expect("client");
+    }
+    let mut templates = std::collections::HashMap::new();
+    for n in 0..40u8 {
+        let who = subject(100 + n);
+        s.grant_consent(&who, &consent("payment", "v1", 1), &lf())
+            .await
+            .expect("grant");
+        if n % 4 != 3 {
+            let tpl = template(2);
+            s.put_template(&who, &pid("payment"), &data_key(), true, &tpl, &lf())
+                .await
+                .expect("enrol");
+            templates.insert(n, tpl.id);
+        }
+    }
+    let mut tasks = Vec::new();
+    for round in 0..5u8 {
+        for n in 0..48u8 {
+            let s = s.clone();
+            let purpose = if n % 7 == 6 { "nosuch" } else { "payment" };
+            let digest = [21 + (n % 3); 32];
+            tasks.push(tokio::spawn(async move {
+                let m = s
+                    .verify_material_for(
+                        &subject(100 + n),
+                        &pid(purpose),
+                        Some((&digest, Operation::Verify)),
+                    )
+                    .await
+                    .expect("read");
+                (round, n, purpose, digest[0], m)
+            }));
+        }
+    }
+    for task in tasks {
+        let (_, n, purpose, key, m) = task.await.expect("task");
+        assert_eq!(m.purpose.is_some(), purpose == "payment", "subject {n}");
+        match key {
+            21 => {
+                let c = m.client.expect("client with key 21");
+                assert_eq!(
+                    c.grants.len(),
+                    usize::from(purpose == "payment"),
+                    "subject {n}"
+                );
+            }
+            22 => assert!(m.client.expect("client with key 22").grants.is_empty()),
+            _ => assert!(m.client.is_none(), "no client has key {key}"),
+        }
+        let consented = n < 40 && purpose == "payment";
+        assert_eq!(m.consent_live, consented, "subject {n}");
+        assert_eq!(
+            m.template.map(|t| t.id),
+            templates.get(&n).filter(|_| purpose == "payment").cloned(),
+            "subject {n}"
+        );
+    }
 }

@@ -1,0 +1,142 @@
+//! Group reads for verification: one reader task per store answers every verification read
+//! queued at that moment with one statement.
+//!
+//! A verification's read (client, purpose, notice floor, consent, lock and template) is one
+//! statement already; under load, many are waiting at once, and each statement costs a round
+//! trip to a connection (a thread hand-off for SQLite, a network round trip for PostgreSQL).
+//! The reader takes every read queued (up to [`MAX_READS`]) and runs them as the rows of one
+//! `VALUES` list. Each answer is exactly what the single read would have given: the statement
+//! reads every row at the same instant, and nothing is cached between statements. If the
+//! statement fails as a whole, each read is tried again alone, so that each gets its own
+//! answer.
+
+use std::sync::{Arc, Mutex};
+
+use bioguard_core::{Operation, Pseudonym, PurposeId};
+use sqlx::AnyPool;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{StoreError, VerifyMaterial};
+
+/// The most reads one statement answers (five parameters each).
+const MAX_READS: usize = 128;
+
+/// How many reads may wait for the reader before callers wait to enqueue.
+const QUEUE: usize = 4096;
+
+/// What one verification reads.
+pub(crate) struct Key {
+    pub(crate) subject: Pseudonym,
+    pub(crate) purpose: PurposeId,
+    /// The digest of the client's key and the operation whose grant is asked about.
+    pub(crate) client: Option<([u8; 32], Operation)>,
+}
+
+struct Ask {
+    key: Key,
+    reply: oneshot::Sender<Result<VerifyMaterial, StoreError>>,
+}
+
+/// The sending side of a store's reader; starts the reader task when there is none (its
+/// runtime ended, or it was stopped).
+pub(crate) struct Reader {
+    pool: AnyPool,
+    queue: Mutex<Option<mpsc::Sender<Ask>>>,
+}
+
+impl Reader {
+    pub(crate) fn new(pool: AnyPool) -> Arc<Self> {
+        Arc::new(Self {
+            pool,
+            queue: Mutex::new(None),
+        })
+    }
+
+    /// Reads what a verification needs, in the next group.
+    pub(crate) async fn verify_material(&self, key: Key) -> Result<VerifyMaterial, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let mut ask = Ask { key, reply };
+        // Two tries: the second after starting a fresh reader in place of a stopped one.
+        for _ in 0..2 {
+            let sender = self.sender();
+            match sender.send(ask).await {
+                Ok(()) => {
+                    return answer.await.unwrap_or_else(|_| {
+                        Err(StoreError::NotCommitted("the reader stopped".into()))
+                    });
+                }
+                Err(mpsc::error::SendError(back)) => {
+                    ask = back;
+                    self.restart(&sender);
+                }
+            }
+        }
+        // No reader can be started: read alone.
+        read_alone(&self.pool, ask.key).await
+    }
+
+    /// Stops the reader once the reads queued so far are answered.
+    pub(crate) fn stop(&self) {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
+    fn sender(&self) -> mpsc::Sender<Ask> {
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        match queue.as_ref() {
+            Some(s) if !s.is_closed() => s.clone(),
+            _ => {
+                let s = self.spawn();
+                *queue = Some(s.clone());
+                s
+            }
+        }
+    }
+
+    fn restart(&self, stopped: &mpsc::Sender<Ask>) {
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        if queue.as_ref().is_none_or(|s| s.same_channel(stopped)) {
+            *queue = Some(self.spawn());
+        }
+    }
+
+    fn spawn(&self) -> mpsc::Sender<Ask> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run(self.pool.clone(), rx));
+        tx
+    }
+}
+
+async fn read_alone(pool: &AnyPool, key: Key) -> Result<VerifyMaterial, StoreError> {
+    let keys = [key];
+    crate::sql::read_verify_material(pool, &keys)
+        .await?
+        .pop()
+        .unwrap_or_else(|| Err(crate::sql::corrupt("verification row missing")))
+}
+
+/// The reader task: groups until every sender is gone.
+async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Ask>) {
+    let mut asks: Vec<Ask> = Vec::with_capacity(MAX_READS);
+    while rx.recv_many(&mut asks, MAX_READS).await > 0 {
+        let (keys, replies): (Vec<Key>, Vec<_>) = asks.drain(..).map(|a| (a.key, a.reply)).unzip();
+        match crate::sql::read_verify_material(&pool, &keys).await {
+            Ok(answers) => {
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    // A caller that went away no longer needs its answer.
+                    let _ = reply.send(answer);
+                }
+            }
+            Err(_) if keys.len() > 1 => {
+                // The statement failed as a whole: each read alone, for its own answer.
+                for (reply, key) in replies.into_iter().zip(keys) {
+                    let _ = reply.send(read_alone(&pool, key).await);
+                }
+            }
+            Err(e) => {
+                if let Some(reply) = replies.into_iter().next() {
+                    let _ = reply.send(Err(e));
+                }
+            }
+        }
+    }
+}
