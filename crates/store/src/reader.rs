@@ -1,9 +1,10 @@
-//! Group reads for verification: one reader task per store answers every verification read
-//! queued at that moment with one statement.
+//! Group reads for verification (SQLite): one reader task per store answers every
+//! verification read queued at that moment with one statement.
 //!
 //! A verification's read (client, purpose, notice floor, consent, lock and template) is one
 //! statement already; under load, many are waiting at once, and each statement costs a round
-//! trip to a connection (a thread hand-off for SQLite, a network round trip for PostgreSQL).
+//! trip to a connection: for SQLite, a hand-off to the connection's thread and back. (On
+//! PostgreSQL, reads alone on parallel connections measured faster, so it does not group.)
 //! The reader takes every read queued (up to [`MAX_READS`]) and runs them as the rows of one
 //! `VALUES` list. Each answer is exactly what the single read would have given: the statement
 //! reads every row at the same instant, and nothing is cached between statements. If the
@@ -41,13 +42,16 @@ struct Ask {
 /// runtime ended, or it was stopped).
 pub(crate) struct Reader {
     pool: AnyPool,
+    parallel: usize,
     queue: Mutex<Option<mpsc::Sender<Ask>>>,
 }
 
 impl Reader {
-    pub(crate) fn new(pool: AnyPool) -> Arc<Self> {
+    /// A reader with up to `parallel` statements in flight.
+    pub(crate) fn new(pool: AnyPool, parallel: usize) -> Arc<Self> {
         Arc::new(Self {
             pool,
+            parallel,
             queue: Mutex::new(None),
         })
     }
@@ -101,12 +105,13 @@ impl Reader {
 
     fn spawn(&self) -> mpsc::Sender<Ask> {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(self.pool.clone(), rx));
+        tokio::spawn(run(self.pool.clone(), rx, self.parallel));
         tx
     }
 }
 
-async fn read_alone(pool: &AnyPool, key: Key) -> Result<VerifyMaterial, StoreError> {
+/// One verification's read, alone.
+pub(crate) async fn read_alone(pool: &AnyPool, key: Key) -> Result<VerifyMaterial, StoreError> {
     let keys = [key];
     crate::sql::read_verify_material(pool, &keys)
         .await?
@@ -114,28 +119,45 @@ async fn read_alone(pool: &AnyPool, key: Key) -> Result<VerifyMaterial, StoreErr
         .unwrap_or_else(|| Err(crate::sql::corrupt("verification row missing")))
 }
 
-/// The reader task: groups until every sender is gone.
-async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Ask>) {
-    let mut asks: Vec<Ask> = Vec::with_capacity(MAX_READS);
-    while rx.recv_many(&mut asks, MAX_READS).await > 0 {
-        let (keys, replies): (Vec<Key>, Vec<_>) = asks.drain(..).map(|a| (a.key, a.reply)).unzip();
-        match crate::sql::read_verify_material(&pool, &keys).await {
-            Ok(answers) => {
-                for (reply, answer) in replies.into_iter().zip(answers) {
-                    // A caller that went away no longer needs its answer.
-                    let _ = reply.send(answer);
-                }
+/// The reader task: groups until every sender is gone, with up to `parallel` statements in
+/// flight (a group waits only for a free connection, not for the group before it).
+async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Ask>, parallel: usize) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut asks: Vec<Ask> = Vec::with_capacity(MAX_READS);
+        if rx.recv_many(&mut asks, MAX_READS).await == 0 {
+            // Every sender is gone: the store was closed or dropped.
+            return;
+        }
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            answer(&pool, asks).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn answer(pool: &AnyPool, asks: Vec<Ask>) {
+    let (keys, replies): (Vec<Key>, Vec<_>) = asks.into_iter().map(|a| (a.key, a.reply)).unzip();
+    match crate::sql::read_verify_material(pool, &keys).await {
+        Ok(answers) => {
+            for (reply, answer) in replies.into_iter().zip(answers) {
+                // A caller that went away no longer needs its answer.
+                let _ = reply.send(answer);
             }
-            Err(_) if keys.len() > 1 => {
-                // The statement failed as a whole: each read alone, for its own answer.
-                for (reply, key) in replies.into_iter().zip(keys) {
-                    let _ = reply.send(read_alone(&pool, key).await);
-                }
+        }
+        Err(_) if keys.len() > 1 => {
+            // The statement failed as a whole: each read alone, for its own answer.
+            for (reply, key) in replies.into_iter().zip(keys) {
+                let _ = reply.send(read_alone(pool, key).await);
             }
-            Err(e) => {
-                if let Some(reply) = replies.into_iter().next() {
-                    let _ = reply.send(Err(e));
-                }
+        }
+        Err(e) => {
+            if let Some(reply) = replies.into_iter().next() {
+                let _ = reply.send(Err(e));
             }
         }
     }
