@@ -540,6 +540,13 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// mimalloc rather than the C library's allocator: a request allocates and frees many small
+/// buffers across threads, and under the load benchmark glibc's malloc and free took about a
+/// tenth of the service's CPU (docs/performance.md). Memory that held secrets is zeroed
+/// before it is freed whichever allocator runs.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result =
