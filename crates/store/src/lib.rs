@@ -8,6 +8,7 @@
 //! domain types are reported as [`StoreError::Corrupt`], never silently skipped.
 
 mod error;
+mod mailbox;
 mod migrate;
 mod reader;
 mod records;

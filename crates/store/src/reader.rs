@@ -11,12 +11,13 @@
 //! statement fails as a whole, each read is tried again alone, so that each gets its own
 //! answer.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bioguard_core::{Operation, Pseudonym, PurposeId};
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::mailbox::Mailbox;
 use crate::{StoreError, VerifyMaterial};
 
 /// The most reads one statement answers (five parameters each).
@@ -43,7 +44,7 @@ struct Ask {
 pub(crate) struct Reader {
     pool: AnyPool,
     parallel: usize,
-    queue: Mutex<Option<mpsc::Sender<Ask>>>,
+    queue: Mailbox<Ask>,
 }
 
 impl Reader {
@@ -52,55 +53,25 @@ impl Reader {
         Arc::new(Self {
             pool,
             parallel,
-            queue: Mutex::new(None),
+            queue: Mailbox::new(),
         })
     }
 
     /// Reads what a verification needs, in the next group.
     pub(crate) async fn verify_material(&self, key: Key) -> Result<VerifyMaterial, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let mut ask = Ask { key, reply };
-        // Two tries: the second after starting a fresh reader in place of a stopped one.
-        for _ in 0..2 {
-            let sender = self.sender();
-            match sender.send(ask).await {
-                Ok(()) => {
-                    return answer.await.unwrap_or_else(|_| {
-                        Err(StoreError::NotCommitted("the reader stopped".into()))
-                    });
-                }
-                Err(mpsc::error::SendError(back)) => {
-                    ask = back;
-                    self.restart(&sender);
-                }
-            }
+        match self.queue.send(Ask { key, reply }, || self.spawn()).await {
+            Ok(()) => answer
+                .await
+                .unwrap_or_else(|_| Err(StoreError::NotCommitted("the reader stopped".into()))),
+            // No reader can be started: read alone.
+            Err(ask) => read_alone(&self.pool, ask.key).await,
         }
-        // No reader can be started: read alone.
-        read_alone(&self.pool, ask.key).await
     }
 
     /// Stops the reader once the reads queued so far are answered.
     pub(crate) fn stop(&self) {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner()).take();
-    }
-
-    fn sender(&self) -> mpsc::Sender<Ask> {
-        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-        match queue.as_ref() {
-            Some(s) if !s.is_closed() => s.clone(),
-            _ => {
-                let s = self.spawn();
-                *queue = Some(s.clone());
-                s
-            }
-        }
-    }
-
-    fn restart(&self, stopped: &mpsc::Sender<Ask>) {
-        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-        if queue.as_ref().is_none_or(|s| s.same_channel(stopped)) {
-            *queue = Some(self.spawn());
-        }
+        self.queue.stop();
     }
 
     fn spawn(&self) -> mpsc::Sender<Ask> {

@@ -14,8 +14,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use std::time::Duration;
 
@@ -23,6 +23,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Row, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::mailbox::Mailbox;
 use crate::sql::{Backend, corrupt};
 use bioguard_core::Pseudonym;
 
@@ -309,7 +310,7 @@ pub(crate) struct Failure {
 pub(crate) struct Writer {
     pool: AnyPool,
     backend: Backend,
-    queue: Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
+    queue: Mailbox<Box<dyn Job>>,
     counts: Arc<Counts>,
     max_batch: usize,
 }
@@ -343,7 +344,7 @@ impl Writer {
         Arc::new(Self {
             pool,
             backend,
-            queue: Mutex::new(None),
+            queue: Mailbox::new(),
             counts: Arc::default(),
             max_batch: max_batch.clamp(1, 65_536),
         })
@@ -381,54 +382,25 @@ impl Writer {
 
     async fn submit<T: Send + 'static>(&self, work: Change<T>) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let mut job: Box<dyn Job> = Box::new(TypedJob {
+        let job: Box<dyn Job> = Box::new(TypedJob {
             work: Some(work),
             outcome: None,
             reply,
         });
-        // Two tries: the second after starting a fresh writer in place of a stopped one.
-        for _ in 0..2 {
-            let sender = self.sender();
-            match sender.send(job).await {
-                Ok(()) => {
-                    return answer.await.unwrap_or_else(|_| {
-                        Err(StoreError::NotCommitted("the writer stopped".into()))
-                    });
-                }
-                Err(mpsc::error::SendError(back)) => {
-                    job = back;
-                    self.restart(&sender);
-                }
-            }
+        match self.queue.send(job, || self.spawn()).await {
+            Ok(()) => answer
+                .await
+                .unwrap_or_else(|_| Err(StoreError::NotCommitted("the writer stopped".into()))),
+            Err(_) => Err(StoreError::NotCommitted(
+                "the writer cannot be started".into(),
+            )),
         }
-        Err(StoreError::NotCommitted(
-            "the writer cannot be started".into(),
-        ))
     }
 
     /// Stops the writer once the changes queued so far are done; a later change starts a
     /// fresh one.
     pub(crate) fn stop(&self) {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner()).take();
-    }
-
-    fn sender(&self) -> mpsc::Sender<Box<dyn Job>> {
-        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-        match queue.as_ref() {
-            Some(s) if !s.is_closed() => s.clone(),
-            _ => {
-                let s = self.spawn();
-                *queue = Some(s.clone());
-                s
-            }
-        }
-    }
-
-    fn restart(&self, stopped: &mpsc::Sender<Box<dyn Job>>) {
-        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-        if queue.as_ref().is_none_or(|s| s.same_channel(stopped)) {
-            *queue = Some(self.spawn());
-        }
+        self.queue.stop();
     }
 
     fn spawn(&self) -> mpsc::Sender<Box<dyn Job>> {
