@@ -7,7 +7,9 @@
 //! run in one transaction, so no caller can split them. Rows that do not parse back into
 //! domain types are reported as [`StoreError::Corrupt`], never silently skipped.
 
+mod columns;
 mod error;
+mod lite;
 mod mailbox;
 mod migrate;
 mod reader;

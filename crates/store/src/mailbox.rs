@@ -1,4 +1,4 @@
-//! The queue in front of a store's background task (the writer, the reader): started on first
+//! The queue in front of a store's background task (the writer): started on first
 //! use, and started again in place of one that has stopped (its runtime ended, it panicked, or
 //! the store asked it to stop).
 

@@ -21,6 +21,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 // table names, `FOR UPDATE`); every value from a request is a bound parameter.
 use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Row};
 
+use crate::columns::Columns;
 use crate::writer::{Batch, Writer};
 use crate::{
     CandidateMaterial, ClientRecord, ConsentChange, ConsentRecord, EndReason, EnrolOutcome,
@@ -45,12 +46,9 @@ pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
     writer: Arc<Writer>,
-    /// Groups verification reads (SQLite only).
-    reader: Option<Arc<crate::reader::Reader>>,
+    /// Runs verification reads on the caller's thread (SQLite in a file).
+    lite: Option<Arc<crate::lite::LiteReader>>,
 }
-
-/// Group reads in flight at once (SQLite): one may start while another is being answered.
-const READ_GROUPS_IN_FLIGHT: usize = 2;
 
 impl std::fmt::Debug for SqlStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -129,36 +127,31 @@ impl SqlStore {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        // WAL with synchronous=FULL: a commit is on disk before it is
-                        // acknowledged. secure_delete: deleted rows (withdrawn templates,
-                        // destroyed keys) are overwritten in the file, not left in free pages.
-                        // temp_store: savepoint journals stay in memory, never in temp files.
-                        // cache_size: 32 MiB of pages per connection (the default is 2 MiB).
-                        sqlx::raw_sql(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-                             PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY; \
-                             PRAGMA cache_size = -32768;",
-                        )
-                        .execute(conn)
-                        .await?;
+                        sqlx::raw_sql(SQLITE_PRAGMAS).execute(conn).await?;
                     }
                     Ok(())
                 })
             });
         let pool = options.connect(url).await?;
         crate::migrate::run(&pool, backend).await?;
-        let writer = Writer::new(pool.clone(), backend, crate::writer::MAX_BATCH);
-        // Grouped reads pay on SQLite, where every statement is a hand-off to a connection's
-        // thread; on PostgreSQL, reads alone on parallel connections were faster (measured:
-        // docs/performance.md).
-        let reader = (backend == Backend::Sqlite)
-            .then(|| crate::reader::Reader::new(pool.clone(), READ_GROUPS_IN_FLIGHT));
+        let file = match backend {
+            Backend::Sqlite => sqlite_file(url),
+            Backend::Postgres => None,
+        };
+        let writer = Writer::new(
+            pool.clone(),
+            backend,
+            file.clone(),
+            crate::writer::MAX_BATCH,
+        );
+        // On SQLite in a file, verification reads and batches of rows alone skip sqlx's
+        // per-statement hand-off (see `lite`).
+        let lite = file.map(|p| Arc::new(crate::lite::LiteReader::new(p)));
         Ok(Self {
             pool,
             backend,
             writer,
-            reader,
+            lite,
         })
     }
 
@@ -185,8 +178,13 @@ impl SqlStore {
         Self {
             pool: self.pool.clone(),
             backend: self.backend,
-            writer: Writer::new(self.pool.clone(), self.backend, max_batch),
-            reader: self.reader.clone(),
+            writer: Writer::new(
+                self.pool.clone(),
+                self.backend,
+                self.writer.file(),
+                max_batch,
+            ),
+            lite: self.lite.clone(),
         }
     }
 
@@ -199,11 +197,26 @@ impl SqlStore {
     pub async fn close(&self) {
         // The writer lets its connection go when its queue is done.
         self.writer.stop();
-        if let Some(reader) = &self.reader {
-            reader.stop();
-        }
         self.pool.close().await;
     }
+}
+
+/// Set on every SQLite connection (sqlx's and the store's own, see `lite`). WAL with
+/// synchronous=FULL: a commit is on disk before it is acknowledged. secure_delete: deleted
+/// rows (withdrawn templates, destroyed keys) are overwritten in the file, not left in free
+/// pages. temp_store: savepoint journals stay in memory, never in temp files. cache_size: the
+/// default 2 MiB of pages per connection (a larger cache costs every commit a longer sweep of
+/// it, measured slower).
+pub(crate) const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA secure_delete = ON; \
+     PRAGMA temp_store = MEMORY; PRAGMA cache_size = -2000; PRAGMA wal_autocheckpoint = 16000;";
+
+/// The database file a `sqlite:` URL names; `None` for an in-memory database.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    let path = options.get_filename();
+    let name = path.to_str().unwrap_or_default();
+    (name != ":memory:" && !name.starts_with("file:")).then(|| path.to_path_buf())
 }
 
 /// Runs a `SELECT COUNT(*) ...` statement, for demonstrations and tests that show what the
@@ -223,25 +236,25 @@ pub(crate) fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
 }
 
-fn purpose_from_row(row: &AnyRow) -> Result<StoredPurpose, StoreError> {
-    let id: String = row.try_get("id")?;
-    let ops: String = row.try_get("operations")?;
+fn purpose_from_row(row: &impl Columns) -> Result<StoredPurpose, StoreError> {
+    let id: String = row.col("id")?;
+    let ops: String = row.col("operations")?;
     let operations = ops
         .split(',')
         .filter(|s| !s.is_empty())
         .map(Operation::from_str)
         .collect::<Result<BTreeSet<_>, _>>()
         .map_err(|_| corrupt("purpose operations"))?;
-    let dimension: i64 = row.try_get("dimension")?;
-    let threshold: f64 = row.try_get("threshold")?;
-    let r1: i64 = row.try_get("retention_days_since_enrolment")?;
-    let r2: Option<i64> = row.try_get("retention_days_since_last_use")?;
-    let bits: i64 = row.try_get("code_bits")?;
-    let max_gallery: Option<i64> = row.try_get("max_gallery_size")?;
-    let version: i64 = row.try_get("protection_version")?;
+    let dimension: i64 = row.col("dimension")?;
+    let threshold: f64 = row.col("threshold")?;
+    let r1: i64 = row.col("retention_days_since_enrolment")?;
+    let r2: Option<i64> = row.col("retention_days_since_last_use")?;
+    let bits: i64 = row.col("code_bits")?;
+    let max_gallery: Option<i64> = row.col("max_gallery_size")?;
+    let version: i64 = row.col("protection_version")?;
     let purpose = Purpose {
         id: PurposeId::parse(&id).map_err(|_| corrupt("purpose id"))?,
-        description: Description::parse(&row.try_get::<String, _>("description")?)
+        description: Description::parse(&row.col::<String>("description")?)
             .map_err(|_| corrupt("purpose description"))?,
         operations,
         dimension: Dimension::new(dimension as u64).map_err(|_| corrupt("purpose dimension"))?,
@@ -252,13 +265,13 @@ fn purpose_from_row(row: &AnyRow) -> Result<StoredPurpose, StoreError> {
         max_gallery_size: max_gallery
             .map(|n| u32::try_from(n).map_err(|_| corrupt("purpose gallery size")))
             .transpose()?,
-        calibration: row.try_get("calibration")?,
-        risk: match row.try_get::<Option<String>, _>("risk")? {
+        calibration: row.col("calibration")?,
+        risk: match row.col::<Option<String>>("risk")? {
             None => bioguard_core::RiskPolicy::default(),
             Some(t) => bioguard_core::RiskPolicy::from_text(&t)
                 .map_err(|_| corrupt("purpose risk policy"))?,
         },
-        fairness: match row.try_get::<Option<String>, _>("fairness")? {
+        fairness: match row.col::<Option<String>>("fairness")? {
             None => bioguard_core::FairnessPolicy::default(),
             Some(t) => bioguard_core::FairnessPolicy::from_text(&t)
                 .map_err(|_| corrupt("purpose fairness policy"))?,
@@ -268,10 +281,10 @@ fn purpose_from_row(row: &AnyRow) -> Result<StoredPurpose, StoreError> {
         purpose,
         protection_version: u32::try_from(version).map_err(|_| corrupt("protection version"))?,
         fairness: crate::FairnessState {
-            status: row.try_get("fairness_status")?,
-            report_sha256: row.try_get("fairness_report")?,
+            status: row.col("fairness_status")?,
+            report_sha256: row.col("fairness_report")?,
             at: row
-                .try_get::<Option<i64>, _>("fairness_at")?
+                .col::<Option<i64>>("fairness_at")?
                 .map(Timestamp::from_unix),
         },
     })
@@ -316,18 +329,17 @@ fn index_records(rows: &[AnyRow]) -> Result<Vec<IndexRecord>, StoreError> {
     Ok(out)
 }
 
-fn template_from_row(row: &AnyRow) -> Result<StoredTemplate, StoreError> {
-    let version: i64 = row.try_get("t_protection_version")?;
+fn template_from_row(row: &impl Columns) -> Result<StoredTemplate, StoreError> {
+    let version: i64 = row.col("t_protection_version")?;
     Ok(StoredTemplate {
-        id: TemplateId::parse(&row.try_get::<String, _>("t_id")?)
-            .map_err(|_| corrupt("template id"))?,
+        id: TemplateId::parse(&row.col::<String>("t_id")?).map_err(|_| corrupt("template id"))?,
         data_key: data_key_from_row(row, "k_")?,
-        format: row.try_get("t_format")?,
-        sealed: row.try_get("t_sealed")?,
+        format: row.col("t_format")?,
+        sealed: row.col("t_sealed")?,
         protection_version: u32::try_from(version).map_err(|_| corrupt("protection version"))?,
-        enrolled_at: Timestamp::from_unix(row.try_get("t_enrolled_at")?),
+        enrolled_at: Timestamp::from_unix(row.col("t_enrolled_at")?),
         last_used_at: row
-            .try_get::<Option<i64>, _>("t_last_used_at")?
+            .col::<Option<i64>>("t_last_used_at")?
             .map(Timestamp::from_unix),
     })
 }
@@ -350,15 +362,15 @@ fn floor_join(purpose_column: &str) -> String {
     )
 }
 
-fn notice_floor_from_row(row: &AnyRow) -> Result<Option<crate::NoticeFloor>, StoreError> {
-    let Some(v) = row.try_get::<Option<i64>, _>("floor_version")? else {
+fn notice_floor_from_row(row: &impl Columns) -> Result<Option<crate::NoticeFloor>, StoreError> {
+    let Some(v) = row.col::<Option<i64>>("floor_version")? else {
         return Ok(None);
     };
     Ok(Some(crate::NoticeFloor {
         version: u32::try_from(v).map_err(|_| corrupt("notice version"))?,
-        published_at: Timestamp::from_unix(row.try_get("floor_published_at")?),
+        published_at: Timestamp::from_unix(row.col("floor_published_at")?),
         reconsent_days: row
-            .try_get::<Option<i64>, _>("floor_reconsent_days")?
+            .col::<Option<i64>>("floor_reconsent_days")?
             .map(|d| u32::try_from(d).map_err(|_| corrupt("notice reconsent days")))
             .transpose()?,
     }))
@@ -503,13 +515,13 @@ async fn delete_templates(
     Ok(out)
 }
 
-fn data_key_from_row(row: &AnyRow, prefix: &str) -> Result<StoredDataKey, StoreError> {
+fn data_key_from_row(row: &impl Columns, prefix: &str) -> Result<StoredDataKey, StoreError> {
     Ok(StoredDataKey {
-        id: DataKeyId::parse(&row.try_get::<String, _>(format!("{prefix}id").as_str())?)
+        id: DataKeyId::parse(&row.col::<String>(format!("{prefix}id").as_str())?)
             .map_err(|_| corrupt("data key id"))?,
         sealed: SealedKey {
-            kek: row.try_get(format!("{prefix}kek").as_str())?,
-            wrapped: row.try_get(format!("{prefix}wrapped").as_str())?,
+            kek: row.col(format!("{prefix}kek").as_str())?,
+            wrapped: row.col(format!("{prefix}wrapped").as_str())?,
         },
     })
 }
@@ -1821,10 +1833,10 @@ impl Store for SqlStore {
             purpose: purpose.clone(),
             client: client.map(|(d, op)| (*d, op)),
         };
-        match &self.reader {
-            Some(reader) => reader.verify_material(ask).await,
-            None => crate::reader::read_alone(&self.pool, ask).await,
+        if let Some(lite) = &self.lite {
+            return lite.verify_material(&ask);
         }
+        crate::reader::read_alone(&self.pool, ask).await
     }
 
     async fn gallery_size(
@@ -2735,7 +2747,7 @@ impl LedgerListener {
 /// others: client (by key digest) with its one grant asked about, purpose, notice floor,
 /// consent, lock and template. The LEFT JOINs keep every answer when something is missing.
 /// Parameters per row: its number, subject, purpose, key digest, operation.
-fn verify_material_sql(rows: usize) -> String {
+pub(crate) fn verify_material_sql(rows: usize) -> String {
     let mut values = String::new();
     for r in 0..rows {
         let b = r * 5;
@@ -2808,17 +2820,17 @@ pub(crate) async fn read_verify_material(
         .collect())
 }
 
-fn material_from_row(
-    row: &AnyRow,
+pub(crate) fn material_from_row(
+    row: &impl Columns,
     purpose: &PurposeId,
     operation: Option<Operation>,
 ) -> Result<VerifyMaterial, StoreError> {
-    let client = match row.try_get::<Option<String>, _>("cl_id")? {
+    let client = match row.col::<Option<String>>("cl_id")? {
         None => None,
         Some(id) => {
             let mut grants = BTreeSet::new();
             if let Some(operation) = operation
-                && row.try_get::<i64, _>("cl_granted")? > 0
+                && row.col::<i64>("cl_granted")? > 0
             {
                 grants.insert(Grant {
                     purpose: purpose.clone(),
@@ -2827,26 +2839,26 @@ fn material_from_row(
             }
             Some(ClientRecord {
                 id: ClientId::parse(&id).map_err(|_| corrupt("client id"))?,
-                name: ClientName::parse(&row.try_get::<String, _>("cl_name")?)
+                name: ClientName::parse(&row.col::<String>("cl_name")?)
                     .map_err(|_| corrupt("client name"))?,
                 grants,
                 suspended_at: row
-                    .try_get::<Option<i64>, _>("cl_suspended_at")?
+                    .col::<Option<i64>>("cl_suspended_at")?
                     .map(Timestamp::from_unix),
             })
         }
     };
-    let purpose = match row.try_get::<Option<String>, _>("id")? {
+    let purpose = match row.col::<Option<String>>("id")? {
         None => None,
         Some(_) => Some(purpose_from_row(row)?),
     };
     let notice_floor = notice_floor_from_row(row)?;
-    let locked = row.try_get::<Option<i64>, _>("locked_at")?.is_some();
-    let consent_live = row.try_get::<Option<String>, _>("consent_id")?.is_some();
-    let template = match row.try_get::<Option<String>, _>("t_id")? {
+    let locked = row.col::<Option<i64>>("locked_at")?.is_some();
+    let consent_live = row.col::<Option<String>>("consent_id")?.is_some();
+    let template = match row.col::<Option<String>>("t_id")? {
         None => None,
         Some(_) => {
-            if row.try_get::<Option<String>, _>("k_id")?.is_none() {
+            if row.col::<Option<String>>("k_id")?.is_none() {
                 return Err(corrupt("template without its data key"));
             }
             Some(template_from_row(row)?)
@@ -2857,7 +2869,7 @@ fn material_from_row(
         purpose,
         notice_floor,
         locked,
-        consent_notice: row.try_get("consent_notice")?,
+        consent_notice: row.col("consent_notice")?,
         consent_live,
         template,
     })

@@ -11,12 +11,17 @@
 //! PostgreSQL so that writers on other nodes wait their turn, kept in memory while the batch
 //! runs, and written back once before the commit. Every batch takes that lock before any
 //! other, so two batches can never wait on each other.
+//!
+//! On SQLite in a file, a batch whose changes only add rows runs through rusqlite on one
+//! blocking thread ([`run_rows_batch`]; ADR 0018), and a checkpointer copies the log into the
+//! database file after commits ([`crate::lite::Checkpointer`]).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
@@ -45,13 +50,18 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub(crate) struct Batch<'c> {
     tx: Transaction<'c, Any>,
     backend: Backend,
+    rows: Rows,
+}
+
+/// The audit head as the batch has moved it, and the rows the batch writes at its end, several
+/// to a statement: audit leaves, their mentions, and templates' last-use times. A job that
+/// fails takes its own rows back out.
+pub(crate) struct Rows {
     size: u64,
     last_hash: bioguard_ledger::Hash,
     pending: Pending,
 }
 
-/// Rows the batch writes at its end, several to a statement: audit leaves, their mentions, and
-/// templates' last-use times. A job that fails takes its own rows back out.
 #[derive(Default)]
 struct Pending {
     leaves: Vec<LeafRow>,
@@ -96,6 +106,73 @@ impl Batch<'_> {
         match self.backend {
             Backend::Sqlite => "",
             Backend::Postgres => " FOR UPDATE",
+        }
+    }
+
+    /// Appends one audit leaf (see [`Rows::append_leaf`]).
+    pub(crate) fn append_leaf(&mut self, d: &LeafDraft) -> Result<u64, StoreError> {
+        self.rows.append_leaf(d)
+    }
+
+    /// Writes the pending rows: leaves first (mentions refer to them).
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        let pending = std::mem::take(&mut self.rows.pending);
+        for chunk in pending.leaves.chunks(ROWS_PER_STATEMENT) {
+            let sql = values_statement(
+                "INSERT INTO audit_leaves (idx, leaf, hash, subject, created_at) VALUES ",
+                chunk.len(),
+                5,
+                "",
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for r in chunk {
+                q = q
+                    .bind(r.idx)
+                    .bind(r.bytes.clone())
+                    .bind(r.hash.to_vec())
+                    .bind(r.subject.clone())
+                    .bind(r.created_at);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        for chunk in pending.mentions.chunks(ROWS_PER_STATEMENT) {
+            let sql = values_statement(
+                "INSERT INTO audit_mentions (subject, idx) VALUES ",
+                chunk.len(),
+                2,
+                "",
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (subject, idx) in chunk {
+                q = q.bind(subject.clone()).bind(*idx);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        for chunk in pending.touches.chunks(ROWS_PER_STATEMENT) {
+            // VALUES columns are named column1, column2, ... on both databases.
+            let sql = values_statement(
+                "UPDATE templates SET last_used_at = v.column2 FROM (VALUES ",
+                chunk.len(),
+                2,
+                ") AS v WHERE templates.id = v.column1 \
+                 AND (templates.last_used_at IS NULL OR templates.last_used_at < v.column2)",
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (template, at) in chunk {
+                q = q.bind(template.clone()).bind(*at);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Rows {
+    fn new(size: u64, last_hash: bioguard_ledger::Hash) -> Self {
+        Self {
+            size,
+            last_hash,
+            pending: Pending::default(),
         }
     }
 
@@ -162,58 +239,6 @@ impl Batch<'_> {
         self.pending.mentions.truncate(m.mentions);
         self.pending.touches.truncate(m.touches);
     }
-
-    /// Writes the pending rows: leaves first (mentions refer to them).
-    async fn flush(&mut self) -> Result<(), StoreError> {
-        let pending = std::mem::take(&mut self.pending);
-        for chunk in pending.leaves.chunks(ROWS_PER_STATEMENT) {
-            let sql = values_statement(
-                "INSERT INTO audit_leaves (idx, leaf, hash, subject, created_at) VALUES ",
-                chunk.len(),
-                5,
-                "",
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for r in chunk {
-                q = q
-                    .bind(r.idx)
-                    .bind(r.bytes.clone())
-                    .bind(r.hash.to_vec())
-                    .bind(r.subject.clone())
-                    .bind(r.created_at);
-            }
-            q.execute(&mut *self.tx).await?;
-        }
-        for chunk in pending.mentions.chunks(ROWS_PER_STATEMENT) {
-            let sql = values_statement(
-                "INSERT INTO audit_mentions (subject, idx) VALUES ",
-                chunk.len(),
-                2,
-                "",
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (subject, idx) in chunk {
-                q = q.bind(subject.clone()).bind(*idx);
-            }
-            q.execute(&mut *self.tx).await?;
-        }
-        for chunk in pending.touches.chunks(ROWS_PER_STATEMENT) {
-            // VALUES columns are named column1, column2, ... on both databases.
-            let sql = values_statement(
-                "UPDATE templates SET last_used_at = v.column2 FROM (VALUES ",
-                chunk.len(),
-                2,
-                ") AS v WHERE templates.id = v.column1 \
-                 AND (templates.last_used_at IS NULL OR templates.last_used_at < v.column2)",
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (template, at) in chunk {
-                q = q.bind(template.clone()).bind(*at);
-            }
-            q.execute(&mut *self.tx).await?;
-        }
-        Ok(())
-    }
 }
 
 /// `head` followed by `rows` groups of `columns` numbered parameters, then `tail`.
@@ -244,6 +269,9 @@ trait Job: Send {
     fn in_memory(&self) -> bool;
     /// Runs the change inside the batch; returns whether it succeeded.
     fn run<'a>(&'a mut self, batch: &'a mut Batch<'_>) -> BoxFuture<'a, bool>;
+    /// Runs an [`in_memory`](Job::in_memory) change against the batch's rows alone; returns
+    /// whether it succeeded.
+    fn run_rows(&mut self, rows: &mut Rows) -> bool;
     /// Answers the caller once the batch is settled: `committed` is the commit's outcome.
     fn answer(self: Box<Self>, committed: Result<(), Failure>);
 }
@@ -252,7 +280,7 @@ type Work<T> =
     Box<dyn for<'b, 'c> FnOnce(&'b mut Batch<'c>) -> BoxFuture<'b, Result<T, StoreError>> + Send>;
 
 /// A change that only adds pending rows: synchronous, so it cannot run a statement.
-type MemoryWork<T> = Box<dyn for<'b, 'c> FnOnce(&'b mut Batch<'c>) -> Result<T, StoreError> + Send>;
+type MemoryWork<T> = Box<dyn FnOnce(&mut Rows) -> Result<T, StoreError> + Send>;
 
 enum Change<T> {
     Statements(Work<T>),
@@ -275,12 +303,25 @@ impl<T: Send + 'static> Job for TypedJob<T> {
             let outcome = match self.work.take() {
                 None => return false,
                 Some(Change::Statements(work)) => work(batch).await,
-                Some(Change::Memory(work)) => work(batch),
+                Some(Change::Memory(work)) => work(&mut batch.rows),
             };
             let ok = outcome.is_ok();
             self.outcome = Some(outcome);
             ok
         })
+    }
+
+    fn run_rows(&mut self, rows: &mut Rows) -> bool {
+        let outcome = match self.work.take() {
+            None => return false,
+            Some(Change::Memory(work)) => work(rows),
+            Some(Change::Statements(_)) => Err(StoreError::NotCommitted(
+                "a change with statements of its own ran without a transaction".into(),
+            )),
+        };
+        let ok = outcome.is_ok();
+        self.outcome = Some(outcome);
+        ok
     }
 
     fn answer(self: Box<Self>, committed: Result<(), Failure>) {
@@ -310,6 +351,8 @@ pub(crate) struct Failure {
 pub(crate) struct Writer {
     pool: AnyPool,
     backend: Backend,
+    /// The SQLite database file, for batches of rows alone (see [`rows_batch`]).
+    lite: Option<PathBuf>,
     queue: Mailbox<Box<dyn Job>>,
     counts: Arc<Counts>,
     max_batch: usize,
@@ -340,14 +383,25 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    pub(crate) fn new(pool: AnyPool, backend: Backend, max_batch: usize) -> Arc<Self> {
+    pub(crate) fn new(
+        pool: AnyPool,
+        backend: Backend,
+        lite: Option<PathBuf>,
+        max_batch: usize,
+    ) -> Arc<Self> {
         Arc::new(Self {
             pool,
             backend,
+            lite,
             queue: Mailbox::new(),
             counts: Arc::default(),
             max_batch: max_batch.clamp(1, 65_536),
         })
+    }
+
+    /// The SQLite database file, if batches of rows alone go through rusqlite.
+    pub(crate) fn file(&self) -> Option<PathBuf> {
+        self.lite.clone()
     }
 
     /// Counts of batches and jobs so far.
@@ -375,7 +429,7 @@ impl Writer {
     pub(crate) async fn write_rows<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'b, 'c> FnOnce(&'b mut Batch<'c>) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut Rows) -> Result<T, StoreError> + Send + 'static,
     {
         self.submit(Change::Memory(Box::new(work))).await
     }
@@ -408,6 +462,7 @@ impl Writer {
         tokio::spawn(run(
             self.pool.clone(),
             self.backend,
+            self.lite.clone(),
             rx,
             self.counts.clone(),
             self.max_batch,
@@ -420,6 +475,7 @@ impl Writer {
 async fn run(
     pool: AnyPool,
     backend: Backend,
+    lite: Option<PathBuf>,
     mut rx: mpsc::Receiver<Box<dyn Job>>,
     counts: Arc<Counts>,
     max_batch: usize,
@@ -429,12 +485,16 @@ async fn run(
     // warm; after a pause the connection goes back to the pool, which checks it before
     // handing it out again.
     let mut held: Option<PoolConnection<Any>> = None;
+    // The connection for batches of rows alone (SQLite in a file), kept the same way.
+    let mut lite_conn: Option<rusqlite::Connection> = None;
+    let mut checkpointer = lite.clone().map(crate::lite::Checkpointer::new);
     loop {
-        let received = if held.is_some() {
+        let received = if held.is_some() || lite_conn.is_some() {
             match tokio::time::timeout(KEEP_CONNECTION, rx.recv_many(&mut jobs, max_batch)).await {
                 Ok(n) => n,
                 Err(_) => {
                     held = None;
+                    lite_conn = None;
                     continue;
                 }
             }
@@ -445,29 +505,21 @@ async fn run(
             // Every sender is gone: the store was closed or dropped.
             break;
         }
-        let conn = match held.take() {
-            Some(c) => Ok(c),
-            None => pool.acquire().await.map_err(StoreError::from),
-        };
-        let committed = match conn {
-            Ok(mut conn) => {
-                let r = run_batch(&mut conn, backend, &mut jobs).await;
-                // A connection whose batch failed may be broken, or still inside the
-                // transaction whose commit failed (a full disk): close it rather than return it
-                // to the pool.
-                if r.is_ok() {
-                    held = Some(conn);
-                } else {
-                    let _ = conn.detach().close().await;
-                }
+        let committed = match &lite {
+            Some(path) if jobs.iter().all(|j| j.in_memory()) => {
+                let (conn, r) = run_rows_batch(path, lite_conn.take(), &mut jobs).await;
+                lite_conn = conn;
                 r
             }
-            Err(e) => Err(e),
+            _ => run_statements_batch(&pool, backend, &mut held, &mut jobs).await,
         };
         counts.jobs.fetch_add(jobs.len() as u64, Ordering::Relaxed);
         let committed = match committed {
             Ok(()) => {
                 counts.batches.fetch_add(1, Ordering::Relaxed);
+                if let Some(c) = &mut checkpointer {
+                    c.after_commit();
+                }
                 Ok(())
             }
             Err(e) => {
@@ -483,6 +535,149 @@ async fn run(
             job.answer(committed.clone());
         }
     }
+}
+
+/// A batch through the pool's connection (`held` between batches).
+async fn run_statements_batch(
+    pool: &AnyPool,
+    backend: Backend,
+    held: &mut Option<PoolConnection<Any>>,
+    jobs: &mut [Box<dyn Job>],
+) -> Result<(), StoreError> {
+    let conn = match held.take() {
+        Some(c) => c,
+        None => pool.acquire().await?,
+    };
+    let mut conn = conn;
+    let r = run_batch(&mut conn, backend, jobs).await;
+    // A connection whose batch failed may be broken, or still inside the transaction whose
+    // commit failed (a full disk): close it rather than return it to the pool.
+    if r.is_ok() {
+        *held = Some(conn);
+    } else {
+        let _ = conn.detach().close().await;
+    }
+    r
+}
+
+/// A batch whose changes only add rows (verifications, audit-only leaves) on SQLite in a file:
+/// the whole transaction runs on one blocking thread through rusqlite, one hand-off in all
+/// instead of one per statement (see [`crate::lite`]). The same rows, head and commit as
+/// [`run_batch`]; the connection comes back unless the batch failed.
+async fn run_rows_batch(
+    path: &std::path::Path,
+    conn: Option<rusqlite::Connection>,
+    jobs: &mut Vec<Box<dyn Job>>,
+) -> (Option<rusqlite::Connection>, Result<(), StoreError>) {
+    let path = path.to_path_buf();
+    let mut batch = std::mem::take(jobs);
+    let done = tokio::task::spawn_blocking(move || {
+        let conn = match conn {
+            Some(c) => Ok(c),
+            None => crate::lite::open_writer(&path),
+        };
+        match conn {
+            Ok(mut c) => {
+                let r = rows_batch(&mut c, &mut batch);
+                (r.is_ok().then_some(c), r, batch)
+            }
+            Err(e) => (None, Err(e), batch),
+        }
+    })
+    .await;
+    match done {
+        Ok((conn, r, batch)) => {
+            *jobs = batch;
+            (conn, r)
+        }
+        // It panicked: its jobs went with it, and their callers hear that the writer stopped.
+        Err(_) => (
+            None,
+            Err(StoreError::NotCommitted("the batch stopped".into())),
+        ),
+    }
+}
+
+fn rows_batch(
+    conn: &mut rusqlite::Connection,
+    jobs: &mut [Box<dyn Job>],
+) -> Result<(), StoreError> {
+    use crate::lite::error;
+    // IMMEDIATE: the write lock at once, as in `run_batch`. Dropped unfinished, it rolls back.
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(error)?;
+    let (size, hash): (i64, Vec<u8>) = tx
+        .query_row(
+            "SELECT size, last_hash FROM audit_head WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(error)?;
+    let start = u64::try_from(size).map_err(|_| corrupt("audit head size"))?;
+    let last_hash: bioguard_ledger::Hash =
+        hash.try_into().map_err(|_| corrupt("audit head hash"))?;
+    let mut rows = Rows::new(start, last_hash);
+    let many = jobs.len() > 1;
+    for job in jobs.iter_mut() {
+        let before = rows.mark();
+        if !job.run_rows(&mut rows) {
+            if !many {
+                // The lone job failed: nothing to write; its answer carries its own error.
+                return Ok(());
+            }
+            rows.undo_to(before);
+        }
+    }
+    let pending = std::mem::take(&mut rows.pending);
+    {
+        let mut leaf = tx
+            .prepare_cached(
+                "INSERT INTO audit_leaves (idx, leaf, hash, subject, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(error)?;
+        for r in &pending.leaves {
+            leaf.execute(rusqlite::params![
+                r.idx,
+                r.bytes,
+                &r.hash[..],
+                r.subject,
+                r.created_at
+            ])
+            .map_err(error)?;
+        }
+        let mut mention = tx
+            .prepare_cached("INSERT INTO audit_mentions (subject, idx) VALUES (?1, ?2)")
+            .map_err(error)?;
+        for (subject, idx) in &pending.mentions {
+            mention
+                .execute(rusqlite::params![subject, idx])
+                .map_err(error)?;
+        }
+        let mut touch = tx
+            .prepare_cached(
+                "UPDATE templates SET last_used_at = ?2 WHERE id = ?1 \
+                 AND (last_used_at IS NULL OR last_used_at < ?2)",
+            )
+            .map_err(error)?;
+        for (template, at) in &pending.touches {
+            touch
+                .execute(rusqlite::params![template, at])
+                .map_err(error)?;
+        }
+    }
+    if rows.size != start {
+        tx.execute(
+            "UPDATE audit_head SET size = ?1, last_hash = ?2 WHERE id = 1",
+            rusqlite::params![
+                i64::try_from(rows.size).map_err(|_| corrupt("audit size"))?,
+                &rows.last_hash[..]
+            ],
+        )
+        .map_err(error)?;
+    }
+    tx.commit().map_err(error)
 }
 
 async fn run_batch(
@@ -514,9 +709,7 @@ async fn run_batch(
     let mut batch = Batch {
         tx,
         backend,
-        size: start,
-        last_hash,
-        pending: Pending::default(),
+        rows: Rows::new(start, last_hash),
     };
     // A lone job needs no savepoint: if it fails, the whole transaction is rolled back. Nor
     // does one that only adds pending rows: its failure takes them back out.
@@ -526,7 +719,7 @@ async fn run_batch(
         if savepoint {
             sqlx::raw_sql("SAVEPOINT job").execute(batch.conn()).await?;
         }
-        let before = batch.mark();
+        let before = batch.rows.mark();
         if job.run(&mut batch).await {
             if savepoint {
                 sqlx::raw_sql("RELEASE SAVEPOINT job")
@@ -539,7 +732,7 @@ async fn run_batch(
                     .execute(batch.conn())
                     .await?;
             }
-            batch.undo_to(before);
+            batch.rows.undo_to(before);
         } else {
             // The lone job failed: roll everything back; its answer carries its own error.
             batch.tx.rollback().await?;
@@ -547,10 +740,10 @@ async fn run_batch(
         }
     }
     batch.flush().await?;
-    if batch.size != start {
+    if batch.rows.size != start {
         sqlx::query("UPDATE audit_head SET size = $1, last_hash = $2 WHERE id = 1")
-            .bind(batch.size as i64)
-            .bind(batch.last_hash.to_vec())
+            .bind(batch.rows.size as i64)
+            .bind(batch.rows.last_hash.to_vec())
             .execute(batch.conn())
             .await?;
         if backend == Backend::Postgres {
@@ -558,7 +751,7 @@ async fn run_batch(
             // bring their in-memory galleries up to date from the new leaves.
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(crate::LEDGER_CHANNEL)
-                .bind(batch.size.to_string())
+                .bind(batch.rows.size.to_string())
                 .execute(batch.conn())
                 .await?;
         }

@@ -324,10 +324,25 @@ fn a_full_disk_under_sqlite_gives_clear_errors_and_no_corruption() {
     );
     assert!(refused.body.contains("disk"), "{}", refused.body);
     assert!(acked.len() > 10, "some enrolments fitted first");
-    // While the disk is full: a verification cannot be recorded, so it is refused the same
-    // clear way (never a decision without its ledger leaf); lookups still work.
-    let r = verify(server.addr, &key, "alice", ALICE);
+    // While the disk is full: a verification whose ledger leaf cannot be written is refused
+    // the same clear way (never a decision without its leaf). A few may still fit, in log
+    // space SQLite reuses once it has been copied into the database file; each of those must
+    // have its leaf. Lookups still work.
+    let mut decided = Vec::new();
+    let mut full = None;
+    for _ in 0..5_000 {
+        let r = verify(server.addr, &key, "alice", ALICE);
+        match r.status {
+            200 => decided.push(r.json()["decision_id"].as_str().expect("id").to_owned()),
+            _ => {
+                full = Some(r);
+                break;
+            }
+        }
+    }
+    let r = full.expect("verifications are refused once the log has no room left");
     assert_eq!(r.status, 507, "{}", r.body);
+    assert_eq!(r.json()["error"]["code"], "storage_full", "{}", r.body);
     assert!(r.json().get("match").is_none());
     let held = request(
         server.addr,
@@ -368,7 +383,15 @@ fn a_full_disk_under_sqlite_gives_clear_errors_and_no_corruption() {
     )
     .expect("consent");
     assert_eq!(r.status, 201, "{}", r.body);
-    crate::durability::verified_log(server.addr);
+    let (_, leaves) = crate::durability::verified_log(server.addr);
+    for id in &decided {
+        assert!(
+            leaves
+                .iter()
+                .any(|l| String::from_utf8_lossy(l).contains(id.as_str())),
+            "decision {id} answered while the disk was full has no ledger leaf"
+        );
+    }
     assert!(server.terminate().success());
     // And the file is sound.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -389,7 +412,8 @@ fn a_full_disk_under_sqlite_gives_clear_errors_and_no_corruption() {
     });
     assert_eq!(check, "ok");
     eprintln!(
-        "full disk: {} enrolments fitted, then 507 storage_full for writes and uses; lookups went on; recovered after growing the disk; integrity ok",
-        acked.len()
+        "full disk: {} enrolments fitted, then 507 storage_full for writes and uses ({} verifications fitted first, each with its leaf); lookups went on; recovered after growing the disk; integrity ok",
+        acked.len(),
+        decided.len()
     );
 }
