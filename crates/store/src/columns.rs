@@ -1,5 +1,5 @@
 //! Reading a result row by column name, whichever driver produced it: sqlx's `AnyRow` (every
-//! statement on both databases) or rusqlite's `Row` (the verification read on SQLite, see
+//! statement on both databases) or a rusqlite row (the verification read on SQLite, see
 //! [`crate::lite`]). The row decoders are written once against [`Columns`].
 
 use sqlx::any::AnyRow;
@@ -26,11 +26,5 @@ pub(crate) trait Columns {
 impl Columns for AnyRow {
     fn col<T: Column>(&self, name: &str) -> Result<T, StoreError> {
         Ok(sqlx::Row::try_get(self, name)?)
-    }
-}
-
-impl Columns for rusqlite::Row<'_> {
-    fn col<T: Column>(&self, name: &str) -> Result<T, StoreError> {
-        self.get(name).map_err(crate::lite::error)
     }
 }

@@ -12,7 +12,6 @@ mod error;
 mod lite;
 mod mailbox;
 mod migrate;
-mod reader;
 mod records;
 mod sql;
 pub mod testing;

@@ -15,20 +15,17 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 
 use crate::columns::{Column, Columns};
-use crate::reader::Key;
+use crate::sql::{VERIFY_MATERIAL_SQL, VerifyKey};
 use crate::{StoreError, VerifyMaterial};
 
 /// Idle connections kept for the next reads; more are opened while more reads run at once.
 const IDLE: usize = 8;
-
-/// The verification read for one key (parameters `$1`..`$5`, see `verify_material_sql`).
-static VERIFY_SQL: LazyLock<String> = LazyLock::new(|| crate::sql::verify_material_sql(1));
 
 /// Connections for reads on one SQLite database file.
 pub(crate) struct LiteReader {
@@ -76,7 +73,7 @@ impl LiteReader {
         let mut columns = HashMap::new();
         let count;
         {
-            let st = conn.prepare_cached(&VERIFY_SQL).map_err(error)?;
+            let st = conn.prepare_cached(&VERIFY_MATERIAL_SQL).map_err(error)?;
             count = st.column_count();
             for (i, name) in st.column_names().into_iter().enumerate() {
                 // The first of two equal names wins, as in a lookup by name.
@@ -91,7 +88,7 @@ impl LiteReader {
     }
 
     /// What a verification needs (see [`crate::Store::verify_material_for`]), read now.
-    pub(crate) fn verify_material(&self, key: &Key) -> Result<VerifyMaterial, StoreError> {
+    pub(crate) fn verify_material(&self, key: &VerifyKey) -> Result<VerifyMaterial, StoreError> {
         let taken = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let conn = match taken {
             Some(c) => c,
@@ -117,19 +114,18 @@ impl LiteReader {
     }
 }
 
-fn read(lite: &Lite, key: &Key) -> Result<VerifyMaterial, StoreError> {
-    let mut st = lite.conn.prepare_cached(&VERIFY_SQL).map_err(error)?;
+fn read(lite: &Lite, key: &VerifyKey) -> Result<VerifyMaterial, StoreError> {
+    let mut st = lite
+        .conn
+        .prepare_cached(&VERIFY_MATERIAL_SQL)
+        .map_err(error)?;
 
-    // No key: a digest no client has (keys are digests of 32 bytes).
-    let digest = key.client.map_or_else(Vec::new, |(d, _)| d.to_vec());
-    let operation = key.client.map_or("", |(_, op)| op.as_str());
     let mut rows = st
         .query(rusqlite::named_params! {
-            "$1": 0_i64,
-            "$2": key.subject.as_str(),
-            "$3": key.purpose.as_str(),
-            "$4": digest,
-            "$5": operation,
+            "$1": key.subject.as_str(),
+            "$2": key.purpose.as_str(),
+            "$3": key.digest(),
+            "$4": key.operation(),
         })
         .map_err(error)?;
     let row = rows

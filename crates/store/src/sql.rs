@@ -1828,7 +1828,7 @@ impl Store for SqlStore {
         purpose: &PurposeId,
         client: Option<(&[u8; 32], Operation)>,
     ) -> Result<VerifyMaterial, StoreError> {
-        let ask = crate::reader::Key {
+        let ask = VerifyKey {
             subject: subject.clone(),
             purpose: purpose.clone(),
             client: client.map(|(d, op)| (*d, op)),
@@ -1836,7 +1836,7 @@ impl Store for SqlStore {
         if let Some(lite) = &self.lite {
             return lite.verify_material(&ask);
         }
-        crate::reader::read_alone(&self.pool, ask).await
+        read_verify_material(&self.pool, &ask).await
     }
 
     async fn gallery_size(
@@ -2743,81 +2743,65 @@ impl LedgerListener {
     }
 }
 
-/// The statement that reads what `rows` verifications need, each at the same instant as the
-/// others: client (by key digest) with its one grant asked about, purpose, notice floor,
-/// consent, lock and template. The LEFT JOINs keep every answer when something is missing.
-/// Parameters per row: its number, subject, purpose, key digest, operation.
-pub(crate) fn verify_material_sql(rows: usize) -> String {
-    let mut values = String::new();
-    for r in 0..rows {
-        let b = r * 5;
-        if r > 0 {
-            values.push_str(", ");
-        }
-        values.push_str(&format!(
-            "(${}, ${}, ${}, ${}, ${})",
-            b + 1,
-            b + 2,
-            b + 3,
-            b + 4,
-            b + 5
-        ));
-    }
-    // VALUES columns are named column1, column2, ... on both databases.
-    format!(
-        "SELECT q.column1 AS q_n, p.*, c.id AS consent_id, c.notice_version AS consent_notice, \
-         l.locked_at AS locked_at, {FLOOR_COLUMNS}, {TEMPLATE_COLUMNS}, \
-         cl.id AS cl_id, cl.name AS cl_name, cl.suspended_at AS cl_suspended_at, \
-         (SELECT COUNT(*) FROM grants g WHERE g.client_id = cl.id \
-             AND g.purpose_id = q.column3 AND g.operation = q.column5) AS cl_granted \
-         FROM (VALUES {values}) q \
-         LEFT JOIN purposes p ON p.id = q.column3 \
-         LEFT JOIN clients cl ON cl.key_digest = q.column4 \
-         LEFT JOIN consents c ON c.subject = q.column2 AND c.purpose_id = q.column3 \
-             AND c.ended_at IS NULL \
-         LEFT JOIN templates t ON t.subject = q.column2 AND t.purpose_id = q.column3 \
-         LEFT JOIN data_keys k ON k.id = t.data_key_id \
-         LEFT JOIN subject_locks l ON l.subject = q.column2 {}",
-        floor_join("q.column3")
-    )
-}
+/// The statement that reads what one verification needs, all at one instant: client (by key
+/// digest) with its one grant asked about, purpose, notice floor, consent, lock and template.
+/// The LEFT JOINs keep the answer when something is missing. Parameters: subject, purpose, key
+/// digest, operation.
+pub(crate) static VERIFY_MATERIAL_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| {
+        // VALUES columns are named column1, column2, ... on both databases.
+        format!(
+            "SELECT p.*, c.id AS consent_id, c.notice_version AS consent_notice, \
+             l.locked_at AS locked_at, {FLOOR_COLUMNS}, {TEMPLATE_COLUMNS}, \
+             cl.id AS cl_id, cl.name AS cl_name, cl.suspended_at AS cl_suspended_at, \
+             (SELECT COUNT(*) FROM grants g WHERE g.client_id = cl.id \
+                 AND g.purpose_id = q.column2 AND g.operation = q.column4) AS cl_granted \
+             FROM (VALUES ($1, $2, $3, $4)) q \
+             LEFT JOIN purposes p ON p.id = q.column2 \
+             LEFT JOIN clients cl ON cl.key_digest = q.column3 \
+             LEFT JOIN consents c ON c.subject = q.column1 AND c.purpose_id = q.column2 \
+                 AND c.ended_at IS NULL \
+             LEFT JOIN templates t ON t.subject = q.column1 AND t.purpose_id = q.column2 \
+             LEFT JOIN data_keys k ON k.id = t.data_key_id \
+             LEFT JOIN subject_locks l ON l.subject = q.column1 {}",
+            floor_join("q.column2")
+        )
+    });
 
-/// Reads what several verifications need in one statement. The outer error is the
-/// statement's; each answer has its own (a corrupt row spoils only its own).
+/// What one verification needs, read through the pool (PostgreSQL, in-memory SQLite).
 pub(crate) async fn read_verify_material(
     pool: &AnyPool,
-    keys: &[crate::reader::Key],
-) -> Result<Vec<Result<VerifyMaterial, StoreError>>, StoreError> {
-    let sql = verify_material_sql(keys.len());
-    let mut q = sqlx::query(AssertSqlSafe(sql));
-    for (n, k) in keys.iter().enumerate() {
-        q = q
-            .bind(n as i64)
-            .bind(k.subject.as_str().to_owned())
-            .bind(k.purpose.as_str().to_owned())
-            // No key: a digest no client has (keys are digests of 32 bytes).
-            .bind(k.client.map_or_else(Vec::new, |(d, _)| d.to_vec()))
-            .bind(k.client.map_or("", |(_, op)| op.as_str()).to_owned());
+    key: &VerifyKey,
+) -> Result<VerifyMaterial, StoreError> {
+    let row = sqlx::query(AssertSqlSafe(VERIFY_MATERIAL_SQL.as_str()))
+        .bind(key.subject.as_str())
+        .bind(key.purpose.as_str())
+        .bind(key.digest())
+        .bind(key.operation())
+        .fetch_one(pool)
+        .await?;
+    material_from_row(&row, &key.purpose, key.client.map(|(_, op)| op))
+}
+
+/// What one verification reads.
+pub(crate) struct VerifyKey {
+    pub(crate) subject: Pseudonym,
+    pub(crate) purpose: PurposeId,
+    /// The digest of the client's key and the operation whose grant is asked about.
+    pub(crate) client: Option<([u8; 32], Operation)>,
+}
+
+impl VerifyKey {
+    /// The key digest to look up; without a key, one no client has (keys are digests of 32
+    /// bytes).
+    pub(crate) fn digest(&self) -> Vec<u8> {
+        self.client.map_or_else(Vec::new, |(d, _)| d.to_vec())
     }
-    let rows = q.fetch_all(pool).await?;
-    let mut out: Vec<Option<Result<VerifyMaterial, StoreError>>> =
-        (0..keys.len()).map(|_| None).collect();
-    for row in &rows {
-        let n = usize::try_from(row.try_get::<i64, _>("q_n")?)
-            .ok()
-            .filter(|n| *n < keys.len())
-            .ok_or_else(|| corrupt("verification row number"))?;
-        let k = &keys[n];
-        out[n] = Some(material_from_row(
-            row,
-            &k.purpose,
-            k.client.map(|(_, op)| op),
-        ));
+
+    /// The operation whose grant is asked about ("" for none).
+    pub(crate) fn operation(&self) -> &'static str {
+        self.client.map_or("", |(_, op)| op.as_str())
     }
-    Ok(out
-        .into_iter()
-        .map(|m| m.unwrap_or_else(|| Err(corrupt("verification row missing"))))
-        .collect())
 }
 
 pub(crate) fn material_from_row(

@@ -544,11 +544,10 @@ async fn run_statements_batch(
     held: &mut Option<PoolConnection<Any>>,
     jobs: &mut [Box<dyn Job>],
 ) -> Result<(), StoreError> {
-    let conn = match held.take() {
+    let mut conn = match held.take() {
         Some(c) => c,
         None => pool.acquire().await?,
     };
-    let mut conn = conn;
     let r = run_batch(&mut conn, backend, jobs).await;
     // A connection whose batch failed may be broken, or still inside the transaction whose
     // commit failed (a full disk): close it rather than return it to the pool.
