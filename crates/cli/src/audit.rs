@@ -325,17 +325,17 @@ pub struct AppendArgs {
 /// `bench ledger-append`: durable changes per second through the store's group-commit writer,
 /// against the same changes made one transaction each, in one run on one database.
 pub fn bench_appends(args: AppendArgs) -> anyhow::Result<()> {
-    use bioguard_store::testing::TestDb;
+    use bioguard_store::Scratch;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
         // A database of its own: a temporary SQLite folder, or a fresh PostgreSQL schema.
         let db = match &args.database_url {
-            Some(url) => TestDb::postgres_at(url)
+            Some(url) => Scratch::postgres_at(url)
                 .await
                 .context("making a schema for the benchmark")?,
-            None => TestDb::sqlite(),
+            None => Scratch::sqlite().context("making a folder for the benchmark")?,
         };
         let result = bench_appends_in(&args, &db).await;
         db.cleanup().await;
@@ -343,11 +343,8 @@ pub fn bench_appends(args: AppendArgs) -> anyhow::Result<()> {
     })
 }
 
-async fn bench_appends_in(
-    args: &AppendArgs,
-    db: &bioguard_store::testing::TestDb,
-) -> anyhow::Result<()> {
-    use bioguard_store::Store;
+async fn bench_appends_in(args: &AppendArgs, db: &bioguard_store::Scratch) -> anyhow::Result<()> {
+    use bioguard_store::prelude::*;
     let store = db.store().await?;
     let purpose = bench_purpose();
     if args.change == "consent" {
@@ -359,15 +356,14 @@ async fn bench_appends_in(
             .create_purpose(
                 &purpose,
                 &key,
-                &bioguard_store::NewNotice {
+                &bioguard_core::Notice {
                     version: 1,
                     body: "{}".into(),
                     hash: String::new(),
                     material: true,
                     reconsent_days: None,
-                    at: bench_time(),
+                    published_at: bench_time(),
                 },
-                bench_time(),
                 &bench_leaf("purpose.create"),
             )
             .await?;
@@ -467,7 +463,7 @@ async fn run_appends(
     first: usize,
     mode: &str,
 ) -> anyhow::Result<serde_json::Value> {
-    use bioguard_store::Store;
+    use bioguard_store::prelude::*;
     let before = store.write_stats();
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let start = std::time::Instant::now();
@@ -488,7 +484,7 @@ async fn run_appends(
                     let subject = bioguard_core::Pseudonym::from_digest(digest);
                     let mut id = [0u8; 16];
                     id[..8].copy_from_slice(&((first + i) as u64).to_le_bytes());
-                    let c = bioguard_store::NewConsent {
+                    let c = bioguard_core::NewConsent {
                         id: bioguard_core::ConsentId::from_random(id),
                         purpose: bench_purpose().id,
                         notice_version: bioguard_core::NoticeVersion::parse("v1")

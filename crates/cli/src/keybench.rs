@@ -14,7 +14,7 @@ use serde_json::json;
 
 /// Enrols `subjects` synthetic subjects, then times one rotation.
 pub async fn run(cfg: crate::config::Config, subjects: usize) -> anyhow::Result<()> {
-    let db = bioguard_store::testing::TestDb::sqlite();
+    let db = bioguard_store::Scratch::sqlite()?;
     let result = run_in(&cfg, &db, subjects).await;
     db.cleanup().await;
     result
@@ -22,7 +22,7 @@ pub async fn run(cfg: crate::config::Config, subjects: usize) -> anyhow::Result<
 
 async fn run_in(
     cfg: &crate::config::Config,
-    db: &bioguard_store::testing::TestDb,
+    db: &bioguard_store::Scratch,
     subjects: usize,
 ) -> anyhow::Result<()> {
     let store = db.store().await?;
@@ -36,20 +36,22 @@ async fn run_in(
     service
         .create_purpose(
             &admin,
-            Purpose {
-                id: purpose.clone(),
-                description: Description::parse("key rotation benchmark")?,
-                operations: [Operation::Enroll, Operation::Verify].into(),
-                dimension: Dimension::new(16)?,
-                threshold: Threshold::new(0.8)?,
-                retention: Retention::new(30, None)?,
-                code_bits: CodeBits::DEFAULT,
-                max_gallery_size: None,
-                calibration: None,
-                risk: bioguard_core::RiskPolicy::default(),
-                fairness: bioguard_core::FairnessPolicy::default(),
+            bioguard_core::PurposeDefinition {
+                purpose: Purpose {
+                    id: purpose.clone(),
+                    description: Description::parse("key rotation benchmark")?,
+                    operations: [Operation::Enroll, Operation::Verify].into(),
+                    dimension: Dimension::new(16)?,
+                    threshold: Threshold::new(0.8)?,
+                    retention: Retention::new(30, None)?,
+                    code_bits: CodeBits::DEFAULT,
+                    max_gallery_size: None,
+                    calibration: None,
+                    risk: bioguard_core::RiskPolicy::default(),
+                    fairness: bioguard_core::FairnessPolicy::default(),
+                },
+                notice: None,
             },
-            None,
         )
         .await?;
     let client = service

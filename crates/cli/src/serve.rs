@@ -210,7 +210,7 @@ pub async fn transparency_report(cfg: Config, out: std::path::PathBuf) -> anyhow
     let report = service.transparency().await;
     store.close().await;
     let report = report?;
-    fs::write(&out, bioguard_service::transparency_html(&report))
+    fs::write(&out, bioguard_server::transparency_html(&report))
         .with_context(|| format!("cannot write {}", out.display()))?;
     println!("wrote the transparency report to {}", out.display());
     Ok(())
@@ -219,12 +219,13 @@ pub async fn transparency_report(cfg: Config, out: std::path::PathBuf) -> anyhow
 /// `keys status`: the key manager's versions and how many keys each wraps.
 pub async fn keys_status(cfg: Config) -> anyhow::Result<()> {
     let (service, store) = open_service(&cfg).await?;
-    let (usage, versions) = service.key_status().await?;
+    let status = service.key_status().await?;
     store.close().await;
     println!(
         "{}",
-        serde_json::json!({"versions": versions,
-            "wrapped_keys": usage.iter().map(|(k, n)| serde_json::json!({"kek": k, "keys": n}))
+        serde_json::json!({"versions": status.versions,
+            "wrapped_keys": status.usage.iter()
+                .map(|u| serde_json::json!({"kek": u.kek, "keys": u.keys}))
                 .collect::<Vec<_>>()})
     );
     Ok(())

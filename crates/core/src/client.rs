@@ -38,3 +38,16 @@ pub struct Grant {
     /// The operation.
     pub operation: Operation,
 }
+
+/// A stored client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRecord {
+    /// The client's id.
+    pub id: crate::ClientId,
+    /// Its display name.
+    pub name: ClientName,
+    /// What it may do.
+    pub grants: std::collections::BTreeSet<Grant>,
+    /// When it was suspended, if it is.
+    pub suspended_at: Option<crate::Timestamp>,
+}

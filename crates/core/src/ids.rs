@@ -125,7 +125,7 @@ impl fmt::Debug for SubjectRef {
 macro_rules! random_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(String);
 
         impl $name {
@@ -325,4 +325,34 @@ random_id!(
     /// The identifier of a consent record.
     ConsentId,
     "cns_"
+);
+random_id!(
+    /// The identifier of a proposal to the risk group.
+    ProposalId,
+    "prp_"
+);
+random_id!(
+    /// The identifier of an incident.
+    IncidentId,
+    "inc_"
+);
+random_id!(
+    /// The identifier of a compensation claim.
+    ClaimId,
+    "clm_"
+);
+random_id!(
+    /// The identifier of a registered capture device.
+    DeviceId,
+    "dev_"
+);
+random_id!(
+    /// The identifier of a one-time capture challenge.
+    ChallengeId,
+    "chl_"
+);
+random_id!(
+    /// The identifier of a claim reviewer.
+    ReviewerId,
+    "rev_"
 );

@@ -1,29 +1,68 @@
-//! Domain types for bioguard: purposes, subjects, clients, consents, embeddings.
+//! Domain types and records for bioguard: purposes, subjects, clients, consents, embeddings,
+//! decisions, claims, incidents, proposals and fairness reports.
 //!
 //! This crate does no I/O and holds no async code. Every value that comes from outside the
 //! service (a request body, a path segment, a configuration file) is parsed into one of these
 //! types before anything else happens, so the layers above only ever handle checked values
 //! ("parse, don't validate"). A parse failure is a [`ValidationError`] that names the field and
-//! says what is allowed.
+//! says what is allowed. Records that have a life (a consent, a claim, a proposal) carry their
+//! state as an enum, and the rules that move them are functions here, tested here.
 
+mod claim;
 mod client;
 mod consent;
+mod decision;
 mod embedding;
 mod error;
+mod fairness;
+mod governance;
 mod ids;
+mod incident;
+mod ledger;
+mod notice;
 mod purpose;
+mod purpose_spec;
+mod retention;
+mod subject;
 mod time;
 
-pub use client::{ClientName, Grant};
-pub use consent::{ConsentMethod, NoticeVersion};
+pub use claim::{Claim, ClaimDecided, ClaimStatus, Money};
+pub use client::{ClientName, ClientRecord, Grant};
+pub use consent::{
+    ConsentEnded, ConsentMethod, ConsentRecord, ConsentState, EndReason, GrantStep, NewConsent,
+    NoticeVersion, version_number,
+};
+pub use decision::{Decision, Outcome, Risk, RiskBand};
 pub use embedding::{Embedding, MAX_DIMENSION, MIN_DIMENSION};
 pub use error::ValidationError;
-pub use ids::{
-    ClientId, ConsentId, DataKeyId, DecisionId, GalleryName, Pseudonym, PurposeId, SubjectRef,
-    TemplateId,
+pub use fairness::{
+    DifferentialIntervals, Differentials, EerReport, FairnessReport, FairnessState, FairnessStatus,
+    GroupReport, MatcherForm, MatcherInfo, Num, REPORT_FORMAT, RateReport, ReportInput,
+    ScoreSummary, finite,
 };
+pub use governance::{
+    Action, ActionSpec, Closed, GrantSpec, GroupSpec, MAX_MEMBERS, MAX_PROPOSAL_SECS,
+    MIN_PROPOSAL_SECS, Member, MemberSpec, Proposal, ProposalPayload, ProposalStatus, RiskGroup,
+    Tally, tally,
+};
+pub use ids::{
+    ChallengeId, ClaimId, ClientId, ConsentId, DataKeyId, DecisionId, DeviceId, GalleryName,
+    IncidentId, ProposalId, Pseudonym, PurposeId, ReviewerId, SubjectRef, TemplateId,
+};
+pub use incident::{
+    Incident, IncidentAction, IncidentEvent, MAX_NOTE_BYTES, Notification, NotificationCounts,
+    NotificationState, Opener,
+};
+pub use ledger::{Balance, KekUsage, KeptCheckpoint, LedgerEntry};
+pub use notice::{Notice, NoticeDraft, NoticeFloor};
 pub use purpose::{
     CodeBits, DEFAULT_THRESHOLD, Description, Dimension, FairnessPolicy, MAX_GALLERY_SIZE,
-    Operation, Purpose, Retention, RiskPolicy, Threshold,
+    Operation, Purpose, PurposeRecord, Retention, RiskPolicy, Threshold,
 };
+pub use purpose_spec::{
+    FairnessPolicySpec, MAX_CALIBRATION_BYTES, NoticeSpec, PurposeDefinition, PurposeSpec,
+    RetentionSpec, RiskSpec,
+};
+pub use retention::{ExpiryReason, deadline as retention_deadline};
+pub use subject::{SubjectSummary, TemplateInfo};
 pub use time::{Timestamp, rfc3339};

@@ -480,6 +480,19 @@ impl Purpose {
     }
 }
 
+/// A declared purpose as stored: the purpose, the version of its current protection key,
+/// and how its live threshold passed the fairness gate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PurposeRecord {
+    /// The purpose.
+    pub purpose: Purpose,
+    /// The protection key version that new codes are made under; codes made under an older
+    /// version no longer match.
+    pub protection_version: u32,
+    /// How the live matcher configuration passed the fairness gate.
+    pub fairness: crate::FairnessState,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,6 +79,24 @@ impl std::fmt::Debug for DocumentKey {
     }
 }
 
+/// A public key as a JSON Web Key (RFC 7517, RFC 8037).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Jwk {
+    /// Key type: `OKP`.
+    pub kty: &'static str,
+    /// Curve: `Ed25519`.
+    pub crv: &'static str,
+    /// The public key, base64url.
+    pub x: String,
+    /// The key's id.
+    pub kid: String,
+    /// What it is for: `sig`.
+    #[serde(rename = "use")]
+    pub key_use: &'static str,
+    /// The algorithm: `EdDSA`.
+    pub alg: &'static str,
+}
+
 /// The public key that checks documents.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DocumentVerifier {
@@ -102,9 +120,20 @@ impl DocumentVerifier {
     }
 
     /// The key as a JSON Web Key (RFC 8037 `OKP`, `Ed25519`).
+    pub fn jwk(&self) -> Jwk {
+        Jwk {
+            kty: "OKP",
+            crv: "Ed25519",
+            x: B64URL.encode(self.key.as_bytes()),
+            kid: self.kid.clone(),
+            key_use: "sig",
+            alg: "EdDSA",
+        }
+    }
+
+    /// [`DocumentVerifier::jwk`] as JSON.
     pub fn to_jwk(&self) -> Value {
-        json!({"kty": "OKP", "crv": "Ed25519", "x": B64URL.encode(self.key.as_bytes()),
-               "kid": self.kid, "use": "sig", "alg": "EdDSA"})
+        serde_json::to_value(self.jwk()).unwrap_or(Value::Null)
     }
 
     /// Reads a JSON Web Key; its `kid`, when present, must be the one derived from the key.

@@ -12,7 +12,7 @@ mod note;
 mod tree;
 mod verify;
 
-pub use jws::{DocumentKey, DocumentVerifier, JwsError, Verified};
+pub use jws::{DocumentKey, DocumentVerifier, Jwk, JwsError, Verified};
 pub use leaf::{LEAF_VERSION, Leaf};
 pub use note::{Checkpoint, LogKey, NoteError, VerifierKey};
 pub use tree::{

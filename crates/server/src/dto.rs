@@ -4,10 +4,11 @@
 use std::collections::BTreeSet;
 
 use bioguard_core::{
-    ClientName, CodeBits, ConsentMethod, Description, Dimension, GalleryName, Grant, NoticeVersion,
-    Operation, Purpose, PurposeId, Retention, Threshold, Timestamp, ValidationError,
+    Claim, ClientName, ConsentMethod, ConsentRecord, FairnessPolicySpec, FairnessState,
+    GalleryName, Grant, Incident, Notice, NoticeSpec, NoticeVersion, Operation, Proposal,
+    PurposeDefinition, PurposeId, PurposeRecord, PurposeSpec, RetentionSpec, RiskGroup, RiskSpec,
+    SubjectSummary, Timestamp, ValidationError,
 };
-use bioguard_store::{ConsentRecord, EraseOutcome, StoredPurpose, SubjectSummary};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -102,13 +103,12 @@ pub struct FairnessPolicyBody {
 }
 
 impl FairnessPolicyBody {
-    fn policy(&self) -> bioguard_core::FairnessPolicy {
-        let d = bioguard_core::FairnessPolicy::default();
-        bioguard_core::FairnessPolicy {
-            max_report_age_days: self.max_report_age_days.unwrap_or(d.max_report_age_days),
-            max_fmr_ratio: self.max_fmr_ratio.unwrap_or(d.max_fmr_ratio),
-            max_fnmr_ratio: self.max_fnmr_ratio.unwrap_or(d.max_fnmr_ratio),
-            max_garbe: self.max_garbe.unwrap_or(d.max_garbe),
+    fn spec(self) -> FairnessPolicySpec {
+        FairnessPolicySpec {
+            max_report_age_days: self.max_report_age_days,
+            max_fmr_ratio: self.max_fmr_ratio,
+            max_fnmr_ratio: self.max_fnmr_ratio,
+            max_garbe: self.max_garbe,
         }
     }
 
@@ -136,10 +136,10 @@ pub struct FairnessStateBody {
     pub activated_at: Option<String>,
 }
 
-impl From<&bioguard_store::FairnessState> for FairnessStateBody {
-    fn from(s: &bioguard_store::FairnessState) -> Self {
+impl From<&FairnessState> for FairnessStateBody {
+    fn from(s: &FairnessState) -> Self {
         Self {
-            status: s.status.clone(),
+            status: s.status.as_str().to_owned(),
             report_sha256: s.report_sha256.clone(),
             activated_at: s.at.map(rfc3339),
         }
@@ -220,15 +220,14 @@ pub struct RiskBody {
 }
 
 impl RiskBody {
-    fn policy(&self) -> bioguard_core::RiskPolicy {
-        let d = bioguard_core::RiskPolicy::default();
-        bioguard_core::RiskPolicy {
-            require_capture: self.require_capture.unwrap_or(d.require_capture),
-            min_liveness: self.min_liveness.unwrap_or(d.min_liveness),
-            lockout_failures: self.lockout_failures.unwrap_or(d.lockout_failures),
-            lockout_window_secs: self.lockout_window_secs.unwrap_or(d.lockout_window_secs),
-            lockout_secs: self.lockout_secs.unwrap_or(d.lockout_secs),
-            step_up_score: self.step_up_score.unwrap_or(d.step_up_score),
+    fn spec(self) -> RiskSpec {
+        RiskSpec {
+            require_capture: self.require_capture,
+            min_liveness: self.min_liveness,
+            lockout_failures: self.lockout_failures,
+            lockout_window_secs: self.lockout_window_secs,
+            lockout_secs: self.lockout_secs,
+            step_up_score: self.step_up_score,
         }
     }
 
@@ -275,17 +274,16 @@ pub struct NoticeRequest {
 }
 
 impl NoticeRequest {
-    /// The draft the service publishes.
-    pub fn into_draft(self) -> bioguard_service::NoticeDraft {
-        let defaults = bioguard_service::NoticeDraft::from_purpose(&self.text);
-        bioguard_service::NoticeDraft {
+    /// The notice as the one parser of notices takes it.
+    pub fn into_spec(self) -> NoticeSpec {
+        NoticeSpec {
             text: self.text,
-            language: self.language.unwrap_or(defaults.language),
+            language: self.language,
             controller: self.controller,
-            jurisdiction: self.jurisdiction.unwrap_or(defaults.jurisdiction),
+            jurisdiction: self.jurisdiction,
             recipients: self.recipients,
-            withdrawal_method: self.withdrawal_method.unwrap_or(defaults.withdrawal_method),
-            material: self.material.unwrap_or(true),
+            withdrawal_method: self.withdrawal_method,
+            material: self.material,
             reconsent_days: self.reconsent_days,
         }
     }
@@ -312,83 +310,42 @@ pub struct NoticeBody {
     pub canonical: String,
 }
 
-impl From<&bioguard_store::StoredNotice> for NoticeBody {
-    fn from(n: &bioguard_store::StoredNotice) -> Self {
+impl From<&Notice> for NoticeBody {
+    fn from(n: &Notice) -> Self {
         Self {
-            version: format!("v{}", n.version),
+            version: n.name(),
             hash: n.hash.clone(),
             material: n.material,
             reconsent_days: n.reconsent_days,
             published_at: rfc3339(n.published_at),
-            notice: bioguard_service::notice_json(n),
+            notice: serde_json::from_str(&n.body).unwrap_or(serde_json::Value::Null),
             canonical: n.body.clone(),
         }
     }
 }
 
-/// The longest calibration record accepted, in bytes of JSON.
-const MAX_CALIBRATION_BYTES: usize = 8192;
-
 impl PurposeRequest {
-    /// Parses the request into a purpose.
-    pub fn parse(self) -> Result<Purpose, ValidationError> {
-        Ok(Purpose {
-            id: PurposeId::parse(&self.id).map_err(|e| ValidationError::new("id", e.rule()))?,
-            description: Description::parse(&self.description)?,
-            operations: operations(&self.operations)?,
-            dimension: Dimension::new(self.dimension)?,
-            threshold: self
-                .threshold
-                .map(Threshold::new)
-                .transpose()?
-                .unwrap_or_default(),
-            retention: Retention::new(
-                self.retention.max_days_since_enrolment,
-                self.retention.max_days_since_last_use,
-            )?,
-            code_bits: match self.code_bits {
-                None => CodeBits::DEFAULT,
-                Some(b) => CodeBits::new(b).ok_or_else(|| {
-                    ValidationError::new("code_bits", "a multiple of 256 from 512 to 4096")
-                })?,
+    /// Parses the request into a purpose and its first notice, with the one parser of
+    /// purposes (the same as a `purpose.create` proposal's).
+    pub fn parse(self) -> Result<PurposeDefinition, ValidationError> {
+        PurposeSpec {
+            id: self.id,
+            description: self.description,
+            operations: self.operations,
+            dimension: self.dimension,
+            threshold: self.threshold,
+            retention: RetentionSpec {
+                max_days_since_enrolment: self.retention.max_days_since_enrolment,
+                max_days_since_last_use: self.retention.max_days_since_last_use,
             },
-            max_gallery_size: self
-                .max_gallery_size
-                .map(|n| {
-                    u32::try_from(n).map_err(|_| {
-                        ValidationError::new(
-                            "max_gallery_size",
-                            format!("from 1 to {}", bioguard_core::MAX_GALLERY_SIZE),
-                        )
-                    })
-                })
-                .transpose()?,
-            calibration: match self.calibration {
-                None => None,
-                Some(v @ serde_json::Value::Object(_)) => {
-                    let text = v.to_string();
-                    if text.len() > MAX_CALIBRATION_BYTES {
-                        return Err(ValidationError::new(
-                            "calibration",
-                            format!("at most {MAX_CALIBRATION_BYTES} bytes of JSON"),
-                        ));
-                    }
-                    Some(text)
-                }
-                Some(_) => {
-                    return Err(ValidationError::new(
-                        "calibration",
-                        "a JSON object, as written by `bioguard calibrate --json`",
-                    ));
-                }
-            },
-            risk: self.risk.as_ref().map(RiskBody::policy).unwrap_or_default(),
-            fairness: self
-                .fairness_policy
-                .as_ref()
-                .map(FairnessPolicyBody::policy)
-                .unwrap_or_default(),
-        })
+            code_bits: self.code_bits,
+            max_gallery_size: self.max_gallery_size,
+            calibration: self.calibration,
+            risk: self.risk.map(RiskBody::spec),
+            fairness_policy: self.fairness_policy.map(FairnessPolicyBody::spec),
+            notice: self.notice.map(NoticeRequest::into_spec),
+        }
+        .parse()
     }
 }
 
@@ -427,8 +384,8 @@ pub struct PurposeBody {
     pub fairness: FairnessStateBody,
 }
 
-impl From<&StoredPurpose> for PurposeBody {
-    fn from(sp: &StoredPurpose) -> Self {
+impl From<&PurposeRecord> for PurposeBody {
+    fn from(sp: &PurposeRecord) -> Self {
         let p = &sp.purpose;
         Self {
             id: p.id.to_string(),
@@ -591,9 +548,9 @@ impl From<&ConsentRecord> for ConsentBody {
             purpose: c.purpose.to_string(),
             notice_version: c.notice_version.as_str().to_owned(),
             method: c.method.as_str().to_owned(),
-            status: c.end_reason.map_or("granted", |r| r.as_str()),
+            status: c.state.status(),
             granted_at: rfc3339(c.granted_at),
-            ended_at: c.ended_at.map(rfc3339),
+            ended_at: c.ended_at().map(rfc3339),
             recorded_by: c.client.to_string(),
             receipt: None,
         }
@@ -883,16 +840,15 @@ pub struct ErasureBody {
     pub certificate: String,
 }
 
-impl ErasureBody {
-    /// The answer for an erasure and its certificate.
-    pub fn new(e: &EraseOutcome, certificate: String) -> Self {
+impl From<bioguard_service::Erasure> for ErasureBody {
+    fn from(e: bioguard_service::Erasure) -> Self {
         Self {
             erased: true,
             templates_deleted: e.templates,
             data_keys_destroyed: e.data_keys,
             consents_deleted: e.consents,
-            ledger_index: e.leaf_index,
-            certificate,
+            ledger_index: e.ledger_index,
+            certificate: e.certificate,
         }
     }
 }
@@ -1015,8 +971,8 @@ pub struct ScheduleBody {
     pub purposes: Vec<ScheduleEntry>,
 }
 
-impl From<&StoredPurpose> for ScheduleEntry {
-    fn from(sp: &StoredPurpose) -> Self {
+impl From<&PurposeRecord> for ScheduleEntry {
+    fn from(sp: &PurposeRecord) -> Self {
         let p = &sp.purpose;
         let age = p.retention.max_days_since_enrolment();
         let unused = p.retention.max_days_since_last_use();
@@ -1079,25 +1035,32 @@ pub struct GroupBody {
 
 impl GroupBody {
     /// The group, checked.
-    pub fn parse(&self) -> Result<bioguard_service::RiskGroup, ValidationError> {
-        bioguard_service::RiskGroup::from_json(&serde_json::json!({
-            "quorum": self.quorum,
-            "members": self.members.iter().map(|m| serde_json::json!({
-                "name": m.name, "public_key": m.public_key})).collect::<Vec<_>>(),
-        }))
+    pub fn parse(&self) -> Result<RiskGroup, ValidationError> {
+        bioguard_core::GroupSpec {
+            quorum: self.quorum,
+            members: self
+                .members
+                .iter()
+                .map(|m| bioguard_core::MemberSpec {
+                    name: m.name.clone(),
+                    public_key: m.public_key.clone(),
+                })
+                .collect(),
+        }
+        .parse()
     }
 
     /// The answer form of a group.
-    pub fn from_group(g: &bioguard_service::RiskGroup) -> Self {
-        use base64::Engine as _;
+    pub fn from_group(g: &RiskGroup) -> Self {
+        let spec = g.spec();
         Self {
-            quorum: g.quorum,
-            members: g
+            quorum: spec.quorum,
+            members: spec
                 .members
-                .iter()
+                .into_iter()
                 .map(|m| MemberBody {
-                    name: m.name.clone(),
-                    public_key: base64::engine::general_purpose::STANDARD.encode(m.public_key),
+                    name: m.name,
+                    public_key: m.public_key,
                 })
                 .collect(),
         }
@@ -1108,10 +1071,13 @@ impl GroupBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProposalRequest {
-    /// The change: `{"type":"key.destroy_version","version":N}` or
-    /// `{"type":"group.change","quorum":M,"members":[...]}`.
+    /// The change: `{"type":"key.destroy_version","version":N}`, `{"type":"key.rotate"}`,
+    /// `{"type":"purpose.create","purpose":{...as POST /v1/purposes}}`,
+    /// `{"type":"client.create","name":...,"grants":[{"purpose","operation"}]}`,
+    /// `{"type":"group.change","quorum":M,"members":[...]}` or
+    /// `{"type":"fairness.override","purpose","threshold","report_sha256","reason"}`.
     #[schema(value_type = Object)]
-    pub action: serde_json::Value,
+    pub action: bioguard_core::ActionSpec,
     /// Seconds until it expires (60 to 2592000; default 7 days).
     #[serde(default)]
     pub ttl_secs: Option<u64>,
@@ -1135,12 +1101,12 @@ pub struct ProposalBody {
     pub result: Option<String>,
 }
 
-impl From<&bioguard_store::StoredProposal> for ProposalBody {
-    fn from(p: &bioguard_store::StoredProposal) -> Self {
+impl From<&Proposal> for ProposalBody {
+    fn from(p: &Proposal) -> Self {
         Self {
-            id: p.id.clone(),
+            id: p.id.to_string(),
             payload: p.payload.clone(),
-            status: p.status.clone(),
+            status: p.status.as_str().to_owned(),
             expires_at: rfc3339(p.expires_at),
             approvals: p.approvals.clone(),
             result: p.result.clone(),
@@ -1231,30 +1197,32 @@ pub struct IncidentBody {
 impl IncidentBody {
     /// With the incident's notifications.
     pub fn with_notifications(mut self, n: &bioguard_service::Notifications) -> Self {
-        let t = |s: i64| rfc3339(Timestamp::from_unix(s));
         self.notifications = serde_json::json!({
-            "on_time": n.on_time, "late": n.late, "pending": n.pending,
-            "items": n.items.iter().map(|(s, p, d, sent)| serde_json::json!({
-                "subject": s, "purpose": p, "deadline": t(*d), "sent_at": sent.map(t)}))
+            "on_time": n.counts.on_time, "late": n.counts.late, "pending": n.counts.pending,
+            "items": n.items.iter().map(|i| serde_json::json!({
+                "subject": i.subject.as_str(), "purpose": i.purpose.as_str(),
+                "deadline": rfc3339(i.deadline), "sent_at": i.sent_at.map(rfc3339)}))
                 .collect::<Vec<_>>(),
         });
         self
     }
 }
 
-impl From<&bioguard_store::StoredIncident> for IncidentBody {
-    fn from(i: &bioguard_store::StoredIncident) -> Self {
+impl From<&Incident> for IncidentBody {
+    fn from(i: &Incident) -> Self {
         Self {
-            id: i.id.clone(),
+            id: i.id.to_string(),
             kind: i.kind.clone(),
             summary: i.summary.clone(),
-            opened_by: i.opened_by.clone(),
+            opened_by: i.opened_by.as_str().to_owned(),
             opened_at: rfc3339(i.opened_at),
             closed_at: i.closed_at.map(rfc3339),
             timeline: i
                 .events
                 .iter()
-                .map(|(at, a, d)| serde_json::json!({"at": rfc3339(*at), "action": a, "detail": d}))
+                .map(|e| {
+                    serde_json::json!({"at": rfc3339(e.at), "action": e.action, "detail": e.detail})
+                })
                 .collect(),
             notifications: serde_json::json!({"on_time": 0, "late": 0, "pending": 0, "items": []}),
         }
@@ -1299,10 +1267,11 @@ pub struct TopupRequest {
 }
 
 /// A claim as shown.
-pub fn claim_json(c: &bioguard_store::StoredClaim) -> serde_json::Value {
+pub fn claim_json(c: &Claim) -> serde_json::Value {
     serde_json::json!({
-        "id": c.id, "decision_id": c.decision_id, "status": c.status,
-        "amount": {"currency": c.currency, "minor_units": c.amount}, "reason": c.reason,
+        "id": c.id.as_str(), "decision_id": c.decision.as_str(), "status": c.status.as_str(),
+        "amount": {"currency": c.amount.currency(), "minor_units": c.amount.minor_units()},
+        "reason": c.reason,
         "filed_at": rfc3339(c.filed_at), "decision_due": rfc3339(c.deadline),
         "decided_at": c.decided_at.map(rfc3339), "decision_reason": c.decision_reason,
     })

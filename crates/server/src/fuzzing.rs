@@ -36,7 +36,7 @@ pub fn request_body(data: &[u8]) {
         let _ = r.parse();
     }
     if let Some(r) = json::<dto::NoticeRequest>(data) {
-        let _ = r.into_draft().check();
+        let _ = r.into_spec().draft().check();
     }
     if let Some(r) = json::<dto::TemplateRequest>(data) {
         let _ = dto::galleries(&r.galleries);
@@ -70,7 +70,9 @@ pub fn request_body(data: &[u8]) {
         let _ = Threshold::new(r.threshold);
     }
     let _ = json::<dto::PortalLinkRequest>(data);
-    let _ = json::<dto::ProposalRequest>(data);
+    if let Some(r) = json::<dto::ProposalRequest>(data) {
+        let _ = r.action.parse();
+    }
     let _ = json::<dto::ApprovalRequest>(data);
     let _ = json::<dto::DeviceRequest>(data);
     let _ = json::<dto::ChallengeRequest>(data);

@@ -11,6 +11,7 @@ mod error;
 mod extract;
 #[doc(hidden)]
 pub mod fuzzing;
+mod html;
 mod openapi;
 mod pages;
 mod routes;
@@ -27,6 +28,7 @@ use bioguard_service::Service;
 use tracing::Instrument;
 
 pub use error::{ApiError, ErrorBody};
+pub use html::{escape_html, transparency_html};
 pub use openapi::openapi_json;
 
 /// The default request body limit: 256 KiB, room for a 4096-value embedding in JSON.

@@ -5,7 +5,8 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
-use bioguard_core::{PurposeId, SubjectRef, ValidationError};
+use bioguard_core::{ClaimId, IncidentId, ProposalId, PurposeId, SubjectRef, ValidationError};
+use bioguard_service::ServiceError;
 
 use crate::dto::{
     ClientCreatedBody, ClientRequest, ConsentBody, ConsentRequest, DEFAULT_MAX_CANDIDATES,
@@ -100,10 +101,7 @@ pub(crate) async fn health(State(st): State<AppState>) -> ApiResult<Json<HealthB
     st.service.ping().await?;
     Ok(Json(HealthBody {
         status: "ok",
-        database: match st.service.store().backend() {
-            bioguard_store::Backend::Sqlite => "sqlite",
-            bioguard_store::Backend::Postgres => "postgres",
-        },
+        database: st.service.backend().as_str(),
     }))
 }
 
@@ -130,26 +128,18 @@ pub(crate) async fn create_purpose(
     AdminAuth(admin): AdminAuth,
     JsonBody(mut req): JsonBody<PurposeRequest, REPORT_BODY_BYTES>,
 ) -> ApiResult<(StatusCode, Json<PurposeBody>)> {
-    let notice = req.notice.take().map(crate::dto::NoticeRequest::into_draft);
-    let report = req.fairness_report.take();
-    let purpose = req.parse()?;
-    let (created, fairness) = match report {
-        None => (
-            st.service.create_purpose(&admin, purpose, notice).await?,
-            bioguard_store::FairnessState::default(),
-        ),
+    // The report is hashed and kept exactly as its JSON is written here.
+    let report = req.fairness_report.take().map(|r| r.to_string());
+    let definition = req.parse()?;
+    let created = match report {
+        None => st.service.create_purpose(&admin, definition).await?,
         Some(r) => {
             st.service
-                .create_purpose_with_report(&admin, purpose, notice, r)
+                .create_purpose_with_report(&admin, definition, r)
                 .await?
         }
     };
-    let stored = bioguard_store::StoredPurpose {
-        purpose: created,
-        protection_version: 1,
-        fairness,
-    };
-    Ok((StatusCode::CREATED, Json(PurposeBody::from(&stored))))
+    Ok((StatusCode::CREATED, Json(PurposeBody::from(&created))))
 }
 
 /// Activate a new threshold for a purpose (admin): only with a fairness report for the
@@ -173,7 +163,12 @@ pub(crate) async fn activate_matcher(
     let purpose = PurposeId::parse(&purpose)?;
     let a = st
         .service
-        .activate_matcher(&admin, &purpose, req.threshold, req.fairness_report)
+        .activate_matcher(
+            &admin,
+            &purpose,
+            req.threshold,
+            req.fairness_report.map(|r| r.to_string()),
+        )
         .await?;
     Ok(Json(MatcherBody {
         purpose: a.purpose.to_string(),
@@ -239,7 +234,7 @@ pub(crate) async fn retention_schedule(
     );
     page.push_str(&format!(
         "<p>{}</p>",
-        bioguard_service::escape_html(&body.enforcement)
+        crate::html::escape_html(&body.enforcement)
     ));
     if let Some(s) = body.sweep_interval_seconds {
         page.push_str(&format!(
@@ -252,9 +247,9 @@ pub(crate) async fn retention_schedule(
     for e in &body.purposes {
         page.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            bioguard_service::escape_html(&e.purpose),
-            bioguard_service::escape_html(&e.description),
-            bioguard_service::escape_html(&e.rule)
+            crate::html::escape_html(&e.purpose),
+            crate::html::escape_html(&e.description),
+            crate::html::escape_html(&e.rule)
         ));
     }
     page.push_str("</tbody></table></body></html>");
@@ -283,7 +278,7 @@ pub(crate) async fn publish_notice(
     let purpose = PurposeId::parse(&purpose)?;
     let n = st
         .service
-        .publish_notice(&admin, &purpose, req.into_draft())
+        .publish_notice(&admin, &purpose, req.into_spec().draft())
         .await?;
     Ok((StatusCode::CREATED, Json(crate::dto::NoticeBody::from(&n))))
 }
@@ -349,9 +344,10 @@ pub(crate) async fn make_proposal(
     AdminAuth(admin): AdminAuth,
     JsonBody(req): JsonBody<crate::dto::ProposalRequest>,
 ) -> ApiResult<(StatusCode, Json<crate::dto::ProposalBody>)> {
+    let action = req.action.parse()?;
     let p = st
         .service
-        .propose(&admin, &req.action, req.ttl_secs.unwrap_or(7 * 86_400))
+        .propose(&admin, action, req.ttl_secs.unwrap_or(7 * 86_400))
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -367,6 +363,7 @@ pub(crate) async fn get_proposal(
     State(st): State<AppState>,
     Segments(id): Segments<String>,
 ) -> ApiResult<Json<crate::dto::ProposalBody>> {
+    let id = ProposalId::parse(&id).map_err(|_| ServiceError::ProposalNotFound)?;
     let p = st.service.proposal(&id).await?;
     Ok(Json(crate::dto::ProposalBody::from(&p)))
 }
@@ -387,11 +384,12 @@ pub(crate) async fn approve_proposal(
     let sig = B64
         .decode(req.signature.as_bytes())
         .map_err(|_| ValidationError::new("signature", "base64 of a 64-byte signature"))?;
+    let id = ProposalId::parse(&id).map_err(|_| ServiceError::ProposalNotFound)?;
     let out = st.service.approve(&id, &req.member, &sig).await?;
     Ok(Json(crate::dto::ApprovalBody {
         approvals: out.approvals,
         quorum: out.quorum,
-        status: out.status,
+        status: out.status.as_str().to_owned(),
         result: out.result,
     }))
 }
@@ -440,14 +438,17 @@ pub(crate) async fn get_claim(
     } else {
         Some(st.service.authenticate_client(token).await?)
     };
-    let (claim, evidence) = st.service.claim_with_evidence(&id).await?;
+    let id = ClaimId::parse(&id).map_err(|_| ServiceError::ClaimNotFound)?;
+    let claim = st.service.claim(&id).await?;
     if let Some(client) = viewer
         && client.record().id != claim.client
     {
-        return Err(bioguard_service::ServiceError::ClaimNotFound.into());
+        return Err(ServiceError::ClaimNotFound.into());
     }
+    let evidence = st.service.claim_evidence(&claim).await?;
     let mut out = crate::dto::claim_json(&claim);
-    out["evidence"] = evidence;
+    out["evidence"] = serde_json::to_value(&evidence)
+        .map_err(|e| ServiceError::Internal(format!("an evidence pack: {e}")))?;
     Ok(Json(out))
 }
 
@@ -467,6 +468,7 @@ pub(crate) async fn decide_claim(
         .service
         .authenticate_reviewer(bearer_of(&headers))
         .await?;
+    let id = ClaimId::parse(&id).map_err(|_| ServiceError::ClaimNotFound)?;
     let c = st
         .service
         .decide_claim(&reviewer, &id, req.approve, &req.reason)
@@ -529,13 +531,14 @@ pub(crate) async fn create_reviewer(
     let (id, token) = st.service.create_reviewer(&admin, &req.name).await?;
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({"id": id, "name": req.name, "token": token.as_str()})),
+        Json(serde_json::json!({"id": id.as_str(), "name": req.name, "token": token.as_str()})),
     ))
 }
 
-fn balances_json(b: &[(String, String, i64)]) -> serde_json::Value {
-    serde_json::json!({"balances": b.iter().map(|(a, c, n)| serde_json::json!({
-        "account": a, "currency": c, "minor_units": n})).collect::<Vec<_>>()})
+fn balances_json(b: &[bioguard_core::Balance]) -> serde_json::Value {
+    serde_json::json!({"balances": b.iter().map(|x| serde_json::json!({
+        "account": x.account, "currency": x.currency, "minor_units": x.minor_units}))
+        .collect::<Vec<_>>()})
 }
 
 /// Open an incident (admin).
@@ -572,6 +575,7 @@ pub(crate) async fn get_incident(
     AdminAuth(admin): AdminAuth,
     Segments(id): Segments<String>,
 ) -> ApiResult<Json<crate::dto::IncidentBody>> {
+    let id = IncidentId::parse(&id).map_err(|_| ServiceError::IncidentNotFound)?;
     let i = st.service.incident(&admin, &id).await?;
     let n = st.service.incident_notifications(&id).await?;
     Ok(Json(
@@ -594,25 +598,15 @@ pub(crate) async fn incident_action(
     Segments(id): Segments<String>,
     JsonBody(req): JsonBody<crate::dto::IncidentActionRequest>,
 ) -> ApiResult<Json<crate::dto::IncidentBody>> {
-    let client = req
-        .client
-        .as_deref()
-        .map(bioguard_core::ClientId::parse)
-        .transpose()?;
-    let i = st
-        .service
-        .incident_action(
-            &admin,
-            &id,
-            bioguard_service::IncidentAction {
-                action: &req.action,
-                client: client.as_ref(),
-                purpose: req.purpose.as_deref(),
-                device: req.device.as_deref(),
-                note: req.note.as_deref(),
-            },
-        )
-        .await?;
+    let id = IncidentId::parse(&id).map_err(|_| ServiceError::IncidentNotFound)?;
+    let action = bioguard_core::IncidentAction::parse(
+        &req.action,
+        req.client.as_deref(),
+        req.purpose.as_deref(),
+        req.device.as_deref(),
+        req.note.as_deref(),
+    )?;
+    let i = st.service.incident_action(&admin, &id, action).await?;
     let n = st.service.incident_notifications(&id).await?;
     Ok(Json(
         crate::dto::IncidentBody::from(&i).with_notifications(&n),
@@ -637,7 +631,10 @@ pub(crate) async fn register_device(
             ValidationError::new("public_key", "32 bytes of Ed25519 public key, base64")
         })?;
     let id = st.service.register_device(&client, &req.name, &key).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({"device": id}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"device": id.as_str()})),
+    ))
 }
 
 /// A one-time capture challenge for a purpose (60 seconds).
@@ -655,7 +652,7 @@ pub(crate) async fn issue_challenge(
     let (challenge, expires) = st.service.issue_challenge(&client, &purpose).await?;
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({"challenge": challenge,
+        Json(serde_json::json!({"challenge": challenge.as_str(),
             "expires_at": crate::dto::rfc3339(expires)})),
     ))
 }
@@ -680,7 +677,7 @@ pub(crate) async fn transparency(
         None | Some("json") => Ok(Json(report).into_response()),
         Some("html") => Ok((
             [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            bioguard_service::transparency_html(&report),
+            crate::html::transparency_html(&report),
         )
             .into_response()),
         Some(_) => Err(ValidationError::new("format", "expected json or html").into()),
@@ -691,7 +688,7 @@ pub(crate) async fn transparency(
 /// Set; Ed25519, RFC 8037).
 #[utoipa::path(get, path = "/v1/keys", tag = "meta",
     responses((status = 200, description = "JSON Web Key Set", content_type = "application/json")))]
-pub(crate) async fn document_keys(State(st): State<AppState>) -> Json<serde_json::Value> {
+pub(crate) async fn document_keys(State(st): State<AppState>) -> Json<bioguard_service::Jwks> {
     Json(st.service.document_keys())
 }
 
@@ -764,11 +761,11 @@ pub(crate) async fn grant_consent(
 ) -> ApiResult<(StatusCode, Json<ConsentBody>)> {
     let (subject, purpose) = subject_and_purpose(&subject, &purpose)?;
     let (notice, method) = req.parse()?;
-    let (change, receipt) = st
+    let given = st
         .service
         .grant_consent(&client, &subject, &purpose, notice, method)
         .await?;
-    let status = if change.created {
+    let status = if given.created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
@@ -776,8 +773,8 @@ pub(crate) async fn grant_consent(
     Ok((
         status,
         Json(ConsentBody {
-            receipt: Some(receipt),
-            ..ConsentBody::from(&change.record)
+            receipt: Some(given.receipt),
+            ..ConsentBody::from(&given.record)
         }),
     ))
 }
@@ -798,14 +795,14 @@ pub(crate) async fn withdraw_consent(
     Segments((subject, purpose)): Segments<(String, String)>,
 ) -> ApiResult<Json<WithdrawalBody>> {
     let (subject, purpose) = subject_and_purpose(&subject, &purpose)?;
-    let (out, receipt) = st
+    let out = st
         .service
         .withdraw_consent(&client, &subject, &purpose)
         .await?;
     Ok(Json(WithdrawalBody {
         consent: ConsentBody::from(&out.consent),
         template_destroyed: out.template_destroyed,
-        receipt,
+        receipt: out.receipt,
     }))
 }
 
@@ -883,9 +880,9 @@ pub(crate) async fn verify(
         .verify(&key, &subject, &purpose, embedding, capture.as_ref())
         .await?;
     Ok(Json(DecisionBody {
-        matched: d.matched,
+        matched: d.outcome.matched(),
         decision_id: d.id.to_string(),
-        risk: d.risk.band(),
+        risk: d.risk.band().as_str(),
         step_up: d.step_up.then_some("required"),
     }))
 }
@@ -919,8 +916,8 @@ pub(crate) async fn erase_subject(
     Segments(subject): Segments<String>,
 ) -> ApiResult<Json<ErasureBody>> {
     let subject = SubjectRef::parse(&subject)?;
-    let (out, certificate) = st.service.erase_subject(&client, &subject).await?;
-    Ok(Json(ErasureBody::new(&out, certificate)))
+    let out = st.service.erase_subject(&client, &subject).await?;
+    Ok(Json(ErasureBody::from(out)))
 }
 
 /// Everything held about a subject and every use of it, as a JSON file to download:
@@ -939,10 +936,7 @@ pub(crate) async fn subject_report(
     use axum::response::IntoResponse;
     let subject = SubjectRef::parse(&subject)?;
     let report = st.service.subject_report(&client, &subject).await?;
-    let name = report["principal"]
-        .as_str()
-        .map(|p| p.chars().take(16).collect::<String>())
-        .unwrap_or_default();
+    let name: String = report.principal.chars().take(16).collect();
     Ok((
         [(
             axum::http::header::CONTENT_DISPOSITION,
@@ -1237,9 +1231,9 @@ pub(crate) async fn subject_history(
     Ok(Json(crate::dto::HistoryBody {
         entries: entries
             .into_iter()
-            .map(|(index, leaf)| crate::dto::HistoryEntry {
-                index,
-                leaf: String::from_utf8_lossy(&leaf).into_owned(),
+            .map(|e| crate::dto::HistoryEntry {
+                index: e.index,
+                leaf: String::from_utf8_lossy(&e.leaf).into_owned(),
             })
             .collect(),
     }))
@@ -1266,7 +1260,10 @@ pub(crate) async fn audit_checkpoints(
     Ok(Json(crate::dto::CheckpointsBody {
         checkpoints: list
             .into_iter()
-            .map(|(size, note)| crate::dto::CheckpointEntry { size, note })
+            .map(|c| crate::dto::CheckpointEntry {
+                size: c.size,
+                note: c.note,
+            })
             .collect(),
     }))
 }

@@ -1,45 +1,13 @@
-//! The values the store reads and writes.
+//! What the store's methods take and return, beyond the domain records of `bioguard-core`:
+//! sealed bytes, wrapped keys, the reads one use case needs at one instant, and the outcomes
+//! of changes made in one transaction.
 
 use std::collections::BTreeSet;
 
 use bioguard_core::{
-    ClientId, ClientName, ConsentId, ConsentMethod, DataKeyId, GalleryName, Grant, NoticeVersion,
-    Pseudonym, Purpose, PurposeId, TemplateId, Timestamp,
+    ClientId, ClientName, ClientRecord, ConsentRecord, DataKeyId, ExpiryReason, GalleryName, Grant,
+    NoticeFloor, Pseudonym, PurposeId, PurposeRecord, ReviewerId, TemplateId, Timestamp,
 };
-
-/// A stored purpose with the version of its current protection key.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredPurpose {
-    /// The purpose.
-    pub purpose: Purpose,
-    /// The protection key version that new codes are made under; codes made under an older
-    /// version no longer match.
-    pub protection_version: u32,
-    /// How the live matcher configuration passed the fairness gate.
-    pub fairness: FairnessState,
-}
-
-/// How a purpose's live matcher configuration (its threshold) passed the fairness gate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FairnessState {
-    /// `none` (no report accepted yet), `passed` (a report met the policy) or `override` (a
-    /// risk-group quorum activated it regardless).
-    pub status: String,
-    /// The SHA-256 of the report it rests on, if any.
-    pub report_sha256: Option<String>,
-    /// When it was activated.
-    pub at: Option<Timestamp>,
-}
-
-impl Default for FairnessState {
-    fn default() -> Self {
-        Self {
-            status: "none".into(),
-            report_sha256: None,
-            at: None,
-        }
-    }
-}
 
 /// A key wrapped by a key-encryption key: the key reference and the wrapped bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,83 +42,6 @@ pub struct NewClient {
     pub created_at: Timestamp,
 }
 
-/// A stored client.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientRecord {
-    /// The client's id.
-    pub id: ClientId,
-    /// Its display name.
-    pub name: ClientName,
-    /// What it may do.
-    pub grants: BTreeSet<Grant>,
-    /// When it was suspended, if it is.
-    pub suspended_at: Option<Timestamp>,
-}
-
-/// Why a consent ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EndReason {
-    /// The person withdrew it.
-    Withdrawn,
-    /// A consent under another notice version or method replaced it.
-    Superseded,
-}
-
-impl EndReason {
-    /// The text form stored and shown in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EndReason::Withdrawn => "withdrawn",
-            EndReason::Superseded => "superseded",
-        }
-    }
-}
-
-/// A consent to record.
-#[derive(Debug, Clone)]
-pub struct NewConsent {
-    /// The record's id.
-    pub id: ConsentId,
-    /// The purpose consented to.
-    pub purpose: PurposeId,
-    /// The notice version shown.
-    pub notice_version: NoticeVersion,
-    /// How consent was collected.
-    pub method: ConsentMethod,
-    /// The client that recorded it.
-    pub client: ClientId,
-    /// When it was given.
-    pub at: Timestamp,
-}
-
-/// A stored consent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsentRecord {
-    /// The record's id.
-    pub id: ConsentId,
-    /// The purpose.
-    pub purpose: PurposeId,
-    /// The notice version shown.
-    pub notice_version: NoticeVersion,
-    /// How consent was collected.
-    pub method: ConsentMethod,
-    /// The client that recorded it.
-    pub client: ClientId,
-    /// When it was given.
-    pub granted_at: Timestamp,
-    /// When it ended, if it did.
-    pub ended_at: Option<Timestamp>,
-    /// Why it ended.
-    pub end_reason: Option<EndReason>,
-}
-
-impl ConsentRecord {
-    /// Whether the consent is in force.
-    pub fn is_live(&self) -> bool {
-        self.ended_at.is_none()
-    }
-}
-
 /// The result of recording consent.
 #[derive(Debug, Clone)]
 pub struct ConsentChange {
@@ -165,8 +56,6 @@ pub struct ConsentChange {
 pub struct WithdrawOutcome {
     /// The consent as it is now (ended).
     pub consent: ConsentRecord,
-    /// Whether a template was deleted.
-    pub template_destroyed: bool,
     /// The deleted template, for removal from in-memory galleries.
     pub template_id: Option<TemplateId>,
     /// Whether a data key was destroyed.
@@ -218,93 +107,85 @@ pub struct StoredTemplate {
     pub last_used_at: Option<Timestamp>,
 }
 
-/// The latest material version of a purpose's notice: consents given under an older version
-/// must be given again (at once, or within its grace period).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NoticeFloor {
-    /// Its version number.
-    pub version: u32,
-    /// When it was published.
-    pub published_at: Timestamp,
-    /// How long older consents still allow use, if at all.
-    pub reconsent_days: Option<u32>,
+/// A subject's consent to one purpose as a use reads it: whether one is live, under which
+/// notice, and the purpose's latest material notice; and whether the subject locked their
+/// biometrics. Read in the same statement as the template it lets be opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentEvidence {
+    /// Whether a live consent exists.
+    pub live: bool,
+    /// The notice version the live consent was given under, if there is one.
+    pub notice: Option<String>,
+    /// The purpose's latest material notice, if it has one.
+    pub floor: Option<NoticeFloor>,
+    /// Whether the subject has locked the use of their biometrics.
+    pub locked: bool,
 }
 
 /// What verification needs, read at one point in time (one statement).
 #[derive(Debug, Clone)]
 pub struct VerifyMaterial {
-    /// The client holding the key asked about (see [`crate::Store::verify_material_for`]),
-    /// if there is one. Its `grants` hold only the one asked about, if it has that grant.
+    /// The client holding the key asked about (see
+    /// [`crate::VerificationStore::verify_material_for`]), if there is one. Its `grants` hold
+    /// only the one asked about, if it has that grant.
     pub client: Option<ClientRecord>,
     /// The purpose, if it exists.
-    pub purpose: Option<StoredPurpose>,
-    /// The purpose's latest material notice, if it has one.
-    pub notice_floor: Option<NoticeFloor>,
-    /// Whether the subject has locked the use of their biometrics.
-    pub locked: bool,
-    /// The notice version the live consent was given under, if there is one.
-    pub consent_notice: Option<String>,
-    /// Whether a live consent exists.
-    pub consent_live: bool,
+    pub purpose: Option<PurposeRecord>,
+    /// The subject's consent and lock.
+    pub consent: ConsentEvidence,
     /// The template, if enrolled.
     pub template: Option<StoredTemplate>,
 }
 
-/// Template facts shown to people: never its bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TemplateInfo {
-    /// The purpose.
-    pub purpose: PurposeId,
-    /// When it was enrolled.
-    pub enrolled_at: Timestamp,
-    /// When it was last used.
-    pub last_used_at: Option<Timestamp>,
+/// What identification needs to confirm one candidate found in memory, read from the
+/// database in one statement.
+#[derive(Debug, Clone)]
+pub struct CandidateMaterial {
+    /// The subject.
+    pub subject: Pseudonym,
+    /// The subject's consent and lock.
+    pub consent: ConsentEvidence,
+    /// The template.
+    pub template: StoredTemplate,
+    /// The galleries the template is in.
+    pub galleries: Vec<GalleryName>,
 }
 
-/// Everything held about a subject.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SubjectSummary {
-    /// Consent records, live and ended, oldest first.
-    pub consents: Vec<ConsentRecord>,
-    /// Templates, by purpose.
-    pub templates: Vec<TemplateInfo>,
-    /// When the subject locked the use of their biometrics, if they did.
-    pub locked_at: Option<Timestamp>,
+/// A template to load into the in-memory galleries. Only templates whose subject has a live
+/// consent for the purpose are listed.
+#[derive(Debug, Clone)]
+pub struct IndexRecord {
+    /// The subject.
+    pub subject: Pseudonym,
+    /// The template.
+    pub template: StoredTemplate,
+    /// The galleries it is in.
+    pub galleries: Vec<GalleryName>,
 }
 
-/// A version of a purpose's privacy notice, to publish.
+/// What one audit leaf records, before the store gives it its index and predecessor.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewNotice {
-    /// Its version number (1 for the notice published with the purpose).
-    pub version: u32,
-    /// The notice as canonical JSON.
-    pub body: String,
-    /// SHA-256 of `body`, hex.
-    pub hash: String,
-    /// Whether existing consents must be given again under this version.
-    pub material: bool,
-    /// Days templates under an earlier consent stay usable for verification after this
-    /// version is published (`None`: until re-consent).
-    pub reconsent_days: Option<u32>,
-    /// When it is published.
-    pub at: Timestamp,
-}
-
-/// A published notice version.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredNotice {
-    /// Its version number.
-    pub version: u32,
-    /// The notice as canonical JSON.
-    pub body: String,
-    /// SHA-256 of `body`, hex.
-    pub hash: String,
-    /// Whether existing consents must be given again under this version.
-    pub material: bool,
-    /// Days earlier consents stay usable for verification (`None`: until re-consent).
-    pub reconsent_days: Option<u32>,
-    /// When it was published.
-    pub published_at: Timestamp,
+pub struct LeafDraft {
+    /// When, in Unix seconds.
+    pub time: Timestamp,
+    /// What happened (`consent.grant`, `verify`, ...).
+    pub op: &'static str,
+    /// Who did it: `client:<id>`, `admin`, `system`.
+    pub actor: String,
+    /// The subject concerned.
+    pub subject: Option<Pseudonym>,
+    /// Further subjects the leaf is about (the candidates an identification returned): the
+    /// leaf is listed in each one's history too. Their pseudonyms must also be in `detail`,
+    /// so that the leaf itself says whom it concerns.
+    pub mentions: Vec<Pseudonym>,
+    /// The purpose concerned.
+    pub purpose: Option<PurposeId>,
+    /// The outcome.
+    pub decision: Option<String>,
+    /// The request id.
+    pub request: Option<String>,
+    /// Further facts (never biometric data or secrets).
+    pub detail: Vec<(String, String)>,
 }
 
 /// A wrapped key somewhere in the database, for rewrapping under a new key-encryption key.
@@ -350,92 +231,6 @@ impl WrappedRow {
     }
 }
 
-/// A proposal for a sensitive change, as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredProposal {
-    /// Its id.
-    pub id: String,
-    /// The canonical payload the members sign.
-    pub payload: String,
-    /// When it was made.
-    pub created_at: Timestamp,
-    /// When it expires unless applied.
-    pub expires_at: Timestamp,
-    /// `open`, `applied` or `failed`.
-    pub status: String,
-    /// What applying it did (or why it failed).
-    pub result: Option<String>,
-    /// The members who approved it, in order.
-    pub approvals: Vec<String>,
-}
-
-/// An incident and its timeline.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredIncident {
-    /// Its id.
-    pub id: String,
-    /// What kind (`abuse.enumeration`, `operator`, ...).
-    pub kind: String,
-    /// What happened, in words.
-    pub summary: String,
-    /// Who opened it (`detector`, `admin`).
-    pub opened_by: String,
-    /// When.
-    pub opened_at: Timestamp,
-    /// When it was closed.
-    pub closed_at: Option<Timestamp>,
-    /// The timeline: (time, action, detail), in order.
-    pub events: Vec<(Timestamp, String, String)>,
-}
-
-/// A compensation claim.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredClaim {
-    /// Its id.
-    pub id: String,
-    /// The disputed decision.
-    pub decision_id: String,
-    /// The decision's leaf in the audit ledger.
-    pub leaf_index: u64,
-    /// The client that filed it.
-    pub client: ClientId,
-    /// ISO 4217 currency code.
-    pub currency: String,
-    /// The amount claimed, in minor units.
-    pub amount: i64,
-    /// Why.
-    pub reason: String,
-    /// When it was filed.
-    pub filed_at: Timestamp,
-    /// When a decision is due.
-    pub deadline: Timestamp,
-    /// `filed`, `paid` or `denied`.
-    pub status: String,
-    /// When it was decided.
-    pub decided_at: Option<Timestamp>,
-    /// The reviewer's reason.
-    pub decision_reason: Option<String>,
-}
-
-/// Which retention limit a template passed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ExpiryReason {
-    /// The purpose's maximum age since enrolment.
-    SinceEnrolment,
-    /// The purpose's maximum time since last use (or since enrolment, if never used).
-    SinceLastUse,
-}
-
-impl ExpiryReason {
-    /// The reason as recorded in the ledger and reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExpiryReason::SinceEnrolment => "max_age_since_enrolment",
-            ExpiryReason::SinceLastUse => "max_time_since_last_use",
-        }
-    }
-}
-
 /// A template past one of its purpose's retention limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpiredTemplate {
@@ -456,8 +251,6 @@ pub struct ExpiredTemplate {
 pub struct EraseOutcome {
     /// The deleted templates, for removal from in-memory galleries.
     pub template_ids: Vec<(PurposeId, TemplateId)>,
-    /// Templates deleted.
-    pub templates: u64,
     /// Data keys destroyed.
     pub data_keys: u64,
     /// Consent records deleted.
@@ -466,58 +259,73 @@ pub struct EraseOutcome {
     pub leaf_index: u64,
 }
 
-/// What identification needs to confirm one candidate found in memory, read from the
-/// database in one statement.
-#[derive(Debug, Clone)]
-pub struct CandidateMaterial {
-    /// The subject.
-    pub subject: Pseudonym,
-    /// Whether the subject has a live consent for the purpose.
-    pub consent_live: bool,
-    /// Whether the subject has locked the use of their biometrics.
-    pub locked: bool,
-    /// The notice version the live consent was given under, if there is one.
-    pub consent_notice: Option<String>,
-    /// The purpose's latest material notice, if it has one.
-    pub notice_floor: Option<NoticeFloor>,
-    /// The template.
-    pub template: StoredTemplate,
-    /// The galleries the template is in.
-    pub galleries: Vec<GalleryName>,
-}
-
-/// A template to load into the in-memory galleries.
-#[derive(Debug, Clone)]
-pub struct IndexRecord {
-    /// The subject.
-    pub subject: Pseudonym,
-    /// The template.
-    pub template: StoredTemplate,
-    /// The galleries it is in.
-    pub galleries: Vec<GalleryName>,
-}
-
-/// What one audit leaf records, before the store gives it its index and predecessor.
+/// A portal link, found by its token's digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeafDraft {
-    /// When, in Unix seconds.
-    pub time: Timestamp,
-    /// What happened (`consent.grant`, `verify`, ...).
-    pub op: &'static str,
-    /// Who did it: `client:<id>`, `admin`, `system`.
-    pub actor: String,
-    /// The subject concerned.
-    pub subject: Option<Pseudonym>,
-    /// Further subjects the leaf is about (the candidates an identification returned): the
-    /// leaf is listed in each one's history too. Their pseudonyms must also be in `detail`,
-    /// so that the leaf itself says whom it concerns.
-    pub mentions: Vec<Pseudonym>,
-    /// The purpose concerned.
-    pub purpose: Option<PurposeId>,
-    /// The outcome.
-    pub decision: Option<String>,
-    /// The request id.
-    pub request: Option<String>,
-    /// Further facts (never biometric data or secrets).
-    pub detail: Vec<(String, String)>,
+pub struct PortalLink {
+    /// The subject it opens.
+    pub subject: Pseudonym,
+    /// The client that issued it.
+    pub client: ClientId,
+    /// When it stops working.
+    pub expires_at: Timestamp,
+}
+
+/// A fairness report kept by its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptReport {
+    /// The purpose it was submitted for.
+    pub purpose: PurposeId,
+    /// The report's canonical JSON text, as hashed.
+    pub body: String,
+}
+
+/// A registered capture device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// The client it belongs to.
+    pub client: ClientId,
+    /// Its Ed25519 public key.
+    pub public_key: [u8; 32],
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// Why a capture challenge cannot be spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChallengeRefusal {
+    /// No such challenge was issued to this client for this purpose.
+    Unknown,
+    /// It has expired.
+    Expired,
+    /// It was spent already.
+    Reused,
+}
+
+impl ChallengeRefusal {
+    /// The reason code answered and recorded.
+    pub fn code(self) -> &'static str {
+        match self {
+            ChallengeRefusal::Unknown => "challenge_unknown",
+            ChallengeRefusal::Expired => "challenge_expired",
+            ChallengeRefusal::Reused => "challenge_reused",
+        }
+    }
+}
+
+/// A claim reviewer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewerRecord {
+    /// Their id.
+    pub id: ReviewerId,
+    /// Their name.
+    pub name: String,
+}
+
+/// Why a claim cannot be decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimRefusal {
+    /// It was decided already.
+    Decided,
+    /// The reserve holds too little in the claim's currency to pay it.
+    ReserveInsufficient,
 }

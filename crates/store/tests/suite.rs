@@ -5,13 +5,13 @@ use std::collections::BTreeSet;
 
 use bioguard_core::{
     ClientId, ClientName, CodeBits, ConsentId, ConsentMethod, DataKeyId, Description, Dimension,
-    GalleryName, Grant, NoticeVersion, Operation, Pseudonym, Purpose, PurposeId, Retention,
-    TemplateId, Threshold, Timestamp,
+    EndReason, GalleryName, Grant, NewConsent, Notice, NoticeVersion, Operation, Pseudonym,
+    Purpose, PurposeId, Retention, TemplateId, Threshold, Timestamp,
 };
+use bioguard_store::prelude::*;
 use bioguard_store::testing::TestDb;
 use bioguard_store::{
-    EndReason, LeafDraft, NewClient, NewConsent, NewTemplate, SealedKey, SqlStore, Store,
-    StoreError, StoredDataKey,
+    LeafDraft, NewClient, NewTemplate, SealedKey, SqlStore, StoreError, StoredDataKey,
 };
 
 macro_rules! on_both_backends {
@@ -112,14 +112,14 @@ fn lf() -> LeafDraft {
     }
 }
 
-fn notice() -> bioguard_store::NewNotice {
-    bioguard_store::NewNotice {
+fn notice() -> Notice {
+    Notice {
         version: 1,
         body: "{}".into(),
         hash: "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a".into(),
         material: true,
         reconsent_days: None,
-        at: t(0),
+        published_at: t(0),
     }
 }
 
@@ -201,7 +201,7 @@ async fn open(db: &TestDb) -> SqlStore {
 
 async fn with_purpose(db: &TestDb) -> SqlStore {
     let s = open(db).await;
-    s.create_purpose(&purpose("payment"), &pkey(1), &notice(), t(0), &lf())
+    s.create_purpose(&purpose("payment"), &pkey(1), &notice(), &lf())
         .await
         .expect("create purpose");
     s
@@ -211,13 +211,13 @@ async fn purposes_round_trip(db: &TestDb) {
     let s = open(db).await;
     assert!(s.purposes().await.expect("list").is_empty());
     let p = purpose("payment");
-    s.create_purpose(&p, &pkey(1), &notice(), t(0), &lf())
+    s.create_purpose(&p, &pkey(1), &notice(), &lf())
         .await
         .expect("create");
     let mut q = identify_purpose("door", 500);
     q.retention = Retention::new(30, None).expect("valid");
     q.code_bits = CodeBits::new(1024).expect("valid");
-    s.create_purpose(&q, &pkey(2), &notice(), t(1), &lf())
+    s.create_purpose(&q, &pkey(2), &notice(), &lf())
         .await
         .expect("create");
     let got = s
@@ -236,7 +236,7 @@ async fn purposes_round_trip(db: &TestDb) {
         .collect();
     assert_eq!(all, vec![q, p.clone()]);
     assert!(matches!(
-        s.create_purpose(&p, &pkey(3), &notice(), t(2), &lf()).await,
+        s.create_purpose(&p, &pkey(3), &notice(), &lf()).await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(
@@ -365,8 +365,11 @@ async fn consent_lifecycle(db: &TestDb) {
     assert!(v2.created);
     let summary = s.subject_summary(&a).await.expect("summary");
     assert_eq!(summary.consents.len(), 2);
-    assert_eq!(summary.consents[0].end_reason, Some(EndReason::Superseded));
-    assert_eq!(summary.consents[0].ended_at, Some(t(12)));
+    assert_eq!(
+        summary.consents[0].end_reason(),
+        Some(EndReason::Superseded)
+    );
+    assert_eq!(summary.consents[0].ended_at(), Some(t(12)));
     assert!(summary.consents[1].is_live());
 
     let w = s
@@ -374,8 +377,8 @@ async fn consent_lifecycle(db: &TestDb) {
         .await
         .expect("withdraw")
         .expect("was live");
-    assert_eq!(w.consent.end_reason, Some(EndReason::Withdrawn));
-    assert!(!w.template_destroyed);
+    assert_eq!(w.consent.end_reason(), Some(EndReason::Withdrawn));
+    assert!(w.template_id.is_none());
     assert!(
         s.withdraw_consent(&a, &pid("payment"), t(14), &lf())
             .await
@@ -386,7 +389,7 @@ async fn consent_lifecycle(db: &TestDb) {
         .verify_material(&a, &pid("payment"))
         .await
         .expect("material");
-    assert!(!m.consent_live);
+    assert!(!m.consent.live);
 }
 
 async fn templates_need_live_consent(db: &TestDb) {
@@ -421,7 +424,7 @@ async fn templates_need_live_consent(db: &TestDb) {
     assert!(s.template_exists(&second.id).await.expect("exists"));
 
     let m = s.verify_material(&a, &p).await.expect("material");
-    assert!(m.consent_live);
+    assert!(m.consent.live);
     let tpl = m.template.expect("enrolled");
     assert_eq!(tpl.id, second.id);
     assert_eq!(tpl.sealed, second.sealed);
@@ -434,7 +437,7 @@ async fn templates_need_live_consent(db: &TestDb) {
     assert_eq!(m.template.expect("enrolled").last_used_at, Some(t(5)));
 
     let other = s.verify_material(&subject(3), &p).await.expect("material");
-    assert!(!other.consent_live && other.template.is_none());
+    assert!(!other.consent.live && other.template.is_none());
 }
 
 async fn withdrawal_destroys_template_and_key(db: &TestDb) {
@@ -453,7 +456,7 @@ async fn withdrawal_destroys_template_and_key(db: &TestDb) {
         .await
         .expect("withdraw")
         .expect("live");
-    assert!(w.template_destroyed && w.data_key_destroyed);
+    assert!(w.template_id.is_some() && w.data_key_destroyed);
     assert_eq!(w.template_id, Some(tpl.id));
     assert_eq!(
         s.gallery_size(&p, &gallery("store-1")).await.expect("size"),
@@ -461,7 +464,7 @@ async fn withdrawal_destroys_template_and_key(db: &TestDb) {
     );
     assert!(s.data_key(&a, &p).await.expect("get").is_none());
     let m = s.verify_material(&a, &p).await.expect("material");
-    assert!(m.template.is_none() && !m.consent_live);
+    assert!(m.template.is_none() && !m.consent.live);
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM templates")
         .fetch_one(s.pool())
         .await
@@ -497,7 +500,7 @@ async fn key_race_is_detected(db: &TestDb) {
 
 async fn summary_and_erasure(db: &TestDb) {
     let s = with_purpose(db).await;
-    s.create_purpose(&purpose("door"), &pkey(2), &notice(), t(0), &lf())
+    s.create_purpose(&purpose("door"), &pkey(2), &notice(), &lf())
         .await
         .expect("create");
     let a = subject(6);
@@ -520,7 +523,10 @@ async fn summary_and_erasure(db: &TestDb) {
     assert_eq!(purposes, ["door", "payment"]);
 
     let out = s.erase_subject(&a, &lf()).await.expect("erase");
-    assert_eq!((out.templates, out.data_keys, out.consents), (2, 2, 2));
+    assert_eq!(
+        (out.template_ids.len(), out.data_keys, out.consents),
+        (2, 2, 2)
+    );
     assert_eq!(out.template_ids.len(), 2);
     assert_eq!(
         s.subject_summary(&a).await.expect("summary"),
@@ -605,15 +611,9 @@ async fn concurrent_withdrawal_never_leaves_a_template(db: &TestDb) {
 
 async fn galleries_are_bounded_and_indexed(db: &TestDb) {
     let s = open(db).await;
-    s.create_purpose(
-        &identify_purpose("face-pay", 3),
-        &pkey(1),
-        &notice(),
-        t(0),
-        &lf(),
-    )
-    .await
-    .expect("create");
+    s.create_purpose(&identify_purpose("face-pay", 3), &pkey(1), &notice(), &lf())
+        .await
+        .expect("create");
     let p = pid("face-pay");
     let mut ids = Vec::new();
     for n in 0..3u8 {
@@ -684,7 +684,7 @@ async fn galleries_are_bounded_and_indexed(db: &TestDb) {
         .expect("candidate")
         .expect("found");
     assert_eq!(c.subject, subject(51));
-    assert!(c.consent_live);
+    assert!(c.consent.live);
     let mut names: Vec<&str> = c.galleries.iter().map(|g| g.as_str()).collect();
     names.sort_unstable();
     assert_eq!(names, ["region-n", "store-1"]);
@@ -733,7 +733,7 @@ async fn galleries_are_bounded_and_indexed(db: &TestDb) {
 
 async fn protection_keys_rotate_and_old_ones_are_destroyed(db: &TestDb) {
     let s = open(db).await;
-    s.create_purpose(&purpose("payment"), &pkey(1), &notice(), t(0), &lf())
+    s.create_purpose(&purpose("payment"), &pkey(1), &notice(), &lf())
         .await
         .expect("create");
     let p = pid("payment");
@@ -788,12 +788,12 @@ async fn every_change_writes_exactly_one_leaf_and_no_refusal_writes_any(db: &Tes
             expected
         }};
     }
-    s.create_purpose(&purpose("payment"), &pkey(1), &notice(), t(0), &lf())
+    s.create_purpose(&purpose("payment"), &pkey(1), &notice(), &lf())
         .await
         .expect("create");
     assert_eq!(audit_size(&s).await, step!(1));
     assert!(
-        s.create_purpose(&purpose("payment"), &pkey(1), &notice(), t(0), &lf())
+        s.create_purpose(&purpose("payment"), &pkey(1), &notice(), &lf())
             .await
             .is_err()
     );
@@ -968,7 +968,7 @@ async fn one_batch_commits_the_good_changes_and_refuses_only_the_bad(db: &TestDb
                 ),
                 // A purpose that exists: refused after its first statement failed.
                 1 => matches!(
-                    s.create_purpose(&purpose("payment"), &pkey(n), &notice(), t(1), &lf())
+                    s.create_purpose(&purpose("payment"), &pkey(n), &notice(), &lf())
                         .await,
                     Err(StoreError::Conflict(_))
                 ),
@@ -1071,7 +1071,7 @@ async fn concurrent_verification_reads_each_get_their_own_answer(db: &TestDb) {
             _ => assert!(m.client.is_none(), "no client has key {key}"),
         }
         let consented = n < 40 && purpose == "payment";
-        assert_eq!(m.consent_live, consented, "subject {n}");
+        assert_eq!(m.consent.live, consented, "subject {n}");
         assert_eq!(
             m.template.map(|t| t.id),
             templates.get(&n).filter(|_| purpose == "payment").cloned(),

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use bioguard_engine::fairness::Rate;
 use bioguard_engine::fairness::evaluation::{Evaluation, GroupResult, Interval};
-use bioguard_service::escape_html as esc;
+use bioguard_server::escape_html as esc;
 use serde_json::Value;
 
 use super::plot;

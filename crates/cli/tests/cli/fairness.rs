@@ -270,6 +270,8 @@ fn real_voice_embeddings_are_evaluated_by_their_source_with_the_limits_stated() 
             ..bioguard_core::FairnessPolicy::default()
         },
     };
+    // The gate reads the report as written, exactly as the service receives it.
+    let r = bioguard_service::SubmittedReport::from_text(r.to_string());
     let now = bioguard_core::Timestamp::from_unix(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

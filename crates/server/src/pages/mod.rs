@@ -6,12 +6,12 @@
 mod portal;
 pub(crate) mod text;
 
+use crate::html::escape_html as esc;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use bioguard_service::escape_html as esc;
 use serde_json::Value;
 
 use crate::AppState;
@@ -185,8 +185,8 @@ async fn purposes(State(st): State<AppState>, headers: HeaderMap) -> Response {
         if let Some(n) = notices.last() {
             body.push_str(&notice_html(
                 l,
-                &bioguard_service::notice_json(n),
-                &format!("v{}", n.version),
+                &bioguard_service::NoticeText::of(n),
+                &n.name(),
                 &n.hash,
             ));
         }
@@ -196,30 +196,26 @@ async fn purposes(State(st): State<AppState>, headers: HeaderMap) -> Response {
 }
 
 /// A notice's text and facts.
-fn notice_html(l: Lang, n: &Value, version: &str, hash: &str) -> String {
-    let s = |k: &str| esc(n[k].as_str().unwrap_or(""));
-    let recipients = n["recipients"]
-        .as_array()
-        .map(|r| {
-            r.iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default();
+pub(super) fn notice_html(
+    l: Lang,
+    n: &bioguard_service::NoticeText,
+    version: &str,
+    hash: &str,
+) -> String {
+    let recipients = n.recipients.join(", ");
     format!(
         "<h3>{}</h3><p>{}</p><dl><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd>\
          <dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{} <code>{}</code></dd></dl>",
         esc(l.t("purposes.notice")),
-        s("text"),
+        esc(&n.text),
         esc(l.t("purposes.controller")),
-        s("controller"),
+        esc(&n.controller),
         esc(l.t("purposes.jurisdiction")),
-        s("jurisdiction"),
+        esc(&n.jurisdiction),
         esc(l.t("purposes.recipients")),
         esc(&recipients),
         esc(l.t("purposes.withdrawal")),
-        s("withdrawal_method"),
+        esc(&n.withdrawal_method),
         esc(l.t("purposes.version")),
         esc(version),
         esc(hash),
@@ -284,7 +280,7 @@ fn flatten(prefix: &str, v: &Value, skip: &[&str], out: &mut Vec<(String, String
 async fn transparency(State(st): State<AppState>, headers: HeaderMap) -> Response {
     let l = lang(&headers);
     let report = match st.service.transparency().await {
-        Ok(r) => r,
+        Ok(r) => serde_json::to_value(&r).unwrap_or(Value::Null),
         Err(e) => return failed(l, &e),
     };
     let mut rows = Vec::new();
@@ -355,10 +351,10 @@ async fn fairness(State(st): State<AppState>, headers: HeaderMap) -> Response {
         .map(|sp| {
             let p = &sp.purpose;
             let f = &p.fairness;
-            let status = match sp.fairness.status.as_str() {
-                "passed" => l.t("fairness.passed"),
-                "override" => l.t("fairness.override"),
-                _ => l.t("fairness.none"),
+            let status = match sp.fairness.status {
+                bioguard_core::FairnessStatus::Passed => l.t("fairness.passed"),
+                bioguard_core::FairnessStatus::Override => l.t("fairness.override"),
+                bioguard_core::FairnessStatus::None => l.t("fairness.none"),
             };
             format!(
                 "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td><code>{}</code></td>\

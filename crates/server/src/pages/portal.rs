@@ -8,9 +8,10 @@ use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bioguard_core::PurposeId;
-use bioguard_service::{PortalSession, ServiceError, escape_html as esc};
-use serde_json::Value;
+use bioguard_core::{PurposeId, rfc3339};
+use bioguard_service::{PortalSession, ServiceError};
+
+use crate::html::escape_html as esc;
 
 use super::text::Lang;
 use super::{error_page, lang, notice_html, page};
@@ -145,10 +146,6 @@ pub(super) async fn open(
     r
 }
 
-fn text<'a>(v: &'a Value, k: &str) -> &'a str {
-    v[k].as_str().unwrap_or("")
-}
-
 /// `GET /portal`: everything held and every use, with the actions.
 pub(super) async fn view(State(st): State<AppState>, headers: HeaderMap) -> Response {
     let l = lang(&headers);
@@ -162,18 +159,18 @@ pub(super) async fn view(State(st): State<AppState>, headers: HeaderMap) -> Resp
     };
     let csrf = csrf_field(&st, &s);
     let t = |k| esc(l.t(k));
+    let r = &v.report;
     let mut b = format!(
         "<p>{} <time>{}</time>.</p>",
         t("portal.lead"),
-        esc(text(&v, "link_expires_at"))
+        esc(&rfc3339(v.link_expires_at))
     );
     // Choices.
-    let locked = v["locked_since"].as_str();
     b.push_str(&format!(
         "<section aria-labelledby=\"choices\"><h2 id=\"choices\">{}</h2>",
         t("portal.choices")
     ));
-    match locked {
+    match &r.locked_since {
         Some(at) => b.push_str(&format!(
             "<p class=\"warn\" id=\"lock-state\">{} <time>{}</time>.</p>\
              <form class=\"inline\" method=\"post\" action=\"/portal/lock\">{csrf}\
@@ -200,63 +197,53 @@ pub(super) async fn view(State(st): State<AppState>, headers: HeaderMap) -> Resp
         "<section aria-labelledby=\"purposes\"><h2 id=\"purposes\">{}</h2>",
         t("portal.purposes")
     ));
-    let purposes = v["purposes"].as_array().cloned().unwrap_or_default();
-    if purposes.is_empty() {
+    if r.purposes.is_empty() {
         b.push_str(&format!("<p id=\"nothing\">{}</p>", t("portal.nothing")));
     }
-    for p in &purposes {
-        let id = text(p, "id");
+    for p in &r.purposes {
+        let id = p.id.as_str();
         b.push_str(&format!(
             "<article class=\"purpose\" aria-labelledby=\"purpose-{0}\"><h3 id=\"purpose-{0}\">{0}</h3><p>{1}</p>",
             esc(id),
-            esc(text(p, "description"))
+            esc(&p.description)
         ));
         let mut live = false;
-        for c in v["consents"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|c| c["purpose"] == id)
-        {
-            let ended = c["ended_at"].as_str();
-            live |= ended.is_none();
-            let version = text(c, "notice_version");
+        for c in r.consents.iter().filter(|c| c.purpose == id) {
+            live |= c.ended_at.is_none();
+            let version = c.notice_version.as_str();
             b.push_str(&format!(
                 "<p><strong>{}</strong>: {} <time>{}</time> ({version}); {}</p>",
                 t("portal.consent"),
                 t("portal.given"),
-                esc(text(c, "given_at")),
-                match ended {
+                esc(&c.given_at),
+                match &c.ended_at {
                     None => t("portal.live"),
                     Some(at) => format!(
                         "{} <time>{}</time> ({})",
                         t("portal.ended"),
                         esc(at),
-                        esc(text(c, "end_reason"))
+                        esc(c.end_reason.unwrap_or(""))
                     ),
                 },
                 version = esc(version),
             ));
-            let notice = &v["notices"][format!("{id}/{version}")];
-            if !notice.is_null() {
+            if let Some((notice, hash)) = v
+                .notices
+                .get(&(c.purpose.clone(), c.notice_version.clone()))
+            {
                 b.push_str(&format!(
                     "<details><summary>{}</summary>{}</details>",
                     t("portal.notice"),
-                    notice_html(l, notice, version, text(notice, "hash"))
+                    notice_html(l, notice, version, hash)
                 ));
             }
             b.push_str(&format!(
                 "<p><a href=\"/portal/receipt/{}\" download=\"consent-receipt.jws\">{}</a></p>",
-                esc(text(c, "id")),
+                esc(&c.id),
                 t("portal.receipt")
             ));
         }
-        let templates: Vec<&Value> = v["templates"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|x| x["purpose"] == id)
-            .collect();
+        let templates: Vec<_> = r.templates.iter().filter(|x| x.purpose == id).collect();
         if templates.is_empty() {
             b.push_str(&format!("<p>{}</p>", t("portal.no_template")));
         }
@@ -264,13 +251,13 @@ pub(super) async fn view(State(st): State<AppState>, headers: HeaderMap) -> Resp
             b.push_str(&format!(
                 "<dl><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd><time>{}</time></dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd><time>{}</time></dd></dl>",
                 t("portal.held"),
-                esc(text(x, "held")),
+                esc(x.held),
                 t("portal.enrolled"),
-                esc(text(x, "enrolled_at")),
+                esc(&x.enrolled_at),
                 t("portal.last_used"),
-                x["last_used_at"].as_str().map_or_else(|| t("portal.never"), |u| format!("<time>{}</time>", esc(u))),
+                x.last_used_at.as_deref().map_or_else(|| t("portal.never"), |u| format!("<time>{}</time>", esc(u))),
                 t("portal.deleted_by"),
-                esc(text(x, "deleted_by")),
+                esc(&x.deleted_by),
             ));
         }
         if live {
@@ -286,21 +273,20 @@ pub(super) async fn view(State(st): State<AppState>, headers: HeaderMap) -> Resp
     }
     b.push_str("</section>");
     // History.
-    let rows: String = v["history"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let rows: String = r
+        .history
+        .iter()
         .map(|u| {
-            let opt = |k: &str| u[k].as_str().map_or_else(|| "–".to_owned(), esc);
+            let opt = |x: &Option<String>| x.as_deref().map_or_else(|| "–".to_owned(), esc);
             format!(
                 "<tr><td><time>{}</time></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(text(u, "time")),
-                esc(text(u, "operation")),
-                opt("purpose"),
-                opt("decision"),
-                esc(text(u, "by")),
-                u["ledger_index"],
-                if u["proved"] == true { t("portal.proved") } else { t("portal.unproved") },
+                esc(&u.time),
+                esc(&u.operation),
+                opt(&u.purpose),
+                opt(&u.decision),
+                esc(&u.by),
+                u.ledger_index,
+                if v.proved.contains(&u.ledger_index) { t("portal.proved") } else { t("portal.unproved") },
             )
         })
         .collect();
@@ -310,7 +296,7 @@ pub(super) async fn view(State(st): State<AppState>, headers: HeaderMap) -> Resp
          <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>{rows}</tbody></table></section>",
         t("portal.history"),
         t("portal.history.caption"),
-        v["checkpoint"]["size"],
+        v.checkpoint_size,
         t("portal.time"),
         t("portal.operation"),
         t("portal.purpose"),
@@ -365,11 +351,11 @@ pub(super) async fn withdraw(
         return error_page(l, StatusCode::BAD_REQUEST, "error.other", true);
     };
     match st.service.portal_withdraw(&s, &purpose).await {
-        Ok(receipt) => done(
+        Ok(w) => done(
             l,
             "done.withdrawn",
             Some("done.receipt"),
-            Some(&receipt),
+            Some(&w.receipt),
             true,
         ),
         Err(e) => refused(l, &e),
@@ -441,12 +427,12 @@ pub(super) async fn erase(
         return error_page(l, StatusCode::BAD_REQUEST, "error.confirm", true);
     }
     match st.service.portal_erase(&s).await {
-        Ok((_, certificate)) => {
+        Ok(erasure) => {
             let mut r = done(
                 l,
                 "done.erased",
                 Some("done.certificate"),
-                Some(&certificate),
+                Some(&erasure.certificate),
                 false,
             );
             // The link no longer opens anything: forget it.
@@ -507,15 +493,9 @@ pub(super) async fn receipt(
         Ok(v) => v,
         Err(e) => return refused(l, &e),
     };
-    match v["consents"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|c| c["id"] == consent.as_str())
-        .and_then(|c| c["receipt"].as_str())
-    {
-        Some(jws) => attachment(
-            jws.to_owned(),
+    match v.consents.iter().find(|c| c.id == consent) {
+        Some(c) => attachment(
+            c.receipt.clone(),
             "application/jose",
             "attachment; filename=\"consent-receipt.jws\"",
         ),

@@ -6,7 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use bioguard_crypto::KeyProvider as _;
 use bioguard_ledger::Leaf;
-use bioguard_store::Store;
+use bioguard_store::prelude::*;
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::json;
 

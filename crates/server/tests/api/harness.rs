@@ -234,7 +234,7 @@ impl Harness {
     /// rejected request to show the rejection changed nothing.
     /// Every leaf of the audit ledger, decoded.
     pub async fn leaves(&self) -> Vec<bioguard_ledger::Leaf> {
-        use bioguard_store::Store as _;
+        use bioguard_store::prelude::*;
         let n = self.store.audit_size().await.expect("size");
         self.store
             .audit_leaves(0, n)

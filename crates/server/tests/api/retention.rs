@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 use bioguard_ledger::Leaf;
-use bioguard_store::Store;
+use bioguard_store::prelude::*;
 use serde_json::json;
 
 use crate::harness::{Harness, synthetic};

@@ -2,7 +2,7 @@
 //! fallback so the relying party offers its non-biometric method.
 
 use axum::http::StatusCode;
-use bioguard_store::Store;
+use bioguard_store::prelude::*;
 use serde_json::json;
 
 use crate::harness::{Harness, Reply, near, synthetic};

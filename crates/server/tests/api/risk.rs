@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use bioguard_ledger::Leaf;
-use bioguard_store::Store;
+use bioguard_store::prelude::*;
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{Value, json};
 

@@ -1,0 +1,21 @@
+//! Preventing abuse (the guideline's third principle): every use names a declared purpose a
+//! client holds a grant for; 1:N search runs only inside a bounded gallery; every use is
+//! recorded; devices sign captures over one-time challenges; failures lock a subject out for
+//! a while; clients are rate-limited.
+//!
+//! - `auth`: who is calling (the admin, a client), and the
+//!   [`PurposeAuthorized`](auth::PurposeAuthorized) proof a use needs.
+//! - `purposes`: declaring purposes and clients with their grants.
+//! - `verify`: 1:1 verification.
+//! - `identify`: 1:N identification in a named gallery.
+//! - `galleries`: the in-memory galleries and how each node keeps them current.
+//! - `risk`: signed captures, challenges, lockouts and the risk score.
+//! - `ratelimit`: per-client token buckets.
+
+pub(crate) mod auth;
+pub(crate) mod galleries;
+pub(crate) mod identify;
+pub(crate) mod purposes;
+pub(crate) mod ratelimit;
+pub(crate) mod risk;
+pub(crate) mod verify;

@@ -1,0 +1,416 @@
+//! Risk controls on every use: captures signed by registered devices over one-time
+//! challenges with a liveness score, and a lockout after repeated failed verifications.
+//!
+//! A capture is the device's Ed25519 signature over
+//! `bioguard-capture/v1\n<challenge>\n<purpose>\n<liveness>\n<hex SHA-256 of the embedding>`
+//! where the embedding's hash is over its values as little-endian f32 bytes and `liveness` is
+//! written as the request carries it. The challenge is issued by the service to the client
+//! for that purpose, lives 60 seconds and can be spent once, so a captured request cannot be
+//! replayed and a signature cannot be moved to another embedding.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use bioguard_core::{
+    ChallengeId, CodeBits, DeviceId, Pseudonym, PurposeId, Risk, RiskPolicy, Timestamp,
+    ValidationError,
+};
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use sha2::Digest;
+
+use crate::abuse::auth::AuthenticatedClient;
+use crate::error::ServiceError;
+use crate::facade::{Service, random16};
+
+/// How long a challenge lives.
+pub const CHALLENGE_SECS: i64 = 60;
+
+/// A capture as a device signed it.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    /// The registered device's id.
+    pub device: String,
+    /// The challenge the service issued.
+    pub challenge: String,
+    /// The device's presentation-attack (liveness) score, 0 to 1.
+    pub liveness: f64,
+    /// The device's Ed25519 signature, base64.
+    pub signature: String,
+}
+
+/// The bytes a device signs for a capture.
+pub fn capture_message(
+    challenge: &str,
+    purpose: &str,
+    liveness: f64,
+    embedding: &[f32],
+) -> Vec<u8> {
+    let mut h = sha2::Sha256::new();
+    for v in embedding {
+        h.update(v.to_le_bytes());
+    }
+    format!(
+        "bioguard-capture/v1\n{challenge}\n{purpose}\n{liveness}\n{}",
+        bioguard_crypto::hex_encode(&h.finalize())
+    )
+    .into_bytes()
+}
+
+/// Recent failure times and the end of any lockout, per subject and purpose.
+type Attempts = HashMap<(Pseudonym, PurposeId), (Vec<i64>, i64)>;
+
+/// Failed verifications per subject and purpose on this node.
+#[derive(Debug, Default)]
+pub(crate) struct Lockouts {
+    state: Mutex<Attempts>,
+}
+
+impl Lockouts {
+    /// Seconds left of a lockout, if one is on.
+    fn locked(&self, key: &(Pseudonym, PurposeId), now: i64) -> Option<i64> {
+        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.get(key)
+            .map(|(_, until)| *until - now)
+            .filter(|left| *left > 0)
+    }
+
+    /// Counts a failure; true when it starts a lockout.
+    fn fail(&self, key: (Pseudonym, PurposeId), now: i64, p: &RiskPolicy) -> bool {
+        if p.lockout_failures == 0 {
+            return false;
+        }
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (times, until) = s.entry(key).or_default();
+        times.retain(|t| now - *t < i64::from(p.lockout_window_secs));
+        times.push(now);
+        if times.len() as u32 >= p.lockout_failures {
+            times.clear();
+            *until = now + i64::from(p.lockout_secs);
+            return true;
+        }
+        false
+    }
+
+    /// Failures counted for this subject in the current window.
+    fn recent(&self, key: &(Pseudonym, PurposeId), now: i64, window: u32) -> u32 {
+        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.get(key).map_or(0, |(times, _)| {
+            times
+                .iter()
+                .filter(|t| now - **t < i64::from(window))
+                .count() as u32
+        })
+    }
+
+    fn succeed(&self, key: &(Pseudonym, PurposeId)) {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+}
+
+/// Scores a verification from its signals: no capture 40, or (1 - liveness) x 60 with one;
+/// 15 for each of the subject's recent failures (at most 45); 15 when the probe matched in
+/// the closest fifth before the threshold (barely).
+pub(crate) fn risk_score(
+    liveness: Option<f64>,
+    recent_failures: u32,
+    distance: u32,
+    max_distance: u32,
+) -> Risk {
+    let mut score = match liveness {
+        None => 40.0,
+        Some(l) => (1.0 - l.clamp(0.0, 1.0)) * 60.0,
+    };
+    score += f64::from(recent_failures.min(3) * 15);
+    if distance <= max_distance && u64::from(distance) * 5 > u64::from(max_distance) * 4 {
+        score += 15.0;
+    }
+    Risk {
+        score: (score.round() as u32).min(100),
+    }
+}
+
+/// The largest distance of a failed probe counted as near the threshold: closer than halfway
+/// between it and the distance of a random code (half the bits).
+pub(crate) fn near_miss_band(bits: CodeBits, max_distance: u32) -> u32 {
+    max_distance + (bits.bits() as u32 / 2).saturating_sub(max_distance) / 2
+}
+
+impl Service {
+    /// Scores a verification (see [`risk_score`]) with the subject's recent failures on this
+    /// node.
+    pub(crate) fn score(
+        &self,
+        subject: &Pseudonym,
+        purpose: &PurposeId,
+        policy: &RiskPolicy,
+        capture: Option<&Capture>,
+        distance: u32,
+        max_distance: u32,
+    ) -> Risk {
+        let failures = self.lockouts.recent(
+            &(subject.clone(), purpose.clone()),
+            self.now().unix(),
+            policy.lockout_window_secs,
+        );
+        risk_score(
+            capture.map(|c| c.liveness),
+            failures,
+            distance,
+            max_distance,
+        )
+    }
+
+    /// Registers a capture device of this client with its Ed25519 public key.
+    pub async fn register_device(
+        &self,
+        client: &AuthenticatedClient,
+        name: &str,
+        public_key: &[u8; 32],
+    ) -> Result<DeviceId, ServiceError> {
+        if name.is_empty()
+            || name.len() > 64
+            || !name.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+        {
+            return Err(ValidationError::new("name", "1 to 64 printable characters").into());
+        }
+        VerifyingKey::from_bytes(public_key)
+            .map_err(|_| ValidationError::new("public_key", "not an Ed25519 public key"))?;
+        let id = DeviceId::from_random(random16()?);
+        let mut leaf = self.leaf("device.register", client.actor());
+        leaf.decision = Some("registered".into());
+        leaf.detail = vec![("device".into(), id.to_string())];
+        self.db
+            .devices
+            .register_device(
+                &id,
+                &client.record().id,
+                name,
+                public_key,
+                self.now(),
+                &leaf,
+            )
+            .await?;
+        Ok(id)
+    }
+
+    /// Issues a one-time capture challenge for a purpose the client may verify or identify
+    /// under.
+    pub async fn issue_challenge(
+        &self,
+        client: &AuthenticatedClient,
+        purpose: &PurposeId,
+    ) -> Result<(ChallengeId, Timestamp), ServiceError> {
+        self.require_purpose(purpose).await?;
+        client.require_any(purpose)?;
+        let id = ChallengeId::from_random(random16()?);
+        let expires = Timestamp::from_unix(self.now().unix() + CHALLENGE_SECS);
+        self.db
+            .devices
+            .issue_challenge(&id, &client.record().id, purpose, expires)
+            .await?;
+        Ok((id, expires))
+    }
+
+    /// Checks a capture against the purpose's policy; a refusal is recorded in the ledger
+    /// with its reason.
+    pub(crate) async fn check_capture(
+        &self,
+        client: &AuthenticatedClient,
+        purpose: &PurposeId,
+        policy: &RiskPolicy,
+        subject: Option<&Pseudonym>,
+        capture: Option<&Capture>,
+        embedding: &[f32],
+    ) -> Result<(), ServiceError> {
+        let reason = match capture {
+            None if policy.require_capture => Some("capture_required"),
+            None => None,
+            Some(c) => {
+                self.capture_problem(client, purpose, policy, c, embedding)
+                    .await?
+            }
+        };
+        let Some(reason) = reason else {
+            return Ok(());
+        };
+        let mut leaf = self.leaf("capture.refused", client.actor());
+        leaf.subject = subject.cloned();
+        leaf.purpose = Some(purpose.clone());
+        leaf.decision = Some(reason.into());
+        if let Some(c) = capture {
+            leaf.detail = vec![("device".into(), c.device.chars().take(40).collect())];
+        }
+        self.db.ledger.append_audit(&leaf).await?;
+        tracing::warn!(client = %client.record().id, purpose = %purpose, reason, "capture refused");
+        Err(ServiceError::CaptureRefused(reason))
+    }
+
+    async fn capture_problem(
+        &self,
+        client: &AuthenticatedClient,
+        purpose: &PurposeId,
+        policy: &RiskPolicy,
+        c: &Capture,
+        embedding: &[f32],
+    ) -> Result<Option<&'static str>, ServiceError> {
+        // An id that is not a device id is an unknown device like any other.
+        let Ok(device_id) = DeviceId::parse(&c.device) else {
+            return Ok(Some("unknown_device"));
+        };
+        let Some(device) = self.db.devices.device(&device_id).await? else {
+            return Ok(Some("unknown_device"));
+        };
+        if device.client != client.record().id || device.revoked_at.is_some() {
+            return Ok(Some("unknown_device"));
+        }
+        let key = device.public_key;
+        let sig = B64
+            .decode(c.signature.as_bytes())
+            .ok()
+            .and_then(|s| <[u8; 64]>::try_from(s).ok());
+        let valid = sig.is_some_and(|s| {
+            VerifyingKey::from_bytes(&key).is_ok_and(|k| {
+                k.verify(
+                    &capture_message(&c.challenge, purpose.as_str(), c.liveness, embedding),
+                    &Signature::from_bytes(&s),
+                )
+                .is_ok()
+            })
+        });
+        if !valid {
+            return Ok(Some("bad_capture_signature"));
+        }
+        let Ok(challenge) = ChallengeId::parse(&c.challenge) else {
+            return Ok(Some("challenge_unknown"));
+        };
+        if let Err(why) = self
+            .db
+            .devices
+            .use_challenge(&challenge, &client.record().id, purpose, self.now())
+            .await?
+        {
+            return Ok(Some(why.code()));
+        }
+        // A score that is not a number is not live either.
+        if c.liveness.is_nan() || c.liveness < policy.min_liveness {
+            return Ok(Some("low_liveness"));
+        }
+        Ok(None)
+    }
+
+    /// Refuses a verification while the subject is locked out for this purpose.
+    pub(crate) fn check_lockout(
+        &self,
+        subject: &Pseudonym,
+        purpose: &PurposeId,
+    ) -> Result<(), ServiceError> {
+        match self
+            .lockouts
+            .locked(&(subject.clone(), purpose.clone()), self.now().unix())
+        {
+            Some(left) => Err(ServiceError::AttemptsExceeded(left as u64)),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a verification's outcome towards the lockout; records a lockout when it starts.
+    pub(crate) async fn count_attempt(
+        &self,
+        client: &AuthenticatedClient,
+        subject: &Pseudonym,
+        purpose: &PurposeId,
+        policy: &RiskPolicy,
+        matched: bool,
+    ) -> Result<(), ServiceError> {
+        let key = (subject.clone(), purpose.clone());
+        if matched {
+            self.lockouts.succeed(&key);
+            return Ok(());
+        }
+        if self.lockouts.fail(key, self.now().unix(), policy) {
+            let mut leaf = self.leaf("subject.lockout", client.actor());
+            leaf.subject = Some(subject.clone());
+            leaf.purpose = Some(purpose.clone());
+            leaf.decision = Some(format!("{} s", policy.lockout_secs));
+            leaf.detail = vec![("failures".into(), policy.lockout_failures.to_string())];
+            self.db.ledger.append_audit(&leaf).await?;
+            tracing::warn!(purpose = %purpose, "failed attempts: subject locked out for a while");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_score_weighs_liveness_failures_and_a_barely_match() {
+        // No capture: 40, medium.
+        assert_eq!(risk_score(None, 0, 100, 500).score, 40);
+        // A live capture and a clear match: low.
+        assert_eq!(risk_score(Some(1.0), 0, 100, 500).score, 0);
+        assert_eq!(risk_score(Some(0.5), 0, 100, 500).score, 30);
+        // Each recent failure adds 15, up to three.
+        assert_eq!(risk_score(Some(1.0), 2, 100, 500).score, 30);
+        assert_eq!(risk_score(Some(1.0), 9, 100, 500).score, 45);
+        // A match in the closest fifth before the threshold adds 15; a non-match does not.
+        assert_eq!(risk_score(Some(1.0), 0, 401, 500).score, 15);
+        assert_eq!(risk_score(Some(1.0), 0, 400, 500).score, 0);
+        assert_eq!(risk_score(Some(1.0), 0, 501, 500).score, 0);
+        // Liveness outside [0, 1] is clamped; the score never passes 100.
+        assert_eq!(risk_score(Some(-3.0), 5, 450, 500).score, 100);
+    }
+
+    #[test]
+    fn a_lockout_starts_after_the_policy_s_failures_in_its_window() {
+        let l = Lockouts::default();
+        let p = RiskPolicy {
+            lockout_failures: 3,
+            lockout_window_secs: 30,
+            lockout_secs: 300,
+            ..RiskPolicy::default()
+        };
+        let key = (
+            Pseudonym::from_digest([1; 32]),
+            PurposeId::parse("pay").expect("valid"),
+        );
+        assert!(!l.fail(key.clone(), 0, &p));
+        assert!(!l.fail(key.clone(), 10, &p));
+        // The first failure left the window: two in it, no lockout.
+        assert!(!l.fail(key.clone(), 31, &p));
+        assert_eq!(l.recent(&key, 31, 30), 2);
+        assert!(l.fail(key.clone(), 32, &p), "three within 30 s");
+        assert_eq!(l.locked(&key, 33), Some(299));
+        assert_eq!(l.locked(&key, 332), None);
+        l.succeed(&key);
+        assert_eq!(l.recent(&key, 333, 30), 0);
+        let off = RiskPolicy {
+            lockout_failures: 0,
+            ..p
+        };
+        assert!((0..100).all(|t| !l.fail(key.clone(), t, &off)));
+    }
+
+    #[test]
+    fn the_near_miss_band_lies_between_the_threshold_and_chance() {
+        let bits = CodeBits::DEFAULT;
+        assert_eq!(near_miss_band(bits, 400), 400 + (1024 - 400) / 2);
+        assert_eq!(near_miss_band(bits, 1024), 1024);
+        assert_eq!(near_miss_band(bits, 1500), 1500);
+    }
+
+    #[test]
+    fn a_capture_message_binds_challenge_purpose_liveness_and_embedding() {
+        let m = capture_message("chl_x", "pay", 0.9, &[1.0, 2.0]);
+        let text = String::from_utf8(m.clone()).expect("text");
+        assert!(text.starts_with("bioguard-capture/v1\nchl_x\npay\n0.9\n"));
+        assert_ne!(m, capture_message("chl_x", "pay", 0.9, &[1.0, 2.5]));
+        assert_ne!(m, capture_message("chl_y", "pay", 0.9, &[1.0, 2.0]));
+    }
+}

@@ -1,0 +1,228 @@
+//! The [`Service`]: one handle that wires the rooms together for the server and the CLI.
+//!
+//! It holds the store as one handle per narrow trait ([`Stores`]): each room reaches storage
+//! only through the handles of the concerns it works on, so "what does consent touch?" is
+//! answered by reading which handles `privacy/consent.rs` uses. It also holds the key
+//! provider, the service's own secrets, and the in-memory state every node rebuilds from the
+//! database (protection transforms, galleries, the ledger's hashes, rate limits, lockouts,
+//! detectors).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use bioguard_core::Timestamp;
+use bioguard_crypto::KeyProvider;
+use bioguard_store::{
+    Backend, ClaimStore, ClientStore, ConsentStore, Database, DeviceStore, FairnessStore,
+    GalleryStore, GovernanceStore, IncidentStore, KeyStore, LeafDraft, LedgerStore, PortalStore,
+    PurposeStore, RetentionStore, Store, VerificationStore,
+};
+
+use crate::abuse::auth::AuthFailures;
+use crate::abuse::galleries::Galleries;
+use crate::abuse::ratelimit::RateLimits;
+use crate::abuse::risk::Lockouts;
+use crate::error::ServiceError;
+use crate::privacy::portal::PORTAL_REQUESTS_PER_SEC;
+use crate::security::protection::ProtectionCache;
+use crate::security::secrets::Secrets;
+use crate::supervision::audit::LedgerCache;
+use crate::supervision::incidents::Detector;
+
+/// The store, one handle per concern (all the same database).
+#[derive(Clone)]
+pub(crate) struct Stores {
+    pub(crate) database: Arc<dyn Database>,
+    pub(crate) purposes: Arc<dyn PurposeStore>,
+    pub(crate) clients: Arc<dyn ClientStore>,
+    pub(crate) devices: Arc<dyn DeviceStore>,
+    pub(crate) consents: Arc<dyn ConsentStore>,
+    pub(crate) verification: Arc<dyn VerificationStore>,
+    pub(crate) galleries: Arc<dyn GalleryStore>,
+    pub(crate) ledger: Arc<dyn LedgerStore>,
+    pub(crate) governance: Arc<dyn GovernanceStore>,
+    pub(crate) claims: Arc<dyn ClaimStore>,
+    pub(crate) incidents: Arc<dyn IncidentStore>,
+    pub(crate) portal: Arc<dyn PortalStore>,
+    pub(crate) fairness: Arc<dyn FairnessStore>,
+    pub(crate) keys: Arc<dyn KeyStore>,
+    pub(crate) retention: Arc<dyn RetentionStore>,
+}
+
+impl Stores {
+    fn of(store: Arc<dyn Store>) -> Self {
+        Self {
+            database: store.clone(),
+            purposes: store.clone(),
+            clients: store.clone(),
+            devices: store.clone(),
+            consents: store.clone(),
+            verification: store.clone(),
+            galleries: store.clone(),
+            ledger: store.clone(),
+            governance: store.clone(),
+            claims: store.clone(),
+            incidents: store.clone(),
+            portal: store.clone(),
+            fairness: store.clone(),
+            keys: store.clone(),
+            retention: store,
+        }
+    }
+}
+
+/// The bioguard service: storage, keys, the service's own secrets, and the in-memory
+/// protection transforms and galleries (caches that any node rebuilds from the database).
+#[derive(Clone)]
+pub struct Service {
+    pub(crate) db: Stores,
+    pub(crate) keys: Arc<dyn KeyProvider>,
+    pub(crate) secrets: Arc<Secrets>,
+    pub(crate) protection: Arc<ProtectionCache>,
+    pub(crate) galleries: Arc<Galleries>,
+    /// How far this node has followed the ledger into its galleries; the lock serialises
+    /// catching up.
+    pub(crate) gallery_sync: Arc<tokio::sync::Mutex<u64>>,
+    pub(crate) ledger: Arc<LedgerCache>,
+    pub(crate) auth_failures: Arc<AuthFailures>,
+    pub(crate) clock: Arc<Clock>,
+    pub(crate) limits: Arc<RateLimits>,
+    pub(crate) portal_limits: Arc<RateLimits<String>>,
+    pub(crate) lockouts: Arc<Lockouts>,
+    pub(crate) detector: Arc<Detector>,
+}
+
+/// The service's clock: the system clock plus an offset. Only tests move the offset, to see
+/// retention limits and deadlines pass without waiting for them.
+#[derive(Debug, Default)]
+pub struct Clock {
+    offset_secs: AtomicI64,
+}
+
+impl Clock {
+    /// The current time.
+    pub fn now(&self) -> Timestamp {
+        let offset = self.offset_secs.load(Ordering::Relaxed);
+        Timestamp::from_unix(system_now().saturating_add(offset))
+    }
+
+    /// Moves this clock forward by `secs` seconds.
+    pub fn advance(&self, secs: i64) {
+        self.offset_secs.fetch_add(secs, Ordering::Relaxed);
+    }
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("backend", &self.db.database.backend())
+            .field("key_provider", &self.keys.kind())
+            .field("kernel", &bioguard_engine::Kernel::best().name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    /// Builds the service: loads (or, on first start, creates) the service secrets that live
+    /// in the database wrapped by the key provider, then fills the in-memory galleries by
+    /// decrypting every gallery template.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        keys: Arc<dyn KeyProvider>,
+    ) -> Result<Self, ServiceError> {
+        let db = Stores::of(store);
+        let secrets = Secrets::load_or_create(db.keys.as_ref(), keys.as_ref()).await?;
+        let service = Self {
+            db,
+            keys,
+            secrets: Arc::new(secrets),
+            protection: Arc::default(),
+            galleries: Arc::default(),
+            gallery_sync: Arc::default(),
+            ledger: Arc::default(),
+            auth_failures: Arc::default(),
+            clock: Arc::default(),
+            limits: Arc::default(),
+            portal_limits: Arc::new(RateLimits::at(PORTAL_REQUESTS_PER_SEC)),
+            lockouts: Arc::default(),
+            detector: Arc::default(),
+        };
+        service.load_galleries().await?;
+        Ok(service)
+    }
+
+    /// Limits each API client to `per_second` requests per second on this node, with a burst
+    /// of twice that (0: no limit, the default).
+    pub fn with_client_rate_limit(self, per_second: u32) -> Self {
+        self.limits.set(per_second);
+        self
+    }
+
+    /// Sets how many threads a 1:N scan may use (default: all cores).
+    pub fn with_scan_threads(self, threads: usize) -> Self {
+        self.galleries.set_threads(threads);
+        self
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), ServiceError> {
+        Ok(self.db.database.ping().await?)
+    }
+
+    /// Which database the service runs on.
+    pub fn backend(&self) -> Backend {
+        self.db.database.backend()
+    }
+
+    /// The clock every rule and record of this service uses.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The current time on the service's clock.
+    pub(crate) fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// An audit leaf draft for `op` by `actor`, stamped now and with the current request id.
+    pub(crate) fn leaf(&self, op: &'static str, actor: impl Into<String>) -> LeafDraft {
+        LeafDraft {
+            time: self.now(),
+            op,
+            actor: actor.into(),
+            subject: None,
+            mentions: Vec::new(),
+            purpose: None,
+            decision: None,
+            request: REQUEST_ID.try_with(|id| id.clone()).ok(),
+            detail: Vec::new(),
+        }
+    }
+}
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// Runs `f` with `id` as the request id recorded in the audit leaves it writes.
+pub async fn with_request_id<F: std::future::Future>(id: String, f: F) -> F::Output {
+    REQUEST_ID.scope(id, f).await
+}
+
+/// The system clock in Unix seconds.
+fn system_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The system time, for the few records made before a service (and its clock) exists.
+pub(crate) fn now() -> Timestamp {
+    Timestamp::from_unix(system_now())
+}
+
+/// 16 random bytes, for ids.
+pub(crate) fn random16() -> Result<[u8; 16], ServiceError> {
+    bioguard_crypto::random_array::<16>().map_err(|e| ServiceError::Internal(e.to_string()))
+}

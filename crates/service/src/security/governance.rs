@@ -1,0 +1,443 @@
+//! The risk group: a quorum of executives whose Ed25519 signatures gate sensitive changes.
+//!
+//! The operator registers the group once (members' public keys and a quorum M of N). After
+//! that, sensitive changes are *proposals*: the service writes a canonical payload (JSON,
+//! exactly the bytes to sign), members sign it with `bioguard approve` or any Ed25519 tool,
+//! and the change is applied when M valid signatures of distinct members arrive before the
+//! proposal expires. Every step (group, proposal, each approval, the outcome) is a leaf of the
+//! audit ledger.
+//!
+//! Gated: destroying a key-encryption key version, creating one, purposes and clients that
+//! may search (1:N), fairness overrides, and changing the group (see ADR 0012). The actions
+//! and the proposal's life are `bioguard_core::governance`; here are the signatures and the
+//! applying.
+
+use bioguard_core::{
+    Action, Proposal, ProposalId, ProposalPayload, ProposalStatus, RiskGroup, Tally, Timestamp,
+    ValidationError, tally,
+};
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+
+use crate::abuse::auth::Admin;
+use crate::error::ServiceError;
+use crate::facade::{Service, random16};
+
+pub use bioguard_core::{MAX_MEMBERS, MAX_PROPOSAL_SECS, MIN_PROPOSAL_SECS};
+
+/// Where an approval left its proposal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalOutcome {
+    /// Approvals so far.
+    pub approvals: u32,
+    /// Approvals needed.
+    pub quorum: u32,
+    /// Where the proposal stands.
+    pub status: ProposalStatus,
+    /// What applying did, once applied (or why it failed).
+    pub result: Option<String>,
+}
+
+/// Checks a group fully: its shape (`RiskGroup::check`) and that every key is an Ed25519
+/// public key.
+pub(crate) fn check_group(g: &RiskGroup) -> Result<(), ValidationError> {
+    g.check()?;
+    for m in &g.members {
+        if VerifyingKey::from_bytes(&m.public_key).is_err() {
+            return Err(ValidationError::new(
+                "members.public_key",
+                "not an Ed25519 public key",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// How long a proposal may stay open.
+pub(crate) fn check_ttl(ttl_secs: u64) -> Result<(), ValidationError> {
+    if (MIN_PROPOSAL_SECS..=MAX_PROPOSAL_SECS).contains(&ttl_secs) {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            "ttl_secs",
+            format!("from {MIN_PROPOSAL_SECS} to {MAX_PROPOSAL_SECS} seconds"),
+        ))
+    }
+}
+
+/// The canonical payload members sign.
+pub(crate) fn payload_text(
+    id: &ProposalId,
+    origin: &str,
+    action: &Action,
+    created_at: Timestamp,
+    expires_at: Timestamp,
+) -> Result<String, ServiceError> {
+    serde_json::to_string(&ProposalPayload {
+        kind: "bioguard-proposal".into(),
+        v: 1,
+        id: id.to_string(),
+        origin: origin.to_owned(),
+        action: action.spec(),
+        created_at: created_at.unix(),
+        expires_at: expires_at.unix(),
+    })
+    .map_err(|e| ServiceError::Internal(format!("a proposal payload: {e}")))
+}
+
+/// The action a stored payload carries, parsed again with the one parser.
+pub(crate) fn payload_action(text: &str) -> Result<Action, ServiceError> {
+    let payload: ProposalPayload = serde_json::from_str(text)
+        .map_err(|_| ServiceError::Internal("a stored proposal is corrupt".into()))?;
+    Ok(payload.action.parse()?)
+}
+
+/// Checks that `member` belongs to the group and signed exactly `payload`.
+pub(crate) fn check_approval(
+    group: &RiskGroup,
+    member: &str,
+    payload: &str,
+    signature: &[u8],
+) -> Result<(), ServiceError> {
+    let m = group.member(member).ok_or(ServiceError::NotAMember)?;
+    let sig: [u8; 64] = signature
+        .try_into()
+        .map_err(|_| ValidationError::new("signature", "64 bytes of Ed25519 signature"))?;
+    let key = VerifyingKey::from_bytes(&m.public_key)
+        .map_err(|_| ServiceError::Internal("a member key is invalid".into()))?;
+    key.verify(payload.as_bytes(), &Signature::from_bytes(&sig))
+        .map_err(|_| {
+            ValidationError::new(
+                "signature",
+                "does not verify over this proposal's payload with this member's key",
+            )
+        })?;
+    Ok(())
+}
+
+impl Service {
+    /// The risk group, if one is registered.
+    pub async fn risk_group(&self) -> Result<Option<RiskGroup>, ServiceError> {
+        Ok(self.db.governance.risk_group().await?)
+    }
+
+    /// Registers the risk group (once; later changes are proposals).
+    pub async fn register_risk_group(
+        &self,
+        _admin: &Admin,
+        group: RiskGroup,
+    ) -> Result<(), ServiceError> {
+        check_group(&group)?;
+        let mut leaf = self.leaf("governance.group", "admin");
+        leaf.decision = Some("registered".into());
+        leaf.detail = vec![
+            ("quorum".into(), group.quorum.to_string()),
+            (
+                "members".into(),
+                serde_json::to_string(&group.spec().members).unwrap_or_default(),
+            ),
+        ];
+        self.db
+            .governance
+            .set_risk_group(&group, true, self.now(), &leaf)
+            .await
+            .map_err(|e| match e {
+                bioguard_store::StoreError::Conflict(_) => {
+                    ServiceError::Conflict("a risk group (change it with a group.change proposal)")
+                }
+                e => e.into(),
+            })
+    }
+
+    /// Makes a proposal: its canonical payload is what members sign.
+    pub async fn propose(
+        &self,
+        _admin: &Admin,
+        action: Action,
+        ttl_secs: u64,
+    ) -> Result<Proposal, ServiceError> {
+        if self.risk_group().await?.is_none() {
+            return Err(ServiceError::NoRiskGroup);
+        }
+        if let Action::GroupChange(g) = &action {
+            check_group(g)?;
+        }
+        check_ttl(ttl_secs)?;
+        let id = ProposalId::from_random(random16()?);
+        let now = self.now();
+        let expires = Timestamp::from_unix(now.unix() + ttl_secs as i64);
+        let payload = payload_text(&id, self.secrets.origin(), &action, now, expires)?;
+        let p = Proposal {
+            id: id.clone(),
+            payload,
+            created_at: now,
+            expires_at: expires,
+            status: ProposalStatus::Open,
+            result: None,
+            approvals: Vec::new(),
+        };
+        let mut leaf = self.leaf("proposal.create", "admin");
+        leaf.decision = Some("open".into());
+        leaf.detail = vec![
+            ("proposal".into(), id.to_string()),
+            (
+                "action".into(),
+                serde_json::to_string(&action.spec()).unwrap_or_default(),
+            ),
+        ];
+        self.db.governance.create_proposal(&p, &leaf).await?;
+        Ok(p)
+    }
+
+    /// A proposal with its approvals.
+    pub async fn proposal(&self, id: &ProposalId) -> Result<Proposal, ServiceError> {
+        self.db
+            .governance
+            .proposal(id)
+            .await?
+            .ok_or(ServiceError::ProposalNotFound)
+    }
+
+    /// Adds a member's signature over a proposal's payload; applies the proposal when the
+    /// quorum is reached.
+    pub async fn approve(
+        &self,
+        id: &ProposalId,
+        member: &str,
+        signature: &[u8],
+    ) -> Result<ApprovalOutcome, ServiceError> {
+        let p = self.proposal(id).await?;
+        p.accepts_approvals(self.now()).map_err(|c| match c {
+            bioguard_core::Closed::NotOpen(s) => ServiceError::ProposalClosed(s.as_str().into()),
+            bioguard_core::Closed::Expired => ServiceError::ProposalExpired,
+        })?;
+        let group = self.risk_group().await?.ok_or(ServiceError::NoRiskGroup)?;
+        check_approval(&group, member, &p.payload, signature)?;
+        let mut leaf = self.leaf("proposal.approve", format!("member:{member}"));
+        leaf.decision = Some("approved".into());
+        leaf.detail = vec![("proposal".into(), id.to_string())];
+        let approvals = self
+            .db
+            .governance
+            .add_approval(id, member, signature, self.now(), &leaf)
+            .await
+            .map_err(|e| match e {
+                bioguard_store::StoreError::Conflict(_) => {
+                    ServiceError::Conflict("an approval by this member")
+                }
+                e => e.into(),
+            })?;
+        let mut out = ApprovalOutcome {
+            approvals,
+            quorum: group.quorum,
+            status: ProposalStatus::Open,
+            result: None,
+        };
+        if tally(approvals, group.quorum) != Tally::Reached
+            || !self
+                .db
+                .governance
+                .set_proposal_status(
+                    id,
+                    ProposalStatus::Open,
+                    ProposalStatus::Applying,
+                    None,
+                    None,
+                )
+                .await?
+        {
+            return Ok(out);
+        }
+        let applied = match payload_action(&p.payload) {
+            Ok(action) => self.apply(id, action).await,
+            Err(e) => Err(e),
+        };
+        let (status, result) = match &applied {
+            Ok(r) => (ProposalStatus::Applied, r.clone()),
+            Err(e) => (ProposalStatus::Failed, e.to_string()),
+        };
+        let mut leaf = self.leaf(
+            if applied.is_ok() {
+                "proposal.apply"
+            } else {
+                "proposal.fail"
+            },
+            "quorum",
+        );
+        leaf.decision = Some(status.as_str().into());
+        leaf.detail = vec![
+            ("proposal".into(), id.to_string()),
+            ("approvals".into(), approvals.to_string()),
+            ("result".into(), result.clone()),
+        ];
+        self.db
+            .governance
+            .set_proposal_status(
+                id,
+                ProposalStatus::Applying,
+                status,
+                Some(&result),
+                Some(&leaf),
+            )
+            .await?;
+        out.status = status;
+        out.result = Some(result);
+        Ok(out)
+    }
+
+    async fn apply(&self, id: &ProposalId, action: Action) -> Result<String, ServiceError> {
+        match action {
+            Action::FairnessOverride {
+                purpose,
+                threshold,
+                report_sha256,
+                reason: _,
+            } => {
+                self.override_fairness(id, &purpose, threshold.get(), report_sha256.as_deref())
+                    .await
+            }
+            Action::KeyDestroyVersion { version } => {
+                self.destroy_key_version_now(version).await?;
+                Ok(format!("key-encryption key version {version} destroyed"))
+            }
+            Action::GroupChange(g) => {
+                check_group(&g)?;
+                let mut leaf = self.leaf("governance.group", "quorum");
+                leaf.decision = Some("changed".into());
+                leaf.detail = vec![("quorum".into(), g.quorum.to_string())];
+                self.db
+                    .governance
+                    .set_risk_group(&g, false, self.now(), &leaf)
+                    .await?;
+                Ok(format!(
+                    "risk group is now {} of {}",
+                    g.quorum,
+                    g.members.len()
+                ))
+            }
+            Action::KeyRotate => {
+                let r = self.rotate_keys_now(true, &mut |_, _| {}).await?;
+                Ok(format!(
+                    "rotated to {}; {} keys rewrapped, {} left",
+                    r.current, r.rewrapped, r.left
+                ))
+            }
+            Action::PurposeCreate(d) => {
+                let id = d.purpose.id.clone();
+                self.create_purpose_now(*d).await?;
+                Ok(format!("purpose {id} created"))
+            }
+            Action::ClientCreate { name, grants } => {
+                // The key is not shown to the approvers: the admin issues one with
+                // POST /v1/clients/{id}/key.
+                let created = self.create_client_now(name, grants).await?;
+                Ok(format!(
+                    "client {} created; issue its API key with POST /v1/clients/{}/key",
+                    created.id, created.id
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bioguard_core::{ActionSpec, Member};
+    use ed25519_dalek::{Signer, SigningKey};
+
+    use super::*;
+
+    fn group(keys: &[&SigningKey], quorum: u32) -> RiskGroup {
+        RiskGroup {
+            quorum,
+            members: keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| Member {
+                    name: format!("m{i}"),
+                    public_key: k.verifying_key().to_bytes(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn only_a_member_signing_the_exact_payload_approves() {
+        let (a, b, mallory) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+            SigningKey::from_bytes(&[9; 32]),
+        );
+        let g = group(&[&a, &b], 2);
+        let payload = "{\"type\":\"bioguard-proposal\"}";
+        let sign = |k: &SigningKey, text: &str| k.sign(text.as_bytes()).to_bytes();
+        assert!(check_approval(&g, "m0", payload, &sign(&a, payload)).is_ok());
+        assert!(matches!(
+            check_approval(&g, "m0", payload, &sign(&a, "{}")),
+            Err(ServiceError::Invalid(e)) if e.field() == "signature"
+        ));
+        assert!(matches!(
+            check_approval(&g, "m1", payload, &sign(&a, payload)),
+            Err(ServiceError::Invalid(_))
+        ));
+        assert!(matches!(
+            check_approval(&g, "mallory", payload, &sign(&mallory, payload)),
+            Err(ServiceError::NotAMember)
+        ));
+        assert!(matches!(
+            check_approval(&g, "m0", payload, &[0; 12]),
+            Err(ServiceError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn a_group_needs_usable_keys() {
+        let a = SigningKey::from_bytes(&[1; 32]);
+        let mut g = group(&[&a], 1);
+        assert!(check_group(&g).is_ok());
+        // Not a point on the curve.
+        g.members[0].public_key = (0u8..=255)
+            .map(|i| [i; 32])
+            .find(|k| VerifyingKey::from_bytes(k).is_err())
+            .expect("some byte string is not a point");
+        assert_eq!(
+            check_group(&g).map_err(|e| e.field()),
+            Err("members.public_key")
+        );
+    }
+
+    #[test]
+    fn proposals_live_a_minute_to_thirty_days() {
+        assert!(check_ttl(MIN_PROPOSAL_SECS).is_ok());
+        assert!(check_ttl(MAX_PROPOSAL_SECS).is_ok());
+        assert!(check_ttl(MIN_PROPOSAL_SECS - 1).is_err());
+        assert!(check_ttl(MAX_PROPOSAL_SECS + 1).is_err());
+    }
+
+    #[test]
+    fn the_signed_payload_carries_the_action_back() {
+        let action = serde_json::from_value::<ActionSpec>(serde_json::json!({
+            "type": "purpose.create", "purpose": {"id": "door", "description": "Door",
+            "operations": ["verify"], "dimension": 4, "retention": {"max_days_since_enrolment": 3},
+            "risk": {"require_capture": true}, "fairness_policy": {"max_garbe": 0.1},
+            "calibration": {"target_fmr": 0.001},
+            "notice": {"text": "Open the door", "controller": "Door Ltd"}}}))
+        .expect("spec")
+        .parse()
+        .expect("valid");
+        let id = ProposalId::from_random([3; 16]);
+        let text = payload_text(
+            &id,
+            "bioguard.log/x",
+            &action,
+            Timestamp::from_unix(1),
+            Timestamp::from_unix(61),
+        )
+        .expect("payload");
+        assert!(text.starts_with("{\"type\":\"bioguard-proposal\",\"v\":1,"));
+        assert_eq!(payload_action(&text).expect("parses"), action);
+        assert!(matches!(
+            payload_action("{}"),
+            Err(ServiceError::Internal(_))
+        ));
+    }
+}

@@ -1,0 +1,14 @@
+//! Responsibility and supervision (the guideline's fourth principle): a tamper-evident audit
+//! ledger anyone can verify, incident response with its notifications, a compensation
+//! (claims) process, abuse detection, and a public transparency report.
+//!
+//! - `audit`: signed checkpoints, inclusion and consistency proofs, leaves, a subject's
+//!   history.
+//! - `incidents`: incidents, their actions and notifications; the abuse detector.
+//! - `claims`: claims, reviewers, the reserve.
+//! - `transparency`: the public counts.
+
+pub(crate) mod audit;
+pub(crate) mod claims;
+pub(crate) mod incidents;
+pub(crate) mod transparency;

@@ -1,0 +1,170 @@
+//! [`ClientStore`] on SQL.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use bioguard_core::{ClientId, ClientName, ClientRecord, Grant, PurposeId, Timestamp};
+use sqlx::Row;
+
+use crate::error::StoreError;
+use crate::records::{LeafDraft, NewClient};
+use crate::sql::conn::corrupt;
+use crate::sql::store::{Recorded, SqlStore};
+use crate::traits::ClientStore;
+
+#[async_trait]
+impl ClientStore for SqlStore {
+    async fn create_client(&self, c: &NewClient, leaf: &LeafDraft) -> Result<(), StoreError> {
+        let c = c.clone();
+        self.change(leaf, move |b, _| {
+            Box::pin(async move {
+                let inserted = sqlx::query(
+                    "INSERT INTO clients (id, name, key_digest, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(c.id.as_str())
+                .bind(c.name.as_str())
+                .bind(c.key_digest.to_vec())
+                .bind(c.created_at.unix())
+                .execute(b.conn())
+                .await;
+                match inserted {
+                    Ok(_) => {}
+                    Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                        return Err(StoreError::Conflict("a client with this id or key"));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                for g in &c.grants {
+                    sqlx::query(
+                        "INSERT INTO grants (client_id, purpose_id, operation) VALUES ($1, $2, $3)",
+                    )
+                    .bind(c.id.as_str())
+                    .bind(g.purpose.as_str())
+                    .bind(g.operation.as_str())
+                    .execute(b.conn())
+                    .await?;
+                }
+                Ok(Recorded::Changed(()))
+            })
+        })
+        .await
+    }
+
+    async fn replace_client_key(
+        &self,
+        client: &ClientId,
+        digest: &[u8; 32],
+        leaf: &LeafDraft,
+    ) -> Result<bool, StoreError> {
+        let (client, digest) = (client.clone(), *digest);
+        self.change(leaf, move |b, _| {
+            Box::pin(async move {
+                let n = sqlx::query("UPDATE clients SET key_digest = $1 WHERE id = $2")
+                    .bind(digest.to_vec())
+                    .bind(client.as_str())
+                    .execute(b.conn())
+                    .await?
+                    .rows_affected();
+                Ok(Recorded::when(n == 1, n == 1))
+            })
+        })
+        .await
+    }
+
+    async fn set_client_suspended(
+        &self,
+        client: &ClientId,
+        at: Option<Timestamp>,
+        leaf: &LeafDraft,
+    ) -> Result<bool, StoreError> {
+        let client = client.clone();
+        self.change(leaf, move |b, _| {
+            Box::pin(async move {
+                let n = sqlx::query("UPDATE clients SET suspended_at = $1 WHERE id = $2")
+                    .bind(at.map(|t| t.unix()))
+                    .bind(client.as_str())
+                    .execute(b.conn())
+                    .await?
+                    .rows_affected();
+                Ok(Recorded::when(n == 1, n == 1))
+            })
+        })
+        .await
+    }
+
+    async fn client_by_key_digest(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<ClientRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT c.id, c.name, c.suspended_at, g.purpose_id, g.operation FROM clients c \
+             LEFT JOIN grants g ON g.client_id = c.id WHERE c.key_digest = $1",
+        )
+        .bind(digest.to_vec())
+        .fetch_all(&self.pool)
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let mut grants = BTreeSet::new();
+        for row in &rows {
+            let purpose: Option<String> = row.try_get("purpose_id")?;
+            let op: Option<String> = row.try_get("operation")?;
+            if let (Some(p), Some(o)) = (purpose, op) {
+                grants.insert(Grant {
+                    purpose: PurposeId::parse(&p).map_err(|_| corrupt("grant purpose"))?,
+                    operation: o.parse().map_err(|_| corrupt("grant operation"))?,
+                });
+            }
+        }
+        Ok(Some(ClientRecord {
+            id: ClientId::parse(&first.try_get::<String, _>("id")?)
+                .map_err(|_| corrupt("client id"))?,
+            name: ClientName::parse(&first.try_get::<String, _>("name")?)
+                .map_err(|_| corrupt("client name"))?,
+            grants,
+            suspended_at: first
+                .try_get::<Option<i64>, _>("suspended_at")?
+                .map(Timestamp::from_unix),
+        }))
+    }
+
+    async fn has_admin_token(&self) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_tokens")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn insert_admin_token(
+        &self,
+        digest: &[u8; 32],
+        at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<bool, StoreError> {
+        let digest = *digest;
+        self.change(leaf, move |b, _| {
+            Box::pin(async move {
+                let n = sqlx::query(
+                    "INSERT INTO admin_tokens (id, digest, created_at) VALUES ('initial', $1, $2) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(digest.to_vec())
+                .bind(at.unix())
+                .execute(b.conn())
+                .await?
+                .rows_affected();
+                Ok(Recorded::when(n == 1, n == 1))
+            })
+        })
+        .await
+    }
+
+    async fn is_admin_token(&self, digest: &[u8; 32]) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_tokens WHERE digest = $1")
+            .bind(digest.to_vec())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+}

@@ -1,0 +1,166 @@
+//! [`LedgerStore`] on SQL, and the PostgreSQL listener for ledger growth. Leaves are written
+//! by the writer with the change they record (see `store::SqlStore::record`); here are the
+//! leaves that record no stored change, and the reads.
+
+use async_trait::async_trait;
+use bioguard_core::{DecisionId, KeptCheckpoint, LedgerEntry, Pseudonym, Timestamp};
+use sqlx::Row;
+
+use crate::error::StoreError;
+use crate::records::LeafDraft;
+use crate::sql::conn::{LEDGER_CHANNEL, corrupt};
+use crate::sql::store::SqlStore;
+use crate::traits::LedgerStore;
+
+#[async_trait]
+impl LedgerStore for SqlStore {
+    async fn append_audit(&self, leaf: &LeafDraft) -> Result<u64, StoreError> {
+        let leaf = leaf.clone();
+        self.writer.write_rows(move |b| b.append_leaf(&leaf)).await
+    }
+
+    async fn save_checkpoint(
+        &self,
+        size: u64,
+        note: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (size, note, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(size as i64)
+        .bind(note)
+        .bind(at.unix())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn checkpoints(&self, from: u64, limit: u32) -> Result<Vec<KeptCheckpoint>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT size, note FROM audit_checkpoints WHERE size >= $1 ORDER BY size LIMIT $2",
+        )
+        .bind(from as i64)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(KeptCheckpoint {
+                    size: r.try_get::<i64, _>("size")? as u64,
+                    note: r.try_get("note")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn audit_size(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT size FROM audit_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn audit_leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        let rows =
+            sqlx::query("SELECT leaf FROM audit_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx")
+                .bind(start as i64)
+                .bind(end as i64)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(|r| Ok(r.try_get("leaf")?)).collect()
+    }
+
+    async fn audit_leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<[u8; 32]>, StoreError> {
+        let rows =
+            sqlx::query("SELECT hash FROM audit_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx")
+                .bind(start as i64)
+                .bind(end as i64)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                r.try_get::<Vec<u8>, _>("hash")?
+                    .try_into()
+                    .map_err(|_| corrupt("leaf hash"))
+            })
+            .collect()
+    }
+
+    async fn subject_history(&self, subject: &Pseudonym) -> Result<Vec<LedgerEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT idx, leaf FROM audit_leaves WHERE subject = $1 \
+                 UNION ALL SELECT l.idx, l.leaf FROM audit_mentions m \
+                 JOIN audit_leaves l ON l.idx = m.idx WHERE m.subject = $1 ORDER BY idx",
+        )
+        .bind(subject.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LedgerEntry {
+                    index: r.try_get::<i64, _>("idx")? as u64,
+                    leaf: r.try_get("leaf")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn decision_leaf(
+        &self,
+        decision: &DecisionId,
+    ) -> Result<Option<LedgerEntry>, StoreError> {
+        // Canonical leaves write the detail pair exactly so.
+        let pattern = format!("%[\"decision\",\"{decision}\"]%");
+        let rows =
+            sqlx::query("SELECT idx, leaf FROM audit_leaves WHERE leaf LIKE $1 ORDER BY idx")
+                .bind(pattern.into_bytes())
+                .fetch_all(&self.pool)
+                .await?;
+        for r in rows {
+            let leaf: Vec<u8> = r.try_get("leaf")?;
+            if let Some(l) = bioguard_ledger::Leaf::decode(&leaf)
+                && (l.op == "verify" || l.op == "identify")
+                && l.detail
+                    .iter()
+                    .any(|(k, v)| k == "decision" && v == decision.as_str())
+            {
+                return Ok(Some(LedgerEntry {
+                    index: r.try_get::<i64, _>("idx")? as u64,
+                    leaf,
+                }));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Announcements of ledger growth from PostgreSQL (`LISTEN bioguard_ledger`).
+pub struct LedgerListener(sqlx::postgres::PgListener);
+
+impl std::fmt::Debug for LedgerListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LedgerListener")
+    }
+}
+
+impl LedgerListener {
+    /// Listens on the database at `url`; `None` for SQLite, which has no notifications (one
+    /// process owns the file; other nodes poll).
+    pub async fn connect(url: &str) -> Result<Option<Self>, StoreError> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Ok(None);
+        }
+        let mut l = sqlx::postgres::PgListener::connect(url).await?;
+        l.listen(LEDGER_CHANNEL).await?;
+        Ok(Some(Self(l)))
+    }
+
+    /// Waits for the next commit that grew the ledger (a lost connection is re-established
+    /// by the next call; notifications sent meanwhile are covered by the caller's polling).
+    pub async fn recv(&mut self) -> Result<(), StoreError> {
+        self.0.recv().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,37 @@
+use async_trait::async_trait;
+use bioguard_core::{DecisionId, KeptCheckpoint, LedgerEntry, Pseudonym, Timestamp};
+
+use crate::error::StoreError;
+use crate::records::LeafDraft;
+
+/// The audit ledger: leaves (written with every change by the other traits' methods),
+/// checkpoints, and reads.
+#[async_trait]
+pub trait LedgerStore: Send + Sync {
+    /// Appends a leaf that records no stored change (a refusal, a burst of failed
+    /// authentications). Returns its index.
+    async fn append_audit(&self, leaf: &LeafDraft) -> Result<u64, StoreError>;
+
+    /// Keeps a signed checkpoint (once per size; a second one of the same size is ignored).
+    async fn save_checkpoint(&self, size: u64, note: &str, at: Timestamp)
+    -> Result<(), StoreError>;
+
+    /// Saved checkpoints of sizes at least `from`, oldest first, at most `limit`.
+    async fn checkpoints(&self, from: u64, limit: u32) -> Result<Vec<KeptCheckpoint>, StoreError>;
+
+    /// The number of audit leaves.
+    async fn audit_size(&self) -> Result<u64, StoreError>;
+
+    /// The audit leaves with indexes in [start, end), in order.
+    async fn audit_leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// The leaf hashes with indexes in [start, end), in order.
+    async fn audit_leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<[u8; 32]>, StoreError>;
+
+    /// The audit leaves about one subject, with their indexes.
+    async fn subject_history(&self, subject: &Pseudonym) -> Result<Vec<LedgerEntry>, StoreError>;
+
+    /// The leaf that records a decision (a verification or identification).
+    async fn decision_leaf(&self, decision: &DecisionId)
+    -> Result<Option<LedgerEntry>, StoreError>;
+}
