@@ -7,12 +7,34 @@
 
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::{Dimension, ValidationError};
+use crate::ValidationError;
 
 /// The smallest embedding dimension accepted.
 pub const MIN_DIMENSION: usize = 2;
 /// The largest embedding dimension accepted.
 pub const MAX_DIMENSION: usize = 4096;
+
+/// The number of values in an embedding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Dimension(u16);
+
+impl Dimension {
+    /// Parses a dimension.
+    pub fn new(n: u64) -> Result<Self, ValidationError> {
+        if !(MIN_DIMENSION as u64..=MAX_DIMENSION as u64).contains(&n) {
+            return Err(ValidationError::new(
+                "dimension",
+                format!("an integer from {MIN_DIMENSION} to {MAX_DIMENSION}"),
+            ));
+        }
+        Ok(Self(n as u16))
+    }
+
+    /// The dimension as a count.
+    pub fn get(self) -> usize {
+        usize::from(self.0)
+    }
+}
 
 /// A checked embedding: the purpose's dimension, finite values, not all zero.
 #[derive(Zeroize, ZeroizeOnDrop)]

@@ -33,7 +33,7 @@ pub use consent::{
     NoticeVersion, version_number,
 };
 pub use decision::{Decision, Outcome, Risk, RiskBand};
-pub use embedding::{Embedding, MAX_DIMENSION, MIN_DIMENSION};
+pub use embedding::{Dimension, Embedding, MAX_DIMENSION, MIN_DIMENSION};
 pub use error::ValidationError;
 pub use fairness::{
     DifferentialIntervals, Differentials, EerReport, FairnessReport, FairnessState, FairnessStatus,
@@ -56,8 +56,8 @@ pub use incident::{
 pub use ledger::{Balance, KekUsage, KeptCheckpoint, LedgerEntry};
 pub use notice::{Notice, NoticeDraft, NoticeFloor};
 pub use purpose::{
-    CodeBits, DEFAULT_THRESHOLD, Description, Dimension, FairnessPolicy, MAX_GALLERY_SIZE,
-    Operation, Purpose, PurposeRecord, Retention, RiskPolicy, Threshold,
+    CodeBits, DEFAULT_THRESHOLD, Description, FairnessPolicy, MAX_GALLERY_SIZE, Operation, Purpose,
+    PurposeRecord, Retention, RiskPolicy, Threshold,
 };
 pub use purpose_spec::{
     FairnessPolicySpec, MAX_CALIBRATION_BYTES, NoticeSpec, PurposeDefinition, PurposeSpec,

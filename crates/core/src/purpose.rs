@@ -8,8 +8,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::embedding::{MAX_DIMENSION, MIN_DIMENSION};
-use crate::{PurposeId, ValidationError};
+use crate::{Dimension, PurposeId, ValidationError};
 
 /// What a client may do with a purpose's templates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -82,28 +81,6 @@ impl Description {
     /// The text.
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-/// The number of values in an embedding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Dimension(u16);
-
-impl Dimension {
-    /// Parses a dimension.
-    pub fn new(n: u64) -> Result<Self, ValidationError> {
-        if !(MIN_DIMENSION as u64..=MAX_DIMENSION as u64).contains(&n) {
-            return Err(ValidationError::new(
-                "dimension",
-                format!("an integer from {MIN_DIMENSION} to {MAX_DIMENSION}"),
-            ));
-        }
-        Ok(Self(n as u16))
-    }
-
-    /// The dimension as a count.
-    pub fn get(self) -> usize {
-        usize::from(self.0)
     }
 }
 

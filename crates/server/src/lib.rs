@@ -128,6 +128,7 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 pub fn app(state: AppState) -> Router {
     let limit = state.max_body_bytes;
     routes::router()
+        .route("/openapi.json", axum::routing::get(openapi::serve))
         .merge(pages::router())
         .route_layer(middleware::from_fn(tag_route))
         .fallback(not_found)

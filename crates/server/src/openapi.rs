@@ -107,21 +107,21 @@ impl Modify for Security {
         description = "Consent-gated biometric enrolment and verification over encrypted storage."
     ),
     paths(
-        routes::health, routes::openapi, routes::create_purpose, routes::list_purposes,
-        routes::create_client, routes::grant_consent, routes::withdraw_consent, routes::enroll,
-        routes::verify, routes::subject_summary, routes::erase_subject,
-        routes::rotate_protection_key, routes::identify, routes::identify_batch,
-        routes::audit_key, routes::audit_checkpoint, routes::audit_inclusion,
-        routes::audit_consistency, routes::audit_leaves, routes::subject_history,
-        routes::audit_checkpoints, routes::retention_schedule,
-        routes::lock_subject, routes::unlock_subject, routes::document_keys,
-        routes::publish_notice, routes::list_notices, routes::subject_report,
-        routes::register_group, routes::get_group, routes::make_proposal, routes::get_proposal,
-        routes::approve_proposal, routes::rotate_client_key, routes::register_device,
-        routes::issue_challenge, routes::open_incident, routes::get_incident,
-        routes::incident_action, routes::transparency, routes::file_claim, routes::get_claim,
-        routes::decide_claim, routes::reserve_topup, routes::reserve_balances,
-        routes::create_reviewer, routes::activate_matcher, routes::issue_portal_link
+        routes::meta::health, serve, routes::purposes::create_purpose, routes::purposes::list_purposes,
+        routes::clients::create_client, routes::subjects::grant_consent, routes::subjects::withdraw_consent, routes::subjects::enroll,
+        routes::uses::verify, routes::subjects::subject_summary, routes::subjects::erase_subject,
+        routes::purposes::rotate_protection_key, routes::uses::identify, routes::uses::identify_batch,
+        routes::audit::audit_key, routes::audit::audit_checkpoint, routes::audit::audit_inclusion,
+        routes::audit::audit_consistency, routes::audit::audit_leaves, routes::subjects::subject_history,
+        routes::audit::audit_checkpoints, routes::meta::retention_schedule,
+        routes::subjects::lock_subject, routes::subjects::unlock_subject, routes::meta::document_keys,
+        routes::purposes::publish_notice, routes::purposes::list_notices, routes::subjects::subject_report,
+        routes::governance::register_group, routes::governance::get_group, routes::governance::make_proposal, routes::governance::get_proposal,
+        routes::governance::approve_proposal, routes::clients::rotate_client_key, routes::clients::register_device,
+        routes::clients::issue_challenge, routes::incidents::open_incident, routes::incidents::get_incident,
+        routes::incidents::incident_action, routes::meta::transparency, routes::claims::file_claim, routes::claims::get_claim,
+        routes::claims::decide_claim, routes::claims::reserve_topup, routes::claims::reserve_balances,
+        routes::claims::create_reviewer, routes::purposes::activate_matcher, routes::subjects::issue_portal_link
     ),
     components(schemas(
         ErrorBody, ErrorDetail, PurposeRequest, PurposeBody, RetentionBody, GrantBody,
@@ -146,6 +146,16 @@ impl Modify for Security {
     modifiers(&Security, &CommonErrors)
 )]
 struct ApiDoc;
+
+/// The OpenAPI 3 description of this API.
+#[utoipa::path(get, path = "/openapi.json", tag = "meta",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
+pub(crate) async fn serve() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        openapi_json(),
+    )
+}
 
 /// The OpenAPI document as JSON text, built once.
 pub fn openapi_json() -> &'static str {

@@ -8,7 +8,6 @@
 //! detectors).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use bioguard_core::Timestamp;
 use bioguard_crypto::KeyProvider;
@@ -18,16 +17,17 @@ use bioguard_store::{
     PurposeStore, RetentionStore, Store, VerificationStore,
 };
 
-use crate::abuse::auth::AuthFailures;
+use crate::abuse::auth_failures::AuthFailures;
 use crate::abuse::galleries::Galleries;
+use crate::abuse::lockouts::Lockouts;
+use crate::abuse::ratelimit::PORTAL_REQUESTS_PER_SEC;
 use crate::abuse::ratelimit::RateLimits;
-use crate::abuse::risk::Lockouts;
+use crate::clock::Clock;
 use crate::error::ServiceError;
-use crate::privacy::portal::PORTAL_REQUESTS_PER_SEC;
 use crate::security::protection::ProtectionCache;
 use crate::security::secrets::Secrets;
-use crate::supervision::audit::LedgerCache;
-use crate::supervision::incidents::Detector;
+use crate::supervision::detector::Detector;
+use crate::supervision::ledger_cache::LedgerCache;
 
 /// The store, one handle per concern (all the same database).
 #[derive(Clone)]
@@ -90,26 +90,6 @@ pub struct Service {
     pub(crate) portal_limits: Arc<RateLimits<String>>,
     pub(crate) lockouts: Arc<Lockouts>,
     pub(crate) detector: Arc<Detector>,
-}
-
-/// The service's clock: the system clock plus an offset. Only tests move the offset, to see
-/// retention limits and deadlines pass without waiting for them.
-#[derive(Debug, Default)]
-pub struct Clock {
-    offset_secs: AtomicI64,
-}
-
-impl Clock {
-    /// The current time.
-    pub fn now(&self) -> Timestamp {
-        let offset = self.offset_secs.load(Ordering::Relaxed);
-        Timestamp::from_unix(system_now().saturating_add(offset))
-    }
-
-    /// Moves this clock forward by `secs` seconds.
-    pub fn advance(&self, secs: i64) {
-        self.offset_secs.fetch_add(secs, Ordering::Relaxed);
-    }
 }
 
 impl std::fmt::Debug for Service {
@@ -207,22 +187,4 @@ tokio::task_local! {
 /// Runs `f` with `id` as the request id recorded in the audit leaves it writes.
 pub async fn with_request_id<F: std::future::Future>(id: String, f: F) -> F::Output {
     REQUEST_ID.scope(id, f).await
-}
-
-/// The system clock in Unix seconds.
-fn system_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// The system time, for the few records made before a service (and its clock) exists.
-pub(crate) fn now() -> Timestamp {
-    Timestamp::from_unix(system_now())
-}
-
-/// 16 random bytes, for ids.
-pub(crate) fn random16() -> Result<[u8; 16], ServiceError> {
-    bioguard_crypto::random_array::<16>().map_err(|e| ServiceError::Internal(e.to_string()))
 }

@@ -20,6 +20,7 @@
 //! and are never kept.
 
 mod abuse;
+mod clock;
 mod error;
 mod facade;
 mod fairness;
@@ -30,18 +31,18 @@ mod supervision;
 pub use abuse::auth::{Admin, AuthenticatedClient, PurposeAuthorized};
 pub use abuse::identify::{Identification, IdentifyRequest, MAX_BATCH, MAX_CANDIDATES};
 pub use abuse::purposes::{ClientCreated, KeyRotation};
+pub use abuse::ratelimit::PORTAL_REQUESTS_PER_SEC;
 pub use abuse::risk::{CHALLENGE_SECS, Capture, capture_message};
+pub use clock::Clock;
 pub use error::ServiceError;
-pub use facade::{Clock, Service, with_request_id};
+pub use facade::{Service, with_request_id};
 pub use fairness::activation::Activation;
 pub use fairness::gate::{MAX_REPORT_BYTES, SubmittedReport, Verdict, check_report};
 pub use privacy::consent::{ConsentGiven, Withdrawal};
 pub use privacy::documents::{CERTIFICATE_TYPE, Jwks, RECEIPT_TYPE};
 pub use privacy::enrolment::{Enrolment, MAX_GALLERIES_PER_TEMPLATE};
 pub use privacy::notices::NoticeText;
-pub use privacy::portal::{
-    PORTAL_LINK_MAX_SECS, PORTAL_LINK_SECS, PORTAL_REQUESTS_PER_SEC, PortalSession, PortalView,
-};
+pub use privacy::portal::{PORTAL_LINK_MAX_SECS, PORTAL_LINK_SECS, PortalSession, PortalView};
 pub use privacy::retention::SweepReport;
 pub use privacy::rights::{
     AuditLogKey, Erasure, ReportConsent, ReportNotice, ReportPurpose, ReportRetention,

@@ -5,10 +5,10 @@ use std::fmt::Write as _;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use bioguard_core::FairnessReport;
 use bioguard_engine::fairness::Rate;
 use bioguard_engine::fairness::evaluation::{Evaluation, GroupResult, Interval};
 use bioguard_server::escape_html as esc;
-use serde_json::Value;
 
 use super::plot;
 
@@ -99,9 +99,9 @@ fn summary_row(g: &GroupResult, out: &mut String) {
 }
 
 /// Renders the report page.
-pub fn render(e: &Evaluation, report: &Value) -> String {
+pub fn render(e: &Evaluation, report: &FairnessReport) -> String {
     let font = B64.encode(plot::FONT);
-    let synthetic = report["synthetic"].as_bool().unwrap_or(false);
+    let synthetic = report.synthetic.unwrap_or(false);
     let mut body = String::new();
     let _ = write!(
         body,
@@ -120,11 +120,11 @@ pub fn render(e: &Evaluation, report: &Value) -> String {
          <dt>Convention</dt><dd>accept when score ≥ threshold (an impostor exactly at the threshold is a false match)</dd>\
          <dt>Intervals</dt><dd>{}% Clopper-Pearson per rate; subject-level bootstrap percentile intervals ({} replicates, seed {})</dd>\
          <dt>Generated</dt><dd>{} by {}</dd></dl></section>",
-        esc(report["input"]["file"].as_str().unwrap_or("")),
-        esc(report["input"]["kind"].as_str().unwrap_or("")),
+        esc(&report.input.file),
+        esc(&report.input.kind),
         e.overall.fmr.trials + e.overall.fnmr.trials,
-        esc(report["input"]["sha256"].as_str().unwrap_or("")),
-        esc(&report["matcher"].to_string()),
+        esc(&report.input.sha256),
+        esc(&serde_json::to_string(&report.matcher).unwrap_or_default()),
         e.threshold,
         if e.options.threshold.is_some() {
             "as given".to_owned()
@@ -135,14 +135,14 @@ pub fn render(e: &Evaluation, report: &Value) -> String {
             )
         },
         e.options.confidence * 100.0,
-        report["bootstrap_replicates"],
+        report.bootstrap_replicates,
         e.options.seed,
-        esc(report["generated_at"].as_str().unwrap_or("")),
-        esc(report["generator"].as_str().unwrap_or("")),
+        esc(&report.generated_at),
+        esc(&report.generator),
     );
     body.push_str("<section aria-labelledby=statements><h2 id=statements>How to read this, and its limits</h2><ul>");
-    for s in report["statements"].as_array().into_iter().flatten() {
-        let _ = write!(body, "<li>{}</li>", esc(s.as_str().unwrap_or("")));
+    for s in &report.statements {
+        let _ = write!(body, "<li>{}</li>", esc(s));
     }
     body.push_str("</ul></section>");
 

@@ -6,10 +6,10 @@ use std::io::BufRead;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use bioguard_core::{CodeBits, Dimension, Embedding};
+use bioguard_core::{CodeBits, Dimension, Embedding, MatcherForm, MatcherInfo};
 use bioguard_engine::fairness::evaluation::Table;
 use bioguard_engine::{Kernel, SignProjection, cosine_similarity};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::progress::Progress;
@@ -31,7 +31,7 @@ pub struct Input {
     pub kind: &'static str,
     pub file_name: String,
     pub sha256: String,
-    pub matcher: Value,
+    pub matcher: MatcherInfo,
     pub synthetic: bool,
     pub labels_statement: String,
     pub notes: Vec<String>,
@@ -45,10 +45,14 @@ fn file_name(path: &Path) -> String {
 }
 
 /// Parses `protected:BITS` or `raw`.
-fn declared_matcher(m: Option<&str>) -> anyhow::Result<Value> {
+fn declared_matcher(m: Option<&str>) -> anyhow::Result<MatcherInfo> {
+    let form = |form| MatcherInfo {
+        form,
+        ..MatcherInfo::default()
+    };
     Ok(match m {
-        None => json!({"form": "undeclared"}),
-        Some("raw") => json!({"form": "raw"}),
+        None => form(MatcherForm::Undeclared),
+        Some("raw") => form(MatcherForm::Raw),
         Some(m) => {
             let bits = m
                 .strip_prefix("protected:")
@@ -59,7 +63,10 @@ fn declared_matcher(m: Option<&str>) -> anyhow::Result<Value> {
                         "--matcher {m:?}: expected `raw` or `protected:BITS` (e.g. protected:2048)"
                     )
                 })?;
-            json!({"form": "protected", "code_bits": bits.bits()})
+            MatcherInfo {
+                code_bits: Some(bits.bits() as u64),
+                ..form(MatcherForm::Protected)
+            }
         }
     })
 }
@@ -351,11 +358,17 @@ pub fn score_embeddings(
         });
     }
     let matcher = match a.form {
-        Form::Raw => json!({"form": "raw", "dimension": dimension.get()}),
-        Form::Protected => {
-            json!({"form": "protected", "code_bits": a.bits, "dimension": dimension.get(),
-                                  "key": "fresh random key for this evaluation"})
-        }
+        Form::Raw => MatcherInfo {
+            form: MatcherForm::Raw,
+            dimension: Some(dimension.get() as u64),
+            ..MatcherInfo::default()
+        },
+        Form::Protected => MatcherInfo {
+            form: MatcherForm::Protected,
+            code_bits: Some(a.bits),
+            dimension: Some(dimension.get() as u64),
+            key: Some("fresh random key for this evaluation".into()),
+        },
     };
     Ok(Input {
         table,

@@ -9,14 +9,14 @@ mod plot;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use bioguard_core::{
+    DifferentialIntervals, Differentials, EerReport, FairnessReport, GroupReport, Num,
+    REPORT_FORMAT, RateReport, ReportInput, ScoreSummary, finite,
+};
 use bioguard_engine::fairness::Rate;
 use bioguard_engine::fairness::evaluation::{self, Evaluation, GroupResult, Interval, Options};
-use serde_json::{Value, json};
 
 pub use input::Form;
-
-/// The report's format name; the gate refuses any other.
-pub const FORMAT: &str = "bioguard-fairness-report/1";
 
 /// Options of `bioguard fairness evaluate`.
 #[derive(clap::Args)]
@@ -116,7 +116,7 @@ pub fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
     })
     .context("cannot evaluate")?;
     progress.finish();
-    let report = report_json(&e, &input);
+    let report = report(&e, &input);
     write(&a.json, &serde_json::to_string_pretty(&report)?)?;
     if let Some(path) = &a.html {
         write(path, &html::render(&e, &report))?;
@@ -163,47 +163,61 @@ pub(crate) fn ratio_text(x: f64) -> String {
     }
 }
 
-/// A number for JSON: non-finite values (an infinite ratio) become null.
-fn num(x: f64) -> Value {
-    if x.is_finite() { json!(x) } else { Value::Null }
+fn rate(r: &Rate) -> RateReport {
+    RateReport {
+        errors: r.errors,
+        trials: r.trials,
+        value: finite(r.value),
+        ci: [finite(r.lower), finite(r.upper)],
+    }
 }
 
-fn rate(r: &Rate) -> Value {
-    json!({"errors": r.errors, "trials": r.trials, "value": num(r.value),
-           "ci": [num(r.lower), num(r.upper)]})
+fn interval(i: Option<Interval>) -> Option<[Num; 2]> {
+    i.map(|i| [finite(i.lower), finite(i.upper)])
 }
 
-fn interval(i: Option<Interval>) -> Value {
-    i.map_or(Value::Null, |i| json!([num(i.lower), num(i.upper)]))
-}
-
-fn group_json(g: &GroupResult) -> Value {
-    let summary = |s: &evaluation::Summary| {
-        json!({"count": s.count, "mean": num(s.mean), "sd": num(s.sd), "min": num(s.min),
-               "p05": num(s.p05), "median": num(s.median), "p95": num(s.p95), "max": num(s.max)})
+fn group_report(g: &GroupResult) -> GroupReport {
+    let summary = |s: &evaluation::Summary| ScoreSummary {
+        count: s.count as u64,
+        mean: finite(s.mean),
+        sd: finite(s.sd),
+        min: finite(s.min),
+        p05: finite(s.p05),
+        median: finite(s.median),
+        p95: finite(s.p95),
+        max: finite(s.max),
     };
-    json!({
-        "name": g.name,
-        "subjects": g.subjects,
-        "genuine_comparisons": g.fnmr.trials,
-        "impostor_comparisons": g.fmr.trials,
-        "fmr": rate(&g.fmr),
-        "fnmr": rate(&g.fnmr),
-        "fmr_bootstrap_ci": interval(g.fmr_bootstrap),
-        "fnmr_bootstrap_ci": interval(g.fnmr_bootstrap),
-        "eer": g.eer.map(|e| json!({"value": num(e.value), "threshold": num(e.threshold)})),
-        "fta": g.fta.as_ref().map(rate),
-        "fte": g.fte.as_ref().map(rate),
-        "genuine_scores": summary(&g.genuine),
-        "impostor_scores": summary(&g.impostor),
-        "det": g.det.iter().map(|p| json!([num(p.threshold), num(p.fmr), num(p.fnmr)])).collect::<Vec<_>>(),
-        "genuine_histogram": g.genuine_histogram,
-        "impostor_histogram": g.impostor_histogram,
-        "too_small": g.too_small,
-    })
+    GroupReport {
+        name: g.name.clone(),
+        subjects: g.subjects.map(|n| n as u64),
+        genuine_comparisons: g.fnmr.trials,
+        impostor_comparisons: g.fmr.trials,
+        fmr: rate(&g.fmr),
+        fnmr: rate(&g.fnmr),
+        fmr_bootstrap_ci: interval(g.fmr_bootstrap),
+        fnmr_bootstrap_ci: interval(g.fnmr_bootstrap),
+        eer: g.eer.map(|e| EerReport {
+            value: finite(e.value),
+            threshold: finite(e.threshold),
+        }),
+        fta: g.fta.as_ref().map(rate),
+        fte: g.fte.as_ref().map(rate),
+        genuine_scores: summary(&g.genuine),
+        impostor_scores: summary(&g.impostor),
+        det: g
+            .det
+            .iter()
+            .map(|p| [finite(p.threshold), finite(p.fmr), finite(p.fnmr)])
+            .collect(),
+        genuine_histogram: g.genuine_histogram.clone(),
+        impostor_histogram: g.impostor_histogram.clone(),
+        too_small: g.too_small.clone(),
+    }
 }
 
-fn report_json(e: &Evaluation, input: &input::Input) -> Value {
+/// The statements a report makes about itself: how its groups were labelled, and what its
+/// figures cannot say.
+fn statements(e: &Evaluation, input: &input::Input) -> Vec<String> {
     let mut statements = vec![input.labels_statement.clone()];
     statements.extend(input.notes.iter().cloned());
     for g in &e.groups {
@@ -257,47 +271,66 @@ fn report_json(e: &Evaluation, input: &input::Input) -> Value {
                 .into(),
         );
     }
-    json!({
-        "format": FORMAT,
-        "generated_at": bioguard_core::rfc3339(bioguard_core::Timestamp::from_unix(
+    statements
+}
+
+fn report(e: &Evaluation, input: &input::Input) -> FairnessReport {
+    let compared = (e.groups.len() - e.excluded.len()) as u64;
+    FairnessReport {
+        format: REPORT_FORMAT.into(),
+        generated_at: bioguard_core::rfc3339(bioguard_core::Timestamp::from_unix(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64),
         )),
-        "generator": format!("bioguard {}", env!("CARGO_PKG_VERSION")),
-        "synthetic": input.synthetic,
-        "input": {
-            "kind": input.kind,
-            "file": input.file_name,
-            "sha256": input.sha256,
-            "comparisons": input.table.len(),
-            "subjects_named": input.table.has_subjects(),
+        generator: format!("bioguard {}", env!("CARGO_PKG_VERSION")),
+        synthetic: Some(input.synthetic),
+        input: ReportInput {
+            kind: input.kind.into(),
+            file: input.file_name.clone(),
+            sha256: input.sha256.clone(),
+            comparisons: input.table.len() as u64,
+            subjects_named: input.table.has_subjects(),
         },
-        "matcher": input.matcher,
-        "threshold": num(e.threshold),
-        "threshold_from": if e.options.threshold.is_some() { "given" } else { "target_fmr" },
-        "target_fmr": e.options.target_fmr,
-        "confidence": e.options.confidence,
-        "alpha": e.options.alpha,
-        "bootstrap_replicates": if input.table.has_subjects() { e.options.bootstrap } else { 0 },
-        "seed": e.options.seed,
-        "overall": group_json(&e.overall),
-        "groups": e.groups.iter().map(group_json).collect::<Vec<_>>(),
-        "histogram_edges": e.bin_edges.iter().map(|x| num(*x)).collect::<Vec<_>>(),
-        "differentials": e.differentials.map(|d| json!({
-            "groups": e.groups.len() - e.excluded.len(),
-            "fmr_ratio": num(d.fmr_ratio), "fnmr_ratio": num(d.fnmr_ratio), "fdr": num(d.fdr),
-            "inequity_rate": num(d.inequity_rate), "garbe": num(d.garbe),
-        })),
-        "differential_bootstrap_ci": e.differential_intervals.map(|b| json!({
-            "replicates": b.replicates,
-            "fmr_ratio": interval(Some(b.fmr_ratio)), "fnmr_ratio": interval(Some(b.fnmr_ratio)),
-            "fdr": interval(Some(b.fdr)), "inequity_rate": interval(Some(b.inequity_rate)),
-            "garbe": interval(Some(b.garbe)),
-        })),
-        "excluded_groups": e.excluded,
-        "statements": statements,
-    })
+        matcher: input.matcher.clone(),
+        threshold: finite(e.threshold),
+        threshold_from: if e.options.threshold.is_some() {
+            "given"
+        } else {
+            "target_fmr"
+        }
+        .into(),
+        target_fmr: Some(e.options.target_fmr),
+        confidence: Some(e.options.confidence),
+        alpha: Some(e.options.alpha),
+        bootstrap_replicates: if input.table.has_subjects() {
+            e.options.bootstrap as u64
+        } else {
+            0
+        },
+        seed: e.options.seed,
+        overall: group_report(&e.overall),
+        groups: e.groups.iter().map(group_report).collect(),
+        histogram_edges: e.bin_edges.iter().map(|x| finite(*x)).collect(),
+        differentials: e.differentials.map(|d| Differentials {
+            groups: compared,
+            fmr_ratio: finite(d.fmr_ratio),
+            fnmr_ratio: finite(d.fnmr_ratio),
+            fdr: finite(d.fdr),
+            inequity_rate: finite(d.inequity_rate),
+            garbe: finite(d.garbe),
+        }),
+        differential_bootstrap_ci: e.differential_intervals.map(|b| DifferentialIntervals {
+            replicates: b.replicates as u64,
+            fmr_ratio: interval(Some(b.fmr_ratio)),
+            fnmr_ratio: interval(Some(b.fnmr_ratio)),
+            fdr: interval(Some(b.fdr)),
+            inequity_rate: interval(Some(b.inequity_rate)),
+            garbe: interval(Some(b.garbe)),
+        }),
+        excluded_groups: e.excluded.clone(),
+        statements: statements(e, input),
+    }
 }
 
 /// `bioguard bench fairness`: writes `scores` synthetic comparison scores (four groups, 250
@@ -330,7 +363,7 @@ pub fn bench(scores: u64, runs: usize) -> anyhow::Result<()> {
         })?;
         let evaluated = t.elapsed().as_secs_f64();
         let t = std::time::Instant::now();
-        let report = report_json(&e, &input);
+        let report = report(&e, &input);
         let text = serde_json::to_string_pretty(&report)?;
         let page = html::render(&e, &report);
         let written = t.elapsed().as_secs_f64();

@@ -17,8 +17,9 @@ use bioguard_engine::{Kernel, ProtectedCode};
 
 use crate::abuse::auth::AuthenticatedClient;
 use crate::abuse::risk::Capture;
+use crate::clock::random16;
 use crate::error::ServiceError;
-use crate::facade::{Service, random16};
+use crate::facade::Service;
 use crate::privacy::consent::ConsentChecked;
 use crate::security::templates::open_template;
 

@@ -3,18 +3,22 @@
 //! recorded; devices sign captures over one-time challenges; failures lock a subject out for
 //! a while; clients are rate-limited.
 //!
-//! - `auth`: who is calling (the admin, a client), and the
+//! - `auth` (with `auth_failures`): who is calling (the admin, a client), and the
 //!   [`PurposeAuthorized`](auth::PurposeAuthorized) proof a use needs.
 //! - `purposes`: declaring purposes and clients with their grants.
 //! - `verify`: 1:1 verification.
 //! - `identify`: 1:N identification in a named gallery.
-//! - `galleries`: the in-memory galleries and how each node keeps them current.
-//! - `risk`: signed captures, challenges, lockouts and the risk score.
+//! - `galleries`: the in-memory galleries; `gallery_sync`: how each node fills them and
+//!   keeps them current.
+//! - `risk`: signed captures, challenges and the risk score; `lockouts`: failed attempts.
 //! - `ratelimit`: per-client token buckets.
 
 pub(crate) mod auth;
+pub(crate) mod auth_failures;
 pub(crate) mod galleries;
+pub(crate) mod gallery_sync;
 pub(crate) mod identify;
+pub(crate) mod lockouts;
 pub(crate) mod purposes;
 pub(crate) mod ratelimit;
 pub(crate) mod risk;

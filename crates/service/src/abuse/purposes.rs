@@ -13,8 +13,9 @@ use bioguard_store::{NewClient, StoreError};
 use zeroize::Zeroizing;
 
 use crate::abuse::auth::Admin;
+use crate::clock::random16;
 use crate::error::ServiceError;
-use crate::facade::{Service, random16};
+use crate::facade::Service;
 use crate::privacy::notices::publish;
 use crate::security::protection::new_protection_key;
 

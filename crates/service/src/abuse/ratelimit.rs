@@ -7,6 +7,10 @@ use std::time::Instant;
 
 use bioguard_core::ClientId;
 
+/// Portal requests per second one link (or all invalid tokens together) may make on a node,
+/// with a burst of twice that.
+pub const PORTAL_REQUESTS_PER_SEC: u32 = 5;
+
 /// Requests per second each client may make on one node, with a burst of twice that.
 #[derive(Debug)]
 pub(crate) struct RateLimits<K = ClientId> {

@@ -11,8 +11,9 @@ use bioguard_core::{Decision, DecisionId, Embedding, Operation, Outcome, Purpose
 use bioguard_engine::Kernel;
 
 use crate::abuse::risk::{Capture, near_miss_band};
+use crate::clock::random16;
 use crate::error::ServiceError;
-use crate::facade::{Service, random16};
+use crate::facade::Service;
 use crate::privacy::consent::ConsentChecked;
 use crate::security::templates::open_template;
 

@@ -13,8 +13,9 @@ use bioguard_core::{
 use bioguard_store::{ConsentEvidence, IndexRecord, LeafDraft};
 
 use crate::abuse::auth::AuthenticatedClient;
+use crate::clock::random16;
 use crate::error::ServiceError;
-use crate::facade::{Service, random16};
+use crate::facade::Service;
 use crate::privacy::notices::{NoticeState, allows_enrolment, allows_use};
 
 /// Proof that a live consent of one subject for one purpose was read, in the same read as

@@ -15,16 +15,12 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::facade::Service;
-use crate::privacy::notices::notice_json;
+use crate::privacy::notices::{DATA_TYPES, notice_json};
 
 /// The `typ` of a consent receipt.
 pub const RECEIPT_TYPE: &str = "bioguard-consent-receipt+jwt";
 /// The `typ` of a deletion certificate.
 pub const CERTIFICATE_TYPE: &str = "bioguard-deletion-certificate+jwt";
-
-/// What is collected under every purpose: the protected template only, never an image.
-pub(crate) const DATA_TYPES: &str = "biometric template: a protected binary code derived from an \
-                          embedding; no image, audio or raw embedding is kept";
 
 /// Who is responsible for the processing, as receipts state it when the notice does not.
 const CONTROLLER: &str = "the operator of this bioguard service (named in the purpose's notice)";

@@ -10,8 +10,9 @@ use bioguard_core::{
 use bioguard_store::{NewTemplate, StoreError};
 
 use crate::abuse::auth::AuthenticatedClient;
+use crate::clock::random16;
 use crate::error::ServiceError;
-use crate::facade::{Service, random16};
+use crate::facade::Service;
 use crate::privacy::consent::check_for_enrolment;
 use crate::security::templates::{
     FORMAT_PROTECTED, Sealing, new_data_key, seal_template, unwrap_data_key,

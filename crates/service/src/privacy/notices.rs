@@ -19,7 +19,10 @@ use sha2::Digest;
 use crate::abuse::auth::Admin;
 use crate::error::ServiceError;
 use crate::facade::Service;
-use crate::privacy::documents::DATA_TYPES;
+
+/// What is collected under every purpose: the protected template only, never an image.
+pub(crate) const DATA_TYPES: &str = "biometric template: a protected binary code derived from an \
+                          embedding; no image, audio or raw embedding is kept";
 
 /// The notice as published: canonical JSON with the purpose's facts, and its hash.
 pub(crate) fn publish(

@@ -23,10 +23,6 @@ pub const PORTAL_LINK_SECS: u32 = 900;
 /// The longest a portal link may live, in seconds.
 pub const PORTAL_LINK_MAX_SECS: u32 = 3600;
 
-/// Portal requests per second one link (or all invalid tokens together) may make on a node,
-/// with a burst of twice that.
-pub const PORTAL_REQUESTS_PER_SEC: u32 = 5;
-
 /// The prefix of portal tokens (to tell them from API keys in a leak report).
 const PREFIX: &str = "bgp_";
 

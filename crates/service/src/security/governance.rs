@@ -19,8 +19,9 @@ use bioguard_core::{
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 
 use crate::abuse::auth::Admin;
+use crate::clock::random16;
 use crate::error::ServiceError;
-use crate::facade::{Service, random16};
+use crate::facade::Service;
 
 pub use bioguard_core::{MAX_MEMBERS, MAX_PROPOSAL_SECS, MIN_PROPOSAL_SECS};
 

@@ -8,14 +8,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use bioguard_core::{Embedding, Purpose, PurposeId, PurposeRecord};
+use bioguard_core::{Purpose, PurposeId};
 use bioguard_crypto::{Aad, KekRef, Key256, KeyProvider, WrappedKey};
-use bioguard_engine::{ProtectedCode, SignProjection};
+use bioguard_engine::SignProjection;
 use bioguard_store::{PurposeStore, SealedKey};
 
-use crate::abuse::auth::PurposeAuthorized;
 use crate::error::ServiceError;
-use crate::facade::Service;
 
 pub(crate) fn aad(purpose: &PurposeId, version: u32) -> Aad {
     Aad::new("bioguard/protection-key/v1")
@@ -100,37 +98,5 @@ impl ProtectionCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(PurposeId, u32), Arc<SignProjection>>> {
         // A panic while holding this lock leaves a map that is still valid.
         self.transforms.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl Service {
-    /// Turns an embedding into the purpose's protected code under its current key, for a use
-    /// the client is authorised for. The embedding is consumed: its memory is zeroed as soon
-    /// as the code exists.
-    pub(crate) async fn protect(
-        &self,
-        authorized: &PurposeAuthorized,
-        purpose: &PurposeRecord,
-        embedding: Embedding,
-    ) -> Result<ProtectedCode, ServiceError> {
-        if authorized.purpose() != &purpose.purpose.id {
-            return Err(ServiceError::Internal(
-                "an authorisation for one purpose was used for another".into(),
-            ));
-        }
-        let transform = self
-            .protection
-            .get(
-                self.db.purposes.as_ref(),
-                self.keys.as_ref(),
-                &purpose.purpose,
-                purpose.protection_version,
-            )
-            .await?;
-        let code = transform.protect(&embedding).ok_or_else(|| {
-            ServiceError::Internal("transform and purpose dimension differ".into())
-        })?;
-        drop(embedding);
-        Ok(code)
     }
 }

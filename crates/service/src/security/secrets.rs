@@ -11,8 +11,8 @@ use bioguard_crypto::{Aad, KekRef, Key256, KeyProvider, MacKey, WrappedKey};
 use bioguard_store::{KeyStore, SealedKey};
 use sha2::Digest;
 
+use crate::clock::now;
 use crate::error::ServiceError;
-use crate::facade::now;
 
 const PSEUDONYM_KEY: &str = "pseudonym-key";
 const TOKEN_KEY: &str = "token-digest-key";

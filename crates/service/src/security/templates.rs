@@ -15,14 +15,18 @@
 //! carries both, and the template is opened under exactly those, so a proof for one person
 //! cannot open another's template.
 
-use bioguard_core::{CodeBits, DataKeyId, Pseudonym, PurposeId, SubjectRef, TemplateId};
+use bioguard_core::{
+    CodeBits, DataKeyId, Embedding, Pseudonym, PurposeId, PurposeRecord, SubjectRef, TemplateId,
+};
 use bioguard_crypto::{Aad, KekRef, Key256, KeyProvider, WrappedKey, open, seal};
 use bioguard_engine::ProtectedCode;
 use bioguard_store::{SealedKey, StoredDataKey, StoredTemplate};
 use zeroize::Zeroizing;
 
+use crate::abuse::auth::PurposeAuthorized;
+use crate::clock::random16;
 use crate::error::ServiceError;
-use crate::facade::random16;
+use crate::facade::Service;
 use crate::privacy::consent::ConsentChecked;
 
 /// The plaintext format of sealed templates: a protected code, optionally followed by the
@@ -167,4 +171,36 @@ pub(crate) async fn open_template(
         None
     };
     Ok(Opened { code, subject })
+}
+
+impl Service {
+    /// Turns an embedding into the purpose's protected code under its current key, for a use
+    /// the client is authorised for. The embedding is consumed: its memory is zeroed as soon
+    /// as the code exists.
+    pub(crate) async fn protect(
+        &self,
+        authorized: &PurposeAuthorized,
+        purpose: &PurposeRecord,
+        embedding: Embedding,
+    ) -> Result<ProtectedCode, ServiceError> {
+        if authorized.purpose() != &purpose.purpose.id {
+            return Err(ServiceError::Internal(
+                "an authorisation for one purpose was used for another".into(),
+            ));
+        }
+        let transform = self
+            .protection
+            .get(
+                self.db.purposes.as_ref(),
+                self.keys.as_ref(),
+                &purpose.purpose,
+                purpose.protection_version,
+            )
+            .await?;
+        let code = transform.protect(&embedding).ok_or_else(|| {
+            ServiceError::Internal("transform and purpose dimension differ".into())
+        })?;
+        drop(embedding);
+        Ok(code)
+    }
 }

@@ -7,10 +7,9 @@
 //! committed by any node.
 
 use std::collections::BTreeSet;
-use std::sync::Mutex;
 
 use bioguard_core::{KeptCheckpoint, LedgerEntry, SubjectRef};
-use bioguard_ledger::{Checkpoint, Hash, HashSource, MemoryTree, VerifierKey};
+use bioguard_ledger::{Checkpoint, Hash, HashSource, VerifierKey};
 
 use crate::abuse::auth::AuthenticatedClient;
 use crate::error::ServiceError;
@@ -18,12 +17,6 @@ use crate::facade::Service;
 
 /// The most leaves one `leaves` call returns.
 pub const MAX_LEAVES_PER_CALL: u64 = 1000;
-
-/// This node's copy of the leaf hashes.
-#[derive(Default)]
-pub(crate) struct LedgerCache {
-    tree: Mutex<MemoryTree>,
-}
 
 /// An audit path or consistency proof.
 #[derive(Debug, Clone)]
@@ -198,13 +191,6 @@ impl Service {
             })
             .map(|e| e.index)
             .collect()
-    }
-}
-
-impl LedgerCache {
-    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, MemoryTree> {
-        // The tree stays valid if a holder panicked: it only ever grows by whole leaves.
-        self.tree.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

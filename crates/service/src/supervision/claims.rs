@@ -14,8 +14,9 @@ use bioguard_store::ClaimRefusal;
 use serde::Serialize;
 
 use crate::abuse::auth::{Admin, AuthenticatedClient};
+use crate::clock::random16;
 use crate::error::ServiceError;
-use crate::facade::{Service, random16};
+use crate::facade::Service;
 
 /// Proof that the caller presented a reviewer's token. Only
 /// [`Service::authenticate_reviewer`] constructs it.

@@ -4,11 +4,15 @@
 //!
 //! - `audit`: signed checkpoints, inclusion and consistency proofs, leaves, a subject's
 //!   history.
-//! - `incidents`: incidents, their actions and notifications; the abuse detector.
+//! - `incidents`: incidents, their actions and notifications; `detector`: the abuse
+//!   detector that opens them.
+//! - `ledger_cache`: this node's copy of the leaf hashes.
 //! - `claims`: claims, reviewers, the reserve.
 //! - `transparency`: the public counts.
 
 pub(crate) mod audit;
 pub(crate) mod claims;
+pub(crate) mod detector;
 pub(crate) mod incidents;
+pub(crate) mod ledger_cache;
 pub(crate) mod transparency;

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::error::StoreError;
-use crate::sql::store::SqlStore;
 
 /// Set on every SQLite connection (sqlx's and the store's own, see `lite`). WAL with
 /// synchronous=FULL: a commit is on disk before it is acknowledged. secure_delete: deleted
@@ -61,12 +60,6 @@ pub(crate) fn sqlite_file(url: &str) -> Option<PathBuf> {
     let path = options.get_filename();
     let name = path.to_str().unwrap_or_default();
     (name != ":memory:" && !name.starts_with("file:")).then(|| path.to_path_buf())
-}
-
-/// Runs a `SELECT COUNT(*) ...` statement, for demonstrations and tests that show what the
-/// database holds.
-pub async fn count_rows(store: &SqlStore, sql: &'static str) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar(sql).fetch_one(store.pool()).await?)
 }
 
 /// The PostgreSQL notification channel on which every commit that grew the audit ledger is

@@ -33,7 +33,7 @@ mod verification;
 mod verify_read;
 mod writer;
 
-pub use conn::{LEDGER_CHANNEL, count_rows};
+pub use conn::LEDGER_CHANNEL;
 pub use ledger::LedgerListener;
-pub use store::SqlStore;
+pub use store::{SqlStore, count_rows};
 pub use writer::WriteStats;

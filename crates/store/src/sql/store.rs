@@ -222,3 +222,9 @@ impl Database for SqlStore {
         Ok(())
     }
 }
+
+/// Runs a `SELECT COUNT(*) ...` statement, for demonstrations and tests that show what the
+/// database holds.
+pub async fn count_rows(store: &SqlStore, sql: &'static str) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(sql).fetch_one(&store.pool).await?)
+}

@@ -1,0 +1,22 @@
+//! Request and response bodies. Requests are raw shapes (`deny_unknown_fields`), parsed into
+//! domain types by their `parse` methods (or the one parser in `bioguard-core` they hand
+//! over to); responses are built from domain values. One file per concern, as the routes.
+
+mod audit;
+mod claims;
+mod clients;
+mod governance;
+mod incidents;
+mod purposes;
+mod subjects;
+mod uses;
+
+pub use audit::*;
+pub use bioguard_core::rfc3339;
+pub use claims::*;
+pub use clients::*;
+pub use governance::*;
+pub use incidents::*;
+pub use purposes::*;
+pub use subjects::*;
+pub use uses::*;

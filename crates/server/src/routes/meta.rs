@@ -1,0 +1,134 @@
+//! Public facts about the service: health, the OpenAPI document, the retention schedule,
+//! the transparency report and the keys that check signed documents.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::State;
+use bioguard_core::ValidationError;
+
+use crate::dto::HealthBody;
+use crate::error::ErrorBody;
+use crate::routes::common::{ApiResult, query};
+use crate::{ApiError, AppState};
+
+/// Health: the service answers and its database is reachable.
+#[utoipa::path(get, path = "/healthz", tag = "meta",
+    responses((status = 200, body = HealthBody), (status = 503, body = ErrorBody)))]
+pub(crate) async fn health(State(st): State<AppState>) -> ApiResult<Json<HealthBody>> {
+    st.service.ping().await?;
+    Ok(Json(HealthBody {
+        status: "ok",
+        database: st.service.backend().as_str(),
+    }))
+}
+
+/// The retention schedule every purpose follows and the service enforces (public).
+#[utoipa::path(get, path = "/v1/retention-schedule", tag = "purposes",
+    params(("format" = Option<String>, Query,
+            description = "json (default) or html; without it, a client asking for text/html gets HTML")),
+    responses((status = 200, body = crate::dto::ScheduleBody,
+               description = "JSON, or an HTML page with format=html"),
+              (status = 422, body = ErrorBody)))]
+pub(crate) async fn retention_schedule(
+    State(st): State<AppState>,
+    headers: axum::http::HeaderMap,
+    q: Result<
+        axum::extract::Query<HashMap<String, String>>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let q = query(q)?;
+    let html = match q.get("format").map(String::as_str) {
+        Some("html") => true,
+        Some("json") => false,
+        Some(_) => {
+            return Err(ValidationError::new("format", "expected json or html").into());
+        }
+        None => headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html")),
+    };
+    let purposes = st.service.purposes().await?;
+    let body = crate::dto::ScheduleBody {
+        enforcement: "Every template past its purpose's limit is deleted with its data key \
+                      (crypto-shredding) at the next sweep, and each deletion is recorded in \
+                      the audit ledger as retention.delete."
+            .into(),
+        sweep_interval_seconds: st.retention_sweep_secs,
+        purposes: purposes
+            .iter()
+            .map(crate::dto::ScheduleEntry::from)
+            .collect(),
+    };
+    if !html {
+        return Ok(Json(body).into_response());
+    }
+    let mut page = String::from(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>Retention schedule</title></head><body><h1>Retention schedule</h1>",
+    );
+    page.push_str(&format!(
+        "<p>{}</p>",
+        crate::html::escape_html(&body.enforcement)
+    ));
+    if let Some(s) = body.sweep_interval_seconds {
+        page.push_str(&format!(
+            "<p>Expired templates are swept every {s} seconds.</p>"
+        ));
+    }
+    page.push_str(
+        "<table><thead><tr><th>Purpose</th><th>Description</th><th>Rule</th></tr></thead><tbody>",
+    );
+    for e in &body.purposes {
+        page.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            crate::html::escape_html(&e.purpose),
+            crate::html::escape_html(&e.description),
+            crate::html::escape_html(&e.rule)
+        ));
+    }
+    page.push_str("</tbody></table></body></html>");
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page,
+    )
+        .into_response())
+}
+
+/// The transparency report: counts of enrolments, uses, consents, deletions by cause, risk
+/// refusals, incidents and notifications, derived from the audit ledger (public). JSON, or
+/// HTML with `?format=html`.
+#[utoipa::path(get, path = "/v1/transparency", tag = "meta",
+    params(("format" = Option<String>, Query, description = "json (default) or html")),
+    responses((status = 200, description = "the report"), (status = 422, body = ErrorBody)))]
+pub(crate) async fn transparency(
+    State(st): State<AppState>,
+    q: Result<
+        axum::extract::Query<HashMap<String, String>>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let q = query(q)?;
+    let report = st.service.transparency().await?;
+    match q.get("format").map(String::as_str) {
+        None | Some("json") => Ok(Json(report).into_response()),
+        Some("html") => Ok((
+            [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            crate::html::transparency_html(&report),
+        )
+            .into_response()),
+        Some(_) => Err(ValidationError::new("format", "expected json or html").into()),
+    }
+}
+
+/// The public keys that check consent receipts and deletion certificates (a JSON Web Key
+/// Set; Ed25519, RFC 8037).
+#[utoipa::path(get, path = "/v1/keys", tag = "meta",
+    responses((status = 200, description = "JSON Web Key Set", content_type = "application/json")))]
+pub(crate) async fn document_keys(State(st): State<AppState>) -> Json<bioguard_service::Jwks> {
+    Json(st.service.document_keys())
+}
