@@ -60,8 +60,8 @@ pub use purpose::{
     PurposeRecord, Retention, RiskPolicy, Threshold,
 };
 pub use purpose_spec::{
-    FairnessPolicySpec, MAX_CALIBRATION_BYTES, NoticeSpec, PurposeDefinition, PurposeSpec,
-    RetentionSpec, RiskSpec,
+    FairnessPolicySpec, JsonText, MAX_CALIBRATION_BYTES, NoticeSpec, PurposeDefinition,
+    PurposeSpec, RetentionSpec, RiskSpec,
 };
 pub use retention::{ExpiryReason, deadline as retention_deadline};
 pub use subject::{SubjectSummary, TemplateInfo};

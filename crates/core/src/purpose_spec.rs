@@ -18,6 +18,49 @@ use crate::{
 /// The longest calibration record accepted, in bytes of JSON.
 pub const MAX_CALIBRATION_BYTES: usize = 8192;
 
+/// A JSON document sent as part of a request (a calibration record, a fairness report), kept
+/// as its compact text: what is stored, hashed and parsed further is exactly this text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonText(String);
+
+impl JsonText {
+    /// Reads JSON text (anything that parses as JSON), kept compact.
+    pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
+        let v: serde_json::Value = serde_json::from_str(text)?;
+        Ok(Self(v.to_string()))
+    }
+
+    /// The compact text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The compact text, owned.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
+    /// Whether it is a JSON object.
+    pub fn is_object(&self) -> bool {
+        self.0.starts_with('{')
+    }
+}
+
+impl Serialize for JsonText {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
+        v.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        Ok(Self(v.to_string()))
+    }
+}
+
 /// How long templates for a purpose may be kept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -205,7 +248,7 @@ pub struct PurposeSpec {
     pub max_gallery_size: Option<u64>,
     /// The calibration record the threshold came from (a JSON object).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub calibration: Option<serde_json::Value>,
+    pub calibration: Option<JsonText>,
     /// Risk controls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub risk: Option<RiskSpec>,
@@ -268,8 +311,8 @@ impl PurposeSpec {
                 .transpose()?,
             calibration: match self.calibration {
                 None => None,
-                Some(v @ serde_json::Value::Object(_)) => {
-                    let text = v.to_string();
+                Some(v) if v.is_object() => {
+                    let text = v.into_string();
                     if text.len() > MAX_CALIBRATION_BYTES {
                         return Err(ValidationError::new(
                             "calibration",
@@ -319,7 +362,7 @@ impl PurposeSpec {
             calibration: p
                 .calibration
                 .as_deref()
-                .and_then(|c| serde_json::from_str(c).ok()),
+                .and_then(|c| JsonText::parse(c).ok()),
             risk: Some(RiskSpec::of(&p.risk)),
             fairness_policy: Some(FairnessPolicySpec::of(&p.fairness)),
             notice: d.notice.as_ref().map(NoticeSpec::of),
@@ -367,7 +410,7 @@ mod tests {
         type Change = fn(&mut PurposeSpec);
         let cases: [(Change, &str); 4] = [
             (
-                |s| s.calibration = Some(serde_json::json!("0.79")),
+                |s| s.calibration = JsonText::parse("\"0.79\"").ok(),
                 "calibration",
             ),
             (|s| s.code_bits = Some(1000), "code_bits"),

@@ -54,7 +54,7 @@ pub struct PurposeRequest {
     /// The calibration record the threshold came from (`bioguard calibrate --json`).
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub calibration: Option<serde_json::Value>,
+    pub calibration: Option<bioguard_core::JsonText>,
     /// Risk controls (signed captures, liveness, lockout); defaults apply to what is left out.
     #[serde(default)]
     pub risk: Option<RiskBody>,
@@ -67,7 +67,7 @@ pub struct PurposeRequest {
     /// without, it is created with fairness status `none`, shown on the transparency report.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub fairness_report: Option<serde_json::Value>,
+    pub fairness_report: Option<bioguard_core::JsonText>,
     /// The purpose's first privacy notice (version v1). Without it, v1 is the description in
     /// English with the operator as controller.
     #[serde(default)]
@@ -147,7 +147,7 @@ pub struct MatcherRequest {
     /// purpose's matcher at this threshold.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub fairness_report: Option<serde_json::Value>,
+    pub fairness_report: Option<bioguard_core::JsonText>,
 }
 
 /// The outcome of an activation.
@@ -341,7 +341,7 @@ pub struct PurposeBody {
     /// The calibration record the threshold came from.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub calibration: Option<serde_json::Value>,
+    pub calibration: Option<bioguard_core::JsonText>,
     /// The version of the purpose's protection key; codes made under earlier versions no
     /// longer match.
     pub protection_key_version: u32,
@@ -374,7 +374,7 @@ impl From<&PurposeRecord> for PurposeBody {
             calibration: p
                 .calibration
                 .as_deref()
-                .and_then(|c| serde_json::from_str(c).ok()),
+                .and_then(|c| bioguard_core::JsonText::parse(c).ok()),
             protection_key_version: sp.protection_version,
         }
     }

@@ -26,7 +26,10 @@ pub(crate) async fn create_purpose(
     JsonBody(mut req): JsonBody<PurposeRequest, REPORT_BODY_BYTES>,
 ) -> ApiResult<(StatusCode, Json<PurposeBody>)> {
     // The report is hashed and kept exactly as its JSON is written here.
-    let report = req.fairness_report.take().map(|r| r.to_string());
+    let report = req
+        .fairness_report
+        .take()
+        .map(bioguard_core::JsonText::into_string);
     let definition = req.parse()?;
     let created = match report {
         None => st.service.create_purpose(&admin, definition).await?,
@@ -72,7 +75,8 @@ pub(crate) async fn activate_matcher(
             &admin,
             &purpose,
             req.threshold,
-            req.fairness_report.map(|r| r.to_string()),
+            req.fairness_report
+                .map(bioguard_core::JsonText::into_string),
         )
         .await?;
     Ok(Json(MatcherBody {

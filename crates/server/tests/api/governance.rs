@@ -15,6 +15,7 @@ use crate::harness::Harness;
 crate::on_both_backends!(
     a_key_version_is_destroyed_only_with_a_quorum,
     search_purposes_and_search_clients_need_the_quorum,
+    a_purpose_created_through_a_proposal_keeps_every_field_of_its_request,
 );
 
 pub(crate) fn member(seed: u8) -> SigningKey {
@@ -354,4 +355,95 @@ async fn search_purposes_and_search_clients_need_the_quorum(h: &Harness) {
         out["result"].as_str().is_some_and(|r| r.contains(":v2:")),
         "{out}"
     );
+}
+
+/// Regression: a `purpose.create` proposal used a second purpose parser that dropped the risk
+/// policy, fairness policy, calibration and notice (a purpose proposed with
+/// `require_capture: true` was applied with `false`). The proposal now goes through the
+/// parser `POST /v1/purposes` uses, and the applied purpose equals one declared directly.
+async fn a_purpose_created_through_a_proposal_keeps_every_field_of_its_request(h: &Harness) {
+    let (alice, bob) = alice_and_bob(h).await;
+    let request = |id: &str| {
+        json!({"id": id, "description": "Open the door by voice", "dimension": 8,
+            "operations": ["enroll", "verify"], "threshold": 0.81, "code_bits": 1024,
+            "retention": {"max_days_since_enrolment": 30, "max_days_since_last_use": 7},
+            "calibration": {"source": "voice-embeddings-dev.jsonl", "target_fmr": 0.001},
+            "risk": {"require_capture": true, "min_liveness": 0.7, "lockout_failures": 3,
+                     "lockout_window_secs": 60, "lockout_secs": 600, "step_up_score": 40},
+            "fairness_policy": {"max_report_age_days": 90, "max_fmr_ratio": 2.5,
+                                "max_fnmr_ratio": 3.0, "max_garbe": 0.1},
+            "notice": {"text": "We check your voice to open the door.", "language": "de",
+                       "controller": "Door Ltd", "jurisdiction": "CH",
+                       "recipients": ["Door Ltd security"], "withdrawal_method": "at the desk",
+                       "material": false, "reconsent_days": 14}})
+    };
+    let direct = h
+        .json("POST", "/v1/purposes", &h.admin, request("door-direct"))
+        .await;
+    assert_eq!(direct.status, StatusCode::CREATED, "{}", direct.raw);
+    let out = propose_and_pass(
+        h,
+        json!({"type": "purpose.create", "purpose": request("door-quorum")}),
+        &[("alice", &alice), ("bob", &bob)],
+    )
+    .await;
+    assert_eq!(out["status"], "applied", "{out}");
+
+    let list = h.send("GET", "/v1/purposes", None, None).await;
+    let find = |id: &str| {
+        let mut p = list
+            .json
+            .as_array()
+            .expect("purposes")
+            .iter()
+            .find(|p| p["id"] == id)
+            .cloned()
+            .expect("listed");
+        p["id"] = json!("(id)");
+        p
+    };
+    let (d, q) = (find("door-direct"), find("door-quorum"));
+    assert_eq!(q["risk"]["require_capture"], true, "{q}");
+    assert_eq!(q["risk"]["lockout_failures"], 3);
+    assert_eq!(q["risk"]["step_up_score"], 40);
+    assert_eq!(q["fairness_policy"]["max_garbe"], 0.1);
+    assert_eq!(q["calibration"]["target_fmr"], 0.001);
+    assert_eq!(q["threshold"], 0.81);
+    assert_eq!(q["code_bits"], 1024);
+    assert_eq!(q["retention"]["max_days_since_last_use"], 7);
+    assert_eq!(q, d, "the proposal's purpose is the direct one's");
+
+    // The notice too: its every statement, as published with the purpose.
+    let (dn, qn) = (
+        published_notice(h, "door-direct").await,
+        published_notice(h, "door-quorum").await,
+    );
+    assert_eq!(qn.0["controller"], "Door Ltd", "{}", qn.0);
+    assert_eq!(qn.0["language"], "de");
+    assert_eq!(qn.0["recipients"], json!(["Door Ltd security"]));
+    assert_eq!((&qn.1, &qn.2), (&json!(false), &json!(14)));
+    assert_eq!(qn, dn, "the proposal's notice is the direct one's");
+
+    // What the members signed says all of it.
+    let applied = ops(h).await;
+    assert!(applied.iter().filter(|o| *o == "purpose.create").count() == 2);
+}
+
+/// A purpose's first notice as published (its id blanked), with `material` and
+/// `reconsent_days`.
+async fn published_notice(
+    h: &Harness,
+    id: &str,
+) -> (serde_json::Value, serde_json::Value, serde_json::Value) {
+    let n = h
+        .send("GET", &format!("/v1/purposes/{id}/notices"), None, None)
+        .await;
+    assert_eq!(n.status, StatusCode::OK, "{}", n.raw);
+    let mut v = n.json[0]["notice"].clone();
+    v["purpose"] = json!("(id)");
+    (
+        v,
+        n.json[0]["material"].clone(),
+        n.json[0]["reconsent_days"].clone(),
+    )
 }

@@ -56,6 +56,34 @@ pub fn capture_message(
     .into_bytes()
 }
 
+/// Whether the device with `public_key` signed this capture of `embedding` for `purpose`.
+pub(crate) fn signed_by(
+    public_key: &[u8; 32],
+    c: &Capture,
+    purpose: &PurposeId,
+    embedding: &[f32],
+) -> bool {
+    let sig = B64
+        .decode(c.signature.as_bytes())
+        .ok()
+        .and_then(|s| <[u8; 64]>::try_from(s).ok());
+    sig.is_some_and(|s| {
+        VerifyingKey::from_bytes(public_key).is_ok_and(|k| {
+            k.verify(
+                &capture_message(&c.challenge, purpose.as_str(), c.liveness, embedding),
+                &Signature::from_bytes(&s),
+            )
+            .is_ok()
+        })
+    })
+}
+
+/// Whether a capture's liveness score meets the policy (a score that is not a number is not
+/// live either).
+pub(crate) fn live_enough(liveness: f64, policy: &RiskPolicy) -> bool {
+    !liveness.is_nan() && liveness >= policy.min_liveness
+}
+
 /// Scores a verification from its signals: no capture 40, or (1 - liveness) x 60 with one;
 /// 15 for each of the subject's recent failures (at most 45); 15 when the probe matched in
 /// the closest fifth before the threshold (barely).
@@ -212,21 +240,7 @@ impl Service {
         if device.client != client.record().id || device.revoked_at.is_some() {
             return Ok(Some("unknown_device"));
         }
-        let key = device.public_key;
-        let sig = B64
-            .decode(c.signature.as_bytes())
-            .ok()
-            .and_then(|s| <[u8; 64]>::try_from(s).ok());
-        let valid = sig.is_some_and(|s| {
-            VerifyingKey::from_bytes(&key).is_ok_and(|k| {
-                k.verify(
-                    &capture_message(&c.challenge, purpose.as_str(), c.liveness, embedding),
-                    &Signature::from_bytes(&s),
-                )
-                .is_ok()
-            })
-        });
-        if !valid {
+        if !signed_by(&device.public_key, c, purpose, embedding) {
             return Ok(Some("bad_capture_signature"));
         }
         let Ok(challenge) = ChallengeId::parse(&c.challenge) else {
@@ -240,8 +254,7 @@ impl Service {
         {
             return Ok(Some(why.code()));
         }
-        // A score that is not a number is not live either.
-        if c.liveness.is_nan() || c.liveness < policy.min_liveness {
+        if !live_enough(c.liveness, policy) {
             return Ok(Some("low_liveness"));
         }
         Ok(None)
@@ -309,6 +322,61 @@ mod tests {
         assert_eq!(risk_score(Some(1.0), 0, 501, 500).score, 0);
         // Liveness outside [0, 1] is clamped; the score never passes 100.
         assert_eq!(risk_score(Some(-3.0), 5, 450, 500).score, 100);
+    }
+
+    #[test]
+    fn a_capture_is_signed_by_its_device_over_this_embedding_and_purpose() {
+        use ed25519_dalek::{Signer, SigningKey};
+        let device = SigningKey::from_bytes(&[7; 32]);
+        let pay = PurposeId::parse("pay").expect("valid");
+        let embedding = [0.5_f32, -0.25, 1.0];
+        let sign = |k: &SigningKey, e: &[f32], p: &str| Capture {
+            device: "dev_x".into(),
+            challenge: "chl_y".into(),
+            liveness: 0.9,
+            signature: B64.encode(k.sign(&capture_message("chl_y", p, 0.9, e)).to_bytes()),
+        };
+        let key = device.verifying_key().to_bytes();
+        assert!(signed_by(
+            &key,
+            &sign(&device, &embedding, "pay"),
+            &pay,
+            &embedding
+        ));
+        // Another embedding, another purpose, another key, a mangled signature: refused.
+        assert!(!signed_by(
+            &key,
+            &sign(&device, &[0.5, -0.25, 1.5], "pay"),
+            &pay,
+            &embedding
+        ));
+        assert!(!signed_by(
+            &key,
+            &sign(&device, &embedding, "door"),
+            &pay,
+            &embedding
+        ));
+        let forger = SigningKey::from_bytes(&[8; 32]);
+        assert!(!signed_by(
+            &key,
+            &sign(&forger, &embedding, "pay"),
+            &pay,
+            &embedding
+        ));
+        let mut bad = sign(&device, &embedding, "pay");
+        bad.signature = "not base64!".into();
+        assert!(!signed_by(&key, &bad, &pay, &embedding));
+    }
+
+    #[test]
+    fn liveness_must_meet_the_policy() {
+        let p = RiskPolicy {
+            min_liveness: 0.6,
+            ..RiskPolicy::default()
+        };
+        assert!(live_enough(0.6, &p));
+        assert!(!live_enough(0.59, &p));
+        assert!(!live_enough(f64::NAN, &p));
     }
 
     #[test]

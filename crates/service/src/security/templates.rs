@@ -204,3 +204,135 @@ impl Service {
         Ok(code)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bioguard_core::Timestamp;
+    use bioguard_crypto::LocalKeyFile;
+    use bioguard_store::ConsentEvidence;
+
+    use super::*;
+
+    fn live() -> ConsentEvidence {
+        ConsentEvidence {
+            live: true,
+            notice: Some("v1".into()),
+            floor: None,
+            locked: false,
+        }
+    }
+
+    fn checked(subject: &Pseudonym, purpose: &PurposeId) -> ConsentChecked {
+        ConsentChecked::for_use(subject, purpose, &live(), Timestamp::from_unix(0))
+            .expect("a live consent")
+    }
+
+    /// A template of `subject` for `purpose`, sealed as enrolment seals it.
+    async fn sealed(
+        keys: &LocalKeyFile,
+        subject: &Pseudonym,
+        purpose: &PurposeId,
+        code: &ProtectedCode,
+        gallery_ref: Option<&SubjectRef>,
+    ) -> StoredTemplate {
+        let (key, data_key) = new_data_key(keys, subject, purpose).await.expect("key");
+        let id = TemplateId::from_random([5; 16]);
+        let sealing = Sealing {
+            subject,
+            purpose,
+            template: &id,
+            data_key: &data_key.id,
+            protection_version: 1,
+        };
+        StoredTemplate {
+            sealed: seal_template(&key, &sealing, code, gallery_ref).expect("sealed"),
+            id,
+            data_key,
+            format: FORMAT_PROTECTED,
+            protection_version: 1,
+            enrolled_at: Timestamp::from_unix(0),
+            last_used_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_consent_check_opens_its_own_subject_s_template_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (keys, _) = LocalKeyFile::open_or_create(&dir.path().join("k")).expect("key file");
+        let (alice, bob) = (
+            Pseudonym::from_digest([1; 32]),
+            Pseudonym::from_digest([2; 32]),
+        );
+        let (pay, door) = (
+            PurposeId::parse("pay").expect("valid"),
+            PurposeId::parse("door").expect("valid"),
+        );
+        let bits = CodeBits::new(512).expect("valid");
+        let code = ProtectedCode::from_bytes(&[0xa5; 64]).expect("a 512-bit code");
+        let who = SubjectRef::parse("alice@shop").expect("valid");
+        let t = sealed(&keys, &alice, &pay, &code, Some(&who)).await;
+
+        let opened = open_template(&checked(&alice, &pay), &keys, bits, &t)
+            .await
+            .expect("opens");
+        assert_eq!(
+            opened.code.to_bytes().as_slice(),
+            code.to_bytes().as_slice()
+        );
+        assert_eq!(
+            opened.subject.as_ref().map(SubjectRef::expose_str),
+            Some("alice@shop")
+        );
+
+        // A proof for someone else, or for another purpose, opens nothing: the sealed bytes
+        // are bound to the subject and purpose, and the failure is an integrity error.
+        for wrong in [checked(&bob, &pay), checked(&alice, &door)] {
+            assert!(matches!(
+                open_template(&wrong, &keys, bits, &t).await,
+                Err(ServiceError::Integrity)
+            ));
+        }
+        // A template moved to another protection key version does not open either.
+        let moved = StoredTemplate {
+            protection_version: 2,
+            ..t
+        };
+        assert!(matches!(
+            open_template(&checked(&alice, &pay), &keys, bits, &moved).await,
+            Err(ServiceError::Integrity)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_verification_template_carries_no_subject_identifier() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (keys, _) = LocalKeyFile::open_or_create(&dir.path().join("k")).expect("key file");
+        let (alice, pay) = (
+            Pseudonym::from_digest([1; 32]),
+            PurposeId::parse("pay").expect("valid"),
+        );
+        let code = ProtectedCode::from_bytes(&[0x3c; 64]).expect("a 512-bit code");
+        let t = sealed(&keys, &alice, &pay, &code, None).await;
+        let opened = open_template(
+            &checked(&alice, &pay),
+            &keys,
+            CodeBits::new(512).expect("valid"),
+            &t,
+        )
+        .await
+        .expect("opens");
+        assert!(opened.subject.is_none());
+        // A format this version does not know is refused, not guessed at.
+        let unknown = StoredTemplate { format: 1, ..t };
+        assert!(matches!(
+            open_template(
+                &checked(&alice, &pay),
+                &keys,
+                CodeBits::new(512).expect("valid"),
+                &unknown
+            )
+            .await,
+            Err(ServiceError::Internal(_))
+        ));
+    }
+}
