@@ -188,6 +188,7 @@ async fn scenario_in(dir: &std::path::Path) -> anyhow::Result<()> {
             &admin,
             Some(json!({
                 "name": "shop-till",
+                "subject_rights": ["read", "erase", "lock", "portal"],
                 "grants": [
                     {"purpose": "payment", "operations": ["enroll", "verify"]},
                     {"purpose": "marketing", "operations": ["verify"]}

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use bioguard_core::{
-    ClientName, CodeBits, ConsentMethod, Description, Dimension, Grant, NoticeVersion, Operation,
-    Purpose, PurposeId, Retention, SubjectRef, Threshold,
+    ClientDefinition, ClientName, CodeBits, ConsentMethod, Description, Dimension, Grant,
+    NoticeVersion, Operation, Purpose, PurposeId, PurposeName, Retention, SubjectRef, TenantId,
+    Threshold,
 };
 use bioguard_service::Service;
 use serde_json::json;
@@ -57,24 +58,25 @@ async fn run_in(
     let client = service
         .create_client(
             &admin,
-            ClientName::parse("bench")?,
-            BTreeSet::from([Grant {
-                purpose: purpose.clone(),
-                operation: Operation::Enroll,
-            }]),
+            ClientDefinition {
+                name: ClientName::parse("bench")?,
+                tenant: TenantId::default(),
+                grants: BTreeSet::from([Grant {
+                    purpose: purpose.clone(),
+                    operation: Operation::Enroll,
+                }]),
+                rights: BTreeSet::new(),
+            },
         )
         .await?;
+    let name = PurposeName::parse(purpose.name())?;
     let client = service.authenticate_client(client.expose_api_key()).await?;
     let started = std::time::Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..64 {
-        let (service, client, purpose, next) = (
-            service.clone(),
-            client.clone(),
-            purpose.clone(),
-            next.clone(),
-        );
+        let (service, client, purpose, next) =
+            (service.clone(), client.clone(), name.clone(), next.clone());
         tasks.spawn(async move {
             loop {
                 let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 
 use crate::purpose_spec::{PurposeDefinition, PurposeSpec};
-use crate::{ClientName, Grant, ProposalId, PurposeId, Threshold, Timestamp, ValidationError};
+use crate::{ClientDefinition, ProposalId, PurposeId, Threshold, Timestamp, ValidationError};
 
 /// The largest group.
 pub const MAX_MEMBERS: usize = 16;
@@ -241,12 +241,7 @@ pub enum Action {
     /// Create a purpose (one that allows 1:N search needs the quorum).
     PurposeCreate(Box<PurposeDefinition>),
     /// Create a client (one that may search needs the quorum); its key is issued separately.
-    ClientCreate {
-        /// The client's name.
-        name: ClientName,
-        /// Its grants.
-        grants: BTreeSet<Grant>,
-    },
+    ClientCreate(ClientDefinition),
     /// Replace the risk group.
     GroupChange(RiskGroup),
     /// Activate a threshold whatever the fairness gate says.
@@ -299,9 +294,15 @@ pub enum ActionSpec {
     ClientCreate {
         /// The client's name.
         name: String,
-        /// The grants, one operation each.
+        /// Its tenant (absent: the default tenant).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tenant: Option<String>,
+        /// The grants, one operation each, naming purposes of the tenant.
         #[serde(default)]
         grants: Vec<GrantSpec>,
+        /// Its rights over the tenant's subjects.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        subject_rights: Vec<String>,
     },
     /// `group.change`.
     #[serde(rename = "group.change")]
@@ -345,20 +346,19 @@ impl ActionSpec {
             ActionSpec::PurposeCreate { purpose } => {
                 Action::PurposeCreate(Box::new(purpose.parse()?))
             }
-            ActionSpec::ClientCreate { name, grants } => Action::ClientCreate {
-                name: ClientName::parse(&name)?,
-                grants: grants
+            ActionSpec::ClientCreate {
+                name,
+                tenant,
+                grants,
+                subject_rights,
+            } => Action::ClientCreate(ClientDefinition::parse(
+                &name,
+                tenant.as_deref(),
+                grants
                     .iter()
-                    .map(|g| {
-                        Ok(Grant {
-                            purpose: PurposeId::parse(&g.purpose).map_err(|_| {
-                                ValidationError::new("grants.purpose", "a purpose id")
-                            })?,
-                            operation: g.operation.parse()?,
-                        })
-                    })
-                    .collect::<Result<_, ValidationError>>()?,
-            },
+                    .map(|g| (g.purpose.as_str(), g.operation.as_str())),
+                subject_rights.iter().map(String::as_str),
+            )?),
             ActionSpec::GroupChange { quorum, members } => {
                 Action::GroupChange(GroupSpec { quorum, members }.parse()?)
             }
@@ -416,15 +416,18 @@ impl Action {
             Action::PurposeCreate(d) => ActionSpec::PurposeCreate {
                 purpose: Box::new(PurposeSpec::canonical(d)),
             },
-            Action::ClientCreate { name, grants } => ActionSpec::ClientCreate {
-                name: name.as_str().to_owned(),
-                grants: grants
+            Action::ClientCreate(d) => ActionSpec::ClientCreate {
+                name: d.name.as_str().to_owned(),
+                tenant: (!d.tenant.is_default()).then(|| d.tenant.to_string()),
+                grants: d
+                    .grants
                     .iter()
                     .map(|g| GrantSpec {
-                        purpose: g.purpose.to_string(),
+                        purpose: g.purpose.name().to_owned(),
                         operation: g.operation.as_str().to_owned(),
                     })
                     .collect(),
+                subject_rights: d.rights.iter().map(|r| r.as_str().to_owned()).collect(),
             },
             Action::GroupChange(g) => {
                 let s = g.spec();
@@ -453,7 +456,7 @@ impl Action {
             Action::KeyDestroyVersion { .. } => "key.destroy_version",
             Action::KeyRotate => "key.rotate",
             Action::PurposeCreate(_) => "purpose.create",
-            Action::ClientCreate { .. } => "client.create",
+            Action::ClientCreate(_) => "client.create",
             Action::GroupChange(_) => "group.change",
             Action::FairnessOverride { .. } => "fairness.override",
         }

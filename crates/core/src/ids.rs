@@ -51,21 +51,90 @@ pub(crate) fn check_token(
     Ok(())
 }
 
-/// The identifier of a declared purpose, such as `payment` or `call-centre.login`.
+/// The name of a purpose inside its tenant, such as `payment` or `call-centre.login`: what
+/// a client sends. Lowercase ASCII letters, digits, `.`, `_` and `-`, 1 to 64 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PurposeId(String);
+pub struct PurposeName(String);
 
-impl PurposeId {
-    /// The longest purpose id accepted.
+impl PurposeName {
+    /// The longest purpose name accepted.
     pub const MAX_LEN: usize = 64;
 
-    /// Parses a purpose id.
+    /// Parses a purpose name.
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
         check_token("purpose", s, Self::MAX_LEN, true)?;
         Ok(Self(s.to_owned()))
     }
 
-    /// The id as text.
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PurposeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The identity of a declared purpose: its name qualified by its tenant. A purpose of the
+/// default tenant is written as its name alone (`payment`), one of another tenant as
+/// `tenant:name` (`acme:payment`), which is how storage, the ledger and the operator name it.
+/// Clients never send this form: they send a [`PurposeName`], and the service qualifies it
+/// with the client's own tenant, so no client can name another tenant's purpose.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PurposeId(String);
+
+impl PurposeId {
+    /// The longest purpose name accepted.
+    pub const MAX_LEN: usize = PurposeName::MAX_LEN;
+
+    /// Parses a purpose id in its qualified form (`name` or `tenant:name`); `default:name`
+    /// is read as `name`.
+    pub fn parse(s: &str) -> Result<Self, ValidationError> {
+        match s.split_once(':') {
+            None => Ok(Self(PurposeName::parse(s)?.0)),
+            Some((tenant, name)) => {
+                let tenant = crate::TenantId::parse(tenant)
+                    .map_err(|e| ValidationError::new("purpose", e.rule()))?;
+                Ok(Self::in_tenant(&tenant, &PurposeName::parse(name)?))
+            }
+        }
+    }
+
+    /// The purpose `name` of `tenant`.
+    pub fn in_tenant(tenant: &crate::TenantId, name: &PurposeName) -> Self {
+        if tenant.is_default() {
+            Self(name.0.clone())
+        } else {
+            Self(format!("{tenant}:{name}"))
+        }
+    }
+
+    /// The tenant the purpose belongs to.
+    pub fn tenant(&self) -> crate::TenantId {
+        match self.0.split_once(':') {
+            None => crate::TenantId::default_tenant(),
+            // Checked when the id was made.
+            Some((tenant, _)) => crate::TenantId::parse(tenant).unwrap_or_default(),
+        }
+    }
+
+    /// Whether the purpose belongs to `tenant`.
+    pub fn belongs_to(&self, tenant: &crate::TenantId) -> bool {
+        match self.0.split_once(':') {
+            None => tenant.is_default(),
+            Some((t, _)) => t == tenant.as_str(),
+        }
+    }
+
+    /// The purpose's name inside its tenant, as its clients send it.
+    pub fn name(&self) -> &str {
+        self.0.split_once(':').map_or(&self.0, |(_, n)| n)
+    }
+
+    /// The id as text (the qualified form).
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -199,6 +268,27 @@ random_id!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn purpose_ids_are_qualified_by_their_tenant() {
+        let acme = crate::TenantId::parse("acme").expect("valid");
+        let name = PurposeName::parse("login").expect("valid");
+        let id = PurposeId::in_tenant(&acme, &name);
+        assert_eq!(id.as_str(), "acme:login");
+        assert_eq!((id.tenant(), id.name()), (acme.clone(), "login"));
+        assert!(id.belongs_to(&acme));
+        assert!(!id.belongs_to(&crate::TenantId::default()));
+        assert_eq!(PurposeId::parse("acme:login").expect("valid"), id);
+        let plain = PurposeId::in_tenant(&crate::TenantId::default(), &name);
+        assert_eq!(plain.as_str(), "login");
+        assert!(plain.tenant().is_default() && plain.belongs_to(&crate::TenantId::default()));
+        assert_eq!(PurposeId::parse("default:login").expect("valid"), plain);
+        // A name never carries a tenant: a client cannot name another tenant's purpose.
+        assert!(PurposeName::parse("acme:login").is_err());
+        for bad in ["acme:", ":login", "Acme:login", "a:b:c", "acme.x:login"] {
+            assert!(PurposeId::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn purpose_ids() {

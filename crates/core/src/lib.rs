@@ -24,10 +24,11 @@ mod purpose;
 mod purpose_spec;
 mod retention;
 mod subject;
+mod tenant;
 mod time;
 
 pub use claim::{Claim, ClaimDecided, ClaimStatus, Money};
-pub use client::{ClientName, ClientRecord, Grant};
+pub use client::{ClientDefinition, ClientName, ClientRecord, Grant};
 pub use consent::{
     ConsentEnded, ConsentMethod, ConsentRecord, ConsentState, EndReason, GrantStep, NewConsent,
     NoticeVersion, version_number,
@@ -47,7 +48,7 @@ pub use governance::{
 };
 pub use ids::{
     ChallengeId, ClaimId, ClientId, ConsentId, DataKeyId, DecisionId, DeviceId, GalleryName,
-    IncidentId, ProposalId, Pseudonym, PurposeId, ReviewerId, SubjectRef, TemplateId,
+    IncidentId, ProposalId, Pseudonym, PurposeId, PurposeName, ReviewerId, SubjectRef, TemplateId,
 };
 pub use incident::{
     Incident, IncidentAction, IncidentEvent, MAX_NOTE_BYTES, Notification, NotificationCounts,
@@ -64,5 +65,6 @@ pub use purpose_spec::{
     PurposeSpec, RetentionSpec, RiskSpec,
 };
 pub use retention::{ExpiryReason, deadline as retention_deadline};
-pub use subject::{SubjectSummary, TemplateInfo};
+pub use subject::{LockRefusal, LockState, LockStep, Locker, SubjectSummary, TemplateInfo};
+pub use tenant::{SubjectRight, TenantId, TenantName, TenantRecord};
 pub use time::{Timestamp, rfc3339};

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     CodeBits, Description, Dimension, FairnessPolicy, MAX_GALLERY_SIZE, NoticeDraft, Operation,
-    Purpose, PurposeId, Retention, RiskPolicy, Threshold, ValidationError,
+    Purpose, PurposeId, PurposeName, Retention, RiskPolicy, TenantId, Threshold, ValidationError,
 };
 
 /// The longest calibration record accepted, in bytes of JSON.
@@ -227,8 +227,12 @@ impl NoticeSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PurposeSpec {
-    /// Identifier.
+    /// Identifier: a name inside `tenant`, or (without `tenant`) a qualified id such as
+    /// `acme:login`.
     pub id: String,
+    /// The tenant the purpose belongs to (absent: the default tenant, or the one `id` names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     /// The text shown to people.
     pub description: String,
     /// Allowed operations.
@@ -279,7 +283,12 @@ impl PurposeSpec {
             .map(|s| s.parse())
             .collect::<Result<BTreeSet<Operation>, _>>()?;
         let purpose = Purpose {
-            id: PurposeId::parse(&self.id).map_err(|e| ValidationError::new("id", e.rule()))?,
+            id: match &self.tenant {
+                None => PurposeId::parse(&self.id),
+                Some(t) => PurposeName::parse(&self.id)
+                    .and_then(|name| Ok(PurposeId::in_tenant(&TenantId::parse(t)?, &name))),
+            }
+            .map_err(|e| ValidationError::new("id", e.rule()))?,
             description: Description::parse(&self.description)?,
             operations,
             dimension: Dimension::new(self.dimension)?,
@@ -349,6 +358,7 @@ impl PurposeSpec {
         let p = &d.purpose;
         Self {
             id: p.id.to_string(),
+            tenant: None,
             description: p.description.as_str().to_owned(),
             operations: p.operations.iter().map(|o| o.as_str().to_owned()).collect(),
             dimension: p.dimension.get() as u64,

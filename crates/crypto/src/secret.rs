@@ -12,6 +12,11 @@ impl Key256 {
         Ok(Self(random_array()?))
     }
 
+    /// A key from its 32 bytes (a derived key).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
     /// A key from its bytes. `None` unless there are exactly 32.
     pub fn from_slice(bytes: &[u8]) -> Option<Self> {
         let arr: [u8; 32] = bytes.try_into().ok()?;

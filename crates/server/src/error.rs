@@ -94,6 +94,9 @@ impl From<ServiceError> for ApiError {
                 ..Self::invalid(v.to_string())
             },
             ServiceError::PurposeNotFound => Self::new(S::NOT_FOUND, "purpose_not_found", msg),
+            ServiceError::TenantNotFound => Self::new(S::NOT_FOUND, "tenant_not_found", msg),
+            ServiceError::NoRight(_) => Self::new(S::FORBIDDEN, "no_right", msg),
+            ServiceError::LockHeld(_) => Self::new(S::FORBIDDEN, "lock_held", msg),
             ServiceError::NoGrant(_) | ServiceError::NoGrantForPurpose => {
                 Self::new(S::FORBIDDEN, "no_grant", msg)
             }

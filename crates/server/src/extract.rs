@@ -35,6 +35,32 @@ impl FromRequestParts<AppState> for ClientAuth {
     }
 }
 
+/// Who is asking, on an endpoint open to everyone that answers clients and the operator
+/// more narrowly or more fully: a client (a key starting `bgc_`), the operator (any other
+/// bearer token), or anyone (no credentials). Credentials that are given must be valid.
+pub enum Caller {
+    /// An authenticated client.
+    Client(AuthenticatedClient),
+    /// The operator.
+    Admin(Admin),
+    /// No credentials.
+    Anyone,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match bearer(parts) {
+            None => Ok(Self::Anyone),
+            Some(t) if t.starts_with("bgc_") => {
+                Ok(Self::Client(state.service.authenticate_client(t).await?))
+            }
+            Some(t) => Ok(Self::Admin(state.service.authenticate_admin(t).await?)),
+        }
+    }
+}
+
 /// A client API key not checked yet: for verification, which checks it in the same database
 /// read as everything else it needs. Its handler must still refuse an unauthenticated request
 /// before explaining any mistake in it (see `routes::verify`).

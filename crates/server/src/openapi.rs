@@ -121,10 +121,12 @@ impl Modify for Security {
         routes::clients::issue_challenge, routes::incidents::open_incident, routes::incidents::get_incident,
         routes::incidents::incident_action, routes::meta::transparency, routes::claims::file_claim, routes::claims::get_claim,
         routes::claims::decide_claim, routes::claims::reserve_topup, routes::claims::reserve_balances,
-        routes::claims::create_reviewer, routes::purposes::activate_matcher, routes::subjects::issue_portal_link
+        routes::claims::create_reviewer, routes::purposes::activate_matcher, routes::subjects::issue_portal_link,
+        routes::tenants::create_tenant, routes::tenants::list_tenants
     ),
     components(schemas(
         ErrorBody, ErrorDetail, PurposeRequest, PurposeBody, RetentionBody, GrantBody,
+        crate::dto::TenantRequest, crate::dto::TenantBody,
         ClientRequest, ClientCreatedBody, ConsentRequest, ConsentBody, WithdrawalBody,
         TemplateRequest, EnrolmentBody, VerifyRequest, DecisionBody, SubjectBody,
         TemplateInfoBody, ErasureBody, HealthBody, IdentifyRequestBody,

@@ -1,4 +1,4 @@
-use bioguard_core::{Operation, ValidationError};
+use bioguard_core::{LockRefusal, Operation, SubjectRight, ValidationError};
 use bioguard_crypto::{CryptoError, KeyError};
 use bioguard_store::StoreError;
 
@@ -19,6 +19,22 @@ pub enum ServiceError {
     /// The client holds no grant for this operation on this purpose.
     #[error("this client holds no `{0}` grant for this purpose")]
     NoGrant(Operation),
+    /// The client holds no right to this subject-level action.
+    #[error(
+        "this client holds no `{0}` right over subjects; the operator names a client's \
+         subject rights when creating it"
+    )]
+    NoRight(SubjectRight),
+    /// The lock is someone else's to lift.
+    #[error("{}", match .0 {
+        LockRefusal::HeldByPerson => "the person locked the use of their biometrics themselves; only they can unlock it, in their privacy portal",
+        LockRefusal::HeldByOtherClient => "another relying party set this lock; only it can lift it",
+        LockRefusal::HeldByClient => "the relying party that set this lock is the one that can lift it; ask them",
+    })]
+    LockHeld(LockRefusal),
+    /// No tenant with this id exists.
+    #[error("no tenant with this id exists; GET /v1/tenants lists them")]
+    TenantNotFound,
     /// The client holds no grant at all on this purpose.
     #[error("this client holds no grant for this purpose")]
     NoGrantForPurpose,
@@ -161,8 +177,8 @@ pub enum ServiceError {
     /// The database or key manager is unavailable; retry later.
     #[error("{0}")]
     Unavailable(String),
-    /// The database's storage is full: nothing was changed. Lookups still work; uses are
-    /// refused too, since every use must be recorded.
+    /// The database's storage is full: nothing was changed. Public reads still work; uses (a
+    /// client's look at a subject included) are refused too, since every use must be recorded.
     #[error(
         "the service's database disk is full, so nothing was changed; uses are refused too, \
          since each must be recorded. The operator must free space; then retry"

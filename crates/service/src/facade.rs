@@ -14,7 +14,7 @@ use bioguard_crypto::KeyProvider;
 use bioguard_store::{
     Backend, ClaimStore, ClientStore, ConsentStore, Database, DeviceStore, FairnessStore,
     GalleryStore, GovernanceStore, IncidentStore, KeyStore, LeafDraft, LedgerStore, PortalStore,
-    PurposeStore, RetentionStore, Store, VerificationStore,
+    PurposeStore, RetentionStore, Store, TenantStore, VerificationStore,
 };
 
 use crate::abuse::auth_failures::AuthFailures;
@@ -47,6 +47,7 @@ pub(crate) struct Stores {
     pub(crate) fairness: Arc<dyn FairnessStore>,
     pub(crate) keys: Arc<dyn KeyStore>,
     pub(crate) retention: Arc<dyn RetentionStore>,
+    pub(crate) tenants: Arc<dyn TenantStore>,
 }
 
 impl Stores {
@@ -66,7 +67,8 @@ impl Stores {
             portal: store.clone(),
             fairness: store.clone(),
             keys: store.clone(),
-            retention: store,
+            retention: store.clone(),
+            tenants: store,
         }
     }
 }

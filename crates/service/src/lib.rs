@@ -45,8 +45,8 @@ pub use privacy::notices::NoticeText;
 pub use privacy::portal::{PORTAL_LINK_MAX_SECS, PORTAL_LINK_SECS, PortalSession, PortalView};
 pub use privacy::retention::SweepReport;
 pub use privacy::rights::{
-    AuditLogKey, Erasure, ReportConsent, ReportNotice, ReportPurpose, ReportRetention,
-    ReportTemplate, ReportUse, Rights, SubjectReport, VerifyWith,
+    AuditLogKey, Erasure, LedgerKeyInfo, ReportConsent, ReportNotice, ReportPurpose,
+    ReportRetention, ReportTemplate, ReportUse, Rights, SubjectReport, VerifyWith,
 };
 pub use security::governance::{ApprovalOutcome, MAX_MEMBERS, MAX_PROPOSAL_SECS};
 pub use security::rotation::{KeyStatus, RotationReport};
@@ -56,6 +56,7 @@ pub use supervision::claims::{
     CLAIM_DECISION_SECS, ClaimEvidence, EvidenceDecision, EvidenceProof, Reviewer,
 };
 pub use supervision::incidents::{NOTIFY_WITHIN_SECS, Notifications};
+pub use supervision::tags::{SubjectKey, TAG_PREFIX};
 pub use supervision::transparency::{
     Activations, Claims, Consents, Deletions, Fairness, Incidents, LedgerSize, NotificationState,
     PurposeFairness, RiskCounts, TransparencyReport, Verifications,

@@ -25,8 +25,8 @@ mod traits;
 pub use error::StoreError;
 pub use records::{
     CandidateMaterial, ChallengeRefusal, ClaimRefusal, ConsentChange, ConsentEvidence, Device,
-    EnrolOutcome, EraseOutcome, ExpiredTemplate, IndexRecord, KeptReport, LeafDraft, NewClient,
-    NewTemplate, PortalLink, ReviewerRecord, SealedKey, StoredDataKey, StoredTemplate,
+    EnrolOutcome, EraseOutcome, ExpiredTemplate, IndexRecord, KeptReport, LeafDraft, LeafSubject,
+    NewClient, NewTemplate, PortalLink, ReviewerRecord, SealedKey, StoredDataKey, StoredTemplate,
     VerifyMaterial, WithdrawOutcome, WrappedRow,
 };
 pub use scratch::Scratch;
@@ -34,7 +34,7 @@ pub use sql::{LEDGER_CHANNEL, LedgerListener, SqlStore, WriteStats, count_rows};
 pub use traits::{
     Backend, ClaimStore, ClientStore, ConsentStore, Database, DeviceStore, FairnessStore,
     GalleryStore, GovernanceStore, IncidentStore, KeyStore, LedgerStore, PortalStore, PurposeStore,
-    RetentionStore, VerificationStore,
+    RetentionStore, TenantStore, VerificationStore,
 };
 
 /// Every concern's storage: what the service is wired with. Anything that implements all
@@ -55,6 +55,7 @@ pub trait Store:
     + FairnessStore
     + KeyStore
     + RetentionStore
+    + TenantStore
 {
 }
 
@@ -74,6 +75,7 @@ impl<T> Store for T where
         + FairnessStore
         + KeyStore
         + RetentionStore
+        + TenantStore
 {
 }
 
@@ -85,6 +87,6 @@ pub mod prelude {
         ClaimStore as _, ClientStore as _, ConsentStore as _, Database as _, DeviceStore as _,
         FairnessStore as _, GalleryStore as _, GovernanceStore as _, IncidentStore as _,
         KeyStore as _, LedgerStore as _, PortalStore as _, PurposeStore as _, RetentionStore as _,
-        VerificationStore as _,
+        TenantStore as _, VerificationStore as _,
     };
 }

@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 
 use bioguard_core::{
     ClientId, ClientName, ClientRecord, ConsentRecord, DataKeyId, ExpiryReason, GalleryName, Grant,
-    NoticeFloor, Pseudonym, PurposeId, PurposeRecord, ReviewerId, TemplateId, Timestamp,
+    NoticeFloor, Pseudonym, PurposeId, PurposeRecord, ReviewerId, SubjectRight, TemplateId,
+    TenantId, Timestamp,
 };
 
 /// A key wrapped by a key-encryption key: the key reference and the wrapped bytes.
@@ -34,10 +35,14 @@ pub struct NewClient {
     pub id: ClientId,
     /// Its display name.
     pub name: ClientName,
+    /// Its tenant.
+    pub tenant: TenantId,
     /// HMAC digest of its API key.
     pub key_digest: [u8; 32],
-    /// What it may do.
+    /// What it may do, per purpose of its tenant.
     pub grants: BTreeSet<Grant>,
+    /// What it may do to a subject as a whole.
+    pub rights: BTreeSet<SubjectRight>,
     /// When it was created.
     pub created_at: Timestamp,
 }
@@ -135,6 +140,8 @@ pub struct VerifyMaterial {
     pub consent: ConsentEvidence,
     /// The template, if enrolled.
     pub template: Option<StoredTemplate>,
+    /// The subject's ledger salt, if it has one.
+    pub ledger_salt: Option<[u8; 32]>,
 }
 
 /// What identification needs to confirm one candidate found in memory, read from the
@@ -149,6 +156,8 @@ pub struct CandidateMaterial {
     pub template: StoredTemplate,
     /// The galleries the template is in.
     pub galleries: Vec<GalleryName>,
+    /// The subject's ledger salt, if it has one.
+    pub ledger_salt: Option<[u8; 32]>,
 }
 
 /// A template to load into the in-memory galleries. Only templates whose subject has a live
@@ -163,6 +172,18 @@ pub struct IndexRecord {
     pub galleries: Vec<GalleryName>,
 }
 
+/// The subject of one audit leaf: the pseudonym, which stays in the database beside the leaf
+/// (so the subject's history can be found), and the tag the public leaf carries instead. A
+/// tag is made for one leaf from the subject's ledger key and a fresh nonce: no two leaves
+/// share one, and only a holder of the key can tell that a tag is the subject's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafSubject {
+    /// The subject's pseudonym (private).
+    pub pseudonym: Pseudonym,
+    /// The leaf's tag for the subject (public).
+    pub tag: String,
+}
+
 /// What one audit leaf records, before the store gives it its index and predecessor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeafDraft {
@@ -172,11 +193,12 @@ pub struct LeafDraft {
     pub op: &'static str,
     /// Who did it: `client:<id>`, `admin`, `system`.
     pub actor: String,
-    /// The subject concerned.
-    pub subject: Option<Pseudonym>,
+    /// The subject concerned: its pseudonym is kept beside the leaf (never in it), and the
+    /// leaf carries the subject's one-time tag.
+    pub subject: Option<LeafSubject>,
     /// Further subjects the leaf is about (the candidates an identification returned): the
-    /// leaf is listed in each one's history too. Their pseudonyms must also be in `detail`,
-    /// so that the leaf itself says whom it concerns.
+    /// leaf is listed in each one's history too. Their tags must be in `detail`, so that the
+    /// leaf itself says (to them alone) that it concerns them.
     pub mentions: Vec<Pseudonym>,
     /// The purpose concerned.
     pub purpose: Option<PurposeId>,

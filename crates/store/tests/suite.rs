@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use bioguard_core::{
     ClientId, ClientName, CodeBits, ConsentId, ConsentMethod, DataKeyId, Description, Dimension,
     EndReason, GalleryName, Grant, NewConsent, Notice, NoticeVersion, Operation, Pseudonym,
-    Purpose, PurposeId, Retention, TemplateId, Threshold, Timestamp,
+    Purpose, PurposeId, Retention, SubjectRight, TemplateId, TenantId, Threshold, Timestamp,
 };
 use bioguard_store::prelude::*;
 use bioguard_store::testing::TestDb;
@@ -262,6 +262,8 @@ async fn clients_and_grants(db: &TestDb) {
         id: ClientId::from_random(rand16()),
         name: ClientName::parse("shop").expect("valid"),
         key_digest: [3; 32],
+        tenant: TenantId::default(),
+        rights: [SubjectRight::Read, SubjectRight::Lock].into(),
         grants: grants.clone(),
         created_at: t(0),
     };
@@ -273,6 +275,8 @@ async fn clients_and_grants(db: &TestDb) {
         .expect("found");
     assert_eq!(got.id, c.id);
     assert_eq!(got.grants, grants);
+    assert_eq!((&got.tenant, &got.rights), (&c.tenant, &c.rights));
+    assert_eq!(s.client(&c.id).await.expect("get"), Some(got.clone()));
     assert!(
         s.client_by_key_digest(&[4; 32])
             .await
@@ -292,6 +296,8 @@ async fn clients_and_grants(db: &TestDb) {
     let no_grants = NewClient {
         id: ClientId::from_random(rand16()),
         key_digest: [5; 32],
+        tenant: TenantId::default(),
+        rights: BTreeSet::new(),
         grants: BTreeSet::new(),
         ..c
     };
@@ -806,6 +812,8 @@ async fn every_change_writes_exactly_one_leaf_and_no_refusal_writes_any(db: &Tes
         id: ClientId::from_random(rand16()),
         name: ClientName::parse("shop").expect("valid"),
         key_digest: [8; 32],
+        tenant: TenantId::default(),
+        rights: BTreeSet::new(),
         grants: BTreeSet::new(),
         created_at: t(0),
     };
@@ -1017,6 +1025,8 @@ async fn concurrent_verification_reads_each_get_their_own_answer(db: &TestDb) {
             id: ClientId::from_random(rand16()),
             name: ClientName::parse("till").expect("valid"),
             key_digest: digest,
+            tenant: TenantId::default(),
+            rights: BTreeSet::new(),
             grants,
             created_at: t(0),
         };

@@ -51,7 +51,7 @@ fn setup(addr: SocketAddr, admin: &str) -> String {
         "/v1/clients",
         Some(admin),
         Some(
-            &json!({"name": "till", "grants": [{"purpose": "payment",
+            &json!({"name": "till", "subject_rights": ["read"], "grants": [{"purpose": "payment",
                      "operations": ["enroll", "verify"]}]})
             .to_string(),
         ),

@@ -103,7 +103,7 @@ fn setup(addr: SocketAddr, admin: &str) -> String {
         "POST",
         "/v1/clients",
         admin,
-        r#"{"name":"door","grants":[{"purpose":"door","operations":["enroll","verify"]}]}"#,
+        r#"{"name":"door","subject_rights":["read","erase","lock","portal"],"grants":[{"purpose":"door","operations":["enroll","verify"]}]}"#,
     )["api_key"]
         .as_str()
         .expect("key")
@@ -327,7 +327,7 @@ fn a_full_disk_under_sqlite_gives_clear_errors_and_no_corruption() {
     // While the disk is full: a verification whose ledger leaf cannot be written is refused
     // the same clear way (never a decision without its leaf). A few may still fit, in log
     // space SQLite reuses once it has been copied into the database file; each of those must
-    // have its leaf. Lookups still work.
+    // have its leaf. A client's lookup of a subject is recorded too.
     let mut decided = Vec::new();
     let mut full = None;
     for _ in 0..5_000 {
@@ -352,10 +352,32 @@ fn a_full_disk_under_sqlite_gives_clear_errors_and_no_corruption() {
         None,
     )
     .expect("lookup");
-    assert_eq!(held.status, 200, "{}", held.body);
-    assert_eq!(held.json()["templates"].as_array().map(Vec::len), Some(1));
+    // A client's look at a subject is a use, recorded like any other: answered only if its
+    // (small) leaf still fits, else refused as clearly as the rest.
+    match held.status {
+        200 => assert_eq!(held.json()["templates"].as_array().map(Vec::len), Some(1)),
+        _ => {
+            assert_eq!(held.status, 507, "{}", held.body);
+            assert_eq!(
+                held.json()["error"]["code"],
+                "storage_full",
+                "{}",
+                held.body
+            );
+        }
+    }
     // Room again: the service carries on by itself, and everything acknowledged is there.
     disk.grow("32m");
+    let held = request(
+        server.addr,
+        "GET",
+        &format!("/v1/subjects/s{}", acked[0]),
+        Some(&key),
+        None,
+    )
+    .expect("lookup");
+    assert_eq!(held.status, 200, "{}", held.body);
+    assert_eq!(held.json()["templates"].as_array().map(Vec::len), Some(1));
     let r = verify(server.addr, &key, "alice", ALICE);
     assert_eq!(
         r.json()["match"],

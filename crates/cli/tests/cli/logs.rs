@@ -27,7 +27,7 @@ fn a_whole_scenario_at_trace_level_logs_no_template_key_or_token() {
         "POST",
         "/v1/clients",
         Some(&admin),
-        Some(r#"{"name":"gate","grants":[{"purpose":"gate","operations":["enroll","verify","identify"]}]}"#),
+        Some(r#"{"name":"gate","subject_rights":["read","erase","lock","portal"],"grants":[{"purpose":"gate","operations":["enroll","verify","identify"]}]}"#),
     )
     .json()["api_key"]
         .as_str()

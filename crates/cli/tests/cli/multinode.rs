@@ -124,7 +124,7 @@ fn three_nodes_on_one_postgresql_see_each_others_writes_and_never_return_deletio
         r#"{"id":"entry","description":"Building entry","operations":["enroll","verify","identify"],"dimension":16,"max_gallery_size":1000,"retention":{"max_days_since_enrolment":30}}"#,
     );
     let key = ok(&nodes[1], "POST", "/v1/clients", &admin,
-        r#"{"name":"gates","grants":[{"purpose":"entry","operations":["enroll","verify","identify"]}]}"#)
+        r#"{"name":"gates","subject_rights":["read","erase"],"grants":[{"purpose":"entry","operations":["enroll","verify","identify"]}]}"#)
         ["api_key"].as_str().expect("key").to_owned();
     let enrol = |node: &Server, subject: &str, e: &[f32]| {
         ok(
@@ -292,7 +292,7 @@ fn killing_one_of_three_nodes_under_load_loses_no_acknowledged_write() {
         "POST",
         "/v1/clients",
         &admin,
-        r#"{"name":"gates","grants":[{"purpose":"entry","operations":["enroll","verify"]}]}"#,
+        r#"{"name":"gates","subject_rights":["read","erase"],"grants":[{"purpose":"entry","operations":["enroll","verify"]}]}"#,
     )["api_key"]
         .as_str()
         .expect("key")

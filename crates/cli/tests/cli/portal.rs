@@ -86,7 +86,7 @@ fn a_person_walks_through_the_portal_in_a_real_browser() {
         );
     }
     let key = call(&server, "POST", "/v1/clients", &admin,
-        r#"{"name":"front desk","grants":[{"purpose":"door","operations":["enroll","verify"]},{"purpose":"gym","operations":["enroll","verify"]}]}"#)
+        r#"{"name":"front desk","subject_rights":["read","portal"],"grants":[{"purpose":"door","operations":["enroll","verify"]},{"purpose":"gym","operations":["enroll","verify"]}]}"#)
         ["api_key"].as_str().expect("key").to_owned();
     for (s, p, e) in [
         ("alice", "door", "[0.1,0.2,0.3,0.4]"),

@@ -2,13 +2,9 @@
 
 use std::collections::BTreeSet;
 
-use bioguard_core::{ClientName, Grant, Operation, PurposeId, ValidationError};
+use bioguard_core::{ClientDefinition, Grant, ValidationError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-
-pub(crate) fn operations(raw: &[String]) -> Result<BTreeSet<Operation>, ValidationError> {
-    raw.iter().map(|s| s.parse()).collect()
-}
 
 /// A grant: operations a client may perform for a purpose.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -29,35 +25,40 @@ pub struct ClientRequest {
     /// Display name, 1 to 100 characters.
     #[schema(example = "shop")]
     pub name: String,
-    /// What the client may do.
+    /// The tenant the client belongs to (omitted: the default tenant). It reaches that
+    /// tenant's purposes and subjects only.
+    #[serde(default)]
+    #[schema(example = "acme")]
+    pub tenant: Option<String>,
+    /// What the client may do, per purpose of its tenant (named as the tenant names them).
     #[serde(default)]
     pub grants: Vec<GrantBody>,
+    /// What the client may do to a subject as a whole: `read` (summary, report, history),
+    /// `erase`, `lock` (lock and unlock), `portal` (issue portal links). Default: none.
+    #[serde(default)]
+    #[schema(example = json!(["read", "lock"]))]
+    pub subject_rights: Vec<String>,
 }
 
 impl ClientRequest {
     /// Parses the request.
-    pub fn parse(self) -> Result<(ClientName, BTreeSet<Grant>), ValidationError> {
-        let name = ClientName::parse(&self.name)?;
-        let mut grants = BTreeSet::new();
-        for g in &self.grants {
-            let purpose = PurposeId::parse(&g.purpose)
-                .map_err(|e| ValidationError::new("grants", format!("purpose: {}", e.rule())))?;
-            if g.operations.is_empty() {
-                return Err(ValidationError::new(
-                    "grants",
-                    "each grant needs at least one operation",
-                ));
-            }
-            for op in
-                operations(&g.operations).map_err(|e| ValidationError::new("grants", e.rule()))?
-            {
-                grants.insert(Grant {
-                    purpose: purpose.clone(),
-                    operation: op,
-                });
-            }
+    pub fn parse(self) -> Result<ClientDefinition, ValidationError> {
+        if self.grants.iter().any(|g| g.operations.is_empty()) {
+            return Err(ValidationError::new(
+                "grants",
+                "each grant needs at least one operation",
+            ));
         }
-        Ok((name, grants))
+        ClientDefinition::parse(
+            &self.name,
+            self.tenant.as_deref(),
+            self.grants.iter().flat_map(|g| {
+                g.operations
+                    .iter()
+                    .map(move |o| (g.purpose.as_str(), o.as_str()))
+            }),
+            self.subject_rights.iter().map(String::as_str),
+        )
     }
 }
 
@@ -68,8 +69,12 @@ pub struct ClientCreatedBody {
     pub id: String,
     /// Display name.
     pub name: String,
-    /// The grants.
+    /// Its tenant.
+    pub tenant: String,
+    /// The grants, naming purposes as the tenant names them.
     pub grants: Vec<GrantBody>,
+    /// Its rights over the tenant's subjects.
+    pub subject_rights: Vec<&'static str>,
     /// The API key: send it as `Authorization: Bearer <key>`. Shown once; only a keyed
     /// digest is stored.
     pub api_key: String,
@@ -79,11 +84,11 @@ pub(crate) fn grant_bodies(grants: &BTreeSet<Grant>) -> Vec<GrantBody> {
     let mut out: Vec<GrantBody> = Vec::new();
     for g in grants {
         match out.last_mut() {
-            Some(last) if last.purpose == g.purpose.as_str() => {
+            Some(last) if last.purpose == g.purpose.name() => {
                 last.operations.push(g.operation.as_str().to_owned());
             }
             _ => out.push(GrantBody {
-                purpose: g.purpose.to_string(),
+                purpose: g.purpose.name().to_owned(),
                 operations: vec![g.operation.as_str().to_owned()],
             }),
         }

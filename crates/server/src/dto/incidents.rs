@@ -55,7 +55,8 @@ pub struct IncidentBody {
     #[schema(value_type = Vec<Object>)]
     pub timeline: Vec<serde_json::Value>,
     /// Notifications owed to affected subjects: counts `on_time`, `late`, `pending`, and
-    /// `items` (`subject` pseudonym, `purpose`, `deadline`, `sent_at`).
+    /// `items` (`subject`: the principal the person's receipts and report name them by, null
+    /// once erased; `purpose`, `deadline`, `sent_at`).
     #[schema(value_type = Object)]
     pub notifications: serde_json::Value,
 }
@@ -65,8 +66,8 @@ impl IncidentBody {
     pub fn with_notifications(mut self, n: &bioguard_service::Notifications) -> Self {
         self.notifications = serde_json::json!({
             "on_time": n.counts.on_time, "late": n.counts.late, "pending": n.counts.pending,
-            "items": n.items.iter().map(|i| serde_json::json!({
-                "subject": i.subject.as_str(), "purpose": i.purpose.as_str(),
+            "items": n.items.iter().zip(&n.principals).map(|(i, p)| serde_json::json!({
+                "subject": p, "purpose": i.purpose.as_str(),
                 "deadline": rfc3339(i.deadline), "sent_at": i.sent_at.map(rfc3339)}))
                 .collect::<Vec<_>>(),
         });

@@ -9,6 +9,7 @@ mod governance;
 mod incidents;
 mod purposes;
 mod subjects;
+mod tenants;
 mod uses;
 
 pub use audit::*;
@@ -19,4 +20,5 @@ pub use governance::*;
 pub use incidents::*;
 pub use purposes::*;
 pub use subjects::*;
+pub use tenants::*;
 pub use uses::*;

@@ -25,9 +25,16 @@ pub struct RetentionBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PurposeRequest {
-    /// Identifier: lowercase ASCII letters, digits, `.`, `_`, `-`; 1 to 64 characters.
+    /// Identifier inside its tenant: lowercase ASCII letters, digits, `.`, `_`, `-`; 1 to 64
+    /// characters. Unique within the tenant.
     #[schema(example = "payment")]
     pub id: String,
+    /// The tenant the purpose belongs to (omitted: the default tenant). The purpose's full id
+    /// is then `tenant:id`, as the operator and the ledger name it; the tenant's clients name
+    /// it by `id` alone.
+    #[serde(default)]
+    #[schema(example = "acme")]
+    pub tenant: Option<String>,
     /// The text shown to people, 1 to 2000 characters.
     #[schema(example = "Pay at the till by looking at the camera")]
     pub description: String,
@@ -297,8 +304,15 @@ impl PurposeRequest {
     /// Parses the request into a purpose and its first notice, with the one parser of
     /// purposes (the same as a `purpose.create` proposal's).
     pub fn parse(self) -> Result<PurposeDefinition, ValidationError> {
+        if self.tenant.is_some() && self.id.contains(':') {
+            return Err(ValidationError::new(
+                "id",
+                "with `tenant`, give the purpose's name alone",
+            ));
+        }
         PurposeSpec {
             id: self.id,
+            tenant: self.tenant,
             description: self.description,
             operations: self.operations,
             dimension: self.dimension,
@@ -321,8 +335,12 @@ impl PurposeRequest {
 /// A declared purpose.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PurposeBody {
-    /// Identifier.
+    /// Full identifier: `tenant:name`, or the name alone for the default tenant.
     pub id: String,
+    /// The tenant (the controller) it belongs to.
+    pub tenant: String,
+    /// The name the tenant's clients use.
+    pub name: String,
     /// The text shown to people.
     pub description: String,
     /// Allowed operations.
@@ -358,6 +376,8 @@ impl From<&PurposeRecord> for PurposeBody {
         let p = &sp.purpose;
         Self {
             id: p.id.to_string(),
+            tenant: p.id.tenant().to_string(),
+            name: p.id.name().to_owned(),
             description: p.description.as_str().to_owned(),
             operations: p.operations.iter().map(|o| o.as_str()).collect(),
             dimension: p.dimension.get(),
@@ -396,6 +416,8 @@ pub struct RotationBody {
 pub struct ScheduleEntry {
     /// The purpose.
     pub purpose: String,
+    /// Who is responsible for it: its tenant, by name.
+    pub controller: String,
     /// What it is for.
     pub description: String,
     /// Templates are deleted this many days after enrolment.
@@ -420,8 +442,12 @@ pub struct ScheduleBody {
     pub purposes: Vec<ScheduleEntry>,
 }
 
-impl From<&PurposeRecord> for ScheduleEntry {
-    fn from(sp: &PurposeRecord) -> Self {
+impl ScheduleEntry {
+    /// A purpose's entry, naming its controller from `controllers` (tenant id to name).
+    pub fn of(
+        sp: &PurposeRecord,
+        controllers: &std::collections::BTreeMap<bioguard_core::TenantId, String>,
+    ) -> Self {
         let p = &sp.purpose;
         let age = p.retention.max_days_since_enrolment();
         let unused = p.retention.max_days_since_last_use();
@@ -432,8 +458,13 @@ impl From<&PurposeRecord> for ScheduleEntry {
             ),
             None => format!("deleted {age} days after enrolment"),
         };
+        let tenant = p.id.tenant();
         Self {
             purpose: p.id.to_string(),
+            controller: controllers
+                .get(&tenant)
+                .cloned()
+                .unwrap_or_else(|| tenant.to_string()),
             description: p.description.as_str().to_owned(),
             max_days_since_enrolment: u64::from(age),
             max_days_since_last_use: unused.map(u64::from),

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use bioguard_core::{PurposeId, ValidationError};
+use bioguard_core::{PurposeName, ValidationError};
 
 use crate::AppState;
 use crate::dto::{ClientCreatedBody, ClientRequest, grant_bodies};
@@ -26,17 +26,16 @@ pub(crate) async fn create_client(
     AdminAuth(admin): AdminAuth,
     JsonBody(req): JsonBody<ClientRequest>,
 ) -> ApiResult<(StatusCode, Json<ClientCreatedBody>)> {
-    let (name, grants) = req.parse()?;
-    let created = st
-        .service
-        .create_client(&admin, name.clone(), grants.clone())
-        .await?;
+    let definition = req.parse()?;
+    let created = st.service.create_client(&admin, definition.clone()).await?;
     Ok((
         StatusCode::CREATED,
         Json(ClientCreatedBody {
             id: created.id.to_string(),
-            name: name.as_str().to_owned(),
-            grants: grant_bodies(&grants),
+            name: definition.name.as_str().to_owned(),
+            tenant: definition.tenant.to_string(),
+            grants: grant_bodies(&definition.grants),
+            subject_rights: definition.rights.iter().map(|r| r.as_str()).collect(),
             api_key: created.expose_api_key().to_owned(),
         }),
     ))
@@ -98,7 +97,7 @@ pub(crate) async fn issue_challenge(
     ClientAuth(client): ClientAuth,
     JsonBody(req): JsonBody<crate::dto::ChallengeRequest>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    let purpose = PurposeId::parse(&req.purpose)?;
+    let purpose = PurposeName::parse(&req.purpose)?;
     let (challenge, expires) = st.service.issue_challenge(&client, &purpose).await?;
     Ok((
         StatusCode::CREATED,

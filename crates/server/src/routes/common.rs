@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use bioguard_core::{PurposeId, SubjectRef, ValidationError};
+use bioguard_core::{PurposeName, SubjectRef, ValidationError};
 
 use crate::ApiError;
 
@@ -13,11 +13,13 @@ pub(crate) type ApiResult<T> = Result<T, ApiError>;
 /// room for the rest of the request.
 pub(crate) const REPORT_BODY_BYTES: usize = bioguard_service::MAX_REPORT_BYTES + 64 * 1024;
 
+/// A subject and a purpose as a client names them: the purpose by its name inside the
+/// client's tenant (never a qualified id).
 pub(crate) fn subject_and_purpose(
     subject: &str,
     purpose: &str,
-) -> Result<(SubjectRef, PurposeId), ValidationError> {
-    Ok((SubjectRef::parse(subject)?, PurposeId::parse(purpose)?))
+) -> Result<(SubjectRef, PurposeName), ValidationError> {
+    Ok((SubjectRef::parse(subject)?, PurposeName::parse(purpose)?))
 }
 
 /// The bearer token of a request, or "".

@@ -52,6 +52,7 @@ pub(crate) async fn retention_schedule(
             .is_some_and(|a| a.contains("text/html")),
     };
     let purposes = st.service.purposes().await?;
+    let controllers = st.service.controllers().await?;
     let body = crate::dto::ScheduleBody {
         enforcement: "Every template past its purpose's limit is deleted with its data key \
                       (crypto-shredding) at the next sweep, and each deletion is recorded in \
@@ -60,7 +61,7 @@ pub(crate) async fn retention_schedule(
         sweep_interval_seconds: st.retention_sweep_secs,
         purposes: purposes
             .iter()
-            .map(crate::dto::ScheduleEntry::from)
+            .map(|p| crate::dto::ScheduleEntry::of(p, &controllers))
             .collect(),
     };
     if !html {
@@ -80,12 +81,13 @@ pub(crate) async fn retention_schedule(
         ));
     }
     page.push_str(
-        "<table><thead><tr><th>Purpose</th><th>Description</th><th>Rule</th></tr></thead><tbody>",
+        "<table><thead><tr><th>Purpose</th><th>Controller</th><th>Description</th><th>Rule</th></tr></thead><tbody>",
     );
     for e in &body.purposes {
         page.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             crate::html::escape_html(&e.purpose),
+            crate::html::escape_html(&e.controller),
             crate::html::escape_html(&e.description),
             crate::html::escape_html(&e.rule)
         ));

@@ -9,6 +9,7 @@ pub(crate) mod incidents;
 pub(crate) mod meta;
 pub(crate) mod purposes;
 pub(crate) mod subjects;
+pub(crate) mod tenants;
 pub(crate) mod uses;
 
 use axum::Router;
@@ -61,6 +62,10 @@ pub(crate) fn router() -> Router<AppState> {
         .route(
             "/v1/purposes/{purpose}/notices",
             post(purposes::publish_notice).get(purposes::list_notices),
+        )
+        .route(
+            "/v1/tenants",
+            post(tenants::create_tenant).get(tenants::list_tenants),
         )
         .route("/v1/clients", post(clients::create_client))
         .route("/v1/clients/{client}/key", post(clients::rotate_client_key))

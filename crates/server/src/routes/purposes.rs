@@ -9,7 +9,7 @@ use bioguard_core::PurposeId;
 use crate::AppState;
 use crate::dto::{MatcherBody, MatcherRequest, PurposeBody, PurposeRequest, RotationBody};
 use crate::error::ErrorBody;
-use crate::extract::{AdminAuth, JsonBody, Segments};
+use crate::extract::{AdminAuth, Caller, JsonBody, Segments};
 use crate::routes::common::{ApiResult, REPORT_BODY_BYTES};
 
 /// Declare a purpose (admin).
@@ -42,11 +42,33 @@ pub(crate) async fn create_purpose(
     Ok((StatusCode::CREATED, Json(PurposeBody::from(&created))))
 }
 
-/// List the declared purposes (public).
+/// List the declared purposes. Public (purposes are declared to everyone, each with its
+/// tenant as controller); with a client key, only the client's own tenant's purposes; with
+/// the admin token and `?tenant=`, one tenant's.
 #[utoipa::path(get, path = "/v1/purposes", tag = "purposes",
-    responses((status = 200, body = Vec<PurposeBody>)))]
-pub(crate) async fn list_purposes(State(st): State<AppState>) -> ApiResult<Json<Vec<PurposeBody>>> {
-    let all = st.service.purposes().await?;
+    params(("tenant" = Option<String>, Query, description = "Only this tenant's purposes")),
+    responses((status = 200, body = Vec<PurposeBody>), (status = 401, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub(crate) async fn list_purposes(
+    State(st): State<AppState>,
+    caller: Caller,
+    q: Result<
+        axum::extract::Query<std::collections::HashMap<String, String>>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> ApiResult<Json<Vec<PurposeBody>>> {
+    let q = crate::routes::common::query(q)?;
+    let tenant = q
+        .get("tenant")
+        .map(|t| bioguard_core::TenantId::parse(t))
+        .transpose()?;
+    let mut all = match &caller {
+        Caller::Client(client) => st.service.purposes_of(client).await?,
+        Caller::Admin(_) | Caller::Anyone => st.service.purposes().await?,
+    };
+    if let Some(t) = tenant {
+        all.retain(|p| p.purpose.id.belongs_to(&t));
+    }
     Ok(Json(all.iter().map(PurposeBody::from).collect()))
 }
 

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use bioguard_core::{PurposeId, ValidationError};
+use bioguard_core::{PurposeName, ValidationError};
 
 use crate::dto::{
     DEFAULT_MAX_CANDIDATES, DecisionBody, IdentificationBody, IdentifyBatchBody,
@@ -84,7 +84,7 @@ pub(crate) async fn identify(
     JsonBody(req): JsonBody<IdentifyRequestBody>,
 ) -> ApiResult<Json<IdentificationBody>> {
     let request = bioguard_service::IdentifyRequest {
-        purpose: PurposeId::parse(&req.purpose)?,
+        purpose: PurposeName::parse(&req.purpose)?,
         gallery: bioguard_core::GalleryName::parse(&req.gallery)?,
         max_candidates: max_candidates(req.max_candidates)?,
         probes: vec![req.embedding],
@@ -111,7 +111,7 @@ pub(crate) async fn identify_batch(
     JsonBody(req): JsonBody<IdentifyBatchRequestBody>,
 ) -> ApiResult<Json<IdentifyBatchBody>> {
     let request = bioguard_service::IdentifyRequest {
-        purpose: PurposeId::parse(&req.purpose)?,
+        purpose: PurposeName::parse(&req.purpose)?,
         gallery: bioguard_core::GalleryName::parse(&req.gallery)?,
         max_candidates: max_candidates(req.max_candidates)?,
         probes: req.embeddings,

@@ -60,7 +60,8 @@ async fn every_operation_writes_exactly_one_leaf(h: &Harness) {
             "/v1/clients",
             &h.admin,
             json!({"name": "till", "grants": [{"purpose": "face-pay",
-                   "operations": ["enroll", "verify", "identify"]}]}),
+                   "operations": ["enroll", "verify", "identify"]}],
+                   "subject_rights": ["read", "erase"]}),
         )
         .await;
     let key = r.json["api_key"].as_str().expect("key").to_owned();
@@ -116,12 +117,16 @@ async fn every_operation_writes_exactly_one_leaf(h: &Harness) {
         )
         .await;
     let n = expect_leaves(h, n, &r, 1, "consent.withdraw").await;
+    // Who looked at whom is a use too.
+    let r = h.send("GET", "/v1/subjects/alice", Some(&key), None).await;
+    let n = expect_leaves(h, n, &r, 1, "subject.read").await;
     let r = h
         .send("DELETE", "/v1/subjects/alice", Some(&key), None)
         .await;
     let n = expect_leaves(h, n, &r, 1, "subject.erase").await;
 
-    // Leaves name pseudonyms, never the relying party's identifier, and hold no embedding.
+    // Leaves name subjects by one-time tags, never by the relying party's identifier or a
+    // pseudonym, and hold no embedding.
     let text: String = leaves(h)
         .await
         .iter()
@@ -137,7 +142,7 @@ async fn every_operation_writes_exactly_one_leaf(h: &Harness) {
             "an embedding value reached the ledger"
         );
     }
-    assert_eq!(n, 11);
+    assert_eq!(n, 12);
 }
 
 fn hash(s: &serde_json::Value) -> [u8; 32] {
@@ -251,11 +256,15 @@ async fn checkpoints_proofs_and_history_verify_independently(h: &Harness) {
         .iter()
         .map(|e| {
             let i = e["index"].as_u64().expect("index") as usize;
-            assert_eq!(e["leaf"].as_str(), Some(texts[i].as_str()));
-            Leaf::decode(texts[i].as_bytes()).expect("leaf").op
+            let leaf = e["leaf"].as_str().expect("leaf");
+            // The read itself is recorded first, after the leaves fetched above.
+            if let Some(t) = texts.get(i) {
+                assert_eq!(leaf, t.as_str());
+            }
+            Leaf::decode(leaf.as_bytes()).expect("leaf").op
         })
         .collect();
-    assert_eq!(ops, ["consent.grant", "enrol", "verify"]);
+    assert_eq!(ops, ["consent.grant", "enrol", "verify", "subject.read"]);
     assert_eq!(
         h.send("GET", "/v1/subjects/alice/history", None, None)
             .await
@@ -277,7 +286,9 @@ async fn checkpoints_proofs_and_history_verify_independently(h: &Harness) {
     let other = axum::body::to_bytes(other.into_body(), 1 << 20)
         .await
         .expect("body");
-    assert_eq!(String::from_utf8_lossy(&other), new_note);
+    // (The history read above was recorded: the log grew since `new_note`.)
+    let (latest, new) = checkpoint(h, &key).await;
+    assert_eq!(String::from_utf8_lossy(&other), latest);
 
     for bad in [
         format!(

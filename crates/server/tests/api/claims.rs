@@ -70,6 +70,20 @@ async fn a_disputed_decision_is_claimed_evidenced_decided_and_paid(h: &Harness) 
         .await;
     assert_eq!(c.status, StatusCode::CREATED, "{}", c.raw);
     let id = c.json["id"].as_str().expect("id").to_owned();
+    // One open claim per decision.
+    let again = h
+        .json(
+            "POST",
+            "/v1/claims",
+            &key,
+            json!({"decision_id": decision, "currency": "EUR",
+            "amount": 12_000, "reason": "the same dispute again"}),
+        )
+        .await;
+    assert_eq!(
+        (again.status, again.code()),
+        (StatusCode::CONFLICT, "conflict")
+    );
 
     // The evidence pack: the decision's leaf, provably in the log the service signed.
     let got = h
@@ -192,13 +206,35 @@ async fn a_disputed_decision_is_claimed_evidenced_decided_and_paid(h: &Harness) 
     assert_eq!(report.json["claims"]["paid"], 1);
     assert_eq!(report.json["claims"]["median_days_to_decision"], 0.0);
 
-    // A claim left undecided past its 30 days shows as overdue.
-    let late = h
+    // A paid decision takes no new claim either.
+    let paid_again = h
         .json(
             "POST",
             "/v1/claims",
             &key,
             json!({"decision_id": decision, "currency": "EUR",
+            "amount": 500, "reason": "a second dispute"}),
+        )
+        .await;
+    assert_eq!(
+        paid_again.status,
+        StatusCode::CONFLICT,
+        "{}",
+        paid_again.raw
+    );
+
+    // A claim left undecided past its 30 days shows as overdue.
+    let other = h.verify(&key, "alice", "pay", &synthetic(1, DIM)).await;
+    let other = other.json["decision_id"]
+        .as_str()
+        .expect("decision")
+        .to_owned();
+    let late = h
+        .json(
+            "POST",
+            "/v1/claims",
+            &key,
+            json!({"decision_id": other, "currency": "EUR",
             "amount": 500, "reason": "a second dispute"}),
         )
         .await;

@@ -400,6 +400,7 @@ async fn a_purpose_created_through_a_proposal_keeps_every_field_of_its_request(h
             .cloned()
             .expect("listed");
         p["id"] = json!("(id)");
+        p["name"] = json!("(id)");
         p
     };
     let (d, q) = (find("door-direct"), find("door-quorum"));

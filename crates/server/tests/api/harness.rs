@@ -182,20 +182,30 @@ impl Harness {
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
     }
 
-    /// Creates a client with grants `(purpose, [ops])` and returns its API key.
+    /// Creates a client of the default tenant with grants `(purpose, [ops])` and every
+    /// subject right, and returns its API key.
     pub async fn client(&self, grants: &[(&str, &[&str])]) -> String {
+        self.client_of(None, grants, &["read", "erase", "lock", "portal"])
+            .await
+    }
+
+    /// Creates a client of `tenant` (None: the default one) with grants `(purpose, [ops])`
+    /// and `rights`, and returns its API key.
+    pub async fn client_of(
+        &self,
+        tenant: Option<&str>,
+        grants: &[(&str, &[&str])],
+        rights: &[&str],
+    ) -> String {
         let grants: Vec<Value> = grants
             .iter()
             .map(|(p, ops)| json!({"purpose": p, "operations": ops}))
             .collect();
-        let r = self
-            .json(
-                "POST",
-                "/v1/clients",
-                &self.admin,
-                json!({"name": "test client", "grants": grants}),
-            )
-            .await;
+        let mut body = json!({"name": "test client", "grants": grants, "subject_rights": rights});
+        if let Some(t) = tenant {
+            body["tenant"] = json!(t);
+        }
+        let r = self.json("POST", "/v1/clients", &self.admin, body).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
         r.json["api_key"].as_str().expect("api key").to_owned()
     }

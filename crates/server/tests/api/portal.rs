@@ -66,6 +66,8 @@ fn csrf(page: &str) -> String {
 }
 
 /// The number of entries in a subject's history, from the API.
+/// The length of a subject's history before this call: the client's read of it is recorded
+/// first, and is its last entry.
 async fn history_len(h: &Harness, key: &str, subject: &str) -> usize {
     let r = h
         .send(
@@ -75,7 +77,12 @@ async fn history_len(h: &Harness, key: &str, subject: &str) -> usize {
             None,
         )
         .await;
-    r.json["entries"].as_array().expect("entries").len()
+    let entries = r.json["entries"].as_array().expect("entries");
+    let last = entries.last().expect("the read itself")["leaf"]
+        .as_str()
+        .expect("leaf");
+    assert!(last.contains("\"op\":\"subject.read\""), "{last}");
+    entries.len() - 1
 }
 
 async fn count(h: &Harness, sql: &'static str) -> i64 {

@@ -214,7 +214,7 @@ async fn receipts_and_certificates_verify_with_the_published_key(h: &Harness) {
         !serde_json::Value::Object(given.clone())
             .to_string()
             .contains("carol"),
-        "the receipt names the pseudonym only"
+        "the receipt names the principal only"
     );
     // Withdrawn: a receipt of the ended record.
     let w = h
@@ -254,7 +254,20 @@ async fn receipts_and_certificates_verify_with_the_published_key(h: &Harness) {
         .expect("leaf");
     let leaf = bioguard_ledger::Leaf::decode(&leaf[0]).expect("leaf");
     assert_eq!(leaf.op, "subject.erase");
-    assert_eq!(leaf.subject.as_deref(), cert["principal"].as_str());
+    // The leaf names her by a one-time tag; the certificate's principal is in no leaf.
+    assert!(
+        leaf.subject
+            .as_deref()
+            .is_some_and(|t| t.starts_with(bioguard_service::TAG_PREFIX)),
+        "{leaf:?}"
+    );
+    let principal = cert["principal"].as_str().expect("principal");
+    let all = h.leaves().await;
+    assert!(
+        all.iter()
+            .all(|l| !String::from_utf8_lossy(&l.encode()).contains(principal)),
+        "a principal reached a public leaf"
+    );
 }
 
 async fn consent_follows_the_current_notice(h: &Harness) {
@@ -415,9 +428,23 @@ async fn the_report_lists_everything_held_and_every_use(h: &Harness) {
             "enrol",
             "verify",
             "identify",
-            "subject.lock"
+            "subject.lock",
+            "subject.read"
         ]
     );
+    // Each entry is provably hers: its tag (or, for the identification, one of the tags
+    // returned) checks with the ledger key the report gives her.
+    let key = bioguard_service::SubjectKey::from_b64(
+        report["verify_with"]["subject_ledger_key"]["key"]
+            .as_str()
+            .expect("ledger key"),
+    )
+    .expect("a key");
+    let leaves = h.leaves().await;
+    for e in report["history"].as_array().expect("history") {
+        let i = e["ledger_index"].as_u64().expect("index") as usize;
+        assert!(key.names(&leaves[i], None), "{:?}", leaves[i]);
+    }
     // Nothing in it is the subject's own identifier.
     assert!(!r.raw.contains("alice"), "{}", r.raw);
 }

@@ -371,23 +371,17 @@ async fn an_enumeration_burst_suspends_the_client_and_opens_an_incident(h: &Harn
     assert_eq!(not_admin.status, StatusCode::UNAUTHORIZED);
 }
 
-async fn pseudonym_of(h: &Harness, key: &str, who: &str) -> String {
+/// The principal the subject's report names them by: what notifications name too.
+async fn principal_of(h: &Harness, key: &str, who: &str) -> String {
     let r = h
         .send(
             "GET",
-            &format!("/v1/subjects/{who}/history"),
+            &format!("/v1/subjects/{who}/report"),
             Some(key),
             None,
         )
         .await;
-    let leaf = r.json["entries"][0]["leaf"]
-        .as_str()
-        .expect("a leaf")
-        .to_owned();
-    Leaf::decode(leaf.as_bytes())
-        .expect("leaf")
-        .subject
-        .expect("subject")
+    r.json["principal"].as_str().expect("principal").to_owned()
 }
 
 async fn revoking_a_key_version_stops_matching_and_owes_exactly_the_affected_a_notice(h: &Harness) {
@@ -453,8 +447,8 @@ async fn revoking_a_key_version_stops_matching_and_owes_exactly_the_affected_a_n
         .collect();
     owed.sort();
     let mut expected = vec![
-        pseudonym_of(h, &key, "alice").await,
-        pseudonym_of(h, &key, "bob").await,
+        principal_of(h, &key, "alice").await,
+        principal_of(h, &key, "bob").await,
     ];
     expected.sort();
     assert_eq!(

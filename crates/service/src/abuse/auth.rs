@@ -2,7 +2,9 @@
 //! with the same [`ServiceError::Unauthenticated`] whatever went wrong, so a caller learns
 //! nothing from the failure.
 
-use bioguard_core::{ClientId, ClientRecord, Grant, Operation, PurposeId};
+use bioguard_core::{
+    ClientId, ClientRecord, Grant, Operation, PurposeId, PurposeName, SubjectRight, TenantId,
+};
 
 use crate::abuse::auth_failures::{AUTH_BURST, AUTH_WINDOW};
 use crate::error::ServiceError;
@@ -56,6 +58,25 @@ impl AuthenticatedClient {
         format!("client:{}", self.0.id)
     }
 
+    /// The client's tenant.
+    pub fn tenant(&self) -> &TenantId {
+        &self.0.tenant
+    }
+
+    /// The purpose `name` of the client's own tenant: the only purposes it can name.
+    pub fn purpose(&self, name: &PurposeName) -> PurposeId {
+        PurposeId::in_tenant(&self.0.tenant, name)
+    }
+
+    /// Fails unless the client holds `right` over its tenant's subjects.
+    pub(crate) fn require_right(&self, right: SubjectRight) -> Result<(), ServiceError> {
+        if self.0.rights.contains(&right) {
+            Ok(())
+        } else {
+            Err(ServiceError::NoRight(right))
+        }
+    }
+
     /// The proof that the client may do `operation` on `purpose`, or
     /// [`ServiceError::NoGrant`].
     pub(crate) fn authorize(
@@ -85,6 +106,33 @@ impl AuthenticatedClient {
         } else {
             Err(ServiceError::NoGrantForPurpose)
         }
+    }
+}
+
+/// The prefix of every client API key.
+pub(crate) const CLIENT_KEY_PREFIX: &str = "bgc_";
+
+/// A new API key for a client of `tenant`: `bgc_` and 64 hex digits, with the tenant between
+/// them (`bgc_acme.…`) for clients of any tenant but the default one. The key names its
+/// tenant so that verification can find the subject (whose pseudonym is keyed by the
+/// tenant) in the same single read that checks the key; the tenant part is covered by the
+/// key's digest, so it cannot be changed.
+pub(crate) fn new_client_key(tenant: &TenantId) -> Result<String, ServiceError> {
+    let prefix = if tenant.is_default() {
+        CLIENT_KEY_PREFIX.to_owned()
+    } else {
+        format!("{CLIENT_KEY_PREFIX}{tenant}.")
+    };
+    bioguard_crypto::random_token(&prefix).map_err(|e| ServiceError::Internal(e.to_string()))
+}
+
+/// The tenant an API key names (see [`new_client_key`]); `None` for text that names none
+/// well-formed (it cannot be a key).
+pub(crate) fn key_tenant(token: &str) -> Option<TenantId> {
+    let rest = token.strip_prefix(CLIENT_KEY_PREFIX)?;
+    match rest.split_once('.') {
+        None => Some(TenantId::default_tenant()),
+        Some((tenant, _)) => TenantId::parse(tenant).ok().filter(|t| !t.is_default()),
     }
 }
 
@@ -195,6 +243,8 @@ mod tests {
         AuthenticatedClient(ClientRecord {
             id: ClientId::from_random([1; 16]),
             name: ClientName::parse("shop").expect("valid"),
+            tenant: TenantId::default(),
+            rights: [SubjectRight::Read].into(),
             grants: grants
                 .iter()
                 .map(|(p, o)| Grant {
@@ -226,6 +276,36 @@ mod tests {
             c.require_any(&door),
             Err(ServiceError::NoGrantForPurpose)
         ));
+    }
+
+    #[test]
+    fn a_client_names_purposes_of_its_tenant_and_holds_only_its_rights() {
+        let c = client(&[]);
+        let login = PurposeName::parse("login").expect("valid");
+        assert_eq!(c.purpose(&login).as_str(), "login");
+        let acme = AuthenticatedClient(ClientRecord {
+            tenant: TenantId::parse("acme").expect("valid"),
+            ..c.record().clone()
+        });
+        assert_eq!(acme.purpose(&login).as_str(), "acme:login");
+        assert!(c.require_right(SubjectRight::Read).is_ok());
+        assert!(matches!(
+            c.require_right(SubjectRight::Erase),
+            Err(ServiceError::NoRight(SubjectRight::Erase))
+        ));
+    }
+
+    #[test]
+    fn a_key_names_its_tenant() {
+        let acme = TenantId::parse("acme").expect("valid");
+        let key = new_client_key(&acme).expect("random");
+        assert!(key.starts_with("bgc_acme.") && plausible(&key));
+        assert_eq!(key_tenant(&key), Some(acme));
+        let plain = new_client_key(&TenantId::default()).expect("random");
+        assert_eq!(key_tenant(&plain), Some(TenantId::default()));
+        for bad in ["bgc_Acme.x", "bgc_default.x", "xyz_abc", "bgc_a:b.x"] {
+            assert_eq!(key_tenant(bad), None, "{bad}");
+        }
     }
 
     #[test]

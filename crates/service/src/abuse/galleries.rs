@@ -121,19 +121,6 @@ impl Galleries {
         }
     }
 
-    /// Whether this node holds `template` for `subject` under `purpose`.
-    pub(crate) fn holds(
-        &self,
-        purpose: &PurposeId,
-        subject: &Pseudonym,
-        template: &TemplateId,
-    ) -> bool {
-        self.read()
-            .get(purpose)
-            .and_then(|p| p.subjects.get(subject))
-            .is_some_and(|held| held.contains(template))
-    }
-
     /// Removes every template of one subject from `purpose`'s galleries.
     pub(crate) fn remove_subject(&self, purpose: &PurposeId, subject: &Pseudonym) {
         let held = self

@@ -28,12 +28,17 @@ impl Service {
         let mut applied = 0;
         while *seen < size {
             let end = (*seen + 1000).min(size);
-            let leaves = self.db.ledger.audit_leaves(*seen, end).await?;
-            for bytes in &leaves {
-                let Some(leaf) = bioguard_ledger::Leaf::decode(bytes) else {
+            // The leaves name subjects by tags; the pseudonym kept beside each says whom.
+            let leaves = self
+                .db
+                .ledger
+                .audit_leaves_with_subjects(*seen, end)
+                .await?;
+            for (bytes, subject) in leaves {
+                let Some(leaf) = bioguard_ledger::Leaf::decode(&bytes) else {
                     continue;
                 };
-                applied += u64::from(self.follow(&leaf).await?);
+                applied += u64::from(self.follow(&leaf, subject).await?);
             }
             *seen = end;
         }
@@ -41,28 +46,17 @@ impl Service {
     }
 
     /// Applies one leaf to the galleries; whether it changed anything.
-    async fn follow(&self, leaf: &bioguard_ledger::Leaf) -> Result<bool, ServiceError> {
-        let subject = leaf
-            .subject
-            .as_deref()
-            .and_then(|s| Pseudonym::parse(s).ok());
+    async fn follow(
+        &self,
+        leaf: &bioguard_ledger::Leaf,
+        subject: Option<Pseudonym>,
+    ) -> Result<bool, ServiceError> {
         let purpose = leaf
             .purpose
             .as_deref()
             .and_then(|p| PurposeId::parse(p).ok());
         match (leaf.op.as_str(), subject, purpose) {
-            ("enrol", Some(s), Some(p)) => {
-                let template = leaf
-                    .detail
-                    .iter()
-                    .find(|(k, _)| k == "template")
-                    .and_then(|(_, v)| TemplateId::parse(v).ok());
-                if template.is_some_and(|t| self.galleries.holds(&p, &s, &t)) {
-                    return Ok(false);
-                }
-                self.resync_subject(&p, &s).await
-            }
-            ("consent.withdraw" | "retention.delete", Some(s), Some(p)) => {
+            ("enrol" | "consent.withdraw" | "retention.delete", Some(s), Some(p)) => {
                 self.resync_subject(&p, &s).await
             }
             ("subject.erase", Some(s), _) => {

@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use bioguard_core::{
-    DecisionId, Embedding, GalleryName, Operation, PurposeId, SubjectRef, TemplateId,
+    DecisionId, Embedding, GalleryName, Operation, PurposeId, PurposeName, SubjectRef, TemplateId,
     ValidationError,
 };
 use bioguard_engine::{Kernel, ProtectedCode};
@@ -22,6 +22,7 @@ use crate::error::ServiceError;
 use crate::facade::Service;
 use crate::privacy::consent::ConsentChecked;
 use crate::security::templates::open_template;
+use crate::supervision::tags::RETURNED;
 
 /// The most candidates one identification may return.
 pub const MAX_CANDIDATES: usize = 100;
@@ -40,8 +41,8 @@ struct Target<'a> {
 
 /// A 1:N request: one probe, or a batch.
 pub struct IdentifyRequest {
-    /// The purpose.
-    pub purpose: PurposeId,
+    /// The purpose, of the client's tenant.
+    pub purpose: PurposeName,
     /// The gallery to search.
     pub gallery: GalleryName,
     /// The most subjects to return per probe (1 to 100).
@@ -96,8 +97,9 @@ impl Service {
         client: &AuthenticatedClient,
         req: IdentifyRequest,
     ) -> Result<Vec<Identification>, ServiceError> {
-        let purpose = self.require_purpose(&req.purpose).await?;
-        let authorized = client.authorize(&req.purpose, Operation::Identify)?;
+        let purpose_id = client.purpose(&req.purpose);
+        let purpose = self.require_purpose(&purpose_id).await?;
+        let authorized = client.authorize(&purpose_id, Operation::Identify)?;
         if !purpose.purpose.allows(Operation::Identify) {
             return Err(ServiceError::OperationNotAllowed(Operation::Identify));
         }
@@ -110,7 +112,7 @@ impl Service {
         if let Some(probe) = req.probes.first() {
             self.check_capture(
                 client,
-                &req.purpose,
+                &purpose_id,
                 &risk,
                 None,
                 req.capture.as_ref(),
@@ -124,7 +126,7 @@ impl Service {
             .map(|v| Embedding::parse(v, purpose.purpose.dimension))
             .collect::<Result<Vec<_>, _>>()?;
         let max = purpose.purpose.max_gallery_size.unwrap_or(0);
-        let size = self.galleries.size(&req.purpose, &req.gallery);
+        let size = self.galleries.size(&purpose_id, &req.gallery);
         if size > max as usize {
             return Err(ServiceError::GalleryTooLarge {
                 gallery: req.gallery.to_string(),
@@ -142,7 +144,7 @@ impl Service {
         // Room for candidates the database check turns away.
         let limit = req.max_candidates + 8;
         let galleries = std::sync::Arc::clone(&self.galleries);
-        let (pid, gallery) = (req.purpose.clone(), req.gallery.clone());
+        let (pid, gallery) = (purpose_id.clone(), req.gallery.clone());
         let started = Instant::now();
         let (probes, found) = tokio::task::spawn_blocking(move || {
             let found = galleries.search(&pid, version, &gallery, &probes, max_distance, limit);
@@ -153,7 +155,7 @@ impl Service {
         let scan_ms = started.elapsed().as_secs_f64() * 1000.0;
 
         let target = Target {
-            purpose: &req.purpose,
+            purpose: &purpose_id,
             gallery: &req.gallery,
             version,
             bits,
@@ -165,40 +167,40 @@ impl Service {
         for (probe, candidates) in probes.iter().zip(found) {
             let mut subjects = Vec::new();
             let mut pseudonyms = Vec::new();
+            let mut tags = Vec::new();
             for c in candidates {
                 if subjects.len() == req.max_candidates {
                     break;
                 }
                 let id = TemplateId::from_random(c.entry);
-                if let Some((s, p)) = self.confirm(&target, probe, &id).await? {
+                if let Some((s, p, salt)) = self.confirm(&target, probe, &id).await? {
+                    let key = match salt {
+                        Some(salt) => self.key_of(&p, &salt),
+                        None => self.subject_key(&p).await?,
+                    };
+                    tags.push(key.tag_with(random16()?));
                     subjects.push(s);
                     pseudonyms.push(p);
                     used.push(id);
                 }
             }
             let decision = DecisionId::from_random(random16()?);
-            // The candidates returned, by pseudonym; nothing about the gallery's other members.
+            // The candidates returned, each by a tag of its own (new in this leaf, recognised
+            // only with that subject's ledger key); nothing about the gallery's other members.
             let mut leaf = self.leaf("identify", client.actor());
-            leaf.purpose = Some(req.purpose.clone());
+            leaf.purpose = Some(purpose_id.clone());
             leaf.decision = Some(format!("{} candidates", subjects.len()));
             leaf.detail = vec![
                 ("decision".into(), decision.to_string()),
                 ("gallery".into(), req.gallery.to_string()),
-                (
-                    "returned".into(),
-                    pseudonyms
-                        .iter()
-                        .map(|p| p.as_str())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                ),
+                (RETURNED.into(), tags.join(",")),
             ];
             // Each returned subject finds this leaf in its own history.
             leaf.mentions = pseudonyms;
             leaves.push(leaf);
             tracing::info!(
                 decision = %decision,
-                purpose = %req.purpose,
+                purpose = %purpose_id,
                 client = %client.record().id,
                 gallery_size = size,
                 candidates = subjects.len(),
@@ -222,7 +224,8 @@ impl Service {
         t: &Target<'_>,
         probe: &ProtectedCode,
         template: &TemplateId,
-    ) -> Result<Option<(SubjectRef, bioguard_core::Pseudonym)>, ServiceError> {
+    ) -> Result<Option<(SubjectRef, bioguard_core::Pseudonym, Option<[u8; 32]>)>, ServiceError>
+    {
         let Target {
             purpose,
             gallery,
@@ -258,7 +261,7 @@ impl Service {
         if Kernel::best().distance(probe.words(), opened.code.words()) > max_distance {
             return Ok(None);
         }
-        Ok(opened.subject.map(|s| (s, m.subject)))
+        Ok(opened.subject.map(|s| (s, m.subject, m.ledger_salt)))
     }
 }
 

@@ -6,13 +6,13 @@
 use std::collections::BTreeSet;
 
 use bioguard_core::{
-    ClientId, ClientName, FairnessState, Grant, NoticeDraft, Operation, PurposeDefinition,
-    PurposeId, PurposeRecord, ValidationError,
+    ClientDefinition, ClientId, FairnessState, Grant, NoticeDraft, Operation, PurposeDefinition,
+    PurposeId, PurposeRecord, SubjectRight, TenantId, TenantName, TenantRecord, ValidationError,
 };
 use bioguard_store::{NewClient, StoreError};
 use zeroize::Zeroizing;
 
-use crate::abuse::auth::Admin;
+use crate::abuse::auth::{Admin, AuthenticatedClient, new_client_key};
 use crate::clock::random16;
 use crate::error::ServiceError;
 use crate::facade::Service;
@@ -82,12 +82,68 @@ impl Service {
             .ok_or(ServiceError::PurposeNotFound)
     }
 
+    /// Fails unless `tenant` exists.
+    pub(crate) async fn require_tenant(&self, tenant: &TenantId) -> Result<(), ServiceError> {
+        if tenant.is_default() || self.db.tenants.tenant(tenant).await?.is_some() {
+            Ok(())
+        } else {
+            Err(ServiceError::TenantNotFound)
+        }
+    }
+
+    /// Creates a tenant: a relying-party organisation whose clients, purposes and subjects
+    /// are its own.
+    pub async fn create_tenant(
+        &self,
+        _admin: &Admin,
+        id: TenantId,
+        name: TenantName,
+    ) -> Result<TenantRecord, ServiceError> {
+        let tenant = TenantRecord {
+            id,
+            name,
+            created_at: self.now(),
+        };
+        let mut leaf = self.leaf("tenant.create", "admin");
+        leaf.detail = vec![("tenant".into(), tenant.id.to_string())];
+        self.db.tenants.create_tenant(&tenant, &leaf).await?;
+        tracing::info!(tenant = %tenant.id, "tenant created");
+        Ok(tenant)
+    }
+
+    /// Every tenant.
+    pub async fn tenants(&self, _admin: &Admin) -> Result<Vec<TenantRecord>, ServiceError> {
+        Ok(self.db.tenants.tenants().await?)
+    }
+
+    /// Every tenant's name by id, for public pages (they name each purpose's controller).
+    pub async fn controllers(
+        &self,
+    ) -> Result<std::collections::BTreeMap<TenantId, String>, ServiceError> {
+        self.tenant_names().await
+    }
+
+    /// Every tenant's name by id.
+    pub(crate) async fn tenant_names(
+        &self,
+    ) -> Result<std::collections::BTreeMap<TenantId, String>, ServiceError> {
+        Ok(self
+            .db
+            .tenants
+            .tenants()
+            .await?
+            .into_iter()
+            .map(|t| (t.id, t.name.as_str().to_owned()))
+            .collect())
+    }
+
     /// Creates a purpose and its first protection key.
     pub async fn create_purpose(
         &self,
         _admin: &Admin,
         definition: PurposeDefinition,
     ) -> Result<PurposeRecord, ServiceError> {
+        self.require_tenant(&definition.purpose.id.tenant()).await?;
         // 1:N search is the widest use there is: with a risk group, it needs its quorum.
         if widens_search(definition.purpose.operations.iter().copied())
             && self.db.governance.risk_group().await?.is_some()
@@ -150,6 +206,16 @@ impl Service {
         Ok(self.db.purposes.purposes().await?)
     }
 
+    /// The purposes of the client's own tenant.
+    pub async fn purposes_of(
+        &self,
+        client: &AuthenticatedClient,
+    ) -> Result<Vec<PurposeRecord>, ServiceError> {
+        let mut all = self.db.purposes.purposes().await?;
+        all.retain(|p| p.purpose.id.belongs_to(client.tenant()));
+        Ok(all)
+    }
+
     /// Rotates a purpose's protection key: every code made under the old key stops matching
     /// (renewability) and the old key is destroyed; subjects must enrol again.
     pub async fn rotate_protection_key(
@@ -186,29 +252,41 @@ impl Service {
         Ok(KeyRotation { version })
     }
 
-    /// Creates a client with grants. Each grant must name an existing purpose that allows the
-    /// operation.
+    /// Creates a client of a tenant with grants on that tenant's purposes and rights over its
+    /// subjects. Each grant must name an existing purpose that allows the operation.
     pub async fn create_client(
         &self,
         _admin: &Admin,
-        name: ClientName,
-        grants: BTreeSet<Grant>,
+        definition: ClientDefinition,
     ) -> Result<ClientCreated, ServiceError> {
         // A client that may search galleries needs the risk group's quorum, when there is one.
-        if widens_search(grants.iter().map(|g| g.operation))
+        if widens_search(definition.grants.iter().map(|g| g.operation))
             && self.db.governance.risk_group().await?.is_some()
         {
             return Err(ServiceError::QuorumRequired);
         }
-        self.create_client_now(name, grants).await
+        self.create_client_now(definition).await
     }
 
     /// Creates a client, approved or ungated.
     pub(crate) async fn create_client_now(
         &self,
-        name: ClientName,
-        grants: BTreeSet<Grant>,
+        definition: ClientDefinition,
     ) -> Result<ClientCreated, ServiceError> {
+        let ClientDefinition {
+            name,
+            tenant,
+            grants,
+            rights,
+        } = definition;
+        self.require_tenant(&tenant).await?;
+        if grants.iter().any(|g| !g.purpose.belongs_to(&tenant)) {
+            return Err(ValidationError::new(
+                "grants",
+                "a grant names a purpose of the client's own tenant",
+            )
+            .into());
+        }
         let named: BTreeSet<&PurposeId> = grants.iter().map(|g| &g.purpose).collect();
         let mut purposes = Vec::with_capacity(named.len());
         for id in named {
@@ -217,17 +295,21 @@ impl Service {
             }
         }
         check_grants(&grants, &purposes)?;
-        let api_key = Zeroizing::new(bioguard_crypto::random_token("bgc_")?);
+        let api_key = Zeroizing::new(new_client_key(&tenant)?);
         let client = NewClient {
             id: ClientId::from_random(random16()?),
             name,
+            tenant,
             key_digest: self.secrets.token_digest(&api_key),
             grants,
+            rights,
             created_at: self.now(),
         };
         let mut leaf = self.leaf("client.create", "admin");
         leaf.detail = vec![
             ("client".into(), client.id.to_string()),
+            ("tenant".into(), client.tenant.to_string()),
+            ("subject_rights".into(), SubjectRight::list(&client.rights)),
             (
                 "grants".into(),
                 client
@@ -253,7 +335,13 @@ impl Service {
         _admin: &Admin,
         client: &ClientId,
     ) -> Result<ClientCreated, ServiceError> {
-        let api_key = Zeroizing::new(bioguard_crypto::random_token("bgc_")?);
+        let record = self
+            .db
+            .clients
+            .client(client)
+            .await?
+            .ok_or(ServiceError::ClientNotFound)?;
+        let api_key = Zeroizing::new(new_client_key(&record.tenant)?);
         let mut leaf = self.leaf("client.key_rotate", "admin");
         leaf.decision = Some("rotated".into());
         leaf.detail = vec![("client".into(), client.to_string())];
@@ -284,6 +372,7 @@ mod tests {
         PurposeRecord {
             purpose: PurposeSpec {
                 id: id.into(),
+                tenant: None,
                 description: "d".into(),
                 operations: ops.iter().map(|o| (*o).to_owned()).collect(),
                 dimension: 4,

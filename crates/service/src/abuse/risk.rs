@@ -11,8 +11,8 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use bioguard_core::{
-    ChallengeId, CodeBits, DeviceId, Pseudonym, PurposeId, Risk, RiskPolicy, Timestamp,
-    ValidationError,
+    ChallengeId, CodeBits, DeviceId, Pseudonym, PurposeId, PurposeName, Risk, RiskPolicy,
+    Timestamp, ValidationError,
 };
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use sha2::Digest;
@@ -70,7 +70,8 @@ pub(crate) fn signed_by(
     sig.is_some_and(|s| {
         VerifyingKey::from_bytes(public_key).is_ok_and(|k| {
             k.verify(
-                &capture_message(&c.challenge, purpose.as_str(), c.liveness, embedding),
+                // The purpose as the client names it (without its tenant).
+                &capture_message(&c.challenge, purpose.name(), c.liveness, embedding),
                 &Signature::from_bytes(&s),
             )
             .is_ok()
@@ -175,8 +176,9 @@ impl Service {
     pub async fn issue_challenge(
         &self,
         client: &AuthenticatedClient,
-        purpose: &PurposeId,
+        purpose: &PurposeName,
     ) -> Result<(ChallengeId, Timestamp), ServiceError> {
+        let purpose = &client.purpose(purpose);
         self.require_purpose(purpose).await?;
         client.require_any(purpose)?;
         let id = ChallengeId::from_random(random16()?);
@@ -211,12 +213,26 @@ impl Service {
             return Ok(());
         };
         let mut leaf = self.leaf("capture.refused", client.actor());
-        leaf.subject = subject.cloned();
+        // A subject the service holds nothing about is not named (a refusal makes no row).
+        let key = match subject {
+            Some(s) => self.existing_subject_key(s).await?.map(|k| (s, k)),
+            None => None,
+        };
+        let (tagged, key) = match key {
+            Some((s, k)) => (Some(self.leaf_subject(s, &k)?), Some(k)),
+            None => (None, None),
+        };
+        if let Some(c) = capture {
+            // With a subject, the device is named anew in each leaf (see `verify`).
+            let device = match (&tagged, &key) {
+                (Some(t), Some(k)) => k.device_digest(&t.tag, &c.device),
+                _ => c.device.chars().take(40).collect(),
+            };
+            leaf.detail = vec![("device".into(), device)];
+        }
+        leaf.subject = tagged;
         leaf.purpose = Some(purpose.clone());
         leaf.decision = Some(reason.into());
-        if let Some(c) = capture {
-            leaf.detail = vec![("device".into(), c.device.chars().take(40).collect())];
-        }
         self.db.ledger.append_audit(&leaf).await?;
         tracing::warn!(client = %client.record().id, purpose = %purpose, reason, "capture refused");
         Err(ServiceError::CaptureRefused(reason))
@@ -291,7 +307,7 @@ impl Service {
         }
         if self.lockouts.fail(key, self.now().unix(), policy) {
             let mut leaf = self.leaf("subject.lockout", client.actor());
-            leaf.subject = Some(subject.clone());
+            leaf.subject = Some(self.tagged(subject).await?);
             leaf.purpose = Some(purpose.clone());
             leaf.decision = Some(format!("{} s", policy.lockout_secs));
             leaf.detail = vec![("failures".into(), policy.lockout_failures.to_string())];

@@ -7,9 +7,12 @@
 //! statement (`VerificationStore::verify_material_for`); the decision's leaf and the
 //! template's use time are buffered into the next group commit.
 
-use bioguard_core::{Decision, DecisionId, Embedding, Operation, Outcome, PurposeId, SubjectRef};
+use bioguard_core::{
+    Decision, DecisionId, Embedding, Operation, Outcome, PurposeId, PurposeName, SubjectRef,
+};
 use bioguard_engine::Kernel;
 
+use crate::abuse::auth::key_tenant;
 use crate::abuse::risk::{Capture, near_miss_band};
 use crate::clock::random16;
 use crate::error::ServiceError;
@@ -25,23 +28,32 @@ impl Service {
         &self,
         api_key: &str,
         subject: &SubjectRef,
-        purpose_id: &PurposeId,
+        purpose: &PurposeName,
         values: Vec<f32>,
         capture: Option<&Capture>,
     ) -> Result<Decision, ServiceError> {
-        let Some(digest) = self.key_digest(api_key) else {
+        let (Some(digest), Some(tenant)) = (self.key_digest(api_key), key_tenant(api_key)) else {
             return Err(self.failed().await);
         };
-        // The client, purpose, notice floor, consent, lock and template in one read: the
-        // checks below refuse in the same order as ever (authentication first), and a
-        // verification costs one round trip before its ledger leaf.
-        let pseudonym = self.secrets.pseudonym(subject);
+        // The key names its tenant, so the subject's pseudonym and the purpose's id are known
+        // before the read. The client, purpose, notice floor, consent, lock, template and
+        // ledger salt in one read: the checks below refuse in the same order as ever
+        // (authentication first), and a verification costs one round trip before its leaf.
+        let purpose_id = &PurposeId::in_tenant(&tenant, purpose);
+        let pseudonym = self.secrets.pseudonym(&tenant, subject);
         let mut material = self
             .db
             .verification
             .verify_material_for(&pseudonym, purpose_id, Some((&digest, Operation::Verify)))
             .await?;
         let client = &self.admit(material.client.take()).await?;
+        if client.tenant() != &tenant {
+            // The key's digest covers the tenant it names, so this cannot happen unless the
+            // database was altered.
+            return Err(ServiceError::Internal(
+                "a client key names another tenant".into(),
+            ));
+        }
         let purpose = material
             .purpose
             .take()
@@ -103,8 +115,14 @@ impl Service {
             risk: risk_score,
             step_up: outcome.matched() && risk_score.score > risk.step_up_score,
         };
+        let key = match material.ledger_salt {
+            Some(salt) => self.key_of(&pseudonym, &salt),
+            None => self.subject_key(&pseudonym).await?,
+        };
         let mut leaf = self.leaf("verify", client.actor());
-        leaf.subject = Some(pseudonym.clone());
+        let tagged = self.leaf_subject(&pseudonym, &key)?;
+        let device = capture.map(|c| key.device_digest(&tagged.tag, &c.device));
+        leaf.subject = Some(tagged);
         leaf.purpose = Some(purpose_id.clone());
         leaf.decision = Some(outcome.as_str().into());
         leaf.detail = vec![
@@ -115,9 +133,12 @@ impl Service {
             leaf.detail.push(("step_up".into(), "required".into()));
         }
         if let Some(c) = capture {
-            // The signals a dispute will need: which device, what liveness it reported.
+            // The signals a dispute will need: which device, what liveness it reported. A
+            // device may be one person's own phone, so the leaf names it by a digest under
+            // the subject's ledger key: the same device gives another value in each leaf, and
+            // the key's holders can check it.
             leaf.detail
-                .push(("device".into(), c.device.chars().take(40).collect()));
+                .push(("device".into(), device.unwrap_or_default()));
             leaf.detail
                 .push(("liveness".into(), c.liveness.to_string()));
         }

@@ -7,8 +7,8 @@
 //! names the subject and purpose it was checked for.
 
 use bioguard_core::{
-    ConsentId, ConsentMethod, ConsentRecord, NewConsent, NoticeVersion, Pseudonym, PurposeId,
-    SubjectRef, Timestamp, ValidationError,
+    ConsentId, ConsentMethod, ConsentRecord, NewConsent, NoticeVersion, Operation, Pseudonym,
+    PurposeId, PurposeName, SubjectRef, Timestamp, ValidationError,
 };
 use bioguard_store::{ConsentEvidence, IndexRecord, LeafDraft};
 
@@ -151,17 +151,19 @@ pub struct Withdrawal {
 }
 
 impl Service {
-    /// Records a subject's consent to a purpose.
+    /// Records a subject's consent to a purpose of the client's tenant. Needs the client's
+    /// enrol grant on the purpose.
     pub async fn grant_consent(
         &self,
         client: &AuthenticatedClient,
         subject: &SubjectRef,
-        purpose: &PurposeId,
+        purpose: &PurposeName,
         notice_version: NoticeVersion,
         method: ConsentMethod,
     ) -> Result<ConsentGiven, ServiceError> {
+        let purpose = &client.purpose(purpose);
         let stored = self.require_purpose(purpose).await?;
-        client.require_any(purpose)?;
+        client.authorize(purpose, Operation::Enroll)?;
         let notices = self.notice_state(purpose).await?;
         check_notice_for_consent(&notices, &notice_version)?;
         let consent = NewConsent {
@@ -172,13 +174,14 @@ impl Service {
             client: client.record().id.clone(),
             at: self.now(),
         };
-        let pseudonym = self.secrets.pseudonym(subject);
+        let pseudonym = self.secrets.pseudonym(client.tenant(), subject);
+        let key = self.subject_key(&pseudonym).await?;
         let mut leaf = self.leaf("consent.grant", client.actor());
-        leaf.subject = Some(pseudonym.clone());
+        leaf.subject = Some(self.leaf_subject(&pseudonym, &key)?);
         leaf.purpose = Some(purpose.clone());
         leaf.decision = Some("granted".into());
+        // No consent id: it would be shared with the withdrawal's leaf.
         leaf.detail = vec![
-            ("consent".into(), consent.id.to_string()),
             (
                 "notice_version".into(),
                 consent.notice_version.as_str().to_owned(),
@@ -194,7 +197,7 @@ impl Service {
             tracing::info!(purpose = %purpose, client = %client.record().id, "consent recorded");
         }
         let receipt = self.consent_receipt(
-            &pseudonym,
+            &key.principal(),
             &stored,
             &change.record,
             notices.get(change.record.notice_version.as_str()),
@@ -208,16 +211,23 @@ impl Service {
 
     /// Withdraws consent; the template and its data key are destroyed in the same
     /// transaction, and the template leaves this node's galleries before the call returns.
+    /// Needs the client's enrol grant on the purpose (the person can always withdraw in the
+    /// portal).
     pub async fn withdraw_consent(
         &self,
         client: &AuthenticatedClient,
         subject: &SubjectRef,
-        purpose: &PurposeId,
+        purpose: &PurposeName,
     ) -> Result<Withdrawal, ServiceError> {
+        let purpose = &client.purpose(purpose);
         self.require_purpose(purpose).await?;
-        client.require_any(purpose)?;
-        self.withdraw_as(&self.secrets.pseudonym(subject), purpose, client.actor())
-            .await
+        client.authorize(purpose, Operation::Enroll)?;
+        self.withdraw_as(
+            &self.secrets.pseudonym(client.tenant(), subject),
+            purpose,
+            client.actor(),
+        )
+        .await
     }
 
     /// Withdraws a subject's consent on behalf of `actor` (a client, or the person through the
@@ -229,8 +239,13 @@ impl Service {
         actor: String,
     ) -> Result<Withdrawal, ServiceError> {
         let stored = self.require_purpose(purpose).await?;
+        // A subject without a ledger key has never consented to anything.
+        let key = self
+            .existing_subject_key(pseudonym)
+            .await?
+            .ok_or(ServiceError::ConsentNotFound)?;
         let mut leaf: LeafDraft = self.leaf("consent.withdraw", actor.clone());
-        leaf.subject = Some(pseudonym.clone());
+        leaf.subject = Some(self.leaf_subject(pseudonym, &key)?);
         leaf.purpose = Some(purpose.clone());
         leaf.decision = Some("withdrawn".into());
         let out = self
@@ -250,7 +265,7 @@ impl Service {
         );
         let notices = self.notice_state(purpose).await?;
         let receipt = self.consent_receipt(
-            pseudonym,
+            &key.principal(),
             &stored,
             &out.consent,
             notices.get(out.consent.notice_version.as_str()),

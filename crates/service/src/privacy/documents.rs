@@ -3,12 +3,13 @@
 //! public half is published as a JSON Web Key Set (`GET /v1/keys`).
 //!
 //! A receipt carries the fields of a consent record in the sense of ISO/IEC TS 27560: record
-//! id and schema version, principal (the subject's pseudonym: the receipt names no one), the
+//! id and schema version, principal (derived from the subject's ledger key: the receipt names
+//! no one, and its principal appears in no public leaf), the
 //! notice, language, purpose, data types, controller, storage location, retention,
 //! jurisdiction, recipients, withdrawal method, and the event's time, type and state.
 
 use bioguard_core::{
-    ConsentRecord, ConsentState, EndReason, Notice, Pseudonym, PurposeRecord, Timestamp, rfc3339,
+    ConsentRecord, ConsentState, EndReason, Notice, PurposeRecord, Timestamp, rfc3339,
 };
 use bioguard_ledger::Jwk;
 use serde::Serialize;
@@ -75,7 +76,7 @@ impl Service {
     /// A signed receipt for a consent record's current state (given, or withdrawn).
     pub(crate) fn consent_receipt(
         &self,
-        subject: &Pseudonym,
+        principal: &str,
         purpose: &PurposeRecord,
         record: &ConsentRecord,
         notice: Option<&Notice>,
@@ -89,14 +90,15 @@ impl Service {
             "schema": "bioguard consent record v1 (ISO/IEC TS 27560 fields)",
             "schema_version": "1",
             "record_id": record.id.as_str(),
-            "principal": subject.as_str(),
+            "principal": principal,
             "notice": {
                 "version": record.notice_version.as_str(),
                 "hash": notice.map(|n| n.hash.as_str()),
                 "published_at": notice.map(|n| rfc3339(n.published_at)),
             },
             "language": said("language", json!("en")),
-            "purpose": {"id": p.id.as_str(), "description": p.description.as_str()},
+            "purpose": {"id": p.id.as_str(), "description": p.description.as_str(),
+                "tenant": p.id.tenant().as_str()},
             "data_types": [DATA_TYPES],
             "controller": said("controller", json!(CONTROLLER)),
             "storage_location": "the operator's bioguard database, encrypted under per-subject data keys",
@@ -121,13 +123,13 @@ impl Service {
     /// A signed certificate of what an erasure destroyed.
     pub(crate) fn deletion_certificate(
         &self,
-        subject: &Pseudonym,
+        principal: &str,
         at: Timestamp,
         d: Destroyed<'_>,
     ) -> String {
         let payload = json!({
             "schema": "bioguard deletion certificate v1",
-            "principal": subject.as_str(),
+            "principal": principal,
             "erased_at": rfc3339(at),
             "destroyed": {
                 "templates": d.templates,

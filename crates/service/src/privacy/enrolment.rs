@@ -4,7 +4,7 @@
 //! transaction).
 
 use bioguard_core::{
-    Embedding, GalleryName, Operation, PurposeId, SubjectRef, TemplateId, Timestamp,
+    Embedding, GalleryName, Operation, PurposeName, SubjectRef, TemplateId, Timestamp,
     ValidationError,
 };
 use bioguard_store::{NewTemplate, StoreError};
@@ -64,15 +64,16 @@ impl Service {
         &self,
         client: &AuthenticatedClient,
         subject: &SubjectRef,
-        purpose_id: &PurposeId,
+        purpose: &PurposeName,
         values: Vec<f32>,
         galleries: Vec<GalleryName>,
     ) -> Result<Enrolment, ServiceError> {
+        let purpose_id = &client.purpose(purpose);
         let purpose = self.require_purpose(purpose_id).await?;
         let authorized = client.authorize(purpose_id, Operation::Enroll)?;
         let embedding = Embedding::parse(values, purpose.purpose.dimension)?;
         let galleries = gallery_list(galleries, purpose.purpose.allows(Operation::Identify))?;
-        let pseudonym = self.secrets.pseudonym(subject);
+        let pseudonym = self.secrets.pseudonym(client.tenant(), subject);
         // A cheap early refusal; the authoritative checks run inside the storing transaction.
         let material = self
             .db
@@ -80,6 +81,10 @@ impl Service {
             .verify_material(&pseudonym, purpose_id)
             .await?;
         check_for_enrolment(&material.consent)?;
+        let ledger_key = match material.ledger_salt {
+            Some(salt) => self.key_of(&pseudonym, &salt),
+            None => self.subject_key(&pseudonym).await?,
+        };
         let code = self.protect(&authorized, &purpose, embedding).await?;
         let subject_ref = (!galleries.is_empty()).then_some(subject);
         for _ in 0..KEY_RACE_RETRIES {
@@ -117,11 +122,11 @@ impl Service {
                 at,
             };
             let mut leaf = self.leaf("enrol", client.actor());
-            leaf.subject = Some(pseudonym.clone());
+            leaf.subject = Some(self.leaf_subject(&pseudonym, &ledger_key)?);
             leaf.purpose = Some(purpose_id.clone());
             leaf.decision = Some("enrolled".into());
+            // No template id: the template's later leaves would share it.
             leaf.detail = vec![
-                ("template".into(), template_id.to_string()),
                 (
                     "protection_version".into(),
                     purpose.protection_version.to_string(),

@@ -219,6 +219,7 @@ mod tests {
     fn a_published_notice_is_canonical_and_hashed() {
         let purpose = bioguard_core::PurposeSpec {
             id: "pay".into(),
+            tenant: None,
             description: "Pay by face".into(),
             operations: vec!["verify".into()],
             dimension: 4,

@@ -7,7 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use bioguard_core::{
-    ClientId, Pseudonym, PurposeId, SubjectRef, Timestamp, ValidationError, rfc3339,
+    ClientId, Locker, Pseudonym, PurposeId, SubjectRef, SubjectRight, Timestamp, ValidationError,
+    rfc3339,
 };
 use zeroize::Zeroizing;
 
@@ -109,13 +110,14 @@ impl Service {
         subject: &SubjectRef,
         ttl_secs: Option<u32>,
     ) -> Result<(Zeroizing<String>, Timestamp), ServiceError> {
+        client.require_right(SubjectRight::Portal)?;
         let ttl = link_ttl(ttl_secs)?;
         let token = Zeroizing::new(bioguard_crypto::random_token(PREFIX)?);
-        let pseudonym = self.secrets.pseudonym(subject);
+        let pseudonym = self.secrets.pseudonym(client.tenant(), subject);
         let now = self.now();
         let expires = Timestamp::from_unix(now.unix() + i64::from(ttl));
         let mut leaf = self.leaf("portal.link", client.actor());
-        leaf.subject = Some(pseudonym.clone());
+        leaf.subject = Some(self.tagged(&pseudonym).await?);
         leaf.decision = Some("issued".into());
         leaf.detail = vec![("expires_at".into(), rfc3339(expires))];
         self.db
@@ -178,7 +180,8 @@ impl Service {
         let history = self.db.ledger.subject_history(&s.subject).await?;
         let report = self.report_with_history(&s.subject, &history).await?;
         let (note, size) = self.signed_checkpoint().await?;
-        let proved = self.proved(&history, size);
+        let key = self.subject_key(&s.subject).await?;
+        let proved = self.proved(&history, size, &key, &s.subject);
         // The text of the notice each consent was given to.
         let mut notices = BTreeMap::new();
         for c in &report.consents {
@@ -223,7 +226,7 @@ impl Service {
         s: &PortalSession,
         lock: bool,
     ) -> Result<Option<Timestamp>, ServiceError> {
-        self.set_lock_as(&s.subject, lock, &s.client, s.actor())
+        self.set_lock_as(&s.subject, lock, &Locker::Person, &s.client, s.actor())
             .await
     }
 

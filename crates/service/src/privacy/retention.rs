@@ -44,6 +44,10 @@ impl SweepReport {
     }
 }
 
+/// The leaf of one deletion, made while the subject's ledger key can still be read.
+pub(crate) type LeafFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<LeafDraft, ServiceError>> + Send>>;
+
 /// Deletes every template past a limit at `at`, a page at a time: each page's deletions run
 /// concurrently, each one re-checked in its own transaction. `leaf` makes each deletion's
 /// leaf; `deleted` hears of each template gone; `progress` gets (handled, expired at start)
@@ -51,7 +55,7 @@ impl SweepReport {
 pub(crate) async fn sweep(
     store: Arc<dyn RetentionStore>,
     at: Timestamp,
-    leaf: impl Fn(&ExpiredTemplate) -> LeafDraft,
+    leaf: &(dyn Fn(ExpiredTemplate) -> LeafFuture + Send + Sync),
     deleted: &(dyn Fn(&ExpiredTemplate) + Send + Sync),
     progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<SweepReport, ServiceError> {
@@ -69,7 +73,7 @@ pub(crate) async fn sweep(
         after = Some(last.template.clone());
         let mut tasks = tokio::task::JoinSet::new();
         for t in page {
-            let (store, leaf) = (store.clone(), leaf(&t));
+            let (store, leaf) = (store.clone(), leaf(t.clone()).await?);
             tasks.spawn(async move { store.delete_expired(&t.template, at, &leaf).await });
         }
         while let Some(joined) = tasks.join_next().await {
@@ -97,10 +101,14 @@ impl Service {
         let report = sweep(
             self.db.retention.clone(),
             self.now(),
-            |t| {
+            &|t| {
+                // No template id: the template's enrolment leaf would share it.
                 let mut leaf = self.leaf("retention.delete", "system:retention");
-                leaf.detail = vec![("template".into(), t.template.to_string())];
-                leaf
+                let service = self.clone();
+                Box::pin(async move {
+                    leaf.subject = Some(service.tagged(&t.subject).await?);
+                    Ok(leaf)
+                })
             },
             &move |t| galleries.remove(&t.purpose, std::slice::from_ref(&t.template)),
             progress,
@@ -201,16 +209,20 @@ mod tests {
         let report = sweep(
             store.clone(),
             Timestamp::from_unix(100),
-            |_| LeafDraft {
-                time: Timestamp::from_unix(100),
-                op: "retention.delete",
-                actor: "test".into(),
-                subject: None,
-                mentions: Vec::new(),
-                purpose: None,
-                decision: None,
-                request: None,
-                detail: Vec::new(),
+            &|_| {
+                Box::pin(async {
+                    Ok(LeafDraft {
+                        time: Timestamp::from_unix(100),
+                        op: "retention.delete",
+                        actor: "test".into(),
+                        subject: None,
+                        mentions: Vec::new(),
+                        purpose: None,
+                        decision: None,
+                        request: None,
+                        detail: Vec::new(),
+                    })
+                })
             },
             &|t| gone.lock().expect("not poisoned").push(t.template.clone()),
             &mut |done, of| pages.push((done, of)),

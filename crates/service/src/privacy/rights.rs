@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use bioguard_core::{
-    ClientId, LedgerEntry, Pseudonym, Retention, SubjectRef, SubjectSummary, TemplateInfo,
-    Timestamp, retention_deadline, rfc3339,
+    ClientId, LedgerEntry, LockStep, Locker, Pseudonym, Retention, SubjectRef, SubjectRight,
+    SubjectSummary, TemplateInfo, Timestamp, retention_deadline, rfc3339,
 };
 use serde::Serialize;
 
@@ -36,7 +36,8 @@ pub struct SubjectReport {
     pub report: &'static str,
     /// When it was made (RFC 3339).
     pub generated_at: String,
-    /// The subject's pseudonym, as the ledger and receipts name them.
+    /// The name receipts and certificates give the subject: derived from the subject's
+    /// ledger key, it appears in no public leaf.
     pub principal: String,
     /// Since when the subject has locked the use of their biometrics, if they have.
     pub locked_since: Option<String>,
@@ -59,6 +60,8 @@ pub struct SubjectReport {
 pub struct ReportPurpose {
     /// Its id.
     pub id: String,
+    /// Who is responsible for it: its tenant, by name.
+    pub controller: String,
     /// What it is for.
     pub description: String,
     /// What may be done.
@@ -139,6 +142,9 @@ pub struct ReportTemplate {
 pub struct ReportUse {
     /// The leaf's index, for an inclusion proof.
     pub ledger_index: u64,
+    /// The leaf's tag for the subject (absent when the leaf names them among the subjects
+    /// an identification returned).
+    pub tag: Option<String>,
     /// When.
     pub time: String,
     /// What happened.
@@ -156,8 +162,20 @@ pub struct ReportUse {
 pub struct VerifyWith {
     /// The keys that check receipts and certificates.
     pub receipt_keys: Jwks,
+    /// The subject's ledger key, which recognises their tags in the public ledger.
+    pub subject_ledger_key: LedgerKeyInfo,
     /// The audit log's identity and key.
     pub audit_log: AuditLogKey,
+}
+
+/// A subject's ledger key and how to use it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerKeyInfo {
+    /// The key, base64url without padding. Keep it private: whoever holds it can pick out
+    /// every leaf about the subject.
+    pub key: String,
+    /// How a tag is checked with it.
+    pub tags: &'static str,
 }
 
 /// The audit log's identity and verifier key.
@@ -193,27 +211,47 @@ fn report_template(t: &TemplateInfo, retention: &Retention) -> ReportTemplate {
 }
 
 impl Service {
-    /// What is held about a subject: consents and enrolment times, never template bytes.
-    pub async fn subject_summary(
+    /// Checks the client may read what is held about a subject of its tenant and records
+    /// that it looked (who looked at whom is itself a use); returns the subject's pseudonym.
+    pub(crate) async fn read_subject(
         &self,
-        _client: &AuthenticatedClient,
+        client: &AuthenticatedClient,
         subject: &SubjectRef,
-    ) -> Result<SubjectSummary, ServiceError> {
-        Ok(self
-            .db
-            .consents
-            .subject_summary(&self.secrets.pseudonym(subject))
-            .await?)
+        what: &'static str,
+    ) -> Result<Pseudonym, ServiceError> {
+        client.require_right(SubjectRight::Read)?;
+        let pseudonym = self.secrets.pseudonym(client.tenant(), subject);
+        let mut leaf = self.leaf("subject.read", client.actor());
+        leaf.subject = Some(self.tagged(&pseudonym).await?);
+        leaf.decision = Some(what.into());
+        self.db.ledger.append_audit(&leaf).await?;
+        Ok(pseudonym)
     }
 
-    /// Erases everything held about a subject, including from this node's galleries.
+    /// What is held about a subject: consents and enrolment times, never template bytes.
+    /// Needs the client's `read` right; the read is recorded.
+    pub async fn subject_summary(
+        &self,
+        client: &AuthenticatedClient,
+        subject: &SubjectRef,
+    ) -> Result<SubjectSummary, ServiceError> {
+        let pseudonym = self.read_subject(client, subject, "summary").await?;
+        Ok(self.db.consents.subject_summary(&pseudonym).await?)
+    }
+
+    /// Erases everything held about a subject, including from this node's galleries. Needs
+    /// the client's `erase` right.
     pub async fn erase_subject(
         &self,
         client: &AuthenticatedClient,
         subject: &SubjectRef,
     ) -> Result<Erasure, ServiceError> {
-        self.erase_as(&self.secrets.pseudonym(subject), client.actor())
-            .await
+        client.require_right(SubjectRight::Erase)?;
+        self.erase_as(
+            &self.secrets.pseudonym(client.tenant(), subject),
+            client.actor(),
+        )
+        .await
     }
 
     /// Erases everything held about a subject on behalf of `actor`, with the signed deletion
@@ -224,8 +262,11 @@ impl Service {
         actor: String,
     ) -> Result<Erasure, ServiceError> {
         let at = self.now();
+        // The key is read before the erasure destroys it: the erasure's own leaf is tagged,
+        // and the certificate names the principal the person's receipts name.
+        let key = self.subject_key(pseudonym).await?;
         let mut leaf = self.leaf("subject.erase", actor.clone());
-        leaf.subject = Some(pseudonym.clone());
+        leaf.subject = Some(self.leaf_subject(pseudonym, &key)?);
         leaf.decision = Some("erased".into());
         let out = self.db.consents.erase_subject(pseudonym, &leaf).await?;
         for (purpose, id) in &out.template_ids {
@@ -241,7 +282,7 @@ impl Service {
         let purposes: BTreeSet<&str> = out.template_ids.iter().map(|(p, _)| p.as_str()).collect();
         let purposes: Vec<&str> = purposes.into_iter().collect();
         let certificate = self.deletion_certificate(
-            pseudonym,
+            &key.principal(),
             at,
             Destroyed {
                 templates,
@@ -262,28 +303,33 @@ impl Service {
 
     /// Locks (`lock`) or unlocks the use of a subject's biometrics for every purpose. While
     /// locked, verification and enrolment are refused and identification never returns the
-    /// subject. Returns when the subject locked, if locked now.
+    /// subject. Returns when the subject locked, if locked now. Needs the client's `lock`
+    /// right; a client lifts only a lock it set, never one the person set.
     pub async fn set_lock(
         &self,
         client: &AuthenticatedClient,
         subject: &SubjectRef,
         lock: bool,
     ) -> Result<Option<Timestamp>, ServiceError> {
+        client.require_right(SubjectRight::Lock)?;
+        let id = &client.record().id;
         self.set_lock_as(
-            &self.secrets.pseudonym(subject),
+            &self.secrets.pseudonym(client.tenant(), subject),
             lock,
-            &client.record().id,
+            &Locker::Client(id.clone()),
+            id,
             client.actor(),
         )
         .await
     }
 
-    /// Locks or unlocks on behalf of `actor`; `client` is the relying party the lock is
-    /// recorded under (for the portal, the one that issued the link).
+    /// Locks or unlocks on behalf of `by` (recorded as `actor`); `client` is the relying
+    /// party a new lock is recorded under (for the portal, the one that issued the link).
     pub(crate) async fn set_lock_as(
         &self,
         pseudonym: &Pseudonym,
         lock: bool,
+        by: &Locker,
         client: &ClientId,
         actor: String,
     ) -> Result<Option<Timestamp>, ServiceError> {
@@ -295,14 +341,20 @@ impl Service {
             },
             actor.clone(),
         );
-        leaf.subject = Some(pseudonym.clone());
+        leaf.subject = Some(self.tagged(pseudonym).await?);
         leaf.decision = Some(if lock { "locked" } else { "unlocked" }.into());
-        let changed = self
+        if *by == Locker::Person {
+            leaf.detail = vec![("by".into(), "subject".into())];
+        }
+        let step = self
             .db
             .consents
-            .set_lock(pseudonym, lock, client, self.now(), &leaf)
+            .set_lock(pseudonym, lock, by, client, self.now(), &leaf)
             .await?;
-        tracing::info!(actor = %actor, lock, changed, "subject lock set");
+        if let LockStep::Refuse(why) = step {
+            return Err(ServiceError::LockHeld(why));
+        }
+        tracing::info!(actor = %actor, lock, changed = step != LockStep::Unchanged, "subject lock set");
         Ok(self.db.consents.locked_at(pseudonym).await?)
     }
 
@@ -310,12 +362,14 @@ impl Service {
     /// download: purposes, consent records with their receipts, templates with their
     /// retention deadlines, the lock, and the access history with ledger indexes (each
     /// provable with `GET /v1/audit/proof/inclusion`).
+    /// Needs the client's `read` right; the read is recorded.
     pub async fn subject_report(
         &self,
-        _client: &AuthenticatedClient,
+        client: &AuthenticatedClient,
         subject: &SubjectRef,
     ) -> Result<SubjectReport, ServiceError> {
-        self.report_of(&self.secrets.pseudonym(subject)).await
+        let pseudonym = self.read_subject(client, subject, "report").await?;
+        self.report_of(&pseudonym).await
     }
 
     /// The report of [`Service::subject_report`] for a pseudonym.
@@ -334,6 +388,9 @@ impl Service {
         history: &[LedgerEntry],
     ) -> Result<SubjectReport, ServiceError> {
         let summary = self.db.consents.subject_summary(pseudonym).await?;
+        let key = self.subject_key(pseudonym).await?;
+        let principal = key.principal();
+        let controllers = self.tenant_names().await?;
         let mut purposes = Vec::new();
         let mut consents = Vec::new();
         let mut templates = Vec::new();
@@ -345,6 +402,10 @@ impl Service {
             let notices = self.notice_state(id).await?;
             purposes.push(ReportPurpose {
                 id: id.to_string(),
+                controller: controllers
+                    .get(&id.tenant())
+                    .cloned()
+                    .unwrap_or_else(|| id.tenant().to_string()),
                 description: p.description.as_str().to_owned(),
                 operations: p.operations.iter().map(|o| o.as_str()).collect(),
                 retention: ReportRetention::of(&p.retention),
@@ -364,7 +425,7 @@ impl Service {
                     ended_at: c.ended_at().map(rfc3339),
                     end_reason: c.end_reason().map(|r| r.as_str()),
                     receipt: self.consent_receipt(
-                        pseudonym,
+                        &principal,
                         &stored,
                         c,
                         notices.get(c.notice_version.as_str()),
@@ -381,6 +442,10 @@ impl Service {
                 let leaf = bioguard_ledger::Leaf::decode(&e.leaf)?;
                 Some(ReportUse {
                     ledger_index: e.index,
+                    tag: leaf
+                        .subject
+                        .clone()
+                        .filter(|t| t.starts_with(crate::supervision::tags::TAG_PREFIX)),
                     time: rfc3339(Timestamp::from_unix(leaf.time)),
                     operation: leaf.op,
                     purpose: leaf.purpose,
@@ -393,7 +458,7 @@ impl Service {
         Ok(SubjectReport {
             report: "everything bioguard holds about one subject, and every use of it",
             generated_at: rfc3339(self.now()),
-            principal: pseudonym.as_str().to_owned(),
+            principal,
             locked_since: summary.locked_at.map(rfc3339),
             purposes,
             consents,
@@ -401,6 +466,14 @@ impl Service {
             history,
             verify_with: VerifyWith {
                 receipt_keys: self.document_keys(),
+                subject_ledger_key: LedgerKeyInfo {
+                    key: key.expose_b64(),
+                    tags: "a tag is `t1.` and base64url (no padding) of 32 bytes: a 16-byte \
+                           nonce, then the first 16 bytes of HMAC-SHA-256 under this key of \
+                           `bioguard/leaf-tag/v1`, a zero byte and the nonce. A leaf is about \
+                           this subject when its `subject`, or one tag of its `returned` \
+                           detail, checks",
+                },
                 audit_log: AuditLogKey {
                     origin,
                     verifier_key: log_key.to_string(),

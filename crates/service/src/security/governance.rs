@@ -327,10 +327,10 @@ impl Service {
                 self.create_purpose_now(*d).await?;
                 Ok(format!("purpose {id} created"))
             }
-            Action::ClientCreate { name, grants } => {
+            Action::ClientCreate(d) => {
                 // The key is not shown to the approvers: the admin issues one with
                 // POST /v1/clients/{id}/key.
-                let created = self.create_client_now(name, grants).await?;
+                let created = self.create_client_now(d).await?;
                 Ok(format!(
                     "client {} created; issue its API key with POST /v1/clients/{}/key",
                     created.id, created.id

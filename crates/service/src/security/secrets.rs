@@ -6,7 +6,7 @@
 //! manager yields neither. On first start one node creates them; a node that loses the race
 //! reads the winner's.
 
-use bioguard_core::{Pseudonym, SubjectRef};
+use bioguard_core::{Pseudonym, SubjectRef, TenantId};
 use bioguard_crypto::{Aad, KekRef, Key256, KeyProvider, MacKey, WrappedKey};
 use bioguard_store::{KeyStore, SealedKey};
 use sha2::Digest;
@@ -18,10 +18,12 @@ const PSEUDONYM_KEY: &str = "pseudonym-key";
 const TOKEN_KEY: &str = "token-digest-key";
 const LOG_KEY: &str = "audit-log-key";
 const DOCUMENT_KEY: &str = "document-signing-key";
+const LEDGER_KEY: &str = "ledger-subject-key";
 
 /// The service secrets, unwrapped in memory.
 pub struct Secrets {
     pseudonym: MacKey,
+    ledger: MacKey,
     token: MacKey,
     log: bioguard_ledger::LogKey,
     origin: String,
@@ -45,6 +47,7 @@ impl Secrets {
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         Ok(Self {
             pseudonym: MacKey::new(load_one(store, keys, PSEUDONYM_KEY).await?),
+            ledger: MacKey::new(load_one(store, keys, LEDGER_KEY).await?),
             token: MacKey::new(load_one(store, keys, TOKEN_KEY).await?),
             log,
             origin,
@@ -70,11 +73,30 @@ impl Secrets {
     }
 
     /// The pseudonym of a relying party's subject identifier.
-    pub fn pseudonym(&self, subject: &SubjectRef) -> Pseudonym {
-        Pseudonym::from_digest(
-            self.pseudonym
-                .mac("bioguard/subject/v1", subject.expose_bytes()),
-        )
+    /// The default tenant keeps the formula of the days before tenants, so existing
+    /// subjects keep their pseudonyms; another tenant's subjects are keyed by the tenant too
+    /// (a tenant id holds no `:`, so the input is unambiguous).
+    pub fn pseudonym(&self, tenant: &TenantId, subject: &SubjectRef) -> Pseudonym {
+        if tenant.is_default() {
+            return Pseudonym::from_digest(
+                self.pseudonym
+                    .mac("bioguard/subject/v1", subject.expose_bytes()),
+            );
+        }
+        let mut input = Vec::with_capacity(tenant.as_str().len() + 1 + SubjectRef::MAX_LEN);
+        input.extend_from_slice(tenant.as_str().as_bytes());
+        input.push(b':');
+        input.extend_from_slice(subject.expose_bytes());
+        Pseudonym::from_digest(self.pseudonym.mac("bioguard/tenant-subject/v1", &input))
+    }
+
+    /// A subject's ledger key: from the service's ledger secret, the pseudonym and the
+    /// subject's random salt (kept in the subject's row, deleted by erasure).
+    pub(crate) fn subject_ledger_key(&self, subject: &Pseudonym, salt: &[u8; 32]) -> Key256 {
+        let mut input = Vec::with_capacity(64 + 32);
+        input.extend_from_slice(subject.as_str().as_bytes());
+        input.extend_from_slice(salt);
+        Key256::from_bytes(self.ledger.mac("bioguard/ledger-subject/v1", &input))
     }
 
     /// The digest under which a bearer token is stored.

@@ -8,12 +8,13 @@
 
 use std::collections::BTreeSet;
 
-use bioguard_core::{KeptCheckpoint, LedgerEntry, SubjectRef};
+use bioguard_core::{KeptCheckpoint, LedgerEntry, Pseudonym, SubjectRef};
 use bioguard_ledger::{Checkpoint, Hash, HashSource, VerifierKey};
 
 use crate::abuse::auth::AuthenticatedClient;
 use crate::error::ServiceError;
 use crate::facade::Service;
+use crate::supervision::tags::SubjectKey;
 
 /// The most leaves one `leaves` call returns.
 pub const MAX_LEAVES_PER_CALL: u64 = 1000;
@@ -157,27 +158,36 @@ impl Service {
 
     /// Every leaf about a subject, with its index, so the person can ask for an inclusion
     /// proof of each.
+    /// Needs the client's `read` right; the read is itself recorded.
     pub async fn subject_history(
         &self,
-        _client: &AuthenticatedClient,
+        client: &AuthenticatedClient,
         subject: &SubjectRef,
     ) -> Result<Vec<LedgerEntry>, ServiceError> {
-        Ok(self
-            .db
-            .ledger
-            .subject_history(&self.secrets.pseudonym(subject))
-            .await?)
+        let pseudonym = self.read_subject(client, subject, "history").await?;
+        Ok(self.db.ledger.subject_history(&pseudonym).await?)
     }
 
     /// The entries of `history` this node proves included in the tree of `size` leaves,
     /// each checked from its stored bytes against the root.
-    pub(crate) fn proved(&self, history: &[LedgerEntry], size: u64) -> BTreeSet<u64> {
+    /// Only entries that name the subject count: their tag (or, in an identification, one of
+    /// the tags returned) is recognised by the subject's key, or, for leaves written before
+    /// tags, they carry the pseudonym.
+    pub(crate) fn proved(
+        &self,
+        history: &[LedgerEntry],
+        size: u64,
+        key: &SubjectKey,
+        pseudonym: &Pseudonym,
+    ) -> BTreeSet<u64> {
         let tree = self.ledger.lock();
         let root = bioguard_ledger::root(&*tree, size);
         history
             .iter()
             .filter(|e| {
                 e.index < size
+                    && bioguard_ledger::Leaf::decode(&e.leaf)
+                        .is_some_and(|l| key.names(&l, Some(pseudonym)))
                     && bioguard_ledger::inclusion_proof(&*tree, e.index, size).is_ok_and(|p| {
                         bioguard_ledger::verify_inclusion(
                             &bioguard_ledger::leaf_hash(&e.leaf),

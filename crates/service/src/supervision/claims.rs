@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use bioguard_core::{
-    Balance, Claim, ClaimId, ClaimStatus, DecisionId, Money, Pseudonym, PurposeId, ReviewerId,
-    Timestamp, ValidationError,
+    Balance, Claim, ClaimId, ClaimStatus, DecisionId, Money, PurposeId, ReviewerId, Timestamp,
+    ValidationError,
 };
 use bioguard_store::ClaimRefusal;
 use serde::Serialize;
@@ -100,7 +100,8 @@ pub(crate) fn signals(detail: &[(String, String)]) -> Vec<BTreeMap<String, Strin
 }
 
 impl Service {
-    /// Files a claim against a decision this service made.
+    /// Files a claim against a decision this service made for the client's own tenant (any
+    /// other decision is not found); one open or paid claim per decision.
     pub async fn file_claim(
         &self,
         client: &AuthenticatedClient,
@@ -120,6 +121,22 @@ impl Service {
             .ok_or(ServiceError::DecisionNotFound)?;
         let decided = bioguard_ledger::Leaf::decode(&entry.leaf)
             .ok_or_else(|| ServiceError::Internal("a stored leaf does not decode".into()))?;
+        let purpose = decided
+            .purpose
+            .as_deref()
+            .and_then(|p| PurposeId::parse(p).ok())
+            .filter(|p| p.belongs_to(client.tenant()))
+            .ok_or(ServiceError::DecisionNotFound)?;
+        // The subject, from beside the leaf (the leaf names them by a tag only); none once
+        // they were erased.
+        let subject = self
+            .db
+            .ledger
+            .audit_leaves_with_subjects(entry.index, entry.index + 1)
+            .await?
+            .into_iter()
+            .next()
+            .and_then(|(_, s)| s);
         let now = self.now();
         let claim = Claim {
             id: ClaimId::from_random(random16()?),
@@ -136,14 +153,11 @@ impl Service {
         };
         let mut leaf = self.leaf("claim.file", client.actor());
         leaf.decision = Some("filed".into());
-        leaf.purpose = decided
-            .purpose
-            .as_deref()
-            .and_then(|p| PurposeId::parse(p).ok());
-        leaf.subject = decided
-            .subject
-            .as_deref()
-            .and_then(|s| Pseudonym::parse(s).ok());
+        leaf.purpose = Some(purpose);
+        leaf.subject = match &subject {
+            Some(s) => Some(self.tagged(s).await?),
+            None => None,
+        };
         leaf.detail = vec![
             ("claim".into(), claim.id.to_string()),
             ("decision".into(), decision.to_string()),

@@ -22,6 +22,9 @@ pub const NOTIFY_WITHIN_SECS: i64 = 72 * 3600;
 pub struct Notifications {
     /// Each owed notification.
     pub items: Vec<Notification>,
+    /// For each item, the principal the subject's receipts and report name them by (how the
+    /// relying party tells whom to notify); `None` once the subject was erased.
+    pub principals: Vec<Option<String>>,
     /// How many are on time, late and pending.
     pub counts: NotificationCounts,
 }
@@ -341,9 +344,18 @@ impl Service {
         id: &IncidentId,
     ) -> Result<Notifications, ServiceError> {
         let items = self.db.incidents.notifications(id).await?;
+        let mut principals = Vec::with_capacity(items.len());
+        for i in &items {
+            principals.push(
+                self.existing_subject_key(&i.subject)
+                    .await?
+                    .map(|k| k.principal()),
+            );
+        }
         Ok(Notifications {
             counts: count(&items, self.now()),
             items,
+            principals,
         })
     }
 }

@@ -6,7 +6,8 @@
 //!   history.
 //! - `incidents`: incidents, their actions and notifications; `detector`: the abuse
 //!   detector that opens them.
-//! - `ledger_cache`: this node's copy of the leaf hashes.
+//! - `ledger_cache`: this node's copy of the leaf hashes; `tags`: how a leaf names its
+//!   subject without saying who (per-subject ledger keys).
 //! - `claims`: claims, reviewers, the reserve.
 //! - `transparency`: the public counts.
 
@@ -15,4 +16,5 @@ pub(crate) mod claims;
 pub(crate) mod detector;
 pub(crate) mod incidents;
 pub(crate) mod ledger_cache;
+pub(crate) mod tags;
 pub(crate) mod transparency;

@@ -91,7 +91,8 @@ pub struct TransparencyReport {
     pub risk: RiskCounts,
     /// Incidents.
     pub incidents: Incidents,
-    /// Requests to see data (not recorded, so not counted).
+    /// Reads of what is held about a subject by a client (summary, report, history), each
+    /// recorded since tenants; earlier reads were not recorded.
     pub access_requests: Option<u64>,
     /// Compensation claims.
     pub claims: Claims,
@@ -222,6 +223,8 @@ pub struct Activations {
 /// One purpose's live threshold.
 #[derive(Debug, Clone, Serialize)]
 pub struct PurposeFairness {
+    /// Who is responsible for the purpose: its tenant, by name.
+    pub controller: String,
     /// The threshold.
     pub threshold: f64,
     /// `none`, `passed` or `override`.
@@ -234,7 +237,7 @@ pub struct PurposeFairness {
 
 const NOTES: [&str; 3] = [
     "Counts are derived from the audit ledger up to the size above and can be recomputed from GET /v1/audit/leaves.",
-    "access_requests: reads are not recorded in the ledger, so they are not counted.",
+    "access_requests: clients' reads of what is held about a subject (subject.read leaves); reads made before this version were not recorded.",
     "fairness: thresholds activated through the fairness gate, those a risk-group quorum activated over the gate's findings (override), refusals, and each purpose's live threshold with the report it rests on (status none: created without a report).",
 ];
 
@@ -256,6 +259,7 @@ impl Service {
         }
         let notifications = self.db.incidents.notification_counts(self.now()).await?;
         let times = self.db.claims.claim_decision_times().await?;
+        let controllers = self.tenant_names().await?;
         let purposes = self
             .db
             .purposes
@@ -266,6 +270,10 @@ impl Service {
                 (
                     p.purpose.id.to_string(),
                     PurposeFairness {
+                        controller: controllers
+                            .get(&p.purpose.id.tenant())
+                            .cloned()
+                            .unwrap_or_else(|| p.purpose.id.tenant().to_string()),
                         threshold: p.purpose.threshold.get(),
                         status: p.fairness.status.as_str(),
                         report_sha256: p.fairness.report_sha256,
@@ -307,7 +315,7 @@ impl Service {
                 opened: c.op("incident.open"),
                 notifications: notifications.into(),
             },
-            access_requests: None,
+            access_requests: Some(c.op("subject.read")),
             claims: Claims {
                 filed: c.op("claim.file"),
                 paid: c.decided("claim.decide", "paid"),

@@ -12,7 +12,7 @@ use crate::records::{ClaimRefusal, LeafDraft, ReviewerRecord};
 use crate::sql::conn::corrupt;
 use crate::sql::store::{Recorded, SqlStore};
 use crate::sql::writer::Batch;
-use crate::traits::ClaimStore;
+use crate::traits::{Backend, ClaimStore};
 
 /// Writes one balanced transaction of the reserve: `amount` from `from` to `to`.
 async fn transfer(
@@ -100,6 +100,26 @@ impl ClaimStore for SqlStore {
         let c = c.clone();
         self.change(leaf, move |b, _| {
             Box::pin(async move {
+                // One open (or paid) claim per decision. PostgreSQL: the table lock makes a
+                // concurrent filing wait for this one's commit and then see it; SQLite's
+                // write lock already does.
+                if b.backend() == Backend::Postgres {
+                    sqlx::query("LOCK TABLE claims IN SHARE ROW EXCLUSIVE MODE")
+                        .execute(b.conn())
+                        .await?;
+                }
+                let open: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM claims WHERE decision_id = $1 \
+                     AND status IN ('filed', 'paid')",
+                )
+                .bind(c.decision.as_str())
+                .fetch_one(b.conn())
+                .await?;
+                if open > 0 {
+                    return Err(StoreError::Conflict(
+                        "a claim on this decision that is open or paid",
+                    ));
+                }
                 sqlx::query(
                     "INSERT INTO claims (id, decision_id, leaf_index, client_id, currency, \
                      amount, reason, filed_at, deadline, status) \

@@ -3,14 +3,68 @@
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
-use bioguard_core::{ClientId, ClientName, ClientRecord, Grant, PurposeId, Timestamp};
-use sqlx::Row;
+use bioguard_core::{
+    ClientId, ClientName, ClientRecord, Grant, PurposeId, SubjectRight, TenantId, Timestamp,
+};
+use sqlx::{AssertSqlSafe, Row};
 
 use crate::error::StoreError;
 use crate::records::{LeafDraft, NewClient};
 use crate::sql::conn::corrupt;
 use crate::sql::store::{Recorded, SqlStore};
 use crate::traits::ClientStore;
+
+/// The one value a client lookup is bound to.
+enum Bind {
+    Bytes(Vec<u8>),
+    Text(String),
+}
+
+/// The client matching `condition` (on `c`, with one parameter), with all its grants.
+async fn client_where(
+    store: &SqlStore,
+    condition: &'static str,
+    value: Bind,
+) -> Result<Option<ClientRecord>, StoreError> {
+    let sql = format!(
+        "SELECT c.id, c.name, c.suspended_at, c.tenant_id, c.rights, g.purpose_id, g.operation \
+         FROM clients c LEFT JOIN grants g ON g.client_id = c.id WHERE {condition}"
+    );
+    let q = sqlx::query(AssertSqlSafe(sql));
+    let q = match value {
+        Bind::Bytes(b) => q.bind(b),
+        Bind::Text(t) => q.bind(t),
+    };
+    let rows = q.fetch_all(&store.pool).await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let mut grants = BTreeSet::new();
+    for row in &rows {
+        let purpose: Option<String> = row.try_get("purpose_id")?;
+        let op: Option<String> = row.try_get("operation")?;
+        if let (Some(p), Some(o)) = (purpose, op) {
+            grants.insert(Grant {
+                purpose: PurposeId::parse(&p).map_err(|_| corrupt("grant purpose"))?,
+                operation: o.parse().map_err(|_| corrupt("grant operation"))?,
+            });
+        }
+    }
+    Ok(Some(ClientRecord {
+        id: ClientId::parse(&first.try_get::<String, _>("id")?)
+            .map_err(|_| corrupt("client id"))?,
+        name: ClientName::parse(&first.try_get::<String, _>("name")?)
+            .map_err(|_| corrupt("client name"))?,
+        tenant: TenantId::parse(&first.try_get::<String, _>("tenant_id")?)
+            .map_err(|_| corrupt("client tenant"))?,
+        grants,
+        rights: SubjectRight::parse_list(&first.try_get::<String, _>("rights")?)
+            .map_err(|_| corrupt("client rights"))?,
+        suspended_at: first
+            .try_get::<Option<i64>, _>("suspended_at")?
+            .map(Timestamp::from_unix),
+    }))
+}
 
 #[async_trait]
 impl ClientStore for SqlStore {
@@ -19,12 +73,15 @@ impl ClientStore for SqlStore {
         self.change(leaf, move |b, _| {
             Box::pin(async move {
                 let inserted = sqlx::query(
-                    "INSERT INTO clients (id, name, key_digest, created_at) VALUES ($1, $2, $3, $4)",
+                    "INSERT INTO clients (id, name, key_digest, created_at, tenant_id, rights) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .bind(c.id.as_str())
                 .bind(c.name.as_str())
                 .bind(c.key_digest.to_vec())
                 .bind(c.created_at.unix())
+                .bind(c.tenant.as_str())
+                .bind(SubjectRight::list(&c.rights))
                 .execute(b.conn())
                 .await;
                 match inserted {
@@ -96,37 +153,11 @@ impl ClientStore for SqlStore {
         &self,
         digest: &[u8; 32],
     ) -> Result<Option<ClientRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT c.id, c.name, c.suspended_at, g.purpose_id, g.operation FROM clients c \
-             LEFT JOIN grants g ON g.client_id = c.id WHERE c.key_digest = $1",
-        )
-        .bind(digest.to_vec())
-        .fetch_all(&self.pool)
-        .await?;
-        let Some(first) = rows.first() else {
-            return Ok(None);
-        };
-        let mut grants = BTreeSet::new();
-        for row in &rows {
-            let purpose: Option<String> = row.try_get("purpose_id")?;
-            let op: Option<String> = row.try_get("operation")?;
-            if let (Some(p), Some(o)) = (purpose, op) {
-                grants.insert(Grant {
-                    purpose: PurposeId::parse(&p).map_err(|_| corrupt("grant purpose"))?,
-                    operation: o.parse().map_err(|_| corrupt("grant operation"))?,
-                });
-            }
-        }
-        Ok(Some(ClientRecord {
-            id: ClientId::parse(&first.try_get::<String, _>("id")?)
-                .map_err(|_| corrupt("client id"))?,
-            name: ClientName::parse(&first.try_get::<String, _>("name")?)
-                .map_err(|_| corrupt("client name"))?,
-            grants,
-            suspended_at: first
-                .try_get::<Option<i64>, _>("suspended_at")?
-                .map(Timestamp::from_unix),
-        }))
+        client_where(self, "c.key_digest = $1", Bind::Bytes(digest.to_vec())).await
+    }
+
+    async fn client(&self, id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
+        client_where(self, "c.id = $1", Bind::Text(id.as_str().to_owned())).await
     }
 
     async fn has_admin_token(&self) -> Result<bool, StoreError> {

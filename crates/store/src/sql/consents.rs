@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use bioguard_core::{
-    ClientId, ConsentRecord, GalleryName, GrantStep, NewConsent, Pseudonym, PurposeId,
-    SubjectSummary, TemplateId, TemplateInfo, Timestamp,
+    ClientId, ConsentRecord, GalleryName, GrantStep, LockState, LockStep, Locker, NewConsent,
+    Pseudonym, PurposeId, SubjectSummary, TemplateId, TemplateInfo, Timestamp,
 };
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
@@ -348,32 +348,61 @@ impl ConsentStore for SqlStore {
         &self,
         subject: &Pseudonym,
         lock: bool,
+        by: &Locker,
         client: &ClientId,
         at: Timestamp,
         leaf: &LeafDraft,
-    ) -> Result<bool, StoreError> {
-        let (subject, client) = (subject.clone(), client.clone());
+    ) -> Result<LockStep, StoreError> {
+        let (subject, client, by) = (subject.clone(), client.clone(), by.clone());
         self.change(leaf, move |b, _| {
             Box::pin(async move {
-                let n = if lock {
-                    sqlx::query(
-                        "INSERT INTO subject_locks (subject, locked_at, client_id) \
-                         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(subject.as_str())
-                    .bind(at.unix())
-                    .bind(client.as_str())
-                    .execute(b.conn())
-                    .await?
-                    .rows_affected()
-                } else {
-                    sqlx::query("DELETE FROM subject_locks WHERE subject = $1")
+                let for_update = b.for_update();
+                let row = sqlx::query(AssertSqlSafe(format!(
+                    "SELECT client_id, by_subject FROM subject_locks WHERE subject = $1{for_update}"
+                )))
+                .bind(subject.as_str())
+                .fetch_optional(b.conn())
+                .await?;
+                let current = row
+                    .map(|r| {
+                        Ok::<_, StoreError>(LockState {
+                            client: ClientId::parse(&r.try_get::<String, _>("client_id")?)
+                                .map_err(|_| corrupt("lock client"))?,
+                            by_person: r.try_get::<i64, _>("by_subject")? != 0,
+                        })
+                    })
+                    .transpose()?;
+                let step = LockStep::decide(current.as_ref(), lock, &by);
+                match &step {
+                    LockStep::Insert { by_person } => {
+                        sqlx::query(
+                            "INSERT INTO subject_locks (subject, locked_at, client_id, by_subject) \
+                             VALUES ($1, $2, $3, $4)",
+                        )
                         .bind(subject.as_str())
+                        .bind(at.unix())
+                        .bind(client.as_str())
+                        .bind(i64::from(*by_person))
                         .execute(b.conn())
-                        .await?
-                        .rows_affected()
-                };
-                Ok(Recorded::when(n == 1, n == 1))
+                        .await?;
+                    }
+                    LockStep::MarkPerson => {
+                        sqlx::query("UPDATE subject_locks SET by_subject = 1 WHERE subject = $1")
+                            .bind(subject.as_str())
+                            .execute(b.conn())
+                            .await?;
+                    }
+                    LockStep::Delete => {
+                        sqlx::query("DELETE FROM subject_locks WHERE subject = $1")
+                            .bind(subject.as_str())
+                            .execute(b.conn())
+                            .await?;
+                    }
+                    LockStep::Unchanged | LockStep::Refuse(_) => {
+                        return Ok(Recorded::Unchanged(step));
+                    }
+                }
+                Ok(Recorded::Changed(step))
             })
         })
         .await
@@ -421,10 +450,24 @@ impl ConsentStore for SqlStore {
                         .execute(b.conn())
                         .await?;
                     }
+                    // The subject row holds the ledger salt: without it the subject's tags can
+                    // never be made or recognised again. The private links from earlier leaves
+                    // to the pseudonym go too (those still waiting in this batch included);
+                    // only the erasure's own leaf keeps it, so other nodes can drop the
+                    // subject's codes from their galleries.
                     sqlx::query("DELETE FROM subjects WHERE pseudonym = $1")
                         .bind(subject.as_str())
                         .execute(b.conn())
                         .await?;
+                    sqlx::query("DELETE FROM audit_mentions WHERE subject = $1")
+                        .bind(subject.as_str())
+                        .execute(b.conn())
+                        .await?;
+                    sqlx::query("UPDATE audit_leaves SET subject = NULL WHERE subject = $1")
+                        .bind(subject.as_str())
+                        .execute(b.conn())
+                        .await?;
+                    b.forget_subject(&subject);
                     Ok(Recorded::Changed(out))
                 })
             })

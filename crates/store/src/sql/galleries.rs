@@ -79,13 +79,14 @@ impl GalleryStore for SqlStore {
         // One row per gallery of the template; consent and template are read together.
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT t.subject AS subject, c.id AS consent_id, g.gallery AS gallery, \
-             c.notice_version AS consent_notice, \
+             c.notice_version AS consent_notice, s.ledger_salt AS ledger_salt, \
              l.locked_at AS locked_at, {FLOOR_COLUMNS}, {TEMPLATE_COLUMNS} \
              FROM templates t JOIN data_keys k ON k.id = t.data_key_id \
              LEFT JOIN consents c ON c.subject = t.subject AND c.purpose_id = t.purpose_id \
                  AND c.ended_at IS NULL \
              LEFT JOIN template_galleries g ON g.template_id = t.id \
-             LEFT JOIN subject_locks l ON l.subject = t.subject {} \
+             LEFT JOIN subject_locks l ON l.subject = t.subject \
+             LEFT JOIN subjects s ON s.pseudonym = t.subject {} \
              WHERE t.id = $1 AND t.purpose_id = $2",
             floor_join("t.purpose_id")
         )))
@@ -113,6 +114,10 @@ impl GalleryStore for SqlStore {
             },
             template: template_from_row(first)?,
             galleries,
+            ledger_salt: first
+                .try_get::<Option<Vec<u8>>, _>("ledger_salt")?
+                .map(|b| b.try_into().map_err(|_| corrupt("ledger salt")))
+                .transpose()?,
         }))
     }
 

@@ -72,6 +72,29 @@ impl LedgerStore for SqlStore {
         rows.iter().map(|r| Ok(r.try_get("leaf")?)).collect()
     }
 
+    async fn audit_leaves_with_subjects(
+        &self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<(Vec<u8>, Option<Pseudonym>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT leaf, subject FROM audit_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx",
+        )
+        .bind(start as i64)
+        .bind(end as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let subject = r
+                    .try_get::<Option<String>, _>("subject")?
+                    .map(|s| Pseudonym::parse(&s).map_err(|_| corrupt("leaf subject")))
+                    .transpose()?;
+                Ok((r.try_get("leaf")?, subject))
+            })
+            .collect()
+    }
+
     async fn audit_leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<[u8; 32]>, StoreError> {
         let rows =
             sqlx::query("SELECT hash FROM audit_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx")

@@ -112,6 +112,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0015_portal_links.sql"),
         postgres: include_str!("../../migrations/postgres/0015_portal_links.sql"),
     },
+    Migration {
+        version: 16,
+        name: "tenants",
+        sqlite: include_str!("../../migrations/sqlite/0016_tenants.sql"),
+        postgres: include_str!("../../migrations/postgres/0016_tenants.sql"),
+    },
 ];
 
 /// An arbitrary constant naming bioguard's migration lock among PostgreSQL advisory locks.

@@ -29,6 +29,7 @@ mod portal;
 mod purposes;
 mod retention;
 mod store;
+mod tenants;
 mod verification;
 mod verify_read;
 mod writer;

@@ -109,14 +109,17 @@ impl RetentionStore for SqlStore {
                     .bind(expired.purpose.as_str())
                     .execute(b.conn())
                     .await?;
-                // The leaf names what this transaction found, not what the sweep listed.
-                leaf.subject = Some(expired.subject.clone());
+                // The leaf names what this transaction found, not what the sweep listed; the
+                // caller tagged the subject it listed, which is the template's own.
+                if leaf.subject.as_ref().map(|s| &s.pseudonym) != Some(&expired.subject) {
+                    return Err(corrupt(
+                        "expired template's subject differs from its listing",
+                    ));
+                }
                 leaf.purpose = Some(expired.purpose.clone());
                 leaf.decision = Some("deleted".into());
                 leaf.detail
                     .push(("reason".into(), expired.reason.as_str().into()));
-                leaf.detail
-                    .push(("deadline".into(), expired.deadline.unix().to_string()));
                 Ok(Recorded::Changed(Some(expired)))
             })
         })

@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
 use bioguard_core::{
-    ClientId, ClientName, ClientRecord, Grant, Operation, Pseudonym, PurposeId, Timestamp,
+    ClientId, ClientName, ClientRecord, Grant, Operation, Pseudonym, PurposeId, SubjectRight,
+    TenantId, Timestamp,
 };
 // `AssertSqlSafe` marks statements assembled from compile-time constants only.
 use sqlx::{AnyPool, AssertSqlSafe};
@@ -29,6 +30,7 @@ pub(crate) static VERIFY_MATERIAL_SQL: LazyLock<String> = LazyLock::new(|| {
         "SELECT p.*, c.id AS consent_id, c.notice_version AS consent_notice, \
          l.locked_at AS locked_at, {FLOOR_COLUMNS}, {TEMPLATE_COLUMNS}, \
          cl.id AS cl_id, cl.name AS cl_name, cl.suspended_at AS cl_suspended_at, \
+         cl.tenant_id AS cl_tenant, cl.rights AS cl_rights, s.ledger_salt AS ledger_salt, \
          (SELECT COUNT(*) FROM grants g WHERE g.client_id = cl.id \
              AND g.purpose_id = q.column2 AND g.operation = q.column4) AS cl_granted \
          FROM (VALUES ($1, $2, $3, $4)) q \
@@ -38,7 +40,8 @@ pub(crate) static VERIFY_MATERIAL_SQL: LazyLock<String> = LazyLock::new(|| {
              AND c.ended_at IS NULL \
          LEFT JOIN templates t ON t.subject = q.column1 AND t.purpose_id = q.column2 \
          LEFT JOIN data_keys k ON k.id = t.data_key_id \
-         LEFT JOIN subject_locks l ON l.subject = q.column1 {}",
+         LEFT JOIN subject_locks l ON l.subject = q.column1 \
+         LEFT JOIN subjects s ON s.pseudonym = q.column1 {}",
         floor_join("q.column2")
     )
 });
@@ -100,7 +103,11 @@ pub(crate) fn material_from_row(
                 id: ClientId::parse(&id).map_err(|_| corrupt("client id"))?,
                 name: ClientName::parse(&row.col::<String>("cl_name")?)
                     .map_err(|_| corrupt("client name"))?,
+                tenant: TenantId::parse(&row.col::<String>("cl_tenant")?)
+                    .map_err(|_| corrupt("client tenant"))?,
                 grants,
+                rights: SubjectRight::parse_list(&row.col::<String>("cl_rights")?)
+                    .map_err(|_| corrupt("client rights"))?,
                 suspended_at: row
                     .col::<Option<i64>>("cl_suspended_at")?
                     .map(Timestamp::from_unix),
@@ -126,10 +133,15 @@ pub(crate) fn material_from_row(
             Some(template_from_row(row)?)
         }
     };
+    let ledger_salt = match row.col::<Option<Vec<u8>>>("ledger_salt")? {
+        None => None,
+        Some(b) => Some(b.try_into().map_err(|_| corrupt("ledger salt"))?),
+    };
     Ok(VerifyMaterial {
         client,
         purpose,
         consent,
         template,
+        ledger_salt,
     })
 }

@@ -70,6 +70,26 @@ struct Pending {
     leaves: Vec<LeafRow>,
     mentions: Vec<(String, i64)>,
     touches: Vec<(String, i64)>,
+    /// Subjects erased in this batch, each with the index of its erasure's leaf: the leaves
+    /// before it are written without the pseudonym and without mentions of it.
+    forgotten: Vec<(String, i64)>,
+}
+
+impl Pending {
+    /// Applies the batch's erasures to its own rows, just before they are written.
+    fn forget(&mut self) {
+        let forgotten = std::mem::take(&mut self.forgotten);
+        if forgotten.is_empty() {
+            return;
+        }
+        let gone = |s: &str, idx: i64| forgotten.iter().any(|(f, before)| f == s && idx < *before);
+        for row in &mut self.leaves {
+            if row.subject.as_deref().is_some_and(|s| gone(s, row.idx)) {
+                row.subject = None;
+            }
+        }
+        self.mentions.retain(|(s, idx)| !gone(s, *idx));
+    }
 }
 
 struct LeafRow {
@@ -88,6 +108,7 @@ struct Mark {
     leaves: usize,
     mentions: usize,
     touches: usize,
+    forgotten: usize,
 }
 
 /// Rows per multi-row statement: 5 parameters a leaf, well inside both databases' limits.
@@ -117,9 +138,21 @@ impl Batch<'_> {
         self.rows.append_leaf(d)
     }
 
+    /// Unlinks the leaves this batch has not written yet from `subject` (an erasure): they
+    /// keep their tags, lose the pseudonym beside them, and are no longer listed as
+    /// mentioning it.
+    pub(crate) fn forget_subject(&mut self, subject: &bioguard_core::Pseudonym) {
+        let before = i64::try_from(self.rows.size).unwrap_or(i64::MAX);
+        self.rows
+            .pending
+            .forgotten
+            .push((subject.as_str().to_owned(), before));
+    }
+
     /// Writes the pending rows: leaves first (mentions refer to them).
     async fn flush(&mut self) -> Result<(), StoreError> {
-        let pending = std::mem::take(&mut self.rows.pending);
+        let mut pending = std::mem::take(&mut self.rows.pending);
+        pending.forget();
         for chunk in pending.leaves.chunks(ROWS_PER_STATEMENT) {
             let sql = values_statement(
                 "INSERT INTO audit_leaves (idx, leaf, hash, subject, created_at) VALUES ",
@@ -191,7 +224,7 @@ impl Rows {
             time: d.time.unix(),
             op: d.op.to_owned(),
             actor: d.actor.clone(),
-            subject: d.subject.as_ref().map(|p| p.as_str().to_owned()),
+            subject: d.subject.as_ref().map(|s| s.tag.clone()),
             purpose: d.purpose.as_ref().map(|p| p.as_str().to_owned()),
             decision: d.decision.clone(),
             request: d.request.clone(),
@@ -203,13 +236,13 @@ impl Rows {
             idx,
             bytes,
             hash,
-            subject: leaf.subject,
+            subject: d.subject.as_ref().map(|s| s.pseudonym.as_str().to_owned()),
             created_at: d.time.unix(),
         });
         let mut mentions: Vec<&Pseudonym> = d
             .mentions
             .iter()
-            .filter(|m| Some(*m) != d.subject.as_ref())
+            .filter(|m| Some(*m) != d.subject.as_ref().map(|s| &s.pseudonym))
             .collect();
         mentions.sort();
         mentions.dedup();
@@ -233,6 +266,7 @@ impl Rows {
             leaves: self.pending.leaves.len(),
             mentions: self.pending.mentions.len(),
             touches: self.pending.touches.len(),
+            forgotten: self.pending.forgotten.len(),
         }
     }
 
@@ -241,6 +275,7 @@ impl Rows {
         self.pending.leaves.truncate(m.leaves);
         self.pending.mentions.truncate(m.mentions);
         self.pending.touches.truncate(m.touches);
+        self.pending.forgotten.truncate(m.forgotten);
     }
 }
 
@@ -631,7 +666,8 @@ fn rows_batch(
             rows.undo_to(before);
         }
     }
-    let pending = std::mem::take(&mut rows.pending);
+    let mut pending = std::mem::take(&mut rows.pending);
+    pending.forget();
     {
         let mut leaf = tx
             .prepare_cached(

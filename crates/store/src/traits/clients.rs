@@ -34,6 +34,9 @@ pub trait ClientStore: Send + Sync {
         digest: &[u8; 32],
     ) -> Result<Option<ClientRecord>, StoreError>;
 
+    /// The client with this id, with all its grants.
+    async fn client(&self, id: &ClientId) -> Result<Option<ClientRecord>, StoreError>;
+
     /// Whether an admin token has been registered.
     async fn has_admin_token(&self) -> Result<bool, StoreError>;
 

@@ -1,5 +1,7 @@
 use async_trait::async_trait;
-use bioguard_core::{ClientId, NewConsent, Pseudonym, PurposeId, SubjectSummary, Timestamp};
+use bioguard_core::{
+    ClientId, LockStep, Locker, NewConsent, Pseudonym, PurposeId, SubjectSummary, Timestamp,
+};
 
 use crate::error::StoreError;
 use crate::records::{
@@ -57,16 +59,18 @@ pub trait ConsentStore: Send + Sync {
     /// Everything held about a subject, without template bytes.
     async fn subject_summary(&self, subject: &Pseudonym) -> Result<SubjectSummary, StoreError>;
 
-    /// Locks (`lock`) or unlocks the use of a subject's biometrics, recording `client` and
-    /// appending `leaf` when the state changes. Returns whether it changed.
+    /// Locks (`lock`) or unlocks the use of a subject's biometrics on behalf of `by`, as
+    /// [`LockStep::decide`] rules, recording `client` on a new lock and appending `leaf` when
+    /// the state changes. Returns the step taken (a refusal changes nothing).
     async fn set_lock(
         &self,
         subject: &Pseudonym,
         lock: bool,
+        by: &Locker,
         client: &ClientId,
         at: Timestamp,
         leaf: &LeafDraft,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<LockStep, StoreError>;
 
     /// When the subject locked the use of their biometrics, if they did.
     async fn locked_at(&self, subject: &Pseudonym) -> Result<Option<Timestamp>, StoreError>;

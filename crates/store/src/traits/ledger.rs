@@ -25,6 +25,14 @@ pub trait LedgerStore: Send + Sync {
     /// The audit leaves with indexes in [start, end), in order.
     async fn audit_leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
 
+    /// The audit leaves with indexes in [start, end), in order, each with the pseudonym kept
+    /// beside it (never in it), for this service's own followers; never for publication.
+    async fn audit_leaves_with_subjects(
+        &self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<(Vec<u8>, Option<Pseudonym>)>, StoreError>;
+
     /// The leaf hashes with indexes in [start, end), in order.
     async fn audit_leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<[u8; 32]>, StoreError>;
 

@@ -15,6 +15,7 @@ mod ledger;
 mod portal;
 mod purposes;
 mod retention;
+mod tenants;
 mod verification;
 
 pub use claims::ClaimStore;
@@ -31,4 +32,5 @@ pub use ledger::LedgerStore;
 pub use portal::PortalStore;
 pub use purposes::PurposeStore;
 pub use retention::RetentionStore;
+pub use tenants::TenantStore;
 pub use verification::VerificationStore;
