@@ -95,6 +95,7 @@ impl From<ServiceError> for ApiError {
             },
             ServiceError::PurposeNotFound => Self::new(S::NOT_FOUND, "purpose_not_found", msg),
             ServiceError::TenantNotFound => Self::new(S::NOT_FOUND, "tenant_not_found", msg),
+            ServiceError::SubjectNotFound => Self::new(S::NOT_FOUND, "subject_not_found", msg),
             ServiceError::NoRight(_) => Self::new(S::FORBIDDEN, "no_right", msg),
             ServiceError::LockHeld(_) => Self::new(S::FORBIDDEN, "lock_held", msg),
             ServiceError::NoGrant(_) | ServiceError::NoGrantForPurpose => {

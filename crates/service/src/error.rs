@@ -32,6 +32,10 @@ pub enum ServiceError {
         LockRefusal::HeldByClient => "the relying party that set this lock is the one that can lift it; ask them",
     })]
     LockHeld(LockRefusal),
+    /// Nothing is held about this subject in the client's tenant (never consented there, or
+    /// erased).
+    #[error("nothing is held about this subject")]
+    SubjectNotFound,
     /// No tenant with this id exists.
     #[error("no tenant with this id exists; GET /v1/tenants lists them")]
     TenantNotFound,

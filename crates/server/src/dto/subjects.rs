@@ -84,7 +84,7 @@ impl From<&ConsentRecord> for ConsentBody {
     fn from(c: &ConsentRecord) -> Self {
         Self {
             id: c.id.to_string(),
-            purpose: c.purpose.to_string(),
+            purpose: c.purpose.name().to_owned(),
             notice_version: c.notice_version.as_str().to_owned(),
             method: c.method.as_str().to_owned(),
             status: c.state.status(),
@@ -170,8 +170,8 @@ impl From<&SubjectSummary> for SubjectBody {
         let purposes: BTreeSet<String> = s
             .consents
             .iter()
-            .map(|c| c.purpose.to_string())
-            .chain(s.templates.iter().map(|t| t.purpose.to_string()))
+            .map(|c| c.purpose.name().to_owned())
+            .chain(s.templates.iter().map(|t| t.purpose.name().to_owned()))
             .collect();
         Self {
             purposes: purposes.into_iter().collect(),
@@ -180,7 +180,7 @@ impl From<&SubjectSummary> for SubjectBody {
                 .templates
                 .iter()
                 .map(|t| TemplateInfoBody {
-                    purpose: t.purpose.to_string(),
+                    purpose: t.purpose.name().to_owned(),
                     enrolled_at: rfc3339(t.enrolled_at),
                     last_used_at: t.last_used_at.map(rfc3339),
                 })

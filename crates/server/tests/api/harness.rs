@@ -255,9 +255,9 @@ impl Harness {
             .collect()
     }
 
+    /// Every row of the tables that hold what clients and subjects change.
     pub async fn snapshot(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for table in [
+        self.snapshot_of(&[
             "purposes",
             "clients",
             "grants",
@@ -270,7 +270,34 @@ impl Harness {
             "template_galleries",
             "protection_keys",
             "bioguard_migrations",
-        ] {
+        ])
+        .await
+    }
+
+    /// [`Harness::snapshot`] and the ledger, locks, portal links, claims and tenants: the
+    /// whole of what a refused request must leave as it was.
+    pub async fn snapshot_all(&self) -> Vec<String> {
+        let mut out = self.snapshot().await;
+        out.extend(
+            self.snapshot_of(&[
+                "audit_leaves",
+                "audit_mentions",
+                "audit_head",
+                "subject_locks",
+                "portal_links",
+                "claims",
+                "tenants",
+                "challenges",
+            ])
+            .await,
+        );
+        out
+    }
+
+    /// Every row of `tables`, as sorted text.
+    pub async fn snapshot_of(&self, tables: &[&str]) -> Vec<String> {
+        let mut out = Vec::new();
+        for &table in tables {
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM {table}")))
                 .fetch_all(self.store.pool())
                 .await

@@ -9,11 +9,13 @@ mod fairness;
 mod governance;
 mod harness;
 mod identify;
+mod ledger_privacy;
 mod portal;
 mod retention;
 mod rights;
 mod risk;
 mod storage;
+mod tenants;
 
 /// Runs each named case against SQLite and PostgreSQL.
 #[macro_export]

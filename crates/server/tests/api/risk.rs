@@ -341,8 +341,14 @@ async fn an_enumeration_burst_suspends_the_client_and_opens_an_incident(h: &Harn
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    // Served again (nothing is held about alice, which the client may now be told).
     let ok = h.send("GET", "/v1/subjects/alice", Some(&key), None).await;
-    assert_eq!(ok.status, StatusCode::OK, "{}", ok.raw);
+    assert_eq!(
+        (ok.status, ok.code()),
+        (StatusCode::NOT_FOUND, "subject_not_found"),
+        "{}",
+        ok.raw
+    );
     let r = h
         .json(
             "POST",

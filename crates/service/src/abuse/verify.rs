@@ -127,7 +127,9 @@ impl Service {
         leaf.decision = Some(outcome.as_str().into());
         leaf.detail = vec![
             ("decision".into(), decision.id.to_string()),
-            ("risk".into(), decision.risk.score.to_string()),
+            // The band, as the client was told: an exact score repeated across one person's
+            // uses would be a value that links them.
+            ("risk".into(), decision.risk.band().as_str().into()),
         ];
         if decision.step_up {
             leaf.detail.push(("step_up".into(), "required".into()));

@@ -116,8 +116,9 @@ impl Service {
         let pseudonym = self.secrets.pseudonym(client.tenant(), subject);
         let now = self.now();
         let expires = Timestamp::from_unix(now.unix() + i64::from(ttl));
+        let key = self.known_subject_key(&pseudonym).await?;
         let mut leaf = self.leaf("portal.link", client.actor());
-        leaf.subject = Some(self.tagged(&pseudonym).await?);
+        leaf.subject = Some(self.leaf_subject(&pseudonym, &key)?);
         leaf.decision = Some("issued".into());
         leaf.detail = vec![("expires_at".into(), rfc3339(expires))];
         self.db
@@ -180,7 +181,7 @@ impl Service {
         let history = self.db.ledger.subject_history(&s.subject).await?;
         let report = self.report_with_history(&s.subject, &history).await?;
         let (note, size) = self.signed_checkpoint().await?;
-        let key = self.subject_key(&s.subject).await?;
+        let key = self.known_subject_key(&s.subject).await?;
         let proved = self.proved(&history, size, &key, &s.subject);
         // The text of the notice each consent was given to.
         let mut notices = BTreeMap::new();

@@ -221,8 +221,9 @@ impl Service {
     ) -> Result<Pseudonym, ServiceError> {
         client.require_right(SubjectRight::Read)?;
         let pseudonym = self.secrets.pseudonym(client.tenant(), subject);
+        let key = self.known_subject_key(&pseudonym).await?;
         let mut leaf = self.leaf("subject.read", client.actor());
-        leaf.subject = Some(self.tagged(&pseudonym).await?);
+        leaf.subject = Some(self.leaf_subject(&pseudonym, &key)?);
         leaf.decision = Some(what.into());
         self.db.ledger.append_audit(&leaf).await?;
         Ok(pseudonym)
@@ -264,7 +265,7 @@ impl Service {
         let at = self.now();
         // The key is read before the erasure destroys it: the erasure's own leaf is tagged,
         // and the certificate names the principal the person's receipts name.
-        let key = self.subject_key(pseudonym).await?;
+        let key = self.known_subject_key(pseudonym).await?;
         let mut leaf = self.leaf("subject.erase", actor.clone());
         leaf.subject = Some(self.leaf_subject(pseudonym, &key)?);
         leaf.decision = Some("erased".into());
@@ -341,7 +342,8 @@ impl Service {
             },
             actor.clone(),
         );
-        leaf.subject = Some(self.tagged(pseudonym).await?);
+        let key = self.known_subject_key(pseudonym).await?;
+        leaf.subject = Some(self.leaf_subject(pseudonym, &key)?);
         leaf.decision = Some(if lock { "locked" } else { "unlocked" }.into());
         if *by == Locker::Person {
             leaf.detail = vec![("by".into(), "subject".into())];
@@ -388,7 +390,7 @@ impl Service {
         history: &[LedgerEntry],
     ) -> Result<SubjectReport, ServiceError> {
         let summary = self.db.consents.subject_summary(pseudonym).await?;
-        let key = self.subject_key(pseudonym).await?;
+        let key = self.known_subject_key(pseudonym).await?;
         let principal = key.principal();
         let controllers = self.tenant_names().await?;
         let mut purposes = Vec::new();

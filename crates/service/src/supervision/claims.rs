@@ -127,6 +127,8 @@ impl Service {
             .and_then(|p| PurposeId::parse(p).ok())
             .filter(|p| p.belongs_to(client.tenant()))
             .ok_or(ServiceError::DecisionNotFound)?;
+        // A client that may not use the purpose has no standing to dispute its decisions.
+        client.require_any(&purpose)?;
         // The subject, from beside the leaf (the leaf names them by a tag only); none once
         // they were erased.
         let subject = self

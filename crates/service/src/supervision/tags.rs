@@ -149,6 +149,18 @@ impl Service {
             .map(|(_, salt)| self.key_of(subject, &salt)))
     }
 
+    /// The subject's ledger key, or [`ServiceError::SubjectNotFound`] when nothing is held
+    /// about them: what subject-level actions (read, erase, lock, portal) start from, so that
+    /// they neither create a subject nor tell one tenant's client about another's.
+    pub(crate) async fn known_subject_key(
+        &self,
+        subject: &Pseudonym,
+    ) -> Result<SubjectKey, ServiceError> {
+        self.existing_subject_key(subject)
+            .await?
+            .ok_or(ServiceError::SubjectNotFound)
+    }
+
     /// The ledger key of a subject whose salt is in hand.
     pub(crate) fn key_of(&self, subject: &Pseudonym, salt: &[u8; 32]) -> SubjectKey {
         SubjectKey::new(self.secrets.subject_ledger_key(subject, salt))
