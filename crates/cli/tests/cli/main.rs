@@ -12,6 +12,7 @@ mod faults;
 mod governance;
 mod http;
 mod logs;
+mod migration;
 mod multinode;
 mod openbao;
 mod pkcs11;
