@@ -43,6 +43,7 @@ fn refused(l: Lang, e: &ServiceError) -> Response {
             }
             r
         }
+        ServiceError::LockHeld(_) => error_page(l, StatusCode::FORBIDDEN, "error.lock", true),
         ServiceError::ConsentNotFound
         | ServiceError::PurposeNotFound
         | ServiceError::Invalid(_) => error_page(l, StatusCode::CONFLICT, "error.other", true),

@@ -197,6 +197,10 @@ const EN: &[(&str, &str)] = &[
         "Too many requests in a short time. Wait a few seconds and try again.",
     ),
     (
+        "error.lock",
+        "This lock was set by the organisation you deal with, not by you, so only they can lift it. Nothing was changed. Ask them, or withdraw or erase from this page.",
+    ),
+    (
         "error.other",
         "Something went wrong. Nothing was changed. Try again later.",
     ),

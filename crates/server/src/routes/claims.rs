@@ -15,7 +15,8 @@ use crate::routes::common::{ApiResult, bearer_of};
 #[utoipa::path(post, path = "/v1/claims", tag = "claims", request_body = crate::dto::ClaimRequest,
     security(("api_key" = [])),
     responses((status = 201, description = "the claim"), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn file_claim(
     State(st): State<AppState>,
     ClientAuth(client): ClientAuth,

@@ -19,6 +19,7 @@ use crate::routes::common::ApiResult;
     responses(
         (status = 201, body = ClientCreatedBody),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "`tenant_not_found`"),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub(crate) async fn create_client(

@@ -18,6 +18,7 @@ use crate::routes::common::{ApiResult, REPORT_BODY_BYTES};
     responses(
         (status = 201, body = PurposeBody),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "`tenant_not_found`"),
         (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn create_purpose(

@@ -123,6 +123,7 @@ pub(crate) async fn enroll(
     security(("api_key" = [])),
     params(("subject" = String, Path, description = "The relying party's subject identifier")),
     responses((status = 200, body = SubjectBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 pub(crate) async fn subject_summary(
     State(st): State<AppState>,
@@ -139,6 +140,7 @@ pub(crate) async fn subject_summary(
     security(("api_key" = [])),
     params(("subject" = String, Path, description = "The relying party's subject identifier")),
     responses((status = 200, body = ErasureBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 pub(crate) async fn erase_subject(
     State(st): State<AppState>,
@@ -157,7 +159,8 @@ pub(crate) async fn erase_subject(
     security(("api_key" = [])),
     params(("subject" = String, Path, description = "The relying party's subject identifier")),
     responses((status = 200, description = "the report (application/json, as an attachment)"),
-              (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn subject_report(
     State(st): State<AppState>,
     ClientAuth(client): ClientAuth,
@@ -184,6 +187,7 @@ pub(crate) async fn subject_report(
     security(("api_key" = [])), request_body = crate::dto::PortalLinkRequest,
     params(("subject" = String, Path, description = "The relying party's subject identifier")),
     responses((status = 201, body = crate::dto::PortalLinkBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn issue_portal_link(
     State(st): State<AppState>,
@@ -211,6 +215,7 @@ pub(crate) async fn issue_portal_link(
     security(("api_key" = [])),
     params(("subject" = String, Path, description = "The relying party's subject identifier")),
     responses((status = 200, body = crate::dto::LockBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 pub(crate) async fn lock_subject(
     State(st): State<AppState>,
@@ -227,6 +232,7 @@ pub(crate) async fn lock_subject(
     security(("api_key" = [])),
     params(("subject" = String, Path, description = "The relying party's subject identifier")),
     responses((status = 200, body = crate::dto::LockBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 pub(crate) async fn unlock_subject(
     State(st): State<AppState>,
@@ -243,6 +249,7 @@ pub(crate) async fn unlock_subject(
     security(("api_key" = [])),
     params(("subject" = String, Path, description = "The relying party's subject identifier")),
     responses((status = 200, body = crate::dto::HistoryBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 pub(crate) async fn subject_history(
     State(st): State<AppState>,
