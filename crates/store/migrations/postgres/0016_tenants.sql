@@ -25,6 +25,9 @@ ALTER TABLE subjects ADD COLUMN ledger_salt BYTEA;
 UPDATE subjects SET ledger_salt = decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex')
     WHERE ledger_salt IS NULL;
 
+-- Verification reads the salt in its one statement: a covering index answers from one B-tree.
+CREATE INDEX subjects_ledger_salt ON subjects (pseudonym, ledger_salt);
+
 -- Whether the person set the lock themselves (in the portal): then only they lift it.
 ALTER TABLE subject_locks ADD COLUMN by_subject BIGINT NOT NULL DEFAULT 0;
 

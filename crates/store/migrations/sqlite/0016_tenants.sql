@@ -25,6 +25,9 @@ ALTER TABLE clients ADD COLUMN rights TEXT NOT NULL DEFAULT 'read,erase,lock,por
 ALTER TABLE subjects ADD COLUMN ledger_salt BLOB;
 UPDATE subjects SET ledger_salt = randomblob(32) WHERE ledger_salt IS NULL;
 
+-- Verification reads the salt in its one statement: a covering index answers from one B-tree.
+CREATE INDEX subjects_ledger_salt ON subjects (pseudonym, ledger_salt);
+
 -- Whether the person set the lock themselves (in the portal): then only they lift it.
 ALTER TABLE subject_locks ADD COLUMN by_subject INTEGER NOT NULL DEFAULT 0;
 
