@@ -158,6 +158,10 @@ async fn purposes(State(st): State<AppState>, headers: HeaderMap) -> Response {
         Ok(p) => p,
         Err(e) => return failed(l, &e),
     };
+    let controllers = match st.service.controllers().await {
+        Ok(c) => c,
+        Err(e) => return failed(l, &e),
+    };
     let mut body = String::new();
     if all.is_empty() {
         body.push_str(&format!("<p>{}</p>", esc(l.t("purposes.none"))));
@@ -175,8 +179,12 @@ async fn purposes(State(st): State<AppState>, headers: HeaderMap) -> Response {
         }
         body.push_str(&format!(
             "<section class=\"purpose\" aria-labelledby=\"p-{id}\"><h2 id=\"p-{id}\">{id}</h2><p>{}</p>\
-             <dl><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{retention}</dd></dl>",
+             <dl><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{retention}</dd></dl>",
             esc(p.description.as_str()),
+            esc(l.t("purposes.tenant")),
+            esc(controllers
+                .get(&p.id.tenant())
+                .map_or(p.id.tenant().as_str(), String::as_str)),
             esc(l.t("purposes.operations")),
             esc(&ops.join(", ")),
             esc(l.t("purposes.retention")),

@@ -54,6 +54,7 @@ const EN: &[(&str, &str)] = &[
     ),
     ("purposes.title", "Purposes and their notices"),
     ("purposes.none", "No purpose is declared yet."),
+    ("purposes.tenant", "Responsible organisation"),
     ("purposes.operations", "Uses allowed"),
     ("purposes.retention", "Kept for at most"),
     ("purposes.notice", "Current notice"),

@@ -560,4 +560,6 @@ async fn tenants_are_made_by_the_operator_and_own_their_purposes(h: &Harness) {
         controllers.contains(&("login", "Default tenant")),
         "{controllers:?}"
     );
+    let page = h.send("GET", "/purposes", None, None).await;
+    assert!(page.raw.contains("ACME Payments"), "{}", page.raw);
 }
