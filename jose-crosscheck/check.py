@@ -89,7 +89,8 @@ def main():
                 "dimension": 4, "retention": {"max_days_since_enrolment": 30}})
             assert st == 201, st
             st, client = call(base, "POST", "/v1/clients", admin, {
-                "name": "door-reader", "grants": [{"purpose": "door", "operations": ["enroll", "verify"]}]})
+                "name": "door-reader", "subject_rights": ["erase"],
+                "grants": [{"purpose": "door", "operations": ["enroll", "verify"]}]})
             key = client["api_key"]
             st, keys = call(base, "GET", "/v1/keys")
             assert st == 200, st
