@@ -80,15 +80,7 @@ impl TenantName {
 
     /// Parses a name: 1 to 100 characters, no control characters.
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
-        if s.trim().is_empty()
-            || s.chars().count() > Self::MAX_CHARS
-            || s.chars().any(char::is_control)
-        {
-            return Err(ValidationError::new(
-                "name",
-                format!("1 to {} characters, no control characters", Self::MAX_CHARS),
-            ));
-        }
+        crate::client::check_display_name(s, Self::MAX_CHARS)?;
         Ok(Self(s.to_owned()))
     }
 
