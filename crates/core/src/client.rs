@@ -4,18 +4,6 @@ use std::collections::BTreeSet;
 
 use crate::{Operation, PurposeId, PurposeName, SubjectRight, TenantId, ValidationError};
 
-/// Checks a name shown to people: 1 to `max` characters, not only spaces, no control
-/// characters.
-pub(crate) fn check_display_name(s: &str, max: usize) -> Result<(), ValidationError> {
-    if s.trim().is_empty() || s.chars().count() > max || s.chars().any(char::is_control) {
-        return Err(ValidationError::new(
-            "name",
-            format!("1 to {max} characters, no control characters"),
-        ));
-    }
-    Ok(())
-}
-
 /// A client's display name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientName(String);
@@ -26,7 +14,7 @@ impl ClientName {
 
     /// Parses a name: 1 to 100 characters, no control characters.
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
-        check_display_name(s, Self::MAX_CHARS)?;
+        crate::error::check_display_name(s, Self::MAX_CHARS)?;
         Ok(Self(s.to_owned()))
     }
 

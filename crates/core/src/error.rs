@@ -38,3 +38,15 @@ impl fmt::Display for ValidationError {
 }
 
 impl std::error::Error for ValidationError {}
+
+/// Checks a name shown to people: 1 to `max` characters, not only spaces, no control
+/// characters.
+pub(crate) fn check_display_name(s: &str, max: usize) -> Result<(), ValidationError> {
+    if s.trim().is_empty() || s.chars().count() > max || s.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            "name",
+            format!("1 to {max} characters, no control characters"),
+        ));
+    }
+    Ok(())
+}

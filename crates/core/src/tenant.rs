@@ -80,7 +80,7 @@ impl TenantName {
 
     /// Parses a name: 1 to 100 characters, no control characters.
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
-        crate::client::check_display_name(s, Self::MAX_CHARS)?;
+        crate::error::check_display_name(s, Self::MAX_CHARS)?;
         Ok(Self(s.to_owned()))
     }
 
