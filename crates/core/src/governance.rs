@@ -202,8 +202,18 @@ pub struct Proposal {
     pub status: ProposalStatus,
     /// What applying it did (or why it failed).
     pub result: Option<String>,
-    /// The members who approved it, in order.
-    pub approvals: Vec<String>,
+    /// The approvals recorded, in order (whether each still counts depends on the group as
+    /// it is now: see `bioguard_service`'s quorum counting).
+    pub approvals: Vec<Approval>,
+}
+
+/// One member's recorded approval of a proposal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    /// The member's name when they approved.
+    pub member: String,
+    /// Their Ed25519 signature over the proposal's payload.
+    pub signature: Vec<u8>,
 }
 
 /// Why a proposal takes no more approvals.

@@ -42,7 +42,7 @@ pub use fairness::{
     ScoreSummary, finite,
 };
 pub use governance::{
-    Action, ActionSpec, Closed, GrantSpec, GroupSpec, MAX_MEMBERS, MAX_PROPOSAL_SECS,
+    Action, ActionSpec, Approval, Closed, GrantSpec, GroupSpec, MAX_MEMBERS, MAX_PROPOSAL_SECS,
     MIN_PROPOSAL_SECS, Member, MemberSpec, Proposal, ProposalPayload, ProposalStatus, RiskGroup,
     Tally, tally,
 };

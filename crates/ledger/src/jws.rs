@@ -7,7 +7,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde_json::{Map, Value, json};
 use sha2::Digest;
 
@@ -146,8 +146,8 @@ impl DocumentVerifier {
             .and_then(|x| B64URL.decode(x).ok())
             .and_then(|b| <[u8; 32]>::try_from(b).ok())
             .ok_or_else(|| JwsError::Key("x must be 32 bytes in base64url".into()))?;
-        let key = VerifyingKey::from_bytes(&x)
-            .map_err(|_| JwsError::Key("x is not an Ed25519 public key".into()))?;
+        let key = crate::keys::strong_key(&x)
+            .ok_or_else(|| JwsError::Key("x is not an Ed25519 public key of full order".into()))?;
         let kid = kid_of(&key);
         if let Some(given) = field("kid")
             && given != kid
@@ -188,9 +188,9 @@ impl DocumentVerifier {
             return Err(JwsError::Header("crit is not supported".into()));
         }
         let sig: [u8; 64] = decode(s)?.try_into().map_err(|_| JwsError::Signature)?;
-        self.key
-            .verify(format!("{h}.{p}").as_bytes(), &Signature::from_bytes(&sig))
-            .map_err(|_| JwsError::Signature)?;
+        if !crate::keys::verifies(&self.key, format!("{h}.{p}").as_bytes(), &sig) {
+            return Err(JwsError::Signature);
+        }
         let Value::Object(payload) =
             serde_json::from_slice(&decode(p)?).map_err(|_| JwsError::Payload)?
         else {

@@ -7,12 +7,14 @@
 //! `golang.org/x/mod/sumdb/tlog` and `sumdb/note` in CI (`ledger-crosscheck/`).
 
 mod jws;
+mod keys;
 mod leaf;
 mod note;
 mod tree;
 mod verify;
 
 pub use jws::{DocumentKey, DocumentVerifier, Jwk, JwsError, Verified};
+pub use keys::{strong_key, verifies};
 pub use leaf::{LEAF_VERSION, Leaf};
 pub use note::{Checkpoint, LogKey, NoteError, VerifierKey};
 pub use tree::{

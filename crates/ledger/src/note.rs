@@ -9,7 +9,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 use crate::Hash;
@@ -195,8 +195,8 @@ impl VerifierKey {
         }
         Ok(Self {
             name: name.to_owned(),
-            key: VerifyingKey::from_bytes(&public)
-                .map_err(|_| NoteError::BadKey("invalid point"))?,
+            key: crate::keys::strong_key(&public)
+                .ok_or(NoteError::BadKey("invalid or small-order point"))?,
         })
     }
 
@@ -233,11 +233,12 @@ impl VerifierKey {
             if name != self.name || blob.len() != 68 || blob[..4] != id {
                 continue;
             }
-            let sig = Signature::from_slice(&blob[4..])
+            let sig: [u8; 64] = blob[4..]
+                .try_into()
                 .map_err(|_| NoteError::BadSignature(self.name.clone()))?;
-            self.key
-                .verify(text.as_bytes(), &sig)
-                .map_err(|_| NoteError::BadSignature(self.name.clone()))?;
+            if !crate::keys::verifies(&self.key, text.as_bytes(), &sig) {
+                return Err(NoteError::BadSignature(self.name.clone()));
+            }
             return Ok(text);
         }
         Err(NoteError::NoSignature(self.name.clone()))

@@ -99,7 +99,7 @@ impl From<&Proposal> for ProposalBody {
             payload: p.payload.clone(),
             status: p.status.as_str().to_owned(),
             expires_at: rfc3339(p.expires_at),
-            approvals: p.approvals.clone(),
+            approvals: p.approvals.iter().map(|a| a.member.clone()).collect(),
             result: p.result.clone(),
         }
     }

@@ -7,6 +7,7 @@ mod contract;
 mod errors;
 mod fairness;
 mod governance;
+mod hardening;
 mod harness;
 mod identify;
 mod ledger_privacy;

@@ -14,7 +14,6 @@ use bioguard_core::{
     ChallengeId, CodeBits, DeviceId, Pseudonym, PurposeId, PurposeName, Risk, RiskPolicy,
     Timestamp, ValidationError,
 };
-use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use sha2::Digest;
 
 use crate::abuse::auth::AuthenticatedClient;
@@ -68,13 +67,13 @@ pub(crate) fn signed_by(
         .ok()
         .and_then(|s| <[u8; 64]>::try_from(s).ok());
     sig.is_some_and(|s| {
-        VerifyingKey::from_bytes(public_key).is_ok_and(|k| {
-            k.verify(
+        bioguard_ledger::strong_key(public_key).is_some_and(|k| {
+            bioguard_ledger::verifies(
+                &k,
                 // The purpose as the client names it (without its tenant).
                 &capture_message(&c.challenge, purpose.name(), c.liveness, embedding),
-                &Signature::from_bytes(&s),
+                &s,
             )
-            .is_ok()
         })
     })
 }
@@ -151,8 +150,12 @@ impl Service {
         {
             return Err(ValidationError::new("name", "1 to 64 printable characters").into());
         }
-        VerifyingKey::from_bytes(public_key)
-            .map_err(|_| ValidationError::new("public_key", "not an Ed25519 public key"))?;
+        bioguard_ledger::strong_key(public_key).ok_or_else(|| {
+            ValidationError::new(
+                "public_key",
+                "not an Ed25519 public key of full order (small-order keys accept forgeries)",
+            )
+        })?;
         let id = DeviceId::from_random(random16()?);
         let mut leaf = self.leaf("device.register", client.actor());
         leaf.decision = Some("registered".into());

@@ -13,10 +13,9 @@
 //! applying.
 
 use bioguard_core::{
-    Action, Proposal, ProposalId, ProposalPayload, ProposalStatus, RiskGroup, Tally, Timestamp,
-    ValidationError, tally,
+    Action, Approval, Proposal, ProposalId, ProposalPayload, ProposalStatus, RiskGroup, Tally,
+    Timestamp, ValidationError, tally,
 };
-use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 
 use crate::abuse::auth::Admin;
 use crate::clock::random16;
@@ -43,10 +42,10 @@ pub struct ApprovalOutcome {
 pub(crate) fn check_group(g: &RiskGroup) -> Result<(), ValidationError> {
     g.check()?;
     for m in &g.members {
-        if VerifyingKey::from_bytes(&m.public_key).is_err() {
+        if bioguard_ledger::strong_key(&m.public_key).is_none() {
             return Err(ValidationError::new(
                 "members.public_key",
-                "not an Ed25519 public key",
+                "not an Ed25519 public key of full order (small-order keys accept forgeries)",
             ));
         }
     }
@@ -103,16 +102,32 @@ pub(crate) fn check_approval(
     let sig: [u8; 64] = signature
         .try_into()
         .map_err(|_| ValidationError::new("signature", "64 bytes of Ed25519 signature"))?;
-    let key = VerifyingKey::from_bytes(&m.public_key)
-        .map_err(|_| ServiceError::Internal("a member key is invalid".into()))?;
-    key.verify(payload.as_bytes(), &Signature::from_bytes(&sig))
-        .map_err(|_| {
-            ValidationError::new(
-                "signature",
-                "does not verify over this proposal's payload with this member's key",
-            )
-        })?;
+    let key = bioguard_ledger::strong_key(&m.public_key)
+        .ok_or_else(|| ServiceError::Internal("a member key is invalid".into()))?;
+    if !bioguard_ledger::verifies(&key, payload.as_bytes(), &sig) {
+        return Err(ValidationError::new(
+            "signature",
+            "does not verify over this proposal's payload with this member's key",
+        )
+        .into());
+    }
     Ok(())
+}
+
+/// The approvals that count under the group as it is now: by a current member, whose
+/// signature verifies over the payload under that member's current key. A member who left
+/// the group, or whose key a `group.change` replaced, no longer counts towards any open
+/// proposal (approvals are re-evaluated, not carried over).
+pub(crate) fn counted<'a>(
+    group: &RiskGroup,
+    payload: &str,
+    approvals: &'a [Approval],
+) -> Vec<&'a str> {
+    approvals
+        .iter()
+        .filter(|a| check_approval(group, &a.member, payload, &a.signature).is_ok())
+        .map(|a| a.member.as_str())
+        .collect()
 }
 
 impl Service {
@@ -216,8 +231,7 @@ impl Service {
         let mut leaf = self.leaf("proposal.approve", format!("member:{member}"));
         leaf.decision = Some("approved".into());
         leaf.detail = vec![("proposal".into(), id.to_string())];
-        let approvals = self
-            .db
+        self.db
             .governance
             .add_approval(id, member, signature, self.now(), &leaf)
             .await
@@ -227,6 +241,9 @@ impl Service {
                 }
                 e => e.into(),
             })?;
+        // Counted from what is stored, under the group as it is now.
+        let stored = self.proposal(id).await?;
+        let approvals = counted(&group, &p.payload, &stored.approvals).len() as u32;
         let mut out = ApprovalOutcome {
             approvals,
             quorum: group.quorum,
@@ -391,6 +408,32 @@ mod tests {
     }
 
     #[test]
+    fn only_current_members_with_their_current_keys_count() {
+        let keys: Vec<SigningKey> = (1..=4).map(|i| SigningKey::from_bytes(&[i; 32])).collect();
+        let payload = "{\"type\":\"bioguard-proposal\"}";
+        let approve = |name: &str, k: &SigningKey| Approval {
+            member: name.into(),
+            signature: k.sign(payload.as_bytes()).to_bytes().to_vec(),
+        };
+        // m0 and m1 approved under the group {m0, m1, m2}.
+        let approvals = [approve("m0", &keys[0]), approve("m1", &keys[1])];
+        let before = group(&[&keys[0], &keys[1], &keys[2]], 2);
+        assert_eq!(counted(&before, payload, &approvals), ["m0", "m1"]);
+        // The group becomes {m0 with a new key, m1 removed (now someone else), m2}: neither
+        // old approval counts any more.
+        let mut after = group(&[&keys[3], &keys[2]], 2);
+        after.members[1].name = "m2".into();
+        assert!(counted(&after, payload, &approvals).is_empty());
+        // A member who stayed with the same key keeps counting.
+        let kept = group(&[&keys[0], &keys[2]], 2);
+        assert_eq!(counted(&kept, payload, &approvals), ["m0"]);
+        // A tampered signature does not count.
+        let mut bad = approve("m0", &keys[0]);
+        bad.signature[0] ^= 1;
+        assert!(counted(&before, payload, &[bad]).is_empty());
+    }
+
+    #[test]
     fn a_group_needs_usable_keys() {
         let a = SigningKey::from_bytes(&[1; 32]);
         let mut g = group(&[&a], 1);
@@ -398,8 +441,16 @@ mod tests {
         // Not a point on the curve.
         g.members[0].public_key = (0u8..=255)
             .map(|i| [i; 32])
-            .find(|k| VerifyingKey::from_bytes(k).is_err())
+            .find(|k| ed25519_dalek::VerifyingKey::from_bytes(k).is_err())
             .expect("some byte string is not a point");
+        assert_eq!(
+            check_group(&g).map_err(|e| e.field()),
+            Err("members.public_key")
+        );
+        // The identity point: a valid point whose "signatures" verify anything.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        g.members[0].public_key = identity;
         assert_eq!(
             check_group(&g).map_err(|e| e.field()),
             Err("members.public_key")

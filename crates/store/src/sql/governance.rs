@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use bioguard_core::{
-    GroupSpec, MemberSpec, Proposal, ProposalId, ProposalStatus, RiskGroup, Timestamp,
+    Approval, GroupSpec, MemberSpec, Proposal, ProposalId, ProposalStatus, RiskGroup, Timestamp,
 };
 use sqlx::Row;
 
@@ -100,12 +100,21 @@ impl GovernanceStore for SqlStore {
         else {
             return Ok(None);
         };
-        let approvals: Vec<String> = sqlx::query_scalar(
-            "SELECT member FROM approvals WHERE proposal_id = $1 ORDER BY approved_at, member",
+        let approvals = sqlx::query(
+            "SELECT member, signature FROM approvals WHERE proposal_id = $1 \
+             ORDER BY approved_at, member",
         )
         .bind(id.as_str())
         .fetch_all(&self.pool)
-        .await?;
+        .await?
+        .iter()
+        .map(|a| {
+            Ok(Approval {
+                member: a.try_get("member")?,
+                signature: a.try_get("signature")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(Some(Proposal {
             id: ProposalId::parse(&r.try_get::<String, _>("id")?)
                 .map_err(|_| corrupt("proposal id"))?,
