@@ -14,7 +14,10 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 
 use crate::purpose_spec::{PurposeDefinition, PurposeSpec};
-use crate::{ClientDefinition, ProposalId, PurposeId, Threshold, Timestamp, ValidationError};
+use crate::{
+    ClientDefinition, ClientId, IncidentId, ProposalId, PurposeId, Threshold, Timestamp,
+    ValidationError,
+};
 
 /// The largest group.
 pub const MAX_MEMBERS: usize = 16;
@@ -265,6 +268,25 @@ pub enum Action {
         /// Why the gate is set aside.
         reason: String,
     },
+    /// Rotate a purpose's protection key: every template under the old key stops matching.
+    ProtectionKeyRotate {
+        /// The purpose.
+        purpose: PurposeId,
+    },
+    /// The incident action `revoke_purpose_key`: rotate the purpose's key and owe its
+    /// subjects a notification, on the incident's timeline.
+    IncidentRevokePurposeKey {
+        /// The open incident.
+        incident: IncidentId,
+        /// The purpose.
+        purpose: PurposeId,
+    },
+    /// Allow the admin to issue one API key for a client that may search (its first key, or
+    /// a replacement).
+    ClientIssueKey {
+        /// The client.
+        client: ClientId,
+    },
 }
 
 /// A grant as a `client.create` action writes it: one operation each.
@@ -338,6 +360,36 @@ pub enum ActionSpec {
         #[serde(default)]
         reason: Option<String>,
     },
+    /// `protection_key.rotate`.
+    #[serde(rename = "protection_key.rotate")]
+    ProtectionKeyRotate {
+        /// The purpose.
+        #[serde(default)]
+        purpose: Option<String>,
+    },
+    /// `incident.revoke_purpose_key`.
+    #[serde(rename = "incident.revoke_purpose_key")]
+    IncidentRevokePurposeKey {
+        /// The open incident.
+        #[serde(default)]
+        incident: Option<String>,
+        /// The purpose.
+        #[serde(default)]
+        purpose: Option<String>,
+    },
+    /// `client.issue_key`.
+    #[serde(rename = "client.issue_key")]
+    ClientIssueKey {
+        /// The client.
+        #[serde(default)]
+        client: Option<String>,
+    },
+}
+
+/// A purpose id an action names.
+fn action_purpose(p: Option<&str>) -> Result<PurposeId, ValidationError> {
+    p.and_then(|p| PurposeId::parse(p).ok())
+        .ok_or_else(|| ValidationError::new("action.purpose", "a purpose id"))
 }
 
 impl ActionSpec {
@@ -378,10 +430,7 @@ impl ActionSpec {
                 report_sha256,
                 reason,
             } => {
-                let purpose = purpose
-                    .as_deref()
-                    .and_then(|p| PurposeId::parse(p).ok())
-                    .ok_or_else(|| ValidationError::new("action.purpose", "a purpose id"))?;
+                let purpose = action_purpose(purpose.as_deref())?;
                 let threshold = Threshold::new(threshold.ok_or_else(|| {
                     ValidationError::new("action.threshold", "a number in (0, 1]")
                 })?)?;
@@ -411,6 +460,26 @@ impl ActionSpec {
                     reason,
                 }
             }
+            ActionSpec::ProtectionKeyRotate { purpose } => Action::ProtectionKeyRotate {
+                purpose: action_purpose(purpose.as_deref())?,
+            },
+            ActionSpec::IncidentRevokePurposeKey { incident, purpose } => {
+                Action::IncidentRevokePurposeKey {
+                    incident: incident
+                        .as_deref()
+                        .and_then(|i| IncidentId::parse(i).ok())
+                        .ok_or_else(|| {
+                            ValidationError::new("action.incident", "an open incident's id")
+                        })?,
+                    purpose: action_purpose(purpose.as_deref())?,
+                }
+            }
+            ActionSpec::ClientIssueKey { client } => Action::ClientIssueKey {
+                client: client
+                    .as_deref()
+                    .and_then(|c| ClientId::parse(c).ok())
+                    .ok_or_else(|| ValidationError::new("action.client", "a client id"))?,
+            },
         })
     }
 }
@@ -457,6 +526,18 @@ impl Action {
                 report_sha256: report_sha256.clone(),
                 reason: Some(reason.clone()),
             },
+            Action::ProtectionKeyRotate { purpose } => ActionSpec::ProtectionKeyRotate {
+                purpose: Some(purpose.to_string()),
+            },
+            Action::IncidentRevokePurposeKey { incident, purpose } => {
+                ActionSpec::IncidentRevokePurposeKey {
+                    incident: Some(incident.to_string()),
+                    purpose: Some(purpose.to_string()),
+                }
+            }
+            Action::ClientIssueKey { client } => ActionSpec::ClientIssueKey {
+                client: Some(client.to_string()),
+            },
         }
     }
 
@@ -469,6 +550,9 @@ impl Action {
             Action::ClientCreate(_) => "client.create",
             Action::GroupChange(_) => "group.change",
             Action::FairnessOverride { .. } => "fairness.override",
+            Action::ProtectionKeyRotate { .. } => "protection_key.rotate",
+            Action::IncidentRevokePurposeKey { .. } => "incident.revoke_purpose_key",
+            Action::ClientIssueKey { .. } => "client.issue_key",
         }
     }
 }
@@ -598,6 +682,11 @@ mod tests {
                 "grants": [{"purpose": "pay", "operation": "verify"}]}),
             serde_json::json!({"type": "fairness.override", "purpose": "pay", "threshold": 0.8,
                 "report_sha256": sha, "reason": "pilot"}),
+            serde_json::json!({"type": "protection_key.rotate", "purpose": "acme:pay"}),
+            serde_json::json!({"type": "incident.revoke_purpose_key",
+                "incident": format!("inc_{}", "0a".repeat(16)), "purpose": "pay"}),
+            serde_json::json!({"type": "client.issue_key",
+                "client": format!("cl_{}", "0b".repeat(16))}),
             serde_json::json!({"type": "purpose.create", "purpose": {"id": "door",
                 "description": "Door", "operations": ["verify"], "dimension": 4,
                 "retention": {"max_days_since_enrolment": 3}, "risk": {"require_capture": true}}}),
@@ -637,6 +726,19 @@ mod tests {
                 serde_json::json!({"type": "fairness.override", "purpose": "p", "threshold": 7,
                     "reason": "r"}),
                 "threshold",
+            ),
+            (
+                serde_json::json!({"type": "protection_key.rotate"}),
+                "action.purpose",
+            ),
+            (
+                serde_json::json!({"type": "incident.revoke_purpose_key", "purpose": "p",
+                    "incident": "inc_x"}),
+                "action.incident",
+            ),
+            (
+                serde_json::json!({"type": "client.issue_key", "client": "nobody"}),
+                "action.client",
             ),
         ];
         for (v, field) in cases {

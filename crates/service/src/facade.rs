@@ -28,6 +28,7 @@ use crate::security::protection::ProtectionCache;
 use crate::security::secrets::Secrets;
 use crate::supervision::detector::Detector;
 use crate::supervision::ledger_cache::LedgerCache;
+use crate::supervision::report::ReportCache;
 
 /// The store, one handle per concern (all the same database).
 #[derive(Clone)]
@@ -92,6 +93,7 @@ pub struct Service {
     pub(crate) portal_limits: Arc<RateLimits<String>>,
     pub(crate) lockouts: Arc<Lockouts>,
     pub(crate) detector: Arc<Detector>,
+    pub(crate) reports: Arc<ReportCache>,
 }
 
 impl std::fmt::Debug for Service {
@@ -128,6 +130,7 @@ impl Service {
             portal_limits: Arc::new(RateLimits::at(PORTAL_REQUESTS_PER_SEC)),
             lockouts: Arc::default(),
             detector: Arc::default(),
+            reports: Arc::default(),
         };
         service.load_galleries().await?;
         Ok(service)

@@ -56,8 +56,8 @@ pub use supervision::claims::{
     CLAIM_DECISION_SECS, ClaimEvidence, EvidenceDecision, EvidenceProof, Reviewer,
 };
 pub use supervision::incidents::{NOTIFY_WITHIN_SECS, Notifications};
-pub use supervision::tags::{SubjectKey, TAG_PREFIX};
-pub use supervision::transparency::{
+pub use supervision::report::{
     Activations, Claims, Consents, Deletions, Fairness, Incidents, LedgerSize, NotificationState,
     PurposeFairness, RiskCounts, TransparencyReport, Verifications,
 };
+pub use supervision::tags::{SubjectKey, TAG_PREFIX};

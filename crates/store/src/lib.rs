@@ -24,10 +24,10 @@ mod traits;
 
 pub use error::StoreError;
 pub use records::{
-    CandidateMaterial, ChallengeRefusal, ClaimRefusal, ConsentChange, ConsentEvidence, Device,
-    EnrolOutcome, EraseOutcome, ExpiredTemplate, IndexRecord, KeptReport, LeafDraft, LeafSubject,
-    NewClient, NewTemplate, PortalLink, ReviewerRecord, SealedKey, StoredDataKey, StoredTemplate,
-    VerifyMaterial, WithdrawOutcome, WrappedRow,
+    AuditCounts, CandidateMaterial, ChallengeRefusal, ClaimRefusal, ConsentChange, ConsentEvidence,
+    Device, EnrolOutcome, EraseOutcome, ExpiredTemplate, IndexRecord, KeptReport, LeafDraft,
+    LeafSubject, NewClient, NewTemplate, PortalLink, ReviewerRecord, SealedKey, StoredDataKey,
+    StoredTemplate, VerifyMaterial, WithdrawOutcome, WrappedRow,
 };
 pub use scratch::Scratch;
 pub use sql::{LEDGER_CHANNEL, LedgerListener, SqlStore, WriteStats, count_rows};

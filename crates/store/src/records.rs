@@ -281,6 +281,23 @@ pub struct EraseOutcome {
     pub leaf_index: u64,
 }
 
+/// Leaves counted as they were written (see the transparency report).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditCounts {
+    /// Leaves by operation; their sum is the ledger's size.
+    pub by_op: std::collections::BTreeMap<String, u64>,
+    /// Leaves by operation and decision, for the operations whose outcomes are reported
+    /// (`verify`, `capture.refused`, `claim.decide`, `purpose.matcher.activate`).
+    pub by_decision: std::collections::BTreeMap<(String, String), u64>,
+}
+
+impl AuditCounts {
+    /// The number of leaves counted.
+    pub fn size(&self) -> u64 {
+        self.by_op.values().sum()
+    }
+}
+
 /// A portal link, found by its token's digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortalLink {

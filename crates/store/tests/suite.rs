@@ -60,6 +60,7 @@ on_both_backends!(
     concurrent_writers_keep_the_log_gap_free,
     one_batch_commits_the_good_changes_and_refuses_only_the_bad,
     concurrent_verification_reads_each_get_their_own_answer,
+    decisions_are_counted_and_found_by_key,
 );
 
 fn t(secs: i64) -> Timestamp {
@@ -781,6 +782,69 @@ async fn assert_chain(s: &SqlStore) {
     let key = bioguard_ledger::LogKey::from_seed("t", &[1; 32]).expect("key");
     let r = bioguard_ledger::verify_log(&leaves, &[], "t", &key.verifier());
     assert!(r.is_ok(), "{r:?}");
+    // The counters kept with the leaves agree with the leaves themselves.
+    let counts = s.audit_counts().await.expect("counts");
+    assert_eq!(counts.size(), n, "{counts:?}");
+    let mut ops = std::collections::BTreeMap::new();
+    for l in &leaves {
+        *ops.entry(bioguard_ledger::Leaf::decode(l).expect("leaf").op)
+            .or_insert(0u64) += 1;
+    }
+    assert_eq!(counts.by_op, ops);
+}
+
+/// Verification leaves are counted by decision and found by their decision id, also when
+/// other changes in their batch fail.
+async fn decisions_are_counted_and_found_by_key(db: &TestDb) {
+    let s = with_purpose(db).await;
+    let mut tasks = Vec::new();
+    for n in 0..60u8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            if n % 3 == 0 {
+                // Refused: its leaf must not be counted.
+                let refused = s
+                    .create_purpose(&purpose("payment"), &pkey(n), &notice(), &lf())
+                    .await;
+                assert!(matches!(refused, Err(StoreError::Conflict(_))));
+                return None;
+            }
+            let id = bioguard_core::DecisionId::from_random([n; 16]);
+            let mut leaf = lf();
+            leaf.op = "verify";
+            leaf.decision = Some(if n % 2 == 0 { "match" } else { "no_match" }.into());
+            leaf.detail = vec![("decision".into(), id.to_string())];
+            let idx = s.append_audit(&leaf).await.expect("leaf");
+            Some((id, idx))
+        }));
+    }
+    let mut written = Vec::new();
+    for t in tasks {
+        written.extend(t.await.expect("task"));
+    }
+    assert_chain(&s).await;
+    let counts = s.audit_counts().await.expect("counts");
+    assert_eq!(counts.by_op.get("verify"), Some(&40));
+    let matched = written
+        .iter()
+        .filter(|(id, _)| id.to_bytes()[0] % 2 == 0)
+        .count() as u64;
+    assert_eq!(
+        counts.by_decision.get(&("verify".into(), "match".into())),
+        Some(&matched)
+    );
+    assert_eq!(
+        counts
+            .by_decision
+            .get(&("verify".into(), "no_match".into())),
+        Some(&(40 - matched))
+    );
+    for (id, idx) in &written {
+        let found = s.decision_leaf(id).await.expect("lookup").expect("found");
+        assert_eq!(found.index, *idx);
+    }
+    let unknown = bioguard_core::DecisionId::from_random([255; 16]);
+    assert!(s.decision_leaf(&unknown).await.expect("lookup").is_none());
 }
 
 async fn every_change_writes_exactly_one_leaf_and_no_refusal_writes_any(db: &TestDb) {

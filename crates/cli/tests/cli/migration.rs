@@ -66,10 +66,29 @@ async fn check_rows(url: &str) {
         ("SELECT COUNT(*) FROM subject_locks WHERE by_subject = 0", 1),
         ("SELECT COUNT(*) FROM claims", 1),
         ("SELECT COUNT(*) FROM tenants", 1),
-        ("SELECT COUNT(*) FROM bioguard_migrations", 16),
+        ("SELECT COUNT(*) FROM bioguard_migrations", 17),
     ] {
         assert_eq!(count(&pool, sql).await, want, "{sql}");
     }
+    // The leaves written before the ledger's counters are counted, and their decisions are
+    // indexed (the old claim's decision is found by key: see check_service).
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT COALESCE(SUM(n), 0) FROM audit_counts WHERE decision = ''"
+        )
+        .await,
+        count(&pool, "SELECT size FROM audit_head").await
+    );
+    assert!(count(&pool, "SELECT COUNT(*) FROM audit_decisions").await > 0);
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT COUNT(*) FROM audit_decisions d JOIN claims c ON c.decision_id = d.decision_id"
+        )
+        .await,
+        1
+    );
     // Salts are random and one per subject.
     assert_eq!(
         count(&pool, "SELECT COUNT(DISTINCT ledger_salt) FROM subjects").await,

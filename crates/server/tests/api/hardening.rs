@@ -12,7 +12,129 @@ use crate::harness::Harness;
 crate::on_both_backends!(
     approvals_of_members_who_left_do_not_count,
     small_order_keys_are_refused_for_members_and_devices,
+    key_material_and_search_keys_need_the_quorum,
+    anonymous_reads_and_expired_challenges_do_not_grow_tables,
 );
+
+/// Whether an admin operation needs the risk group's quorum once a group exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    /// Always a proposal.
+    Quorum,
+    /// A proposal when it lets a client search (1:N), or issues such a client's key.
+    WhenItAllowsSearch,
+    /// The admin alone: the reason says why it neither destroys key material nor widens
+    /// what a client may do.
+    Admin(&'static str),
+}
+
+/// Every operation the admin token opens, and every incident action: none unclassified.
+const ADMIN_OPERATIONS: &[(&str, &str, Gate)] = &[
+    ("post", "/v1/purposes", Gate::WhenItAllowsSearch),
+    (
+        "post",
+        "/v1/purposes/{purpose}/protection-key",
+        Gate::Quorum,
+    ),
+    (
+        "post",
+        "/v1/purposes/{purpose}/matcher",
+        Gate::Admin("only through the fairness gate; setting the gate aside is a proposal"),
+    ),
+    (
+        "post",
+        "/v1/purposes/{purpose}/notices",
+        Gate::Admin("tells people more; a material change asks them again"),
+    ),
+    (
+        "post",
+        "/v1/tenants",
+        Gate::Admin("a tenant alone may do nothing"),
+    ),
+    ("get", "/v1/tenants", Gate::Admin("a read")),
+    ("post", "/v1/clients", Gate::WhenItAllowsSearch),
+    ("post", "/v1/clients/{client}/key", Gate::WhenItAllowsSearch),
+    (
+        "post",
+        "/v1/reviewers",
+        Gate::Admin("reviewers decide claims for people, from the reserve"),
+    ),
+    (
+        "post",
+        "/v1/reserve/topups",
+        Gate::Admin("adds to the reserve"),
+    ),
+    ("get", "/v1/reserve", Gate::Admin("a read")),
+    ("post", "/v1/incidents", Gate::Admin("records an incident")),
+    ("get", "/v1/incidents/{id}", Gate::Admin("a read")),
+    (
+        "post",
+        "/v1/incidents/{id}/actions",
+        Gate::Admin("per action, see INCIDENT_ACTIONS"),
+    ),
+    (
+        "post",
+        "/v1/governance/group",
+        Gate::Admin("registers the first group only; changing it is a proposal"),
+    ),
+    (
+        "post",
+        "/v1/proposals",
+        Gate::Admin("proposes; nothing changes until the quorum signs"),
+    ),
+];
+
+/// Every incident action.
+const INCIDENT_ACTIONS: &[(&str, Gate)] = &[
+    ("suspend_client", Gate::Admin("narrows: a client stops")),
+    (
+        "reinstate_client",
+        Gate::Admin("gives back no more than the grants the client had"),
+    ),
+    ("revoke_device", Gate::Admin("narrows: a device stops")),
+    ("revoke_purpose_key", Gate::Quorum),
+    ("notifications_sent", Gate::Admin("a record")),
+    ("note", Gate::Admin("a record")),
+    ("close", Gate::Admin("a record")),
+];
+
+#[test]
+fn every_admin_operation_is_classified() {
+    let doc: serde_json::Value =
+        serde_json::from_str(bioguard_server::openapi_json()).expect("openapi");
+    let mut admin = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            let needs_admin = op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.get("admin_token").is_some()));
+            if needs_admin {
+                admin.insert((method.clone(), path.clone()));
+            }
+        }
+    }
+    let listed: std::collections::BTreeSet<(String, String)> = ADMIN_OPERATIONS
+        .iter()
+        .map(|(m, p, _)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    assert_eq!(
+        admin, listed,
+        "every admin operation in the API, and only those, is classified here"
+    );
+    // Every incident action the parser knows is listed, and no other.
+    for (name, _) in INCIDENT_ACTIONS {
+        assert!(
+            bioguard_core::IncidentAction::parse(name, None, None, None, Some("n"))
+                .map_err(|e| e.field())
+                != Err("action"),
+            "{name} is an incident action"
+        );
+    }
+    let refused = bioguard_core::IncidentAction::parse("x", None, None, None, None)
+        .expect_err("unknown action");
+    let known = refused.rule().matches(',').count() + 2;
+    assert_eq!(known, INCIDENT_ACTIONS.len(), "{}", refused.rule());
+}
 
 fn pk(k: &ed25519_dalek::SigningKey) -> String {
     B64.encode(k.verifying_key().to_bytes())
@@ -135,4 +257,205 @@ async fn small_order_keys_are_refused_for_members_and_devices(h: &Harness) {
     assert_eq!(d.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", d.raw);
     assert_eq!(d.json["error"]["field"], "public_key");
     assert_eq!(before, h.snapshot_all().await);
+}
+
+/// Proposes `action`, has m1 approve it (quorum 1) and returns the outcome.
+async fn pass(h: &Harness, m1: &ed25519_dalek::SigningKey, action: serde_json::Value) -> String {
+    let (id, payload) = propose(h, action).await;
+    let r = approve(h, &id, "m1", m1, &payload).await;
+    assert_eq!(r.json["status"], "applied", "{}", r.raw);
+    r.json["result"].as_str().expect("result").to_owned()
+}
+
+async fn key_material_and_search_keys_need_the_quorum(h: &Harness) {
+    // Before the group: a purpose that may search, a client of it, an incident.
+    let r = h
+        .json(
+            "POST",
+            "/v1/purposes",
+            &h.admin,
+            json!({"id": "door", "description": "Door", "operations": ["enroll", "identify"],
+                   "dimension": 4, "max_gallery_size": 10,
+                   "retention": {"max_days_since_enrolment": 30}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    let c = h
+        .json(
+            "POST",
+            "/v1/clients",
+            &h.admin,
+            json!({"name": "gate", "grants": [{"purpose": "door", "operations": ["identify"]}]}),
+        )
+        .await;
+    assert_eq!(c.status, StatusCode::CREATED, "{}", c.raw);
+    let client = c.json["id"].as_str().expect("id").to_owned();
+    let i = h
+        .json(
+            "POST",
+            "/v1/incidents",
+            &h.admin,
+            json!({"summary": "a leaked backup"}),
+        )
+        .await;
+    assert_eq!(i.status, StatusCode::CREATED, "{}", i.raw);
+    let incident = i.json["id"].as_str().expect("id").to_owned();
+    let m1 = member(1);
+    let g = h
+        .json(
+            "POST",
+            "/v1/governance/group",
+            &h.admin,
+            json!({"quorum": 1, "members": [{"name": "m1", "public_key": pk(&m1)}]}),
+        )
+        .await;
+    assert_eq!(g.status, StatusCode::CREATED, "{}", g.raw);
+
+    // The admin alone is refused, and nothing changes.
+    let before = h.snapshot_all().await;
+    let key_path = format!("/v1/clients/{client}/key");
+    let action_path = format!("/v1/incidents/{incident}/actions");
+    for (path, body) in [
+        ("/v1/purposes/door/protection-key", json!({})),
+        (key_path.as_str(), json!({})),
+        (
+            action_path.as_str(),
+            json!({"action": "revoke_purpose_key", "purpose": "door"}),
+        ),
+    ] {
+        let r = h.json("POST", path, &h.admin, body).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::FORBIDDEN, "quorum_required"),
+            "{path}: {}",
+            r.raw
+        );
+    }
+    assert_eq!(
+        before,
+        h.snapshot_all().await,
+        "a refused change changed nothing"
+    );
+    // An incident action that narrows stays the admin's.
+    let r = h
+        .json(
+            "POST",
+            &action_path,
+            &h.admin,
+            json!({"action": "suspend_client", "client": client}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+
+    // Through the quorum each applies.
+    let out = pass(
+        h,
+        &m1,
+        json!({"type": "protection_key.rotate", "purpose": "door"}),
+    )
+    .await;
+    assert!(out.contains("version 2"), "{out}");
+    let out = pass(
+        h,
+        &m1,
+        json!({"type": "incident.revoke_purpose_key", "incident": incident, "purpose": "door"}),
+    )
+    .await;
+    assert!(out.contains("version 2 revoked (now 3)"), "{out}");
+    let timeline = h
+        .send(
+            "GET",
+            &format!("/v1/incidents/{incident}"),
+            Some(&h.admin),
+            None,
+        )
+        .await;
+    assert!(
+        timeline.raw.contains("revoke_purpose_key"),
+        "on the incident's timeline: {}",
+        timeline.raw
+    );
+    let rotations: Vec<String> = h
+        .leaves()
+        .await
+        .into_iter()
+        .filter(|l| l.op == "protection_key.rotate")
+        .map(|l| l.actor)
+        .collect();
+    assert_eq!(rotations, ["quorum", "quorum"]);
+
+    // One approved key issue is one key.
+    pass(
+        h,
+        &m1,
+        json!({"type": "client.issue_key", "client": client}),
+    )
+    .await;
+    let r = h.json("POST", &key_path, &h.admin, json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    let r = h.json("POST", &key_path, &h.admin, json!({})).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "quorum_required"),
+        "a second key needs a second approval: {}",
+        r.raw
+    );
+    // A client that may only verify is the admin's to re-key.
+    h.purpose("till", 4).await;
+    let v = h
+        .json(
+            "POST",
+            "/v1/clients",
+            &h.admin,
+            json!({"name": "till", "grants": [{"purpose": "till", "operations": ["verify"]}]}),
+        )
+        .await;
+    assert_eq!(v.status, StatusCode::CREATED, "{}", v.raw);
+    let r = h
+        .json(
+            "POST",
+            &format!("/v1/clients/{}/key", v.json["id"].as_str().expect("id")),
+            &h.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+}
+
+async fn anonymous_reads_and_expired_challenges_do_not_grow_tables(h: &Harness) {
+    h.purpose("door", 4).await;
+    let key = h.client(&[("door", &["enroll", "verify"])]).await;
+    // Each anonymous checkpoint read after a new leaf used to keep a row.
+    for who in ["a", "b", "c", "d"] {
+        assert_eq!(
+            h.consent(&key, who, "door").await.status,
+            StatusCode::CREATED
+        );
+        let r = h.send("GET", "/v1/audit/checkpoint", None, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    }
+    assert!(
+        h.snapshot_of(&["audit_checkpoints"]).await.is_empty(),
+        "readers keep no checkpoints; the interval task does"
+    );
+    // Challenges: expired ones are purged when new ones are issued.
+    let challenge = || async {
+        let r = h
+            .json("POST", "/v1/challenges", &key, json!({"purpose": "door"}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    };
+    for _ in 0..20 {
+        challenge().await;
+    }
+    assert_eq!(h.snapshot_of(&["challenges"]).await.len(), 20);
+    h.service
+        .clock()
+        .advance(bioguard_service::CHALLENGE_SECS + 301);
+    challenge().await;
+    assert_eq!(
+        h.snapshot_of(&["challenges"]).await.len(),
+        1,
+        "only the live challenge is kept"
+    );
 }

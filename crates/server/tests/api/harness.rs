@@ -288,6 +288,8 @@ impl Harness {
                 "claims",
                 "tenants",
                 "challenges",
+                "audit_counts",
+                "audit_decisions",
             ])
             .await,
         );

@@ -217,16 +217,29 @@ impl Service {
     }
 
     /// Rotates a purpose's protection key: every code made under the old key stops matching
-    /// (renewability) and the old key is destroyed; subjects must enrol again.
+    /// (renewability) and the old key is destroyed; subjects must enrol again. It destroys key
+    /// material, so once a risk group exists it is a `protection_key.rotate` proposal.
     pub async fn rotate_protection_key(
         &self,
         _admin: &Admin,
         purpose_id: &PurposeId,
     ) -> Result<KeyRotation, ServiceError> {
+        if self.db.governance.risk_group().await?.is_some() {
+            return Err(ServiceError::QuorumRequired);
+        }
+        self.rotate_protection_key_now(purpose_id, "admin").await
+    }
+
+    /// Rotates a purpose's protection key, approved or ungated; `actor` names who decided.
+    pub(crate) async fn rotate_protection_key_now(
+        &self,
+        purpose_id: &PurposeId,
+        actor: &str,
+    ) -> Result<KeyRotation, ServiceError> {
         let purpose = self.require_purpose(purpose_id).await?;
         let next = purpose.protection_version + 1;
         let key = new_protection_key(self.keys.as_ref(), purpose_id, next).await?;
-        let mut leaf = self.leaf("protection_key.rotate", "admin");
+        let mut leaf = self.leaf("protection_key.rotate", actor);
         leaf.purpose = Some(purpose_id.clone());
         leaf.decision = Some(format!("version {next}"));
         let version = self
@@ -329,7 +342,9 @@ impl Service {
     }
 
     /// Gives a client a new API key; the old one stops working at once. The new key is in
-    /// the answer only.
+    /// the answer only. For a client that may search, once a risk group exists, each key
+    /// issued uses up one issue the quorum approved (`client.issue_key`, or the client's
+    /// `client.create`).
     pub async fn rotate_client_key(
         &self,
         _admin: &Admin,
@@ -341,17 +356,26 @@ impl Service {
             .client(client)
             .await?
             .ok_or(ServiceError::ClientNotFound)?;
+        let gated = widens_search(record.grants.iter().map(|g| g.operation))
+            && self.db.governance.risk_group().await?.is_some();
         let api_key = Zeroizing::new(new_client_key(&record.tenant)?);
         let mut leaf = self.leaf("client.key_rotate", "admin");
         leaf.decision = Some("rotated".into());
         leaf.detail = vec![("client".into(), client.to_string())];
+        if gated {
+            leaf.detail.push(("approved_by".into(), "quorum".into()));
+        }
         if !self
             .db
             .clients
-            .replace_client_key(client, &self.secrets.token_digest(&api_key), &leaf)
+            .replace_client_key(client, &self.secrets.token_digest(&api_key), gated, &leaf)
             .await?
         {
-            return Err(ServiceError::ClientNotFound);
+            return Err(if gated {
+                ServiceError::QuorumRequired
+            } else {
+                ServiceError::ClientNotFound
+            });
         }
         tracing::info!(client = %client, "client API key rotated");
         Ok(ClientCreated {

@@ -24,6 +24,10 @@ use crate::facade::Service;
 /// How long a challenge lives.
 pub const CHALLENGE_SECS: i64 = 60;
 
+/// How long an expired challenge's row is kept (so that its use is refused as expired rather
+/// than unknown) before issuing a new challenge purges it.
+const CHALLENGE_KEPT_EXPIRED_SECS: i64 = 300;
+
 /// A capture as a device signed it.
 #[derive(Debug, Clone)]
 pub struct Capture {
@@ -185,10 +189,17 @@ impl Service {
         self.require_purpose(purpose).await?;
         client.require_any(purpose)?;
         let id = ChallengeId::from_random(random16()?);
-        let expires = Timestamp::from_unix(self.now().unix() + CHALLENGE_SECS);
+        let now = self.now();
+        let expires = Timestamp::from_unix(now.unix() + CHALLENGE_SECS);
         self.db
             .devices
-            .issue_challenge(&id, &client.record().id, purpose, expires)
+            .issue_challenge(
+                &id,
+                &client.record().id,
+                purpose,
+                Timestamp::from_unix(now.unix() - CHALLENGE_KEPT_EXPIRED_SECS),
+                expires,
+            )
             .await?;
         Ok((id, expires))
     }

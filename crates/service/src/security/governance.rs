@@ -7,8 +7,10 @@
 //! proposal expires. Every step (group, proposal, each approval, the outcome) is a leaf of the
 //! audit ledger.
 //!
-//! Gated: destroying a key-encryption key version, creating one, purposes and clients that
-//! may search (1:N), fairness overrides, and changing the group (see ADR 0012). The actions
+//! Gated: destroying a key-encryption key version, creating one, rotating (revoking) a
+//! purpose's protection key directly or as an incident action, purposes and clients that may
+//! search (1:N) and each API key issued to such a client, fairness overrides, and changing the
+//! group (see ADR 0012 and its amendment). The actions
 //! and the proposal's life are `bioguard_core::governance`; here are the signatures and the
 //! applying.
 
@@ -346,14 +348,64 @@ impl Service {
             }
             Action::ClientCreate(d) => {
                 // The key is not shown to the approvers: the admin issues one with
-                // POST /v1/clients/{id}/key.
+                // POST /v1/clients/{id}/key, which this approval allows once.
+                let searches =
+                    crate::abuse::purposes::widens_search(d.grants.iter().map(|g| g.operation));
                 let created = self.create_client_now(d).await?;
+                if searches {
+                    self.approve_client_key(id, &created.id).await?;
+                }
                 Ok(format!(
                     "client {} created; issue its API key with POST /v1/clients/{}/key",
                     created.id, created.id
                 ))
             }
+            Action::ClientIssueKey { client } => {
+                self.approve_client_key(id, &client).await?;
+                Ok(format!(
+                    "client {client} may be issued one API key: POST /v1/clients/{client}/key"
+                ))
+            }
+            Action::ProtectionKeyRotate { purpose } => {
+                let r = self.rotate_protection_key_now(&purpose, "quorum").await?;
+                Ok(format!(
+                    "purpose {purpose}: protection key rotated to version {}; earlier templates \
+                     revoked",
+                    r.version
+                ))
+            }
+            Action::IncidentRevokePurposeKey { incident, purpose } => {
+                let i = self
+                    .incident_action_now(
+                        &incident,
+                        bioguard_core::IncidentAction::RevokePurposeKey(purpose),
+                        "quorum",
+                    )
+                    .await?;
+                Ok(i.events
+                    .last()
+                    .map(|e| e.detail.clone())
+                    .unwrap_or_default())
+            }
         }
+    }
+
+    /// Allows one API key to be issued for `client` (a quorum's decision).
+    async fn approve_client_key(
+        &self,
+        proposal: &ProposalId,
+        client: &bioguard_core::ClientId,
+    ) -> Result<(), ServiceError> {
+        let mut leaf = self.leaf("client.key_approve", "quorum");
+        leaf.decision = Some("approved".into());
+        leaf.detail = vec![
+            ("client".into(), client.to_string()),
+            ("proposal".into(), proposal.to_string()),
+        ];
+        if !self.db.clients.approve_client_key(client, &leaf).await? {
+            return Err(ServiceError::ClientNotFound);
+        }
+        Ok(())
     }
 }
 

@@ -84,13 +84,15 @@ impl Service {
         )
     }
 
-    /// A freshly signed checkpoint of the whole log, as a signed note; it is also kept, so
-    /// the service's signed history can be fetched later (`audit_checkpoints`).
+    /// A freshly signed checkpoint of the whole log, as a signed note. Kept checkpoints (the
+    /// signed history, `audit_checkpoints`) are made on the configured interval.
     pub async fn audit_checkpoint(&self) -> Result<String, ServiceError> {
         Ok(self.signed_checkpoint().await?.0)
     }
 
-    /// A freshly signed (and kept) checkpoint and the tree size it signs.
+    /// A freshly signed checkpoint and the tree size it signs. It is not kept: readers
+    /// (anyone, anonymously) must not be able to grow a table; checkpoints are kept on the
+    /// configured interval by [`Service::audit_checkpoint_if_grown`].
     pub(crate) async fn signed_checkpoint(&self) -> Result<(String, u64), ServiceError> {
         let size = self.sync_ledger().await?;
         let root = bioguard_ledger::root(&*self.ledger.lock(), size);
@@ -99,22 +101,22 @@ impl Service {
             size,
             root,
         });
-        if size > 0 {
-            self.db
-                .ledger
-                .save_checkpoint(size, &note, self.now())
-                .await?;
-        }
         Ok((note, size))
     }
 
-    /// Issues a checkpoint if the log grew since the last one this node saw; for the
-    /// periodic task of `serve`.
+    /// Signs and keeps a checkpoint if the log grew since the last one this node kept; for
+    /// the periodic task of `serve` (one row per interval at most, whoever reads).
     pub async fn audit_checkpoint_if_grown(&self, last: &mut u64) -> Result<(), ServiceError> {
         let size = self.db.ledger.audit_size().await?;
         if size > *last {
-            self.audit_checkpoint().await?;
-            *last = size;
+            let (note, signed) = self.signed_checkpoint().await?;
+            if signed > 0 {
+                self.db
+                    .ledger
+                    .save_checkpoint(signed, &note, self.now())
+                    .await?;
+            }
+            *last = signed;
         }
         Ok(())
     }

@@ -217,11 +217,28 @@ impl Service {
     }
 
     /// Takes an action on an open incident; each is an event on its timeline and a leaf.
+    /// Revoking a purpose's protection key destroys key material: once a risk group exists it
+    /// is an `incident.revoke_purpose_key` proposal.
     pub async fn incident_action(
         &self,
-        admin: &Admin,
+        _admin: &Admin,
         id: &IncidentId,
         action: IncidentAction,
+    ) -> Result<Incident, ServiceError> {
+        if matches!(action, IncidentAction::RevokePurposeKey(_))
+            && self.db.governance.risk_group().await?.is_some()
+        {
+            return Err(ServiceError::QuorumRequired);
+        }
+        self.incident_action_now(id, action, "admin").await
+    }
+
+    /// Takes an action on an open incident, approved or ungated; `actor` names who decided.
+    pub(crate) async fn incident_action_now(
+        &self,
+        id: &IncidentId,
+        action: IncidentAction,
+        actor: &str,
     ) -> Result<Incident, ServiceError> {
         let now = self.now();
         let (detail, close) = match &action {
@@ -267,9 +284,9 @@ impl Service {
                     .incidents
                     .subjects_with_templates(purpose, before)
                     .await?;
-                let rotated = self.rotate_protection_key(admin, purpose).await?;
+                let rotated = self.rotate_protection_key_now(purpose, actor).await?;
                 let deadline = Timestamp::from_unix(now.unix() + NOTIFY_WITHIN_SECS);
-                let mut leaf = self.leaf("incident.notify", "admin");
+                let mut leaf = self.leaf("incident.notify", actor);
                 leaf.purpose = Some(purpose.clone());
                 leaf.decision = Some(format!("{} subjects", affected.len()));
                 leaf.detail = vec![("incident".into(), id.to_string())];
@@ -316,7 +333,7 @@ impl Service {
             IncidentAction::Note(note) => (note.clone(), false),
             IncidentAction::Close(note) => (note.clone().unwrap_or_else(|| "closed".into()), true),
         };
-        let mut leaf = self.leaf("incident.action", "admin");
+        let mut leaf = self.leaf("incident.action", actor);
         leaf.decision = Some(action.name().to_owned());
         leaf.detail = vec![("incident".into(), id.to_string())];
         let event = IncidentEvent {
@@ -335,7 +352,11 @@ impl Service {
                 Some(_) => ServiceError::Conflict("a closed incident (open a new one)"),
             });
         }
-        self.incident(admin, id).await
+        self.db
+            .incidents
+            .incident(id)
+            .await?
+            .ok_or(ServiceError::IncidentNotFound)
     }
 
     /// The notifications an incident owes, with how many were on time, late or pending.

@@ -9,12 +9,13 @@
 //! - `ledger_cache`: this node's copy of the leaf hashes; `tags`: how a leaf names its
 //!   subject without saying who (per-subject ledger keys).
 //! - `claims`: claims, reviewers, the reserve.
-//! - `transparency`: the public counts.
+//! - `transparency`: the public counts; `report`: their shape and the short-lived copy.
 
 pub(crate) mod audit;
 pub(crate) mod claims;
 pub(crate) mod detector;
 pub(crate) mod incidents;
 pub(crate) mod ledger_cache;
+pub(crate) mod report;
 pub(crate) mod tags;
 pub(crate) mod transparency;

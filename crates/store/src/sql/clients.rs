@@ -12,6 +12,7 @@ use crate::error::StoreError;
 use crate::records::{LeafDraft, NewClient};
 use crate::sql::conn::corrupt;
 use crate::sql::store::{Recorded, SqlStore};
+use crate::sql::writer::Batch;
 use crate::traits::ClientStore;
 
 /// The one value a client lookup is bound to.
@@ -66,6 +67,16 @@ async fn client_where(
     }))
 }
 
+/// Deletes the portal links a client issued, opened or not: they end with the client's key or
+/// its suspension.
+async fn revoke_portal_links(b: &mut Batch<'_>, client: &ClientId) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM portal_links WHERE client_id = $1")
+        .bind(client.as_str())
+        .execute(b.conn())
+        .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl ClientStore for SqlStore {
     async fn create_client(&self, c: &NewClient, leaf: &LeafDraft) -> Result<(), StoreError> {
@@ -111,13 +122,41 @@ impl ClientStore for SqlStore {
         &self,
         client: &ClientId,
         digest: &[u8; 32],
+        approved_only: bool,
         leaf: &LeafDraft,
     ) -> Result<bool, StoreError> {
         let (client, digest) = (client.clone(), *digest);
         self.change(leaf, move |b, _| {
             Box::pin(async move {
-                let n = sqlx::query("UPDATE clients SET key_digest = $1 WHERE id = $2")
-                    .bind(digest.to_vec())
+                let n = sqlx::query(if approved_only {
+                    "UPDATE clients SET key_digest = $1, key_issues_approved = 0 \
+                     WHERE id = $2 AND key_issues_approved > 0"
+                } else {
+                    "UPDATE clients SET key_digest = $1, key_issues_approved = 0 WHERE id = $2"
+                })
+                .bind(digest.to_vec())
+                .bind(client.as_str())
+                .execute(b.conn())
+                .await?
+                .rows_affected();
+                if n == 1 {
+                    revoke_portal_links(b, &client).await?;
+                }
+                Ok(Recorded::when(n == 1, n == 1))
+            })
+        })
+        .await
+    }
+
+    async fn approve_client_key(
+        &self,
+        client: &ClientId,
+        leaf: &LeafDraft,
+    ) -> Result<bool, StoreError> {
+        let client = client.clone();
+        self.change(leaf, move |b, _| {
+            Box::pin(async move {
+                let n = sqlx::query("UPDATE clients SET key_issues_approved = 1 WHERE id = $1")
                     .bind(client.as_str())
                     .execute(b.conn())
                     .await?
@@ -143,6 +182,9 @@ impl ClientStore for SqlStore {
                     .execute(b.conn())
                     .await?
                     .rows_affected();
+                if n == 1 && at.is_some() {
+                    revoke_portal_links(b, &client).await?;
+                }
                 Ok(Recorded::when(n == 1, n == 1))
             })
         })

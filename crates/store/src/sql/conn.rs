@@ -29,6 +29,27 @@ pub(crate) fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
+/// `head` followed by `rows` groups of `columns` numbered parameters, then `tail`.
+pub(crate) fn values_statement(head: &str, rows: usize, columns: usize, tail: &str) -> String {
+    let mut sql = String::with_capacity(head.len() + tail.len() + rows * columns * 6);
+    sql.push_str(head);
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", r * columns + c + 1));
+        }
+        sql.push(')');
+    }
+    sql.push_str(tail);
+    sql
+}
+
 /// A row that does not parse back into its domain type.
 pub(crate) fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())

@@ -97,8 +97,14 @@ impl DeviceStore for SqlStore {
         id: &ChallengeId,
         client: &ClientId,
         purpose: &PurposeId,
+        purge_before: Timestamp,
         expires_at: Timestamp,
     ) -> Result<(), StoreError> {
+        // By the expiry index: the table holds only what is live or recently expired.
+        sqlx::query("DELETE FROM challenges WHERE expires_at <= $1")
+            .bind(purge_before.unix())
+            .execute(&self.pool)
+            .await?;
         sqlx::query(
             "INSERT INTO challenges (id, client_id, purpose_id, expires_at) VALUES ($1, $2, $3, $4)",
         )

@@ -7,7 +7,7 @@ use bioguard_core::{DecisionId, KeptCheckpoint, LedgerEntry, Pseudonym, Timestam
 use sqlx::Row;
 
 use crate::error::StoreError;
-use crate::records::LeafDraft;
+use crate::records::{AuditCounts, LeafDraft};
 use crate::sql::conn::{LEDGER_CHANNEL, corrupt};
 use crate::sql::store::SqlStore;
 use crate::traits::LedgerStore;
@@ -130,32 +130,42 @@ impl LedgerStore for SqlStore {
             .collect()
     }
 
+    async fn audit_counts(&self) -> Result<AuditCounts, StoreError> {
+        let rows = sqlx::query("SELECT op, decision, n FROM audit_counts")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut c = AuditCounts::default();
+        for r in &rows {
+            let op: String = r.try_get("op")?;
+            let decision: String = r.try_get("decision")?;
+            let n = r.try_get::<i64, _>("n")?.max(0) as u64;
+            if decision.is_empty() {
+                c.by_op.insert(op, n);
+            } else {
+                c.by_decision.insert((op, decision), n);
+            }
+        }
+        Ok(c)
+    }
+
     async fn decision_leaf(
         &self,
         decision: &DecisionId,
     ) -> Result<Option<LedgerEntry>, StoreError> {
-        // Canonical leaves write the detail pair exactly so.
-        let pattern = format!("%[\"decision\",\"{decision}\"]%");
-        let rows =
-            sqlx::query("SELECT idx, leaf FROM audit_leaves WHERE leaf LIKE $1 ORDER BY idx")
-                .bind(pattern.into_bytes())
-                .fetch_all(&self.pool)
-                .await?;
-        for r in rows {
-            let leaf: Vec<u8> = r.try_get("leaf")?;
-            if let Some(l) = bioguard_ledger::Leaf::decode(&leaf)
-                && (l.op == "verify" || l.op == "identify")
-                && l.detail
-                    .iter()
-                    .any(|(k, v)| k == "decision" && v == decision.as_str())
-            {
-                return Ok(Some(LedgerEntry {
-                    index: r.try_get::<i64, _>("idx")? as u64,
-                    leaf,
-                }));
-            }
-        }
-        Ok(None)
+        let row = sqlx::query(
+            "SELECT l.idx, l.leaf FROM audit_decisions d JOIN audit_leaves l ON l.idx = d.idx \
+             WHERE d.decision_id = $1",
+        )
+        .bind(decision.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(LedgerEntry {
+                index: r.try_get::<i64, _>("idx")? as u64,
+                leaf: r.try_get("leaf")?,
+            })
+        })
+        .transpose()
     }
 }
 

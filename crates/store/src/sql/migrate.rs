@@ -118,7 +118,17 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0016_tenants.sql"),
         postgres: include_str!("../../migrations/postgres/0016_tenants.sql"),
     },
+    Migration {
+        version: 17,
+        name: "hardening",
+        sqlite: include_str!("../../migrations/sqlite/0017_hardening.sql"),
+        postgres: include_str!("../../migrations/postgres/0017_hardening.sql"),
+    },
 ];
+
+/// The migration after whose statements the leaves already written are counted (see
+/// `ledger_index::backfill`).
+const LEDGER_INDEX: i64 = 17;
 
 /// An arbitrary constant naming bioguard's migration lock among PostgreSQL advisory locks.
 const PG_LOCK_KEY: i64 = 0x6269_6f67_7561_7264; // "bioguard"
@@ -190,6 +200,9 @@ async fn apply(conn: &mut sqlx::AnyConnection, backend: Backend) -> Result<(), S
             Backend::Postgres => conn.begin().await?,
         };
         sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        if m.version == LEDGER_INDEX {
+            crate::sql::ledger_index::backfill(&mut tx).await?;
+        }
         sqlx::query(
             "INSERT INTO bioguard_migrations (version, name, checksum, applied_at) \
              VALUES ($1, $2, $3, $4)",

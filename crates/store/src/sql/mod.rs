@@ -22,6 +22,7 @@ mod governance;
 mod incidents;
 mod keys;
 mod ledger;
+mod ledger_index;
 mod lite;
 mod mailbox;
 mod migrate;

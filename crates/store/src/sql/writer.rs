@@ -28,7 +28,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Row, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::sql::conn::corrupt;
+use crate::sql::conn::{corrupt, values_statement};
+use crate::sql::ledger_index;
 use crate::sql::lite::{Checkpointer, open_writer};
 use crate::sql::mailbox::Mailbox;
 use crate::traits::Backend;
@@ -70,6 +71,10 @@ struct Pending {
     leaves: Vec<LeafRow>,
     mentions: Vec<(String, i64)>,
     touches: Vec<(String, i64)>,
+    /// Count keys of the leaves (see [`ledger_index`]).
+    counts: Vec<(String, String)>,
+    /// Decision ids of the leaves, with their indexes.
+    decisions: Vec<(String, i64)>,
     /// Subjects erased in this batch, each with the index of its erasure's leaf: the leaves
     /// before it are written without the pseudonym and without mentions of it.
     forgotten: Vec<(String, i64)>,
@@ -108,6 +113,8 @@ struct Mark {
     leaves: usize,
     mentions: usize,
     touches: usize,
+    counts: usize,
+    decisions: usize,
     forgotten: usize,
 }
 
@@ -199,6 +206,12 @@ impl Batch<'_> {
             }
             q.execute(&mut *self.tx).await?;
         }
+        ledger_index::write(
+            &mut self.tx,
+            &ledger_index::aggregate(&pending.counts),
+            &pending.decisions,
+        )
+        .await?;
         Ok(())
     }
 }
@@ -232,6 +245,14 @@ impl Rows {
         };
         let bytes = leaf.encode();
         let hash = bioguard_ledger::leaf_hash(&bytes);
+        ledger_index::note(
+            d.op,
+            d.decision.as_deref(),
+            &d.detail,
+            idx,
+            &mut self.pending.counts,
+            &mut self.pending.decisions,
+        );
         self.pending.leaves.push(LeafRow {
             idx,
             bytes,
@@ -266,6 +287,8 @@ impl Rows {
             leaves: self.pending.leaves.len(),
             mentions: self.pending.mentions.len(),
             touches: self.pending.touches.len(),
+            counts: self.pending.counts.len(),
+            decisions: self.pending.decisions.len(),
             forgotten: self.pending.forgotten.len(),
         }
     }
@@ -275,29 +298,10 @@ impl Rows {
         self.pending.leaves.truncate(m.leaves);
         self.pending.mentions.truncate(m.mentions);
         self.pending.touches.truncate(m.touches);
+        self.pending.counts.truncate(m.counts);
+        self.pending.decisions.truncate(m.decisions);
         self.pending.forgotten.truncate(m.forgotten);
     }
-}
-
-/// `head` followed by `rows` groups of `columns` numbered parameters, then `tail`.
-fn values_statement(head: &str, rows: usize, columns: usize, tail: &str) -> String {
-    let mut sql = String::with_capacity(head.len() + tail.len() + rows * columns * 6);
-    sql.push_str(head);
-    for r in 0..rows {
-        if r > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for c in 0..columns {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("${}", r * columns + c + 1));
-        }
-        sql.push(')');
-    }
-    sql.push_str(tail);
-    sql
 }
 
 /// One queued change, with its own answer channel.
@@ -702,6 +706,28 @@ fn rows_batch(
         for (template, at) in &pending.touches {
             touch
                 .execute(rusqlite::params![template, at])
+                .map_err(error)?;
+        }
+        let mut count = tx
+            .prepare_cached(&format!(
+                "{}(?1, ?2, ?3){}",
+                ledger_index::COUNTS_INSERT,
+                ledger_index::COUNTS_UPSERT
+            ))
+            .map_err(error)?;
+        for (op, d, n) in ledger_index::aggregate(&pending.counts) {
+            count.execute(rusqlite::params![op, d, n]).map_err(error)?;
+        }
+        let mut decision = tx
+            .prepare_cached(&format!(
+                "{}(?1, ?2){}",
+                ledger_index::DECISIONS_INSERT,
+                ledger_index::DECISIONS_IGNORE
+            ))
+            .map_err(error)?;
+        for (id, idx) in &pending.decisions {
+            decision
+                .execute(rusqlite::params![id, idx])
                 .map_err(error)?;
         }
     }

@@ -11,16 +11,27 @@ pub trait ClientStore: Send + Sync {
     /// taken.
     async fn create_client(&self, client: &NewClient, leaf: &LeafDraft) -> Result<(), StoreError>;
 
-    /// Replaces a client's API key digest; returns whether the client exists.
+    /// Replaces a client's API key digest; returns whether it was replaced: the client
+    /// exists and, if `approved_only`, had a key issue approved by the risk group, which this
+    /// uses up. Portal links the client issued stop working with its old key.
     async fn replace_client_key(
         &self,
         client: &ClientId,
         digest: &[u8; 32],
+        approved_only: bool,
+        leaf: &LeafDraft,
+    ) -> Result<bool, StoreError>;
+
+    /// Records that the risk group approved issuing one key for the client (not cumulative);
+    /// returns whether the client exists.
+    async fn approve_client_key(
+        &self,
+        client: &ClientId,
         leaf: &LeafDraft,
     ) -> Result<bool, StoreError>;
 
     /// Suspends a client (`Some(at)`) or lifts its suspension (`None`); returns whether the
-    /// client exists.
+    /// client exists. Suspending also revokes the portal links the client issued.
     async fn set_client_suspended(
         &self,
         client: &ClientId,

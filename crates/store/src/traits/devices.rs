@@ -29,12 +29,15 @@ pub trait DeviceStore: Send + Sync {
     /// A device.
     async fn device(&self, id: &DeviceId) -> Result<Option<Device>, StoreError>;
 
-    /// Stores a one-time capture challenge.
+    /// Stores a one-time capture challenge, and deletes the challenges that expired by
+    /// `purge_before` (a spent or expired challenge is refused whether or not its row is
+    /// kept; a kept one is refused as expired rather than unknown).
     async fn issue_challenge(
         &self,
         id: &ChallengeId,
         client: &ClientId,
         purpose: &PurposeId,
+        purge_before: Timestamp,
         expires_at: Timestamp,
     ) -> Result<(), StoreError>;
 

@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use bioguard_core::{DecisionId, KeptCheckpoint, LedgerEntry, Pseudonym, Timestamp};
 
 use crate::error::StoreError;
-use crate::records::LeafDraft;
+use crate::records::{AuditCounts, LeafDraft};
 
 /// The audit ledger: leaves (written with every change by the other traits' methods),
 /// checkpoints, and reads.
@@ -39,7 +39,11 @@ pub trait LedgerStore: Send + Sync {
     /// The audit leaves about one subject, with their indexes.
     async fn subject_history(&self, subject: &Pseudonym) -> Result<Vec<LedgerEntry>, StoreError>;
 
-    /// The leaf that records a decision (a verification or identification).
+    /// Leaves counted by operation and decision, as they were written: one read of a few
+    /// rows, whatever the ledger's size.
+    async fn audit_counts(&self) -> Result<AuditCounts, StoreError>;
+
+    /// The leaf that records a decision (a verification or identification), found by key.
     async fn decision_leaf(&self, decision: &DecisionId)
     -> Result<Option<LedgerEntry>, StoreError>;
 }
