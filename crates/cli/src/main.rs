@@ -11,6 +11,7 @@ mod http;
 mod keybench;
 mod naive;
 mod progress;
+mod readbench;
 mod receipt;
 mod serve;
 mod synth;
@@ -372,6 +373,9 @@ enum BenchCommand {
     },
     /// Durable changes per second with group commit, against one transaction per change.
     LedgerAppend(audit::AppendArgs),
+    /// The transparency report and a claim's decision lookup at several ledger sizes, side
+    /// by side with the scans they replaced.
+    LedgerReads(readbench::ReadArgs),
     /// The load benchmark's baseline: every template kept in OpenBao transit and decrypted
     /// per verification (token in BIOGUARD_OPENBAO_TOKEN); serves POST /v1/verify.
     NaiveOpenbao {
@@ -628,6 +632,7 @@ fn main() -> ExitCode {
                 BenchCommand::Identify(args) => bench::identify(args),
                 BenchCommand::Ledger { leaves, proofs } => audit::bench_proofs(leaves, proofs),
                 BenchCommand::LedgerAppend(args) => audit::bench_appends(args),
+                BenchCommand::LedgerReads(args) => readbench::run(args),
                 BenchCommand::KeyRotation { args, subjects } => load_config(args)
                     .and_then(|cfg| runtime()?.block_on(keybench::run(cfg, subjects))),
                 BenchCommand::Bandwidth {

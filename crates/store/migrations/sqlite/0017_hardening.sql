@@ -9,14 +9,14 @@ CREATE TABLE audit_counts (
     decision TEXT NOT NULL,
     n INTEGER NOT NULL,
     PRIMARY KEY (op, decision)
-);
+) WITHOUT ROWID;
 
 -- Each verification's and identification's decision id with the index of its leaf, so that a
 -- claim finds the decision it disputes by key, never by scanning leaves.
 CREATE TABLE audit_decisions (
     decision_id TEXT PRIMARY KEY,
     idx INTEGER NOT NULL
-);
+) WITHOUT ROWID;
 
 -- Expired challenges are purged by expiry.
 CREATE INDEX challenges_expires ON challenges (expires_at);
