@@ -114,6 +114,30 @@ const KEYS: &[Key] = &[
         name: "log",
         allowed: "a log filter such as info, warn or bioguard_service=debug",
     },
+    Key {
+        name: "http_header_timeout_secs",
+        allowed: "seconds a connection may take to send a request's headers, which is also how long an idle connection is kept (1 to 300; default 10)",
+    },
+    Key {
+        name: "http_body_timeout_secs",
+        allowed: "seconds a request body may take to arrive after its headers (1 to 600; default 30)",
+    },
+    Key {
+        name: "max_connections",
+        allowed: "connections served at once, more are closed as they arrive (16 to 1000000; default 16384, lowered to fit the open-files limit)",
+    },
+    Key {
+        name: "public_rate_per_ip",
+        allowed: "requests per second one address may make to the routes that need no credentials (burst: twice that); 0 for no limit; default 50",
+    },
+    Key {
+        name: "behind_proxy",
+        allowed: "true when a proxy in front appends the caller's address to X-Forwarded-For (the per-address limit then reads it), false otherwise (the default)",
+    },
+    Key {
+        name: "secure_cookies",
+        allowed: "true to mark the portal's cookie Secure (HTTPS in front of the service, at a proxy or here), false not to; default: true exactly when tls_cert is set",
+    },
 ];
 
 /// Where a raw value came from, for error messages.
@@ -190,6 +214,8 @@ pub struct Config {
     pub retention_sweep_secs: u64,
     pub gallery_sync_ms: u64,
     pub log: String,
+    pub http: bioguard_server::HttpLimits,
+    pub secure_cookies: bool,
 }
 
 fn key(name: &str) -> Option<&'static Key> {
@@ -281,6 +307,41 @@ impl RawConfig {
 
     fn get(&self, name: &'static str) -> Option<&(String, Source)> {
         self.values.get(name)
+    }
+
+    /// A whole number in `range`, or `default` when unset.
+    fn number(
+        &self,
+        name: &'static str,
+        range: std::ops::RangeInclusive<u64>,
+        default: u64,
+    ) -> anyhow::Result<u64> {
+        match self.get(name) {
+            Some((v, s)) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or_else(|| {
+                    let allowed = key(name).map_or("", |k| k.allowed);
+                    anyhow::anyhow!("invalid value for `{name}` (from {s}): expected {allowed}")
+                }),
+            None => Ok(default),
+        }
+    }
+
+    /// `true` or `false`, or `default` when unset.
+    fn flag(&self, name: &'static str, default: bool) -> anyhow::Result<bool> {
+        match self.get(name).map(|(v, s)| (v.as_str(), s)) {
+            None => Ok(default),
+            Some(("true", _)) => Ok(true),
+            Some(("false", _)) => Ok(false),
+            Some((_, s)) => {
+                let allowed = key(name).map_or("", |k| k.allowed);
+                Err(anyhow::anyhow!(
+                    "invalid value for `{name}` (from {s}): expected {allowed}"
+                ))
+            }
+        }
     }
 
     /// Validates the merged settings.
@@ -423,6 +484,22 @@ impl RawConfig {
             }
             None => "info".to_owned(),
         };
+        let http = bioguard_server::HttpLimits {
+            header_timeout: std::time::Duration::from_secs(self.number(
+                "http_header_timeout_secs",
+                1..=300,
+                10,
+            )?),
+            body_timeout: std::time::Duration::from_secs(self.number(
+                "http_body_timeout_secs",
+                1..=600,
+                30,
+            )?),
+            max_connections: self.number("max_connections", 16..=1_000_000, 16_384)? as usize,
+            public_per_ip: self.number("public_rate_per_ip", 0..=1_000_000, 50)? as u32,
+            forwarded_for: self.flag("behind_proxy", false)?,
+        };
+        let secure_cookies = self.flag("secure_cookies", tls.is_some())?;
         Ok(Config {
             data_dir,
             listen,
@@ -439,6 +516,8 @@ impl RawConfig {
             retention_sweep_secs,
             gallery_sync_ms,
             log,
+            http,
+            secure_cookies,
         })
     }
 }

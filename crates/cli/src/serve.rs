@@ -377,6 +377,22 @@ pub async fn sweep(cfg: Config) -> anyhow::Result<()> {
 }
 
 /// Runs the service until a shutdown signal.
+/// Connections the kernel may queue before the service accepts them (tokio's default is
+/// 1,024; a burst of new connections beyond the queue has its handshakes dropped and retried a
+/// second later). The kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 8192;
+
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let (service, store) = open_service(&cfg).await?;
     let service = service
@@ -384,14 +400,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .with_enumeration_limit(cfg.abuse_distinct_subjects_per_min)
         .with_hill_climbing_detection(cfg.abuse_hill_climb_probes);
     bootstrap_admin_token(&service, &cfg.data_dir).await?;
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (is another process using it? choose another with --listen)",
-                cfg.listen
-            )
-        })?;
+    let listener = listen(cfg.listen).with_context(|| {
+        format!(
+            "cannot listen on {} (is another process using it? choose another with --listen)",
+            cfg.listen
+        )
+    })?;
     let addr = listener.local_addr()?;
     let shutdown = shutdown_signal()?;
     // Sign and keep a checkpoint whenever the log grew, at least every interval.
@@ -479,19 +493,33 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             }
         })
     };
+    let mut http = cfg.http.clone();
+    // Each connection holds a file descriptor; keep room for the database, the key manager
+    // and the log.
+    if let Some(files) = bioguard_server::listen::open_files_limit() {
+        let room = files.saturating_sub(256).max(16) as usize;
+        if http.max_connections > room {
+            tracing::warn!(
+                max_connections = http.max_connections,
+                open_files_limit = files,
+                "max_connections lowered to {room} to fit the open-files limit; raise the \
+                 limit (ulimit -n, LimitNOFILE=) to serve more connections at once"
+            );
+            http.max_connections = room;
+        }
+    }
     let state = AppState {
         service,
         max_body_bytes: cfg.max_body_bytes,
         retention_sweep_secs: (cfg.retention_sweep_secs > 0).then_some(cfg.retention_sweep_secs),
-        secure_cookies: cfg.tls.is_some(),
+        secure_cookies: cfg.secure_cookies,
+        http: http.clone(),
+        per_ip: std::sync::Arc::new(bioguard_service::RateLimits::at(http.public_per_ip)),
     };
     match &cfg.tls {
         None => {
             tracing::info!("listening on http://{addr}");
-            axum::serve(listener, bioguard_server::app(state))
-                .with_graceful_shutdown(shutdown)
-                .await
-                .context("the HTTP server failed")?;
+            bioguard_server::serve(listener, bioguard_server::app(state), &http, shutdown).await;
         }
         Some(tls) => {
             let config =
@@ -501,10 +529,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 mutual_tls = tls.client_ca.is_some(),
                 "listening on https://{addr}"
             );
-            axum::serve(listener, bioguard_server::app(state))
-                .with_graceful_shutdown(shutdown)
-                .await
-                .context("the HTTPS server failed")?;
+            bioguard_server::serve(listener, bioguard_server::app(state), &http, shutdown).await;
         }
     }
     checkpointer.abort();

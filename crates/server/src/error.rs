@@ -63,6 +63,19 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "malformed_json", message)
     }
 
+    /// 429: the caller's address made more requests to routes without credentials than
+    /// allowed; retry after `secs`.
+    pub fn rate_limited_ip(secs: u64) -> Self {
+        Self {
+            retry_after: Some(secs),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many requests from this address; retry in {secs} s"),
+            )
+        }
+    }
+
     /// 422: the request is well-formed but breaks a rule.
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)

@@ -129,8 +129,7 @@ impl<T: DeserializeOwned, const MIN_LIMIT: usize> FromRequest<AppState> for Json
         let mut body = req.into_body();
         let mut buf = Zeroizing::new(Vec::with_capacity(declared.unwrap_or(1024).min(limit)));
         while let Some(frame) = body.frame().await {
-            let frame =
-                frame.map_err(|_| ApiError::malformed("the request body could not be read"))?;
+            let frame = frame.map_err(|e| body_read_error(&e))?;
             if let Ok(data) = frame.into_data() {
                 if buf.len() + data.len() > limit {
                     return Err(too_large());
@@ -195,5 +194,29 @@ where
                 "a path segment is not valid UTF-8 after percent-decoding",
             )),
         }
+    }
+}
+
+/// The error a body past its deadline gives its reader.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive in time")]
+pub(crate) struct BodyTimeout;
+
+/// The status a body read error answers: 408 past the deadline, 400 otherwise.
+pub(crate) fn body_read_error(e: &axum::Error) -> ApiError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut timed_out = false;
+    while let Some(c) = cause {
+        timed_out |= c.is::<BodyTimeout>();
+        cause = c.source();
+    }
+    if timed_out {
+        ApiError::new(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            "the request body did not arrive in time; send it at once after the headers",
+        )
+    } else {
+        ApiError::malformed("the request body could not be read")
     }
 }

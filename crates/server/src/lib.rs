@@ -12,6 +12,7 @@ mod extract;
 #[doc(hidden)]
 pub mod fuzzing;
 mod html;
+pub mod listen;
 mod openapi;
 mod pages;
 mod routes;
@@ -29,6 +30,7 @@ use tracing::Instrument;
 
 pub use error::{ApiError, ErrorBody};
 pub use html::{escape_html, transparency_html};
+pub use listen::{HttpLimits, serve};
 pub use openapi::openapi_json;
 
 /// The default request body limit: 256 KiB, room for a 4096-value embedding in JSON.
@@ -44,8 +46,13 @@ pub struct AppState {
     /// How often this process sweeps expired templates, published with the retention
     /// schedule (`None`: no sweeper runs in this process).
     pub retention_sweep_secs: Option<u64>,
-    /// Whether the portal's cookie is marked `Secure` (the service speaks HTTPS itself).
+    /// Whether the portal's cookie is marked `Secure` (the service speaks HTTPS itself, or a
+    /// proxy does in front of it).
     pub secure_cookies: bool,
+    /// Timeouts, the connection bound and the per-address limit.
+    pub http: HttpLimits,
+    /// The per-address buckets of routes without credentials, on this node.
+    pub per_ip: std::sync::Arc<bioguard_service::RateLimits<std::net::IpAddr>>,
 }
 
 impl AppState {
@@ -56,6 +63,10 @@ impl AppState {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             retention_sweep_secs: None,
             secure_cookies: false,
+            http: HttpLimits::default(),
+            per_ip: std::sync::Arc::new(bioguard_service::RateLimits::at(
+                HttpLimits::default().public_per_ip,
+            )),
         }
     }
 }
@@ -130,6 +141,10 @@ pub fn app(state: AppState) -> Router {
     routes::router()
         .route("/openapi.json", axum::routing::get(openapi::serve))
         .merge(pages::router())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            listen::bound_request,
+        ))
         .route_layer(middleware::from_fn(tag_route))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -16,7 +16,8 @@ use crate::routes;
 
 /// Declares the errors every operation of a kind can answer, so that clients (and
 /// schemathesis) find each status they may meet: bodies can be malformed (400), too large (413)
-/// or not JSON (415); authenticated calls can be refused (401) or over their rate (429); any
+/// or not JSON (415) or arrive too slowly (408); authenticated calls can be refused (401) or
+/// over their rate (429), and calls without credentials over their address's rate (429); any
 /// call can meet an unavailable database or key manager (503) and a full disk (507).
 struct CommonErrors;
 
@@ -58,6 +59,10 @@ impl Modify for CommonErrors {
                 );
                 add("507", "The database's disk is full; nothing was changed");
                 if op.request_body.is_some() {
+                    add(
+                        "408",
+                        "The body did not arrive within the body timeout after the headers",
+                    );
                     add("400", "The body is not well-formed JSON");
                     add("413", "The body is larger than allowed");
                     add("415", "The body is not sent as application/json");
@@ -68,6 +73,12 @@ impl Modify for CommonErrors {
                     add(
                         "429",
                         "Over the client's rate; retry after the seconds in Retry-After",
+                    );
+                } else if op.operation_id.as_deref() != Some("health") {
+                    add(
+                        "429",
+                        "Over the rate allowed to one address on routes without credentials; \
+                         retry after the seconds in Retry-After",
                     );
                 }
             }

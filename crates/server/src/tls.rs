@@ -22,6 +22,10 @@ use tokio_rustls::server::TlsStream;
 /// How long a client has to complete the TLS handshake.
 const HANDSHAKE: Duration = Duration::from_secs(10);
 
+/// Handshakes in progress at once; connections beyond are closed as they arrive (each holds a
+/// file descriptor for up to [`HANDSHAKE`]).
+const MAX_HANDSHAKES: usize = 1024;
+
 /// A TLS setting that cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -105,6 +109,7 @@ impl TlsListener {
         let local = tcp.local_addr()?;
         let (tx, ready) = mpsc::channel(256);
         let acceptor = TlsAcceptor::from(config);
+        let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
         tokio::spawn(async move {
             loop {
                 let (stream, peer) = match tcp.accept().await {
@@ -118,8 +123,13 @@ impl TlsListener {
                 if tx.is_closed() {
                     return;
                 }
+                let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+                    tracing::debug!(%peer, "too many TLS handshakes in progress; closed");
+                    continue;
+                };
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
+                    let _permit = permit;
                     match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
                             let _ = tx.send((tls, peer)).await;

@@ -31,7 +31,7 @@ mod supervision;
 pub use abuse::auth::{Admin, AuthenticatedClient, PurposeAuthorized};
 pub use abuse::identify::{Identification, IdentifyRequest, MAX_BATCH, MAX_CANDIDATES};
 pub use abuse::purposes::{ClientCreated, KeyRotation};
-pub use abuse::ratelimit::PORTAL_REQUESTS_PER_SEC;
+pub use abuse::ratelimit::{PORTAL_REQUESTS_PER_SEC, RateLimits};
 pub use abuse::risk::{CHALLENGE_SECS, Capture, capture_message};
 pub use clock::Clock;
 pub use error::ServiceError;

@@ -5,6 +5,7 @@ mod architecture;
 mod audit;
 mod calibrate;
 mod claims;
+mod connections;
 mod demo;
 mod durability;
 mod fairness;

@@ -75,7 +75,7 @@ async fn check_rows(url: &str) {
     assert_eq!(
         count(
             &pool,
-            "SELECT COALESCE(SUM(n), 0) FROM audit_counts WHERE decision = ''"
+            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM audit_counts WHERE decision = ''"
         )
         .await,
         count(&pool, "SELECT size FROM audit_head").await

@@ -53,10 +53,9 @@ impl Harness {
         let admin = bioguard_crypto::random_token("bga_").expect("rng");
         assert!(service.register_admin_token(&admin).await.expect("admin"));
         let app = bioguard_server::app(AppState {
-            service: service.clone(),
             max_body_bytes: LIMIT,
             retention_sweep_secs: Some(3600),
-            secure_cookies: false,
+            ..AppState::new(service.clone())
         });
         Self {
             db,
@@ -85,10 +84,8 @@ impl Harness {
             .await
             .expect("service");
         bioguard_server::app(AppState {
-            service: configure(service),
             max_body_bytes: LIMIT,
-            retention_sweep_secs: None,
-            secure_cookies: false,
+            ..AppState::new(configure(service))
         })
     }
 

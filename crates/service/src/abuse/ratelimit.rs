@@ -13,7 +13,7 @@ pub const PORTAL_REQUESTS_PER_SEC: u32 = 5;
 
 /// Requests per second each client may make on one node, with a burst of twice that.
 #[derive(Debug)]
-pub(crate) struct RateLimits<K = ClientId> {
+pub struct RateLimits<K = ClientId> {
     per_second: std::sync::atomic::AtomicU32,
     buckets: Mutex<HashMap<K, (f64, Instant)>>,
 }
@@ -29,19 +29,20 @@ impl<K> Default for RateLimits<K> {
 
 impl<K: std::hash::Hash + Eq + Clone> RateLimits<K> {
     /// Limits at `per_second` from the start.
-    pub(crate) fn at(per_second: u32) -> Self {
+    pub fn at(per_second: u32) -> Self {
         let l = Self::default();
         l.set(per_second);
         l
     }
 
-    pub(crate) fn set(&self, per_second: u32) {
+    /// Sets the rate (0: no limit).
+    pub fn set(&self, per_second: u32) {
         self.per_second
             .store(per_second, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Takes one token for `client`; `Err(seconds)` to wait if none is left.
-    pub(crate) fn take(&self, client: &K) -> Result<(), u64> {
+    pub fn take(&self, client: &K) -> Result<(), u64> {
         let rate = f64::from(self.per_second.load(std::sync::atomic::Ordering::Relaxed));
         if rate == 0.0 {
             return Ok(());
