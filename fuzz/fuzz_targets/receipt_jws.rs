@@ -10,5 +10,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let verifier = DocumentKey::from_seed(&[5; 32]).verifier();
-    let _ = verifier.verify(text);
+    let _ = verifier.verify(
+        text,
+        &[bioguard_ledger::RECEIPT_TYPE, bioguard_ledger::CERTIFICATE_TYPE],
+    );
 });

@@ -193,6 +193,10 @@ enum ReceiptCommand {
         /// Fetch the keys from this running service instead.
         #[arg(long, value_name = "URL", conflicts_with = "jwks")]
         server: Option<String>,
+        /// What the document must be: receipt or certificate (default: what the JSON answer
+        /// holds it as, or either).
+        #[arg(long = "type", value_name = "KIND")]
+        kind: Option<String>,
     },
 }
 
@@ -573,9 +577,12 @@ fn main() -> ExitCode {
             }) => synth::scores(&groups, seed, subjects, &out),
             Command::Report(ReportCommand::Transparency { args, out }) => load_config(args)
                 .and_then(|cfg| runtime()?.block_on(serve::transparency_report(cfg, out))),
-            Command::Receipt(ReceiptCommand::Verify { file, jwks, server }) => {
-                receipt::verify(&file, jwks.as_deref(), server.as_deref())
-            }
+            Command::Receipt(ReceiptCommand::Verify {
+                file,
+                jwks,
+                server,
+                kind,
+            }) => receipt::verify(&file, jwks.as_deref(), server.as_deref(), kind.as_deref()),
             Command::Keys(KeysCommand::Rotate { args, resume }) => load_config(args)
                 .and_then(|cfg| runtime()?.block_on(serve::keys_rotate(cfg, resume))),
             Command::Keys(KeysCommand::Status { args }) => {

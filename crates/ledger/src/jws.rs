@@ -97,6 +97,11 @@ pub struct Jwk {
     pub alg: &'static str,
 }
 
+/// The `typ` of a consent receipt.
+pub const RECEIPT_TYPE: &str = "bioguard-consent-receipt+jwt";
+/// The `typ` of a deletion certificate.
+pub const CERTIFICATE_TYPE: &str = "bioguard-deletion-certificate+jwt";
+
 /// The public key that checks documents.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DocumentVerifier {
@@ -159,8 +164,10 @@ impl DocumentVerifier {
         Ok(Self { key, kid })
     }
 
-    /// Checks a compact JWS made by [`DocumentKey::sign`].
-    pub fn verify(&self, token: &str) -> Result<Verified, JwsError> {
+    /// Checks a compact JWS made by [`DocumentKey::sign`] whose header `typ` is one of
+    /// `accepted` (one key signs receipts and certificates: the type says which a document
+    /// is, and a document of another type is refused, not reinterpreted).
+    pub fn verify(&self, token: &str, accepted: &[&str]) -> Result<Verified, JwsError> {
         let token = token.trim();
         let mut parts = token.split('.');
         let (Some(h), Some(p), Some(s), None) =
@@ -187,6 +194,17 @@ impl DocumentVerifier {
         if header.get("crit").is_some() {
             return Err(JwsError::Header("crit is not supported".into()));
         }
+        let typ = header
+            .get("typ")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if !accepted.contains(&typ.as_str()) {
+            return Err(JwsError::Header(format!(
+                "typ is {typ:?}, expected {}",
+                accepted.join(" or ")
+            )));
+        }
         let sig: [u8; 64] = decode(s)?.try_into().map_err(|_| JwsError::Signature)?;
         if !crate::keys::verifies(&self.key, format!("{h}.{p}").as_bytes(), &sig) {
             return Err(JwsError::Signature);
@@ -196,14 +214,7 @@ impl DocumentVerifier {
         else {
             return Err(JwsError::Payload);
         };
-        Ok(Verified {
-            typ: header
-                .get("typ")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-            payload,
-        })
+        Ok(Verified { typ, payload })
     }
 }
 
@@ -228,7 +239,14 @@ mod tests {
         let key = DocumentKey::from_seed(&[7; 32]);
         let v = key.verifier();
         let t = key.sign("bioguard-consent-receipt", &payload());
-        let ok = v.verify(&t).expect("verifies");
+        let ok = v
+            .verify(&t, &["bioguard-consent-receipt"])
+            .expect("verifies");
+        // The same signature under another expected type is refused.
+        assert!(matches!(
+            v.verify(&t, &[CERTIFICATE_TYPE]),
+            Err(JwsError::Header(_))
+        ));
         assert_eq!(ok.typ, "bioguard-consent-receipt");
         assert_eq!(ok.payload, payload());
         // Every one-byte change anywhere is refused.
@@ -238,13 +256,13 @@ mod tests {
             let altered = String::from_utf8(b).expect("ascii");
             if altered != t {
                 assert!(
-                    v.verify(&altered).is_err(),
+                    v.verify(&altered, &["bioguard-consent-receipt"]).is_err(),
                     "byte {i} changed and still verified"
                 );
             }
         }
         let other = DocumentKey::from_seed(&[8; 32]).verifier();
-        assert!(other.verify(&t).is_err());
+        assert!(other.verify(&t, &["bioguard-consent-receipt"]).is_err());
     }
 
     #[test]
@@ -267,7 +285,7 @@ mod tests {
         let mut parts: Vec<String> = t.split('.').map(str::to_owned).collect();
         parts[0] = B64URL.encode(json!({"alg": "none", "kid": key.kid()}).to_string());
         assert!(matches!(
-            key.verifier().verify(&parts.join(".")),
+            key.verifier().verify(&parts.join("."), &["x"]),
             Err(JwsError::Header(_))
         ));
     }

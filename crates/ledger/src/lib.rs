@@ -13,7 +13,9 @@ mod note;
 mod tree;
 mod verify;
 
-pub use jws::{DocumentKey, DocumentVerifier, Jwk, JwsError, Verified};
+pub use jws::{
+    CERTIFICATE_TYPE, DocumentKey, DocumentVerifier, Jwk, JwsError, RECEIPT_TYPE, Verified,
+};
 pub use keys::{strong_key, verifies};
 pub use leaf::{LEAF_VERSION, Leaf};
 pub use note::{Checkpoint, LogKey, NoteError, VerifierKey};

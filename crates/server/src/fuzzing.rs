@@ -50,6 +50,7 @@ pub fn request_body(data: &[u8]) {
             let _ = bioguard_service::capture_message(
                 &c.challenge,
                 &r.purpose,
+                &r.subject,
                 c.liveness,
                 &r.embedding,
             );

@@ -76,6 +76,18 @@ fn a_kept_receipt_verifies_offline_and_a_changed_one_does_not() {
     let url = format!("http://{}", server.addr);
     let (ok, out) = run(&["receipt", "verify", &path("receipt.jws"), "--server", &url]);
     assert!(ok, "{out}");
+    // A receipt is not a deletion certificate, although one key signs both.
+    let (ok, out) = run(&[
+        "receipt",
+        "verify",
+        &path("receipt.jws"),
+        "--jwks",
+        &path("keys.json"),
+        "--type",
+        "certificate",
+    ]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("deletion-certificate"), "{out}");
 
     // One changed byte in the payload: refused, exit status 1.
     let i = token.find('.').expect("dot") + 10;

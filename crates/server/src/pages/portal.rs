@@ -1,6 +1,6 @@
-//! The subject portal: opened with a short-lived link, kept in a cookie (HttpOnly,
-//! SameSite=Lax, as long as the link), every action a POST form carrying an anti-forgery
-//! token bound to the link.
+//! The subject portal: opened once with a short-lived link, which starts a session kept in a
+//! cookie (HttpOnly, SameSite=Lax, as long as the link); every action a POST form carrying an
+//! anti-forgery token bound to the session.
 
 use std::collections::HashMap;
 
@@ -110,15 +110,16 @@ fn csrf_field(st: &AppState, s: &PortalSession) -> String {
     )
 }
 
-/// `GET /portal/open/{token}`: checks the link, keeps it in a cookie, and sends the browser
-/// to the portal (so the token leaves the address bar at once).
+/// `GET /portal/open/{token}`: opens the link (once: it stops working), keeps the session it
+/// starts in a cookie, and sends the browser to the portal (so the token leaves the address
+/// bar at once).
 pub(super) async fn open(
     State(st): State<AppState>,
     headers: HeaderMap,
     Segments(token): Segments<String>,
 ) -> Response {
     let l = lang(&headers);
-    let s = match st.service.portal_session(&token).await {
+    let (s, session) = match st.service.open_portal(&token).await {
         Ok(s) => s,
         Err(e) => {
             if let Err(e) = st.service.portal_rate("invalid") {
@@ -134,7 +135,8 @@ pub(super) async fn open(
     let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, "/portal")]).into_response();
     let secure = if st.secure_cookies { "; Secure" } else { "" };
     if let Ok(v) = HeaderValue::from_str(&format!(
-        "{COOKIE}={token}; Path=/portal; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+        "{COOKIE}={}; Path=/portal; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}",
+        session.as_str()
     )) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }

@@ -14,6 +14,7 @@ crate::on_both_backends!(
     small_order_keys_are_refused_for_members_and_devices,
     key_material_and_search_keys_need_the_quorum,
     anonymous_reads_and_expired_challenges_do_not_grow_tables,
+    portal_links_open_once_and_end_with_their_client,
 );
 
 /// Whether an admin operation needs the risk group's quorum once a group exists.
@@ -458,4 +459,124 @@ async fn anonymous_reads_and_expired_challenges_do_not_grow_tables(h: &Harness) 
         1,
         "only the live challenge is kept"
     );
+}
+
+/// Creates a client with every right on `purpose` and returns (id, key).
+async fn client_with_id(h: &Harness, purpose: &str) -> (String, String) {
+    let c = h
+        .json(
+            "POST",
+            "/v1/clients",
+            &h.admin,
+            json!({"name": "till", "subject_rights": ["read", "erase", "lock", "portal"],
+                   "grants": [{"purpose": purpose, "operations": ["enroll", "verify"]}]}),
+        )
+        .await;
+    assert_eq!(c.status, StatusCode::CREATED, "{}", c.raw);
+    (
+        c.json["id"].as_str().expect("id").to_owned(),
+        c.json["api_key"].as_str().expect("key").to_owned(),
+    )
+}
+
+/// Issues a portal link for `subject`; returns its path.
+async fn portal_link(h: &Harness, key: &str, subject: &str) -> String {
+    let link = h
+        .json(
+            "POST",
+            &format!("/v1/subjects/{subject}/portal-links"),
+            key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(link.status, StatusCode::CREATED, "{}", link.raw);
+    link.json["url"].as_str().expect("url").to_owned()
+}
+
+async fn portal_page(h: &Harness, cookie: &str) -> StatusCode {
+    let req = axum::http::Request::builder()
+        .uri("/portal")
+        .header(axum::http::header::COOKIE, cookie)
+        .body(axum::body::Body::empty())
+        .expect("request");
+    h.send_request(req).await.status
+}
+
+/// Opens `url`; returns the session cookie.
+async fn open_portal(h: &Harness, url: &str) -> String {
+    let opened = h.send("GET", url, None, None).await;
+    assert_eq!(opened.status, StatusCode::SEE_OTHER, "{}", opened.raw);
+    let cookie = opened.headers[axum::http::header::SET_COOKIE]
+        .to_str()
+        .expect("cookie");
+    let pair = cookie.split(';').next().expect("pair").to_owned();
+    assert!(
+        !url.contains(pair.split('=').nth(1).expect("value")),
+        "the cookie carries a session token, not the link"
+    );
+    pair
+}
+
+async fn portal_links_open_once_and_end_with_their_client(h: &Harness) {
+    h.purpose("door", 4).await;
+    let (client, key) = client_with_id(h, "door").await;
+    for who in ["alice", "bob"] {
+        assert_eq!(
+            h.consent(&key, who, "door").await.status,
+            StatusCode::CREATED
+        );
+    }
+    // A link opens once; the session it started carries on.
+    let url = portal_link(h, &key, "alice").await;
+    let cookie = open_portal(h, &url).await;
+    assert_eq!(portal_page(h, &cookie).await, StatusCode::OK);
+    let again = h.send("GET", &url, None, None).await;
+    assert_eq!(
+        again.status,
+        StatusCode::FORBIDDEN,
+        "reopened: {}",
+        again.raw
+    );
+    assert_eq!(portal_page(h, &cookie).await, StatusCode::OK);
+
+    // Re-keying the issuing client ends its links, opened or not.
+    let unopened = portal_link(h, &key, "bob").await;
+    let r = h
+        .json(
+            "POST",
+            &format!("/v1/clients/{client}/key"),
+            &h.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    let key = r.json["api_key"].as_str().expect("key").to_owned();
+    assert_eq!(portal_page(h, &cookie).await, StatusCode::FORBIDDEN);
+    let r = h.send("GET", &unopened, None, None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.raw);
+
+    // So does suspending it.
+    let cookie = open_portal(h, &portal_link(h, &key, "alice").await).await;
+    assert_eq!(portal_page(h, &cookie).await, StatusCode::OK);
+    let i = h
+        .json(
+            "POST",
+            "/v1/incidents",
+            &h.admin,
+            json!({"summary": "leaked key"}),
+        )
+        .await;
+    let r = h
+        .json(
+            "POST",
+            &format!(
+                "/v1/incidents/{}/actions",
+                i.json["id"].as_str().expect("id")
+            ),
+            &h.admin,
+            json!({"action": "suspend_client", "client": client}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert_eq!(portal_page(h, &cookie).await, StatusCode::FORBIDDEN);
 }

@@ -172,7 +172,14 @@ async fn receipts_and_certificates_verify_with_the_published_key(h: &Harness) {
     let verifier =
         bioguard_ledger::DocumentVerifier::from_jwk(&jwks.json["keys"][0]).expect("a JWK");
     let check = |token: &str, typ: &str| {
-        let doc = verifier.verify(token).expect("verifies");
+        let doc = verifier.verify(token, &[typ]).expect("verifies");
+        // Presented as the other kind of document, it is refused.
+        let other = if typ == bioguard_service::RECEIPT_TYPE {
+            bioguard_service::CERTIFICATE_TYPE
+        } else {
+            bioguard_service::RECEIPT_TYPE
+        };
+        assert!(verifier.verify(token, &[other]).is_err());
         assert_eq!(doc.typ, typ);
         // One changed byte anywhere in the payload or signature breaks it.
         let mut b = token.as_bytes().to_vec();
@@ -180,7 +187,7 @@ async fn receipts_and_certificates_verify_with_the_published_key(h: &Harness) {
         b[i] = if b[i] == b'a' { b'b' } else { b'a' };
         assert!(
             verifier
-                .verify(&String::from_utf8(b).expect("ascii"))
+                .verify(&String::from_utf8(b).expect("ascii"), &[typ])
                 .is_err()
         );
         doc.payload
@@ -356,7 +363,10 @@ async fn consent_follows_the_current_notice(h: &Harness) {
     let jwks = h.send("GET", "/v1/keys", None, None).await;
     let receipt = bioguard_ledger::DocumentVerifier::from_jwk(&jwks.json["keys"][0])
         .expect("jwk")
-        .verify(c.json["receipt"].as_str().expect("receipt"))
+        .verify(
+            c.json["receipt"].as_str().expect("receipt"),
+            &[bioguard_service::RECEIPT_TYPE],
+        )
         .expect("verifies")
         .payload;
     assert_eq!(receipt["notice"]["version"], "v2");
@@ -405,7 +415,10 @@ async fn the_report_lists_everything_held_and_every_use(h: &Harness) {
     )
     .expect("jwk");
     verifier
-        .verify(report["consents"][0]["receipt"].as_str().expect("receipt"))
+        .verify(
+            report["consents"][0]["receipt"].as_str().expect("receipt"),
+            &[bioguard_service::RECEIPT_TYPE],
+        )
         .expect("the receipt in the report verifies");
     let t = &report["templates"][0];
     assert!(

@@ -45,6 +45,7 @@ impl Till<'_> {
         r.json["challenge"].as_str().expect("challenge").to_owned()
     }
 
+    /// A capture for verifying alice.
     fn capture(
         &self,
         signer: &SigningKey,
@@ -52,7 +53,19 @@ impl Till<'_> {
         liveness: f64,
         signed: &[f32],
     ) -> Value {
-        let msg = bioguard_service::capture_message(challenge, "till", liveness, signed);
+        self.capture_of("alice", signer, challenge, liveness, signed)
+    }
+
+    /// A capture of `subject` (empty: for an identification).
+    fn capture_of(
+        &self,
+        subject: &str,
+        signer: &SigningKey,
+        challenge: &str,
+        liveness: f64,
+        signed: &[f32],
+    ) -> Value {
+        let msg = bioguard_service::capture_message(challenge, "till", subject, liveness, signed);
         json!({"device": self.device, "challenge": challenge, "liveness": liveness,
                "signature": B64.encode(signer.sign(&msg).to_bytes())})
     }
@@ -708,12 +721,18 @@ async fn identification_needs_a_signed_capture_when_the_purpose_says_so(h: &Harn
     };
     refused(&search(None).await, "capture_required");
     let c = till.challenge().await;
-    let ok = search(Some(till.capture(&till.signer, &c, 0.9, &probe))).await;
+    // A capture taken to verify someone is not one for a search.
+    refused(
+        &search(Some(till.capture(&till.signer, &c, 0.9, &probe))).await,
+        "bad_capture_signature",
+    );
+    let c = till.challenge().await;
+    let ok = search(Some(till.capture_of("", &till.signer, &c, 0.9, &probe))).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.raw);
     assert_eq!(ok.json["candidates"][0]["subject"], "alice");
     let c = till.challenge().await;
     refused(
-        &search(Some(till.capture(&till.signer, &c, 0.1, &probe))).await,
+        &search(Some(till.capture_of("", &till.signer, &c, 0.1, &probe))).await,
         "low_liveness",
     );
     // A batch cannot carry one device's capture for many probes.

@@ -2,9 +2,11 @@
 //! challenges with a liveness score, and a lockout after repeated failed verifications.
 //!
 //! A capture is the device's Ed25519 signature over
-//! `bioguard-capture/v1\n<challenge>\n<purpose>\n<liveness>\n<hex SHA-256 of the embedding>`
-//! where the embedding's hash is over its values as little-endian f32 bytes and `liveness` is
-//! written as the request carries it. The challenge is issued by the service to the client
+//! `bioguard-capture/v2\n<challenge>\n<purpose>\n<subject>\n<liveness>\n<hex SHA-256 of the
+//! embedding>` where the subject is the identifier the verification names (empty for an
+//! identification), the embedding's hash is over its values as little-endian f32 bytes and
+//! `liveness` is written as the request carries it. Binding the subject means a capture taken
+//! to verify one person cannot be spent on another. The challenge is issued by the service to the client
 //! for that purpose, lives 60 seconds and can be spent once, so a captured request cannot be
 //! replayed and a signature cannot be moved to another embedding.
 
@@ -12,7 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use bioguard_core::{
     ChallengeId, CodeBits, DeviceId, Pseudonym, PurposeId, PurposeName, Risk, RiskPolicy,
-    Timestamp, ValidationError,
+    SubjectRef, Timestamp, ValidationError,
 };
 use sha2::Digest;
 
@@ -41,10 +43,12 @@ pub struct Capture {
     pub signature: String,
 }
 
-/// The bytes a device signs for a capture.
+/// The bytes a device signs for a capture: of `subject` (as the request names it; empty for
+/// an identification) for `purpose` (as the client names it).
 pub fn capture_message(
     challenge: &str,
     purpose: &str,
+    subject: &str,
     liveness: f64,
     embedding: &[f32],
 ) -> Vec<u8> {
@@ -53,17 +57,19 @@ pub fn capture_message(
         h.update(v.to_le_bytes());
     }
     format!(
-        "bioguard-capture/v1\n{challenge}\n{purpose}\n{liveness}\n{}",
+        "bioguard-capture/v2\n{challenge}\n{purpose}\n{subject}\n{liveness}\n{}",
         bioguard_crypto::hex_encode(&h.finalize())
     )
     .into_bytes()
 }
 
-/// Whether the device with `public_key` signed this capture of `embedding` for `purpose`.
+/// Whether the device with `public_key` signed this capture of `embedding` of `subject` (as
+/// the request names it; empty for an identification) for `purpose`.
 pub(crate) fn signed_by(
     public_key: &[u8; 32],
     c: &Capture,
     purpose: &PurposeId,
+    subject: &str,
     embedding: &[f32],
 ) -> bool {
     let sig = B64
@@ -75,7 +81,7 @@ pub(crate) fn signed_by(
             bioguard_ledger::verifies(
                 &k,
                 // The purpose as the client names it (without its tenant).
-                &capture_message(&c.challenge, purpose.name(), c.liveness, embedding),
+                &capture_message(&c.challenge, purpose.name(), subject, c.liveness, embedding),
                 &s,
             )
         })
@@ -211,18 +217,20 @@ impl Service {
         client: &AuthenticatedClient,
         purpose: &PurposeId,
         policy: &RiskPolicy,
-        subject: Option<&Pseudonym>,
+        subject: Option<(&SubjectRef, &Pseudonym)>,
         capture: Option<&Capture>,
         embedding: &[f32],
     ) -> Result<(), ServiceError> {
+        let named = subject.map_or("", |(r, _)| r.expose_str());
         let reason = match capture {
             None if policy.require_capture => Some("capture_required"),
             None => None,
             Some(c) => {
-                self.capture_problem(client, purpose, policy, c, embedding)
+                self.capture_problem(client, purpose, policy, c, named, embedding)
                     .await?
             }
         };
+        let subject = subject.map(|(_, p)| p);
         let Some(reason) = reason else {
             return Ok(());
         };
@@ -258,6 +266,7 @@ impl Service {
         purpose: &PurposeId,
         policy: &RiskPolicy,
         c: &Capture,
+        subject: &str,
         embedding: &[f32],
     ) -> Result<Option<&'static str>, ServiceError> {
         // An id that is not a device id is an unknown device like any other.
@@ -270,7 +279,7 @@ impl Service {
         if device.client != client.record().id || device.revoked_at.is_some() {
             return Ok(Some("unknown_device"));
         }
-        if !signed_by(&device.public_key, c, purpose, embedding) {
+        if !signed_by(&device.public_key, c, purpose, subject, embedding) {
             return Ok(Some("bad_capture_signature"));
         }
         let Ok(challenge) = ChallengeId::parse(&c.challenge) else {
@@ -360,17 +369,30 @@ mod tests {
         let device = SigningKey::from_bytes(&[7; 32]);
         let pay = PurposeId::parse("pay").expect("valid");
         let embedding = [0.5_f32, -0.25, 1.0];
-        let sign = |k: &SigningKey, e: &[f32], p: &str| Capture {
+        let sign_for = |k: &SigningKey, e: &[f32], p: &str, s: &str| Capture {
             device: "dev_x".into(),
             challenge: "chl_y".into(),
             liveness: 0.9,
-            signature: B64.encode(k.sign(&capture_message("chl_y", p, 0.9, e)).to_bytes()),
+            signature: B64.encode(k.sign(&capture_message("chl_y", p, s, 0.9, e)).to_bytes()),
         };
+        let sign = |k: &SigningKey, e: &[f32], p: &str| sign_for(k, e, p, "ann");
         let key = device.verifying_key().to_bytes();
         assert!(signed_by(
             &key,
             &sign(&device, &embedding, "pay"),
             &pay,
+            "ann",
+            &embedding
+        ));
+        // Taken for one person, it is refused for another, and for a search.
+        let for_ann = sign(&device, &embedding, "pay");
+        assert!(!signed_by(&key, &for_ann, &pay, "bob", &embedding));
+        assert!(!signed_by(&key, &for_ann, &pay, "", &embedding));
+        assert!(signed_by(
+            &key,
+            &sign_for(&device, &embedding, "pay", ""),
+            &pay,
+            "",
             &embedding
         ));
         // Another embedding, another purpose, another key, a mangled signature: refused.
@@ -378,12 +400,14 @@ mod tests {
             &key,
             &sign(&device, &[0.5, -0.25, 1.5], "pay"),
             &pay,
+            "ann",
             &embedding
         ));
         assert!(!signed_by(
             &key,
             &sign(&device, &embedding, "door"),
             &pay,
+            "ann",
             &embedding
         ));
         let forger = SigningKey::from_bytes(&[8; 32]);
@@ -391,11 +415,12 @@ mod tests {
             &key,
             &sign(&forger, &embedding, "pay"),
             &pay,
+            "ann",
             &embedding
         ));
         let mut bad = sign(&device, &embedding, "pay");
         bad.signature = "not base64!".into();
-        assert!(!signed_by(&key, &bad, &pay, &embedding));
+        assert!(!signed_by(&key, &bad, &pay, "ann", &embedding));
     }
 
     #[test]
@@ -418,11 +443,13 @@ mod tests {
     }
 
     #[test]
-    fn a_capture_message_binds_challenge_purpose_liveness_and_embedding() {
-        let m = capture_message("chl_x", "pay", 0.9, &[1.0, 2.0]);
+    fn a_capture_message_binds_challenge_purpose_subject_liveness_and_embedding() {
+        let m = capture_message("chl_x", "pay", "ann", 0.9, &[1.0, 2.0]);
         let text = String::from_utf8(m.clone()).expect("text");
-        assert!(text.starts_with("bioguard-capture/v1\nchl_x\npay\n0.9\n"));
-        assert_ne!(m, capture_message("chl_x", "pay", 0.9, &[1.0, 2.5]));
-        assert_ne!(m, capture_message("chl_y", "pay", 0.9, &[1.0, 2.0]));
+        assert!(text.starts_with("bioguard-capture/v2\nchl_x\npay\nann\n0.9\n"));
+        assert_ne!(m, capture_message("chl_x", "pay", "ann", 0.9, &[1.0, 2.5]));
+        assert_ne!(m, capture_message("chl_y", "pay", "ann", 0.9, &[1.0, 2.0]));
+        assert_ne!(m, capture_message("chl_x", "pay", "bob", 0.9, &[1.0, 2.0]));
+        assert_ne!(m, capture_message("chl_x", "pay", "", 0.9, &[1.0, 2.0]));
     }
 }

@@ -64,7 +64,7 @@ impl Service {
             client,
             purpose_id,
             &risk,
-            Some(&pseudonym),
+            Some((subject, &pseudonym)),
             capture,
             &values,
         )

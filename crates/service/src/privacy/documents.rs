@@ -18,10 +18,7 @@ use serde_json::{Map, Value, json};
 use crate::facade::Service;
 use crate::privacy::notices::{DATA_TYPES, notice_json};
 
-/// The `typ` of a consent receipt.
-pub const RECEIPT_TYPE: &str = "bioguard-consent-receipt+jwt";
-/// The `typ` of a deletion certificate.
-pub const CERTIFICATE_TYPE: &str = "bioguard-deletion-certificate+jwt";
+pub use bioguard_ledger::{CERTIFICATE_TYPE, RECEIPT_TYPE};
 
 /// Who is responsible for the processing, as receipts state it when the notice does not.
 const CONTROLLER: &str = "the operator of this bioguard service (named in the purpose's notice)";

@@ -24,8 +24,10 @@ pub const PORTAL_LINK_SECS: u32 = 900;
 /// The longest a portal link may live, in seconds.
 pub const PORTAL_LINK_MAX_SECS: u32 = 3600;
 
-/// The prefix of portal tokens (to tell them from API keys in a leak report).
+/// The prefix of portal link tokens (to tell them from API keys in a leak report).
 const PREFIX: &str = "bgp_";
+/// The prefix of portal session tokens (the cookie a link's opening sets).
+const SESSION_PREFIX: &str = "bgs_";
 
 /// What the portal shows one person.
 #[derive(Debug, Clone)]
@@ -44,7 +46,8 @@ pub struct PortalView {
     pub link_expires_at: Timestamp,
 }
 
-/// An open portal: one subject, until the link expires. Holds no secret itself.
+/// An open portal: one subject, until the link expires. Holds no secret itself; `digest` is
+/// the session token's.
 #[derive(Debug, Clone)]
 pub struct PortalSession {
     subject: Pseudonym,
@@ -79,8 +82,8 @@ fn link_ttl(ttl_secs: Option<u32>) -> Result<u32, ValidationError> {
 
 /// Whether `token` could be a portal token at all (anything else is refused before it is
 /// hashed or looked up).
-fn plausible_token(token: &str) -> bool {
-    token.starts_with(PREFIX)
+fn plausible_token(token: &str, prefix: &str) -> bool {
+    token.starts_with(prefix)
         && token.len() <= 128
         && token
             .bytes()
@@ -136,14 +139,47 @@ impl Service {
         Ok((token, expires))
     }
 
-    /// The session of a portal token; [`ServiceError::PortalLinkInvalid`] for a token that is
-    /// malformed, unknown (forged, or its subject erased) or expired.
+    /// Opens a portal link, once: returns the session and its token (for the cookie; the
+    /// link itself stops working). [`ServiceError::PortalLinkInvalid`] for a link that is
+    /// malformed, unknown (forged, its subject erased, its client suspended or re-keyed),
+    /// expired, or opened before.
+    pub async fn open_portal(
+        &self,
+        link: &str,
+    ) -> Result<(PortalSession, Zeroizing<String>), ServiceError> {
+        if !plausible_token(link, PREFIX) {
+            return Err(ServiceError::PortalLinkInvalid);
+        }
+        let session = Zeroizing::new(bioguard_crypto::random_token(SESSION_PREFIX)?);
+        let digest = self.portal_digest(&session);
+        let Some(opened) = self
+            .db
+            .portal
+            .open_portal_link(&self.portal_digest(link), &digest, self.now())
+            .await?
+        else {
+            return Err(ServiceError::PortalLinkInvalid);
+        };
+        Ok((
+            PortalSession {
+                subject: opened.subject,
+                client: opened.client,
+                digest,
+                expires_at: opened.expires_at,
+            },
+            session,
+        ))
+    }
+
+    /// The session of a portal session token (the cookie); [`ServiceError::PortalLinkInvalid`]
+    /// for a token that is malformed, unknown (forged, its subject erased, its client suspended
+    /// or re-keyed) or expired.
     pub async fn portal_session(&self, token: &str) -> Result<PortalSession, ServiceError> {
-        if !plausible_token(token) {
+        if !plausible_token(token, SESSION_PREFIX) {
             return Err(ServiceError::PortalLinkInvalid);
         }
         let digest = self.portal_digest(token);
-        let Some(link) = self.db.portal.portal_link(&digest).await? else {
+        let Some(link) = self.db.portal.portal_session(&digest).await? else {
             return Err(ServiceError::PortalLinkInvalid);
         };
         if self.now() >= link.expires_at {
@@ -256,14 +292,19 @@ mod tests {
 
     #[test]
     fn only_token_shaped_text_is_looked_up() {
-        assert!(plausible_token("bgp_abc-DEF_123"));
+        assert!(plausible_token("bgp_abc-DEF_123", PREFIX));
+        assert!(plausible_token("bgs_abc", SESSION_PREFIX));
+        assert!(
+            !plausible_token("bgp_abc", SESSION_PREFIX),
+            "a link is not a session"
+        );
         for bad in [
             "bgc_abc",
             "bgp_a b",
             "bgp_é",
             &format!("bgp_{}", "a".repeat(125)),
         ] {
-            assert!(!plausible_token(bad), "{bad}");
+            assert!(!plausible_token(bad, PREFIX), "{bad}");
         }
     }
 

@@ -45,11 +45,33 @@ impl PortalStore for SqlStore {
         .await
     }
 
-    async fn portal_link(&self, digest: &str) -> Result<Option<PortalLink>, StoreError> {
-        let row = sqlx::query(
-            "SELECT subject, client_id, expires_at FROM portal_links WHERE digest = $1",
+    async fn open_portal_link(
+        &self,
+        link: &str,
+        session: &str,
+        now: Timestamp,
+    ) -> Result<Option<PortalLink>, StoreError> {
+        let opened = sqlx::query(
+            "UPDATE portal_links SET opened_at = $1, session_digest = $2 \
+             WHERE digest = $3 AND opened_at IS NULL AND expires_at > $1",
         )
-        .bind(digest)
+        .bind(now.unix())
+        .bind(session)
+        .bind(link)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if opened != 1 {
+            return Ok(None);
+        }
+        self.portal_session(session).await
+    }
+
+    async fn portal_session(&self, session: &str) -> Result<Option<PortalLink>, StoreError> {
+        let row = sqlx::query(
+            "SELECT subject, client_id, expires_at FROM portal_links WHERE session_digest = $1",
+        )
+        .bind(session)
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| {

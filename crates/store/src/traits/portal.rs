@@ -19,6 +19,16 @@ pub trait PortalStore: Send + Sync {
         leaf: &LeafDraft,
     ) -> Result<(), StoreError>;
 
-    /// The portal link with this digest.
-    async fn portal_link(&self, digest: &str) -> Result<Option<PortalLink>, StoreError>;
+    /// Opens the unopened, unexpired link with digest `link`: records `now` and the digest of
+    /// the session it starts, and returns the link; `None` if it is unknown, expired or was
+    /// opened before (links are single-use).
+    async fn open_portal_link(
+        &self,
+        link: &str,
+        session: &str,
+        now: Timestamp,
+    ) -> Result<Option<PortalLink>, StoreError>;
+
+    /// The opened link whose session has this digest.
+    async fn portal_session(&self, session: &str) -> Result<Option<PortalLink>, StoreError>;
 }
