@@ -234,6 +234,9 @@ pub struct HistoryEntry {
 pub struct HistoryBody {
     /// The entries, oldest first.
     pub entries: Vec<HistoryEntry>,
+    /// The `after` of the next page, when there may be one (absent on the last page).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<u64>,
 }
 
 /// Whether a subject's biometrics are locked.

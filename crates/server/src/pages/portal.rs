@@ -308,6 +308,9 @@ pub(super) async fn view(State(st): State<AppState>, headers: HeaderMap) -> Resp
         t("portal.index"),
         t("portal.proof"),
     ));
+    if !r.history_complete {
+        b.push_str(&format!("<p>{}</p>", t("portal.history.more")));
+    }
     page(l, StatusCode::OK, l.t("portal.title"), &b, true)
 }
 

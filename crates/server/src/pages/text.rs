@@ -156,6 +156,10 @@ const EN: &[(&str, &str)] = &[
     ("portal.proved", "proved in the signed log"),
     ("portal.unproved", "not proved"),
     (
+        "portal.history.more",
+        "These are your 1,000 most recent entries. The service you use can give you the older ones.",
+    ),
+    (
         "portal.history.caption",
         "Each entry is a leaf of the audit ledger, checked against a freshly signed checkpoint of size",
     ),

@@ -244,10 +244,13 @@ pub(crate) async fn unlock_subject(
     Ok(Json(crate::dto::LockBody::new(at)))
 }
 
-/// Every audit leaf about a subject, with its index, for inclusion proofs.
+/// The audit leaves about a subject, with their indexes, for inclusion proofs: a page of at
+/// most `limit` (default 500, at most 1000) after index `after`; `next_after` names the next.
 #[utoipa::path(get, path = "/v1/subjects/{subject}/history", tag = "subjects",
     security(("api_key" = [])),
-    params(("subject" = String, Path, description = "The relying party's subject identifier")),
+    params(("subject" = String, Path, description = "The relying party's subject identifier"),
+           ("after" = Option<u64>, Query, description = "Entries after this ledger index (default: from the first)"),
+           ("limit" = Option<u32>, Query, description = "At most this many entries (1 to 1000; default 500)")),
     responses((status = 200, body = crate::dto::HistoryBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
@@ -255,10 +258,28 @@ pub(crate) async fn subject_history(
     State(st): State<AppState>,
     ClientAuth(client): ClientAuth,
     Segments(subject): Segments<String>,
+    q: Result<
+        axum::extract::Query<std::collections::HashMap<String, String>>,
+        axum::extract::rejection::QueryRejection,
+    >,
 ) -> ApiResult<Json<crate::dto::HistoryBody>> {
+    let q = super::common::query(q)?;
+    let after = q
+        .contains_key("after")
+        .then(|| super::common::param(&q, "after"))
+        .transpose()?;
+    let limit = if q.contains_key("limit") {
+        u32::try_from(super::common::param(&q, "limit")?).unwrap_or(u32::MAX)
+    } else {
+        500
+    };
     let subject = SubjectRef::parse(&subject)?;
-    let entries = st.service.subject_history(&client, &subject).await?;
+    let (entries, next_after) = st
+        .service
+        .subject_history(&client, &subject, after, limit)
+        .await?;
     Ok(Json(crate::dto::HistoryBody {
+        next_after,
         entries: entries
             .into_iter()
             .map(|e| crate::dto::HistoryEntry {

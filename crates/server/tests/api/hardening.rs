@@ -15,6 +15,7 @@ crate::on_both_backends!(
     key_material_and_search_keys_need_the_quorum,
     anonymous_reads_and_expired_challenges_do_not_grow_tables,
     portal_links_open_once_and_end_with_their_client,
+    a_history_is_read_a_page_at_a_time,
 );
 
 /// Whether an admin operation needs the risk group's quorum once a group exists.
@@ -579,4 +580,73 @@ async fn portal_links_open_once_and_end_with_their_client(h: &Harness) {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
     assert_eq!(portal_page(h, &cookie).await, StatusCode::FORBIDDEN);
+}
+
+async fn a_history_is_read_a_page_at_a_time(h: &Harness) {
+    h.purpose("door", 4).await;
+    let key = h.client(&[("door", &["enroll", "verify"])]).await;
+    h.consent(&key, "alice", "door").await;
+    let face = crate::harness::synthetic(1, 4);
+    h.enroll(&key, "alice", "door", &face).await;
+    for _ in 0..6 {
+        assert_eq!(
+            h.verify(&key, "alice", "door", &face).await.status,
+            StatusCode::OK
+        );
+    }
+    let page = |q: String| {
+        let key = key.clone();
+        async move {
+            h.send(
+                "GET",
+                &format!("/v1/subjects/alice/history{q}"),
+                Some(&key),
+                None,
+            )
+            .await
+        }
+    };
+    // All at once (this read is recorded too, after the answer's entries).
+    let all = page(String::new()).await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.raw);
+    assert!(all.json.get("next_after").is_none(), "{}", all.raw);
+    let all: Vec<u64> = all.json["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["index"].as_u64().expect("index"))
+        .collect();
+    assert!(all.len() >= 8, "{all:?}");
+    // Three at a time, following next_after, gives the same entries in the same order.
+    let mut paged = Vec::new();
+    let mut after: Option<u64> = None;
+    loop {
+        let q = match after {
+            Some(a) => format!("?limit=3&after={a}"),
+            None => "?limit=3".into(),
+        };
+        let r = page(q).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+        let entries = r.json["entries"].as_array().expect("entries");
+        assert!(entries.len() <= 3);
+        paged.extend(entries.iter().map(|e| e["index"].as_u64().expect("index")));
+        match r.json["next_after"].as_u64() {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(
+        &paged[..all.len()],
+        &all[..],
+        "pages follow the ledger's order"
+    );
+    for bad in ["?limit=0", "?limit=1001", "?after=x"] {
+        let r = page(bad.into()).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {}",
+            r.raw
+        );
+    }
 }

@@ -214,7 +214,11 @@ impl Service {
     /// Everything the portal shows: the subject report, each consent's notice text, and each
     /// use's inclusion in a freshly signed checkpoint, checked here from the stored leaf.
     pub async fn portal_view(&self, s: &PortalSession) -> Result<PortalView, ServiceError> {
-        let history = self.db.ledger.subject_history(&s.subject).await?;
+        let history = self
+            .db
+            .ledger
+            .subject_history_latest(&s.subject, crate::supervision::audit::REPORT_HISTORY + 1)
+            .await?;
         let report = self.report_with_history(&s.subject, &history).await?;
         let (note, size) = self.signed_checkpoint().await?;
         let key = self.known_subject_key(&s.subject).await?;

@@ -47,8 +47,12 @@ pub struct SubjectReport {
     pub consents: Vec<ReportConsent>,
     /// Templates held, with their deletion deadlines.
     pub templates: Vec<ReportTemplate>,
-    /// Every change and use recorded about the subject, with ledger indexes.
+    /// The changes and uses recorded about the subject, with ledger indexes: every one, or
+    /// the newest 1000 when there are more (see `history_complete`).
     pub history: Vec<ReportUse>,
+    /// Whether `history` holds every entry; when not, the older ones are read a page at a time
+    /// with `GET /v1/subjects/{subject}/history?after=&limit=`.
+    pub history_complete: bool,
     /// The keys that check the receipts and the ledger.
     pub verify_with: VerifyWith,
     /// How to exercise the rights.
@@ -379,7 +383,11 @@ impl Service {
         &self,
         pseudonym: &Pseudonym,
     ) -> Result<SubjectReport, ServiceError> {
-        let history = self.db.ledger.subject_history(pseudonym).await?;
+        let history = self
+            .db
+            .ledger
+            .subject_history_latest(pseudonym, crate::supervision::audit::REPORT_HISTORY + 1)
+            .await?;
         self.report_with_history(pseudonym, &history).await
     }
 
@@ -438,7 +446,9 @@ impl Service {
                 templates.push(report_template(t, &p.retention));
             }
         }
-        let history = history
+        let cap = crate::supervision::audit::REPORT_HISTORY as usize;
+        let history_complete = history.len() <= cap;
+        let history = history[history.len().saturating_sub(cap)..]
             .iter()
             .filter_map(|e| {
                 let leaf = bioguard_ledger::Leaf::decode(&e.leaf)?;
@@ -466,6 +476,7 @@ impl Service {
             consents,
             templates,
             history,
+            history_complete,
             verify_with: VerifyWith {
                 receipt_keys: self.document_keys(),
                 subject_ledger_key: LedgerKeyInfo {

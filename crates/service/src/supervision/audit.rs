@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use bioguard_core::{KeptCheckpoint, LedgerEntry, Pseudonym, SubjectRef};
+use bioguard_core::{KeptCheckpoint, LedgerEntry, Pseudonym, SubjectRef, ValidationError};
 use bioguard_ledger::{Checkpoint, Hash, HashSource, VerifierKey};
 
 use crate::abuse::auth::AuthenticatedClient;
@@ -18,6 +18,13 @@ use crate::supervision::tags::SubjectKey;
 
 /// The most leaves one `leaves` call returns.
 pub const MAX_LEAVES_PER_CALL: u64 = 1000;
+
+/// The most history entries one call returns.
+pub const MAX_HISTORY_PAGE: u32 = 1000;
+
+/// The newest uses a subject report (and the portal) lists; older ones are paged through the
+/// history route.
+pub const REPORT_HISTORY: u32 = 1000;
 
 /// An audit path or consistency proof.
 #[derive(Debug, Clone)]
@@ -158,16 +165,34 @@ impl Service {
         Ok(self.db.ledger.audit_leaves(start, end).await?)
     }
 
-    /// Every leaf about a subject, with its index, so the person can ask for an inclusion
-    /// proof of each.
+    /// The leaves about a subject after index `after` (from the first, if `None`), at most
+    /// `limit` (1 to [`MAX_HISTORY_PAGE`]), each with its index so the person can ask for an
+    /// inclusion proof; and the `after` of the next page if there may be one.
     /// Needs the client's `read` right; the read is itself recorded.
     pub async fn subject_history(
         &self,
         client: &AuthenticatedClient,
         subject: &SubjectRef,
-    ) -> Result<Vec<LedgerEntry>, ServiceError> {
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<(Vec<LedgerEntry>, Option<u64>), ServiceError> {
+        if !(1..=MAX_HISTORY_PAGE).contains(&limit) {
+            return Err(ValidationError::new(
+                "limit",
+                format!("from 1 to {MAX_HISTORY_PAGE} entries"),
+            )
+            .into());
+        }
         let pseudonym = self.read_subject(client, subject, "history").await?;
-        Ok(self.db.ledger.subject_history(&pseudonym).await?)
+        let entries = self
+            .db
+            .ledger
+            .subject_history(&pseudonym, after, limit)
+            .await?;
+        let next = (entries.len() == limit as usize)
+            .then(|| entries.last().map(|e| e.index))
+            .flatten();
+        Ok((entries, next))
     }
 
     /// The entries of `history` this node proves included in the tree of `size` leaves,

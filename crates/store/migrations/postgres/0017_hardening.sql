@@ -18,6 +18,10 @@ CREATE TABLE audit_decisions (
     idx BIGINT NOT NULL
 );
 
+-- A subject's history is read a page at a time, in ledger order.
+CREATE INDEX audit_leaves_subject_idx ON audit_leaves (subject, idx);
+DROP INDEX audit_leaves_subject;
+
 -- Expired challenges are purged by expiry.
 CREATE INDEX challenges_expires ON challenges (expires_at);
 

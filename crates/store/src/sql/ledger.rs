@@ -12,6 +12,17 @@ use crate::sql::conn::{LEDGER_CHANNEL, corrupt};
 use crate::sql::store::SqlStore;
 use crate::traits::LedgerStore;
 
+fn entries(rows: &[sqlx::any::AnyRow]) -> Result<Vec<LedgerEntry>, StoreError> {
+    rows.iter()
+        .map(|r| {
+            Ok(LedgerEntry {
+                index: r.try_get::<i64, _>("idx")? as u64,
+                leaf: r.try_get("leaf")?,
+            })
+        })
+        .collect()
+}
+
 #[async_trait]
 impl LedgerStore for SqlStore {
     async fn append_audit(&self, leaf: &LeafDraft) -> Result<u64, StoreError> {
@@ -111,23 +122,45 @@ impl LedgerStore for SqlStore {
             .collect()
     }
 
-    async fn subject_history(&self, subject: &Pseudonym) -> Result<Vec<LedgerEntry>, StoreError> {
+    async fn subject_history(
+        &self,
+        subject: &Pseudonym,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        // Each branch walks its (subject, idx) index from `after`.
         let rows = sqlx::query(
-            "SELECT idx, leaf FROM audit_leaves WHERE subject = $1 \
-                 UNION ALL SELECT l.idx, l.leaf FROM audit_mentions m \
-                 JOIN audit_leaves l ON l.idx = m.idx WHERE m.subject = $1 ORDER BY idx",
+            "SELECT idx, leaf FROM audit_leaves WHERE subject = $1 AND idx > $2 \
+             UNION ALL SELECT l.idx, l.leaf FROM audit_mentions m \
+             JOIN audit_leaves l ON l.idx = m.idx WHERE m.subject = $1 AND m.idx > $2 \
+             ORDER BY idx LIMIT $3",
         )
         .bind(subject.as_str())
+        .bind(after.map_or(-1, |a| a as i64))
+        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(LedgerEntry {
-                    index: r.try_get::<i64, _>("idx")? as u64,
-                    leaf: r.try_get("leaf")?,
-                })
-            })
-            .collect()
+        entries(&rows)
+    }
+
+    async fn subject_history_latest(
+        &self,
+        subject: &Pseudonym,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT idx, leaf FROM audit_leaves WHERE subject = $1 \
+             UNION ALL SELECT l.idx, l.leaf FROM audit_mentions m \
+             JOIN audit_leaves l ON l.idx = m.idx WHERE m.subject = $1 \
+             ORDER BY idx DESC LIMIT $2",
+        )
+        .bind(subject.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = entries(&rows)?;
+        out.reverse();
+        Ok(out)
     }
 
     async fn audit_counts(&self) -> Result<AuditCounts, StoreError> {

@@ -36,8 +36,21 @@ pub trait LedgerStore: Send + Sync {
     /// The leaf hashes with indexes in [start, end), in order.
     async fn audit_leaf_hashes(&self, start: u64, end: u64) -> Result<Vec<[u8; 32]>, StoreError>;
 
-    /// The audit leaves about one subject, with their indexes.
-    async fn subject_history(&self, subject: &Pseudonym) -> Result<Vec<LedgerEntry>, StoreError>;
+    /// The audit leaves about one subject with indexes after `after` (all, if `None`), oldest
+    /// first, at most `limit`.
+    async fn subject_history(
+        &self,
+        subject: &Pseudonym,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>, StoreError>;
+
+    /// The newest `limit` audit leaves about one subject, oldest first.
+    async fn subject_history_latest(
+        &self,
+        subject: &Pseudonym,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>, StoreError>;
 
     /// Leaves counted by operation and decision, as they were written: one read of a few
     /// rows, whatever the ledger's size.
