@@ -9,6 +9,7 @@ mod fairness;
 mod governance;
 mod http;
 mod keybench;
+mod limitbench;
 mod naive;
 mod progress;
 mod readbench;
@@ -380,6 +381,9 @@ enum BenchCommand {
     /// The transparency report and a claim's decision lookup at several ledger sizes, side
     /// by side with the scans they replaced.
     LedgerReads(readbench::ReadArgs),
+    /// What sharing the rate limit and lockouts through PostgreSQL costs each verification,
+    /// side by side with the in-memory limits.
+    Limits(limitbench::LimitArgs),
     /// The load benchmark's baseline: every template kept in OpenBao transit and decrypted
     /// per verification (token in BIOGUARD_OPENBAO_TOKEN); serves POST /v1/verify.
     NaiveOpenbao {
@@ -640,6 +644,7 @@ fn main() -> ExitCode {
                 BenchCommand::Ledger { leaves, proofs } => audit::bench_proofs(leaves, proofs),
                 BenchCommand::LedgerAppend(args) => audit::bench_appends(args),
                 BenchCommand::LedgerReads(args) => readbench::run(args),
+                BenchCommand::Limits(args) => limitbench::run(args),
                 BenchCommand::KeyRotation { args, subjects } => load_config(args)
                     .and_then(|cfg| runtime()?.block_on(keybench::run(cfg, subjects))),
                 BenchCommand::Bandwidth {

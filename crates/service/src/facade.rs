@@ -13,15 +13,15 @@ use bioguard_core::Timestamp;
 use bioguard_crypto::KeyProvider;
 use bioguard_store::{
     Backend, ClaimStore, ClientStore, ConsentStore, Database, DeviceStore, FairnessStore,
-    GalleryStore, GovernanceStore, IncidentStore, KeyStore, LeafDraft, LedgerStore, PortalStore,
-    PurposeStore, RetentionStore, Store, TenantStore, VerificationStore,
+    GalleryStore, GovernanceStore, IncidentStore, KeyStore, LeafDraft, LedgerStore, LimitStore,
+    PortalStore, PurposeStore, RetentionStore, Store, TenantStore, VerificationStore,
 };
 
 use crate::abuse::auth_failures::AuthFailures;
 use crate::abuse::galleries::Galleries;
 use crate::abuse::lockouts::Lockouts;
 use crate::abuse::ratelimit::PORTAL_REQUESTS_PER_SEC;
-use crate::abuse::ratelimit::RateLimits;
+use crate::abuse::ratelimit::{Leases, RateLimits};
 use crate::clock::Clock;
 use crate::error::ServiceError;
 use crate::security::protection::ProtectionCache;
@@ -49,6 +49,7 @@ pub(crate) struct Stores {
     pub(crate) keys: Arc<dyn KeyStore>,
     pub(crate) retention: Arc<dyn RetentionStore>,
     pub(crate) tenants: Arc<dyn TenantStore>,
+    pub(crate) limits: Arc<dyn LimitStore>,
 }
 
 impl Stores {
@@ -69,6 +70,7 @@ impl Stores {
             fairness: store.clone(),
             keys: store.clone(),
             retention: store.clone(),
+            limits: store.clone(),
             tenants: store,
         }
     }
@@ -94,6 +96,7 @@ pub struct Service {
     pub(crate) lockouts: Arc<Lockouts>,
     pub(crate) detector: Arc<Detector>,
     pub(crate) reports: Arc<ReportCache>,
+    pub(crate) leases: Arc<Leases>,
 }
 
 impl std::fmt::Debug for Service {
@@ -131,6 +134,7 @@ impl Service {
             lockouts: Arc::default(),
             detector: Arc::default(),
             reports: Arc::default(),
+            leases: Arc::default(),
         };
         service.load_galleries().await?;
         Ok(service)

@@ -26,15 +26,15 @@ pub use error::StoreError;
 pub use records::{
     AuditCounts, CandidateMaterial, ChallengeRefusal, ClaimRefusal, ConsentChange, ConsentEvidence,
     Device, EnrolOutcome, EraseOutcome, ExpiredTemplate, IndexRecord, KeptReport, LeafDraft,
-    LeafSubject, NewClient, NewTemplate, PortalLink, ReviewerRecord, SealedKey, StoredDataKey,
-    StoredTemplate, VerifyMaterial, WithdrawOutcome, WrappedRow,
+    LeafSubject, LockoutState, NewClient, NewTemplate, PortalLink, ReviewerRecord, SealedKey,
+    StoredDataKey, StoredTemplate, VerifyMaterial, WithdrawOutcome, WrappedRow,
 };
 pub use scratch::Scratch;
 pub use sql::{LEDGER_CHANNEL, LedgerListener, SqlStore, WriteStats, count_rows};
 pub use traits::{
     Backend, ClaimStore, ClientStore, ConsentStore, Database, DeviceStore, FairnessStore,
-    GalleryStore, GovernanceStore, IncidentStore, KeyStore, LedgerStore, PortalStore, PurposeStore,
-    RetentionStore, TenantStore, VerificationStore,
+    GalleryStore, GovernanceStore, IncidentStore, KeyStore, LedgerStore, LimitStore, PortalStore,
+    PurposeStore, RetentionStore, TenantStore, VerificationStore,
 };
 
 /// Every concern's storage: what the service is wired with. Anything that implements all
@@ -48,6 +48,7 @@ pub trait Store:
     + VerificationStore
     + GalleryStore
     + LedgerStore
+    + LimitStore
     + GovernanceStore
     + ClaimStore
     + IncidentStore
@@ -68,6 +69,7 @@ impl<T> Store for T where
         + VerificationStore
         + GalleryStore
         + LedgerStore
+        + LimitStore
         + GovernanceStore
         + ClaimStore
         + IncidentStore
@@ -86,7 +88,7 @@ pub mod prelude {
     pub use crate::traits::{
         ClaimStore as _, ClientStore as _, ConsentStore as _, Database as _, DeviceStore as _,
         FairnessStore as _, GalleryStore as _, GovernanceStore as _, IncidentStore as _,
-        KeyStore as _, LedgerStore as _, PortalStore as _, PurposeStore as _, RetentionStore as _,
-        TenantStore as _, VerificationStore as _,
+        KeyStore as _, LedgerStore as _, LimitStore as _, PortalStore as _, PurposeStore as _,
+        RetentionStore as _, TenantStore as _, VerificationStore as _,
     };
 }

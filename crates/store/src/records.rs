@@ -142,6 +142,36 @@ pub struct VerifyMaterial {
     pub template: Option<StoredTemplate>,
     /// The subject's ledger salt, if it has one.
     pub ledger_salt: Option<[u8; 32]>,
+    /// The shared lockout state of the subject and purpose (see [`crate::LimitStore`]; empty
+    /// where limits are kept in memory).
+    pub lockout: LockoutState,
+}
+
+/// A subject's lockout for a purpose as the shared limit tables hold it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LockoutState {
+    /// Until when the subject is locked out (Unix seconds), if a lockout was recorded.
+    pub until: Option<i64>,
+    /// Failures counted since the last success or lockout, within the purpose's window as of
+    /// the newest of them.
+    pub failures: u32,
+    /// When the newest failure was.
+    pub last_failure: Option<i64>,
+}
+
+impl LockoutState {
+    /// Seconds left of the lockout at `now`, if it is on.
+    pub fn left(&self, now: i64) -> Option<i64> {
+        self.until.map(|u| u - now).filter(|l| *l > 0)
+    }
+
+    /// The failures that count at `now` for a window of `window` seconds.
+    pub fn recent(&self, now: i64, window: i64) -> u32 {
+        match self.last_failure {
+            Some(last) if last > now - window => self.failures,
+            _ => 0,
+        }
+    }
 }
 
 /// What identification needs to confirm one candidate found in memory, read from the

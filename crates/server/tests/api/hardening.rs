@@ -16,6 +16,7 @@ crate::on_both_backends!(
     anonymous_reads_and_expired_challenges_do_not_grow_tables,
     portal_links_open_once_and_end_with_their_client,
     a_history_is_read_a_page_at_a_time,
+    three_nodes_on_one_postgresql_share_one_rate_and_one_lockout,
 );
 
 /// Whether an admin operation needs the risk group's quorum once a group exists.
@@ -649,4 +650,99 @@ async fn a_history_is_read_a_page_at_a_time(h: &Harness) {
             r.raw
         );
     }
+}
+
+/// Rates and lockouts live in the database on PostgreSQL, so three nodes give one allowance and
+/// count one subject's failures together. (On SQLite one process owns the database and keeps
+/// them in memory: nothing to share.)
+async fn three_nodes_on_one_postgresql_share_one_rate_and_one_lockout(h: &Harness) {
+    if h.service.backend() != bioguard_store::Backend::Postgres {
+        eprintln!("SQLite: limits are this process's own; nothing shared to test");
+        return;
+    }
+    let r = h
+        .json(
+            "POST",
+            "/v1/purposes",
+            &h.admin,
+            json!({"id": "door", "description": "Door", "operations": ["enroll", "verify"],
+                   "dimension": 4, "threshold": 0.9,
+                   "retention": {"max_days_since_enrolment": 30},
+                   "risk": {"lockout_failures": 3, "lockout_window_secs": 60,
+                            "lockout_secs": 300}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    let key = h.client(&[("door", &["enroll", "verify"])]).await;
+    h.consent(&key, "alice", "door").await;
+    let alice = crate::harness::synthetic(1, 4);
+    assert_eq!(
+        h.enroll(&key, "alice", "door", &alice).await.status,
+        StatusCode::CREATED
+    );
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(h.another_node_with(|s| s.with_client_rate_limit(5)).await);
+    }
+
+    // One failed verification on each node: the third locks alice out everywhere.
+    let stranger = crate::harness::synthetic(99, 4);
+    let verify = |n: usize, probe: Vec<f32>| {
+        let (nodes, key) = (&nodes, key.clone());
+        async move {
+            h.json_to(
+                &nodes[n],
+                "POST",
+                "/v1/verify",
+                &key,
+                json!({"subject": "alice", "purpose": "door", "embedding": probe}),
+            )
+            .await
+        }
+    };
+    for n in 0..3 {
+        let r = verify(n, stranger.clone()).await;
+        assert_eq!(
+            (r.status, &r.json["match"]),
+            (StatusCode::OK, &json!(false)),
+            "{}",
+            r.raw
+        );
+    }
+    let r = verify(0, alice.clone()).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "attempts_exceeded"),
+        "three failures on three nodes lock the subject out on all: {}",
+        r.raw
+    );
+    let lockouts = h.leaves().await;
+    assert_eq!(
+        lockouts
+            .iter()
+            .filter(|l| l.op == "subject.lockout")
+            .count(),
+        1
+    );
+
+    // 5 per second with a burst of 10, for all three nodes together: 30 requests at once,
+    // ten to each node, pass about 10 (each node alone would have passed all its ten).
+    let started = std::time::Instant::now();
+    let mut passed = 0;
+    for i in 0..30 {
+        let r = h
+            .json_to(&nodes[i % 3], "GET", "/v1/subjects/nobody", &key, json!({}))
+            .await;
+        if r.status != StatusCode::TOO_MANY_REQUESTS {
+            passed += 1;
+        }
+    }
+    // The verifications above spent 4 of the burst already; refill is 5 per second.
+    let refill = (started.elapsed().as_secs_f64() * 5.0).ceil() as usize;
+    assert!(
+        passed <= 10 + refill,
+        "{passed} passed in {:?}: the three nodes gave more than one allowance",
+        started.elapsed()
+    );
+    assert!(passed >= 5, "{passed} passed");
 }

@@ -184,9 +184,7 @@ impl Service {
         match record {
             Some(record) if record.suspended_at.is_some() => Err(ServiceError::ClientSuspended),
             Some(record) => {
-                self.limits
-                    .take(&record.id)
-                    .map_err(ServiceError::RateLimited)?;
+                self.take_rate(&record.id).await?;
                 Ok(AuthenticatedClient(record))
             }
             None => Err(self.failed().await),

@@ -11,13 +11,15 @@
 //! - `galleries`: the in-memory galleries; `gallery_sync`: how each node fills them and
 //!   keeps them current.
 //! - `risk`: signed captures, challenges and the risk score; `lockouts`: failed attempts.
-//! - `ratelimit`: per-client token buckets.
+//! - `ratelimit`: per-client token buckets; `limits`: where rates and lockouts are kept (this
+//!   node's memory, or the database every node shares).
 
 pub(crate) mod auth;
 pub(crate) mod auth_failures;
 pub(crate) mod galleries;
 pub(crate) mod gallery_sync;
 pub(crate) mod identify;
+pub(crate) mod limits;
 pub(crate) mod lockouts;
 pub(crate) mod purposes;
 pub(crate) mod ratelimit;

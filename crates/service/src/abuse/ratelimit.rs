@@ -35,6 +35,11 @@ impl<K: std::hash::Hash + Eq + Clone> RateLimits<K> {
         l
     }
 
+    /// The rate (0: no limit).
+    pub fn rate(&self) -> u32 {
+        self.per_second.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Sets the rate (0: no limit).
     pub fn set(&self, per_second: u32) {
         self.per_second
@@ -66,8 +71,55 @@ impl<K: std::hash::Hash + Eq + Clone> RateLimits<K> {
     }
 }
 
+/// Requests each client may still make on this node from allowances leased from the shared
+/// limit (see `limits`): a node takes a few at a time so that the database is asked once per
+/// lease, not once per request.
+#[derive(Debug, Default)]
+pub(crate) struct Leases(Mutex<HashMap<ClientId, u32>>);
+
+impl Leases {
+    /// Takes one leased request of `client`; whether there was one.
+    pub(crate) fn take(&self, client: &ClientId) -> bool {
+        let mut l = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match l.get_mut(client) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Keeps `n` more leased requests of `client`.
+    pub(crate) fn add(&self, client: &ClientId, n: u32) {
+        let mut l = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if l.len() > 100_000 {
+            l.retain(|_, n| *n > 0);
+        }
+        *l.entry(client.clone()).or_default() += n;
+    }
+}
+
+/// How many requests a node leases at once at `per_second`: a twentieth of a second's worth,
+/// 1 to 100 (one at a time at low rates, where every request counts).
+pub(crate) fn lease_size(per_second: u32) -> u32 {
+    (per_second / 20).clamp(1, 100)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn leases_are_taken_one_by_one_and_sized_by_the_rate() {
+        let l = Leases::default();
+        let c = ClientId::from_random([1; 16]);
+        assert!(!l.take(&c));
+        l.add(&c, 2);
+        assert!(l.take(&c) && l.take(&c) && !l.take(&c));
+        assert_eq!(lease_size(5), 1);
+        assert_eq!(lease_size(1000), 50);
+        assert_eq!(lease_size(1_000_000), 100);
+    }
+
     use super::*;
 
     #[test]

@@ -123,22 +123,14 @@ pub(crate) fn near_miss_band(bits: CodeBits, max_distance: u32) -> u32 {
 }
 
 impl Service {
-    /// Scores a verification (see [`risk_score`]) with the subject's recent failures on this
-    /// node.
+    /// Scores a verification (see [`risk_score`]) with the subject's recent failures.
     pub(crate) fn score(
         &self,
-        subject: &Pseudonym,
-        purpose: &PurposeId,
-        policy: &RiskPolicy,
+        failures: u32,
         capture: Option<&Capture>,
         distance: u32,
         max_distance: u32,
     ) -> Risk {
-        let failures = self.lockouts.recent(
-            &(subject.clone(), purpose.clone()),
-            self.now().unix(),
-            policy.lockout_window_secs,
-        );
         risk_score(
             capture.map(|c| c.liveness),
             failures,
@@ -299,22 +291,8 @@ impl Service {
         Ok(None)
     }
 
-    /// Refuses a verification while the subject is locked out for this purpose.
-    pub(crate) fn check_lockout(
-        &self,
-        subject: &Pseudonym,
-        purpose: &PurposeId,
-    ) -> Result<(), ServiceError> {
-        match self
-            .lockouts
-            .locked(&(subject.clone(), purpose.clone()), self.now().unix())
-        {
-            Some(left) => Err(ServiceError::AttemptsExceeded(left as u64)),
-            None => Ok(()),
-        }
-    }
-
-    /// Counts a verification's outcome towards the lockout; records a lockout when it starts.
+    /// Counts a verification's outcome towards the lockout (`recent`: the failures counted
+    /// before it); records a lockout when it starts.
     pub(crate) async fn count_attempt(
         &self,
         client: &AuthenticatedClient,
@@ -322,13 +300,12 @@ impl Service {
         purpose: &PurposeId,
         policy: &RiskPolicy,
         matched: bool,
+        recent: u32,
     ) -> Result<(), ServiceError> {
-        let key = (subject.clone(), purpose.clone());
-        if matched {
-            self.lockouts.succeed(&key);
-            return Ok(());
-        }
-        if self.lockouts.fail(key, self.now().unix(), policy) {
+        if self
+            .lockout_outcome(subject, purpose, policy, matched, recent)
+            .await?
+        {
             let mut leaf = self.leaf("subject.lockout", client.actor());
             leaf.subject = Some(self.tagged(subject).await?);
             leaf.purpose = Some(purpose.clone());

@@ -69,7 +69,9 @@ impl Service {
             &values,
         )
         .await?;
-        self.check_lockout(&pseudonym, purpose_id)?;
+        let recent_failures = self
+            .check_lockout(&pseudonym, purpose_id, &risk, Some(material.lockout))
+            .await?;
         self.watch(client, &pseudonym).await?;
         let probe = Embedding::parse(values, purpose.purpose.dimension)?;
         let consent =
@@ -101,14 +103,7 @@ impl Service {
             Outcome::NoMatch
         };
         // Scored before this attempt is counted, from the signals that led to it.
-        let risk_score = self.score(
-            &pseudonym,
-            purpose_id,
-            &risk,
-            capture,
-            distance,
-            max_distance,
-        );
+        let risk_score = self.score(recent_failures, capture, distance, max_distance);
         let decision = Decision {
             id: DecisionId::from_random(random16()?),
             outcome,
@@ -148,8 +143,15 @@ impl Service {
             .verification
             .record_verification(&stored.id, self.now(), &leaf)
             .await?;
-        self.count_attempt(client, &pseudonym, purpose_id, &risk, outcome.matched())
-            .await?;
+        self.count_attempt(
+            client,
+            &pseudonym,
+            purpose_id,
+            &risk,
+            outcome.matched(),
+            recent_failures,
+        )
+        .await?;
         if !outcome.matched() {
             self.watch_failure(
                 client,

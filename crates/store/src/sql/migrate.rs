@@ -124,6 +124,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0017_hardening.sql"),
         postgres: include_str!("../../migrations/postgres/0017_hardening.sql"),
     },
+    Migration {
+        version: 18,
+        name: "shared limits",
+        sqlite: include_str!("../../migrations/sqlite/0018_shared_limits.sql"),
+        postgres: include_str!("../../migrations/postgres/0018_shared_limits.sql"),
+    },
 ];
 
 /// The migration after whose statements the leaves already written are counted (see

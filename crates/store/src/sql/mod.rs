@@ -23,6 +23,7 @@ mod incidents;
 mod keys;
 mod ledger;
 mod ledger_index;
+mod limits;
 mod lite;
 mod mailbox;
 mod migrate;

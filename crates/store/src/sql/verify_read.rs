@@ -31,6 +31,12 @@ pub(crate) static VERIFY_MATERIAL_SQL: LazyLock<String> = LazyLock::new(|| {
          l.locked_at AS locked_at, {FLOOR_COLUMNS}, {TEMPLATE_COLUMNS}, \
          cl.id AS cl_id, cl.name AS cl_name, cl.suspended_at AS cl_suspended_at, \
          cl.tenant_id AS cl_tenant, cl.rights AS cl_rights, s.ledger_salt AS ledger_salt, \
+         (SELECT lo.until FROM lockouts lo WHERE lo.key = q.column1 || '/' || q.column2) \
+             AS lockout_until, \
+         (SELECT COUNT(*) FROM lockout_failures lf WHERE lf.key = q.column1 || '/' || q.column2) \
+             AS lockout_failures, \
+         (SELECT MAX(lf.at) FROM lockout_failures lf WHERE lf.key = q.column1 || '/' || q.column2) \
+             AS lockout_last, \
          (SELECT COUNT(*) FROM grants g WHERE g.client_id = cl.id \
              AND g.purpose_id = q.column2 AND g.operation = q.column4) AS cl_granted \
          FROM (VALUES ($1, $2, $3, $4)) q \
@@ -143,5 +149,10 @@ pub(crate) fn material_from_row(
         consent,
         template,
         ledger_salt,
+        lockout: crate::records::LockoutState {
+            until: row.col::<Option<i64>>("lockout_until")?,
+            failures: u32::try_from(row.col::<i64>("lockout_failures")?).unwrap_or(u32::MAX),
+            last_failure: row.col::<Option<i64>>("lockout_last")?,
+        },
     })
 }
