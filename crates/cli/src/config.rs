@@ -581,6 +581,39 @@ mod tests {
     }
 
     #[test]
+    fn http_bounds_and_cookies_behind_a_proxy() {
+        let cfg = RawConfig::default().validate().expect("valid");
+        assert_eq!(cfg.http.header_timeout, std::time::Duration::from_secs(10));
+        assert_eq!(cfg.http.public_per_ip, 50);
+        assert!(
+            !cfg.http.forwarded_for && !cfg.secure_cookies,
+            "plain HTTP by default"
+        );
+        let mut raw = RawConfig::default();
+        raw.merge_env(env(&[
+            ("BIOGUARD_SECURE_COOKIES", "true"),
+            ("BIOGUARD_BEHIND_PROXY", "true"),
+            ("BIOGUARD_HTTP_BODY_TIMEOUT_SECS", "5"),
+            ("BIOGUARD_PUBLIC_RATE_PER_IP", "0"),
+        ]));
+        let cfg = raw.validate().expect("valid");
+        assert!(cfg.secure_cookies, "HTTPS at a proxy in front, not here");
+        assert!(cfg.http.forwarded_for);
+        assert_eq!(cfg.http.body_timeout, std::time::Duration::from_secs(5));
+        assert_eq!(cfg.http.public_per_ip, 0);
+        for (k, v) in [
+            ("BIOGUARD_SECURE_COOKIES", "yes"),
+            ("BIOGUARD_HTTP_HEADER_TIMEOUT_SECS", "0"),
+            ("BIOGUARD_MAX_CONNECTIONS", "3"),
+        ] {
+            let mut raw = RawConfig::default();
+            raw.merge_env(env(&[(k, v)]));
+            let e = raw.validate().expect_err("invalid").to_string();
+            assert!(e.contains(k), "{e}");
+        }
+    }
+
+    #[test]
     fn errors_name_key_source_and_rule() {
         let mut raw = RawConfig::default();
         raw.merge_env(env(&[("BIOGUARD_LISTEN", "localhost")]));

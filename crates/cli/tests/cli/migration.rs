@@ -66,7 +66,7 @@ async fn check_rows(url: &str) {
         ("SELECT COUNT(*) FROM subject_locks WHERE by_subject = 0", 1),
         ("SELECT COUNT(*) FROM claims", 1),
         ("SELECT COUNT(*) FROM tenants", 1),
-        ("SELECT COUNT(*) FROM bioguard_migrations", 17),
+        ("SELECT COUNT(*) FROM bioguard_migrations", 18),
     ] {
         assert_eq!(count(&pool, sql).await, want, "{sql}");
     }

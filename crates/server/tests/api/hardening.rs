@@ -581,6 +581,25 @@ async fn portal_links_open_once_and_end_with_their_client(h: &Harness) {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
     assert_eq!(portal_page(h, &cookie).await, StatusCode::FORBIDDEN);
+
+    // Behind a proxy that speaks HTTPS, the cookie is marked Secure by the setting.
+    let (_, key) = client_with_id(h, "door").await;
+    let behind_tls = bioguard_server::app(bioguard_server::AppState {
+        secure_cookies: true,
+        ..bioguard_server::AppState::new(h.service.clone())
+    });
+    let url = portal_link(h, &key, "bob").await;
+    let req = axum::http::Request::builder()
+        .uri(url)
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let opened = tower::ServiceExt::oneshot(behind_tls, req)
+        .await
+        .expect("answer");
+    let cookie = opened.headers()[axum::http::header::SET_COOKIE]
+        .to_str()
+        .expect("cookie");
+    assert!(cookie.contains("; Secure"), "{cookie}");
 }
 
 async fn a_history_is_read_a_page_at_a_time(h: &Harness) {
