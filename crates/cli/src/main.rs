@@ -15,6 +15,7 @@ mod progress;
 mod readbench;
 mod receipt;
 mod serve;
+mod spread;
 mod synth;
 
 use std::path::PathBuf;
@@ -95,6 +96,10 @@ enum Command {
         /// Use only lines whose `sample` starts with this.
         #[arg(long, value_name = "PREFIX")]
         sample_prefix: Option<String>,
+        /// Instead: the spread of accuracy over this many keys at each code size, with and
+        /// without centring the embeddings on the population mean (issue 20).
+        #[arg(long, value_name = "N")]
+        keys: Option<usize>,
     },
 }
 
@@ -662,7 +667,13 @@ fn main() -> ExitCode {
             Command::Study {
                 embeddings,
                 sample_prefix,
+                keys: None,
             } => evaluate::study(&embeddings, sample_prefix.as_deref()),
+            Command::Study {
+                embeddings,
+                sample_prefix,
+                keys: Some(keys),
+            } => spread::run(&embeddings, sample_prefix.as_deref(), keys),
             Command::Openapi => {
                 println!("{}", bioguard_server::openapi_json());
                 Ok(())
