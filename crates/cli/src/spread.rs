@@ -92,6 +92,80 @@ fn protect(
         .collect()
 }
 
+/// A structured orthogonal sign transform, measured here beside the Gaussian one (not yet in
+/// the engine): each 256-bit block is three rounds of random sign flips and a normalised
+/// Walsh-Hadamard transform of the embedding, so a block's outputs come from an orthogonal
+/// matrix; the signs of the outputs are the bits. No matrix is stored: the key gives 3 x 256
+/// signs per block (96 bytes for 2048 bits), and a probe costs O(d log d) per block.
+pub(crate) struct HadamardSigns {
+    /// Per block, three rounds of ±1 per coordinate.
+    flips: Vec<[Vec<f32>; 3]>,
+    dim: usize,
+}
+
+impl HadamardSigns {
+    pub(crate) fn new(key: &[u8; 32], bits: CodeBits, dim: usize) -> Option<Self> {
+        if !dim.is_power_of_two() || dim < 64 || !bits.bits().is_multiple_of(dim) {
+            return None;
+        }
+        // A study-only stream from the key (SHA-256 in counter mode).
+        use sha2::Digest;
+        let mut stream = (0u64..).flat_map(|n| {
+            let mut h = sha2::Sha256::new();
+            h.update(key);
+            h.update(b"bioguard/study/hadamard");
+            h.update(n.to_le_bytes());
+            h.finalize().to_vec()
+        });
+        let mut sign = || {
+            let byte = stream.next().unwrap_or(0);
+            (0..8)
+                .map(move |i| if byte >> i & 1 == 1 { 1.0 } else { -1.0 })
+                .collect::<Vec<f32>>()
+        };
+        let mut round = || -> Vec<f32> { (0..dim / 8).flat_map(|_| sign()).collect() };
+        let blocks = bits.bits() / dim;
+        let flips = (0..blocks).map(|_| [round(), round(), round()]).collect();
+        Some(Self { flips, dim })
+    }
+
+    pub(crate) fn protect(&self, x: &[f32]) -> ProtectedCode {
+        let mut words = vec![0u64; self.flips.len() * self.dim / 64];
+        let norm = 1.0 / (self.dim as f32).sqrt();
+        for (b, rounds) in self.flips.iter().enumerate() {
+            let mut v = x.to_vec();
+            for signs in rounds {
+                for (a, s) in v.iter_mut().zip(signs) {
+                    *a *= s * norm;
+                }
+                fwht(&mut v);
+            }
+            for (i, a) in v.iter().enumerate() {
+                if *a >= 0.0 {
+                    let bit = b * self.dim + i;
+                    words[bit / 64] |= 1 << (bit % 64);
+                }
+            }
+        }
+        ProtectedCode::from_words(words)
+    }
+}
+
+/// The Walsh-Hadamard transform in place (length a power of two).
+fn fwht(v: &mut [f32]) {
+    let mut h = 1;
+    while h < v.len() {
+        for i in (0..v.len()).step_by(2 * h) {
+            for j in i..i + h {
+                let (a, b) = (v[j], v[j + h]);
+                v[j] = a + b;
+                v[j + h] = a - b;
+            }
+        }
+        h *= 2;
+    }
+}
+
 /// Runs the study with `keys` keys and prints its table.
 pub fn run(embeddings: &Path, sample_prefix: Option<&str>, keys: usize) -> anyhow::Result<()> {
     if keys < 2 {
@@ -168,14 +242,29 @@ pub fn run(embeddings: &Path, sample_prefix: Option<&str>, keys: usize) -> anyho
         .collect::<Result<_, _>>()?;
     for bits in [512u64, 1024, 2048] {
         let b = CodeBits::new(bits).context("bits")?;
-        for (name, values) in [("sign", &plain_values), ("centred sign", &centred_values)] {
+        for (name, values, structured) in [
+            ("sign", &plain_values, false),
+            ("centred sign", &centred_values, false),
+            ("hadamard", &plain_values, true),
+            ("centred hadamard", &centred_values, true),
+        ] {
             let mut per_key = [Vec::new(), Vec::new(), Vec::new()];
             for key in &keyset {
-                let codes = protect(values, key, b, data.dimension)?;
+                let codes = if structured {
+                    let Some(h) = HadamardSigns::new(key, b, data.dimension) else {
+                        continue;
+                    };
+                    values.iter().map(|v| h.protect(v)).collect()
+                } else {
+                    protect(values, key, b, data.dimension)?
+                };
                 let f = figures(&code_scores(&codes, b, &genuine, &impostor))?;
                 for (slot, v) in per_key.iter_mut().zip(f) {
                     slot.push(v);
                 }
+            }
+            if per_key[0].is_empty() {
+                continue;
             }
             let cell = |v: &Vec<f64>| {
                 let s = spread(v.clone());
@@ -197,6 +286,31 @@ pub fn run(embeddings: &Path, sample_prefix: Option<&str>, keys: usize) -> anyho
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hadamard_transform_is_orthogonal_up_to_its_scale() {
+        let mut v = vec![0f32; 8];
+        v[3] = 1.0;
+        fwht(&mut v);
+        assert!(v.iter().all(|a| a.abs() == 1.0), "{v:?}");
+        // Norm preserved after normalisation, for a random-looking vector.
+        let x: Vec<f32> = (0..256)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+            .collect();
+        let h = HadamardSigns::new(&[1; 32], CodeBits::new(512).expect("bits"), 256)
+            .expect("a power of two");
+        let mut y = x.clone();
+        for r in &h.flips[0] {
+            for (a, s) in y.iter_mut().zip(r) {
+                *a *= s / 16.0;
+            }
+            fwht(&mut y);
+        }
+        let n = |v: &[f32]| v.iter().map(|a| a * a).sum::<f32>().sqrt();
+        assert!((n(&x) - n(&y)).abs() / n(&x) < 1e-4);
+        assert_eq!(h.protect(&x).words().len(), 8);
+        assert!(HadamardSigns::new(&[1; 32], CodeBits::new(512).expect("bits"), 100).is_none());
+    }
 
     #[test]
     fn the_spread_of_a_metric_names_its_worst_key() {
