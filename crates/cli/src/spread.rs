@@ -98,7 +98,7 @@ fn protect(
 /// matrix; the signs of the outputs are the bits. No matrix is stored: the key gives 3 x 256
 /// signs per block (96 bytes for 2048 bits), and a probe costs O(d log d) per block.
 pub(crate) struct HadamardSigns {
-    /// Per block, three rounds of ±1 per coordinate.
+    /// Per block, three rounds of ±1 per coordinate (kept as f32 here; 1 bit each in a key).
     flips: Vec<[Vec<f32>; 3]>,
     dim: usize,
 }
@@ -131,35 +131,39 @@ impl HadamardSigns {
 
     pub(crate) fn protect(&self, x: &[f32]) -> ProtectedCode {
         let mut words = vec![0u64; self.flips.len() * self.dim / 64];
-        let norm = 1.0 / (self.dim as f32).sqrt();
+        // The scale of the three rounds at once (signs do not care about it).
+        let mut v = vec![0f32; self.dim];
         for (b, rounds) in self.flips.iter().enumerate() {
-            let mut v = x.to_vec();
+            v.copy_from_slice(x);
             for signs in rounds {
                 for (a, s) in v.iter_mut().zip(signs) {
-                    *a *= s * norm;
+                    *a *= s;
                 }
                 fwht(&mut v);
             }
-            for (i, a) in v.iter().enumerate() {
-                if *a >= 0.0 {
-                    let bit = b * self.dim + i;
-                    words[bit / 64] |= 1 << (bit % 64);
+            for (w, chunk) in v.chunks_exact(64).enumerate() {
+                let mut word = 0u64;
+                for (i, a) in chunk.iter().enumerate() {
+                    word |= u64::from(*a >= 0.0) << i;
                 }
+                words[(b * self.dim) / 64 + w] = word;
             }
         }
         ProtectedCode::from_words(words)
     }
 }
 
-/// The Walsh-Hadamard transform in place (length a power of two).
+/// The (unnormalised) Walsh-Hadamard transform in place (length a power of two), written as
+/// butterflies over whole halves so that the compiler vectorises each stage.
 fn fwht(v: &mut [f32]) {
     let mut h = 1;
     while h < v.len() {
-        for i in (0..v.len()).step_by(2 * h) {
-            for j in i..i + h {
-                let (a, b) = (v[j], v[j + h]);
-                v[j] = a + b;
-                v[j + h] = a - b;
+        for block in v.chunks_exact_mut(2 * h) {
+            let (lo, hi) = block.split_at_mut(h);
+            for (a, b) in lo.iter_mut().zip(hi.iter_mut()) {
+                let (x, y) = (*a, *b);
+                *a = x + y;
+                *b = x - y;
             }
         }
         h *= 2;
