@@ -265,9 +265,31 @@ random_id!(
     "dec_"
 );
 
+impl DecisionId {
+    /// A decision id whose first 6 bytes are the time in milliseconds (big-endian) and whose
+    /// other 10 are random: ids made later sort later, so indexing them appends to the end of
+    /// a B-tree instead of writing a random page per decision. The time is the decision's,
+    /// which its ledger leaf states anyway; the random part (80 bits) keeps ids unguessable.
+    pub fn from_time(unix_ms: u64, random: [u8; 10]) -> Self {
+        let mut bytes = [0u8; 16];
+        bytes[..6].copy_from_slice(&unix_ms.to_be_bytes()[2..]);
+        bytes[6..].copy_from_slice(&random);
+        Self::from_random(bytes)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decision_ids_made_later_sort_later() {
+        let a = DecisionId::from_time(1_780_000_000_000, [0xff; 10]);
+        let b = DecisionId::from_time(1_780_000_000_001, [0; 10]);
+        assert!(a < b, "{a} {b}");
+        assert_eq!(DecisionId::parse(a.as_str()), Ok(a.clone()));
+        assert!(a.as_str().starts_with("dec_019e"), "{a}");
+    }
 
     #[test]
     fn purpose_ids_are_qualified_by_their_tenant() {

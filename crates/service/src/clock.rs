@@ -44,3 +44,14 @@ pub(crate) fn now() -> Timestamp {
 pub(crate) fn random16() -> Result<[u8; 16], ServiceError> {
     bioguard_crypto::random_array::<16>().map_err(|e| ServiceError::Internal(e.to_string()))
 }
+
+/// A new decision id, ordered by the system clock's milliseconds (see
+/// [`bioguard_core::DecisionId::from_time`]).
+pub(crate) fn new_decision_id() -> Result<bioguard_core::DecisionId, ServiceError> {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let random =
+        bioguard_crypto::random_array::<10>().map_err(|e| ServiceError::Internal(e.to_string()))?;
+    Ok(bioguard_core::DecisionId::from_time(ms, random))
+}

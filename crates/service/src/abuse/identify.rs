@@ -184,7 +184,7 @@ impl Service {
                     used.push(id);
                 }
             }
-            let decision = DecisionId::from_random(random16()?);
+            let decision = crate::clock::new_decision_id()?;
             // The candidates returned, each by a tag of its own (new in this leaf, recognised
             // only with that subject's ledger key); nothing about the gallery's other members.
             let mut leaf = self.leaf("identify", client.actor());

@@ -7,14 +7,11 @@
 //! statement (`VerificationStore::verify_material_for`); the decision's leaf and the
 //! template's use time are buffered into the next group commit.
 
-use bioguard_core::{
-    Decision, DecisionId, Embedding, Operation, Outcome, PurposeId, PurposeName, SubjectRef,
-};
+use bioguard_core::{Decision, Embedding, Operation, Outcome, PurposeId, PurposeName, SubjectRef};
 use bioguard_engine::Kernel;
 
 use crate::abuse::auth::key_tenant;
 use crate::abuse::risk::{Capture, near_miss_band};
-use crate::clock::random16;
 use crate::error::ServiceError;
 use crate::facade::Service;
 use crate::privacy::consent::ConsentChecked;
@@ -105,7 +102,7 @@ impl Service {
         // Scored before this attempt is counted, from the signals that led to it.
         let risk_score = self.score(recent_failures, capture, distance, max_distance);
         let decision = Decision {
-            id: DecisionId::from_random(random16()?),
+            id: crate::clock::new_decision_id()?,
             outcome,
             risk: risk_score,
             step_up: outcome.matched() && risk_score.score > risk.step_up_score,
