@@ -226,28 +226,34 @@ fn ip_key(ip: IpAddr) -> IpAddr {
 /// requirement, and every route it does not document (pages, the document itself), except
 /// `/healthz`, which load balancers poll and which costs nothing.
 fn is_public(method: &axum::http::Method, route: &str) -> bool {
-    use std::collections::HashSet;
+    use std::collections::HashMap;
     use std::sync::OnceLock;
-    static SECURED: OnceLock<HashSet<(String, String)>> = OnceLock::new();
+    // Route template -> the methods that need credentials on it (looked up without allocating:
+    // this runs on every request).
+    static SECURED: OnceLock<HashMap<String, Vec<String>>> = OnceLock::new();
     if route == "/healthz" {
         return false;
     }
     let secured = SECURED.get_or_init(|| {
         let doc: serde_json::Value =
             serde_json::from_str(crate::openapi::openapi_json()).unwrap_or_default();
-        let mut out = HashSet::new();
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
         if let Some(paths) = doc["paths"].as_object() {
             for (path, item) in paths {
                 for (m, op) in item.as_object().into_iter().flatten() {
                     if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
-                        out.insert((m.to_ascii_uppercase(), path.clone()));
+                        out.entry(path.clone())
+                            .or_default()
+                            .push(m.to_ascii_uppercase());
                     }
                 }
             }
         }
         out
     });
-    !secured.contains(&(method.as_str().to_owned(), route.to_owned()))
+    !secured
+        .get(route)
+        .is_some_and(|methods| methods.iter().any(|m| m == method.as_str()))
 }
 
 /// Middleware: the per-address limit on routes that need no credentials, and the body

@@ -74,33 +74,23 @@ impl Service {
     }
 
     /// Refuses a verification while the subject is locked out for this purpose; otherwise
-    /// returns the subject's recent failures (for the risk score). `read`: the shared state
-    /// as the verification's own read returned it, which spares a query.
-    pub(crate) async fn check_lockout(
+    /// returns the subject's recent failures (for the risk score). `shared`: the state of the
+    /// shared tables as the verification's own read returned it (used on PostgreSQL; it costs
+    /// no query of its own).
+    pub(crate) fn check_lockout(
         &self,
         subject: &Pseudonym,
         purpose: &PurposeId,
         policy: &RiskPolicy,
-        read: Option<LockoutState>,
+        shared: LockoutState,
     ) -> Result<u32, ServiceError> {
         if policy.lockout_failures == 0 {
             return Ok(0);
         }
         let now = self.now().unix();
         let window = i64::from(policy.lockout_window_secs);
-        let (left, recent) = if let Some(state) = read.filter(|_| self.shared_limits()) {
-            (state.left(now), state.recent(now, window))
-        } else if self.shared_limits() {
-            let (until, recent) = self
-                .db
-                .limits
-                .lockout_state(
-                    &lockout_key(subject, purpose),
-                    now,
-                    i64::from(policy.lockout_window_secs),
-                )
-                .await?;
-            (until.map(|u| u - now), recent)
+        let (left, recent) = if self.shared_limits() {
+            (shared.left(now), shared.recent(now, window))
         } else {
             let key = (subject.clone(), purpose.clone());
             (

@@ -66,9 +66,8 @@ impl Service {
             &values,
         )
         .await?;
-        let recent_failures = self
-            .check_lockout(&pseudonym, purpose_id, &risk, Some(material.lockout))
-            .await?;
+        let recent_failures =
+            self.check_lockout(&pseudonym, purpose_id, &risk, material.lockout)?;
         self.watch(client, &pseudonym).await?;
         let probe = Embedding::parse(values, purpose.purpose.dimension)?;
         let consent =

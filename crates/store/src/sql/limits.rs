@@ -2,7 +2,7 @@
 //! "theoretical arrival time" per key), a few keep a subject's failures and lockout.
 
 use async_trait::async_trait;
-use sqlx::{Connection, Row};
+use sqlx::Connection;
 
 use crate::error::StoreError;
 use crate::sql::store::SqlStore;
@@ -41,27 +41,6 @@ impl LimitStore for SqlStore {
             .await?
             .unwrap_or(now_us);
         Ok(Err((tat + interval_us - burst_us - now_us).max(1)))
-    }
-
-    async fn lockout_state(
-        &self,
-        key: &str,
-        now: i64,
-        window: i64,
-    ) -> Result<(Option<i64>, u32), StoreError> {
-        let row = sqlx::query(
-            "SELECT (SELECT until FROM lockouts WHERE key = $1 AND until > $2) AS until, \
-             (SELECT COUNT(*) FROM lockout_failures WHERE key = $1 AND at > $3) AS recent",
-        )
-        .bind(key)
-        .bind(now)
-        .bind(now - window)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok((
-            row.try_get::<Option<i64>, _>("until")?,
-            u32::try_from(row.try_get::<i64, _>("recent")?).unwrap_or(u32::MAX),
-        ))
     }
 
     async fn lockout_fail(

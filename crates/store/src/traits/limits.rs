@@ -3,7 +3,7 @@ use async_trait::async_trait;
 use crate::error::StoreError;
 
 /// Limits shared by every node on one database: per-client request rates and per-subject
-/// lockouts. Kept in tables whose contents may be lost in a crash (PostgreSQL `UNLOGGED`): a
+/// lockouts (whose state a verification reads in its own statement, `VerifyMaterial::lockout`). Kept in tables whose contents may be lost in a crash (PostgreSQL `UNLOGGED`): a
 /// limit's state is not a record. The service uses them on PostgreSQL, where several nodes
 /// share a database; on SQLite (one process) it keeps them in memory.
 #[async_trait]
@@ -18,15 +18,6 @@ pub trait LimitStore: Send + Sync {
         interval_us: i64,
         burst_us: i64,
     ) -> Result<Result<(), i64>, StoreError>;
-
-    /// A lockout key's state at `now`: until when it is locked (if it is), and its failures
-    /// since `now - window`.
-    async fn lockout_state(
-        &self,
-        key: &str,
-        now: i64,
-        window: i64,
-    ) -> Result<(Option<i64>, u32), StoreError>;
 
     /// Counts a failure at `now`; when `failures` have happened within `window`, locks the key
     /// until `now + lockout_secs`, forgets the failures and returns `true`.
