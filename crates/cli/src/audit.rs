@@ -348,9 +348,12 @@ async fn bench_appends_in(args: &AppendArgs, db: &bioguard_store::Scratch) -> an
     let store = db.store().await?;
     let purpose = bench_purpose();
     if args.change == "consent" {
-        let key = bioguard_store::SealedKey {
-            kek: "bench".into(),
-            wrapped: vec![0; 60],
+        let key = bioguard_store::ProtectionKey {
+            sealed: bioguard_store::SealedKey {
+                kek: "bench".into(),
+                wrapped: vec![0; 60],
+            },
+            matcher: bioguard_core::Matcher::LEGACY,
         };
         store
             .create_purpose(

@@ -1,6 +1,5 @@
-//! `bioguard calibrate` and `bioguard study protection`: error rates of the raw and protected
-//! forms on labelled embeddings, the threshold for a target false-match rate, and the
-//! protection study (accuracy by code size, unlinkability, reconstruction).
+//! Labelled embeddings and their scores, and `bioguard study protection`: error rates of the
+//! raw and protected forms (accuracy by code size, unlinkability, reconstruction).
 //!
 //! Input is JSON lines as in `../shared/data/`: a label in `subject` (or `identity`; lines
 //! whose label is null are skipped and counted), an optional `sample` name, and `embedding`.
@@ -10,10 +9,11 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use bioguard_core::{Dimension, Embedding};
-use bioguard_engine::eval::{Eer, Rates, Scores, unlinkability};
+use bioguard_core::{Dimension, Embedding, Matcher, Transform};
+use bioguard_engine::eval::{Scores, unlinkability};
 use bioguard_engine::{
-    CodeBits, IndexOfMax, Kernel, ProtectedCode, SignProjection, cosine_similarity,
+    CodeBits, HadamardSigns, IndexOfMax, Kernel, ProtectedCode, Protector, SignProjection,
+    cosine_similarity,
 };
 use sha2::{Digest, Sha256};
 
@@ -209,18 +209,32 @@ pub fn protect_all(
     key: &[u8; 32],
     bits: CodeBits,
 ) -> anyhow::Result<Vec<ProtectedCode>> {
-    let p = SignProjection::new(key, bits, data.dimension);
+    protect_all_with(data, key, bits, Transform::GaussianSign)
+}
+
+/// Protects every embedding (not centred) with `transform` under `key`.
+pub fn protect_all_with(
+    data: &Dataset,
+    key: &[u8; 32],
+    bits: CodeBits,
+    transform: Transform,
+) -> anyhow::Result<Vec<ProtectedCode>> {
+    let matcher = Matcher {
+        transform,
+        centre: None,
+    };
+    let p = Protector::new(key, bits, data.dimension, &matcher).context("dimension")?;
     data.items
         .iter()
         .map(|i| p.protect(&checked(&i.embedding)?).context("dimension"))
         .collect()
 }
 
-fn pct(x: f64) -> String {
+pub(crate) fn pct(x: f64) -> String {
     format!("{:.2}%", 100.0 * x)
 }
 
-fn describe(data: &Dataset, protocol: Protocol, genuine: usize, impostor: usize) {
+pub(crate) fn describe(data: &Dataset, protocol: Protocol, genuine: usize, impostor: usize) {
     println!(
         "{} embeddings of {} subjects from {} (dimension {}, sha256 {}…)",
         data.items.len(),
@@ -244,117 +258,8 @@ fn describe(data: &Dataset, protocol: Protocol, genuine: usize, impostor: usize)
     );
 }
 
-fn random_key() -> anyhow::Result<[u8; 32]> {
+pub(crate) fn random_key() -> anyhow::Result<[u8; 32]> {
     Ok(bioguard_crypto::random_array::<32>()?)
-}
-
-/// Options of `bioguard calibrate`.
-#[derive(clap::Args)]
-pub struct CalibrateArgs {
-    /// JSON lines with `subject` (or `identity`) and `embedding`, as in ../shared/data.
-    #[arg(long, value_name = "FILE")]
-    pub embeddings: PathBuf,
-    /// The false-match rate the threshold must not exceed.
-    #[arg(long, default_value_t = 1e-3)]
-    pub target_fmr: f64,
-    /// Protected code length in bits (multiple of 256, 512 to 4096).
-    #[arg(long, default_value_t = 2048)]
-    pub bits: u64,
-    /// Which comparisons to score.
-    #[arg(long, value_enum, default_value = "all-pairs")]
-    pub protocol: Protocol,
-    /// Use only lines whose `sample` starts with this (e.g. `phrase/`).
-    #[arg(long, value_name = "PREFIX")]
-    pub sample_prefix: Option<String>,
-    /// Also write the calibration record as JSON, for a purpose's `calibration` field.
-    #[arg(long, value_name = "FILE")]
-    pub json: Option<PathBuf>,
-}
-
-pub fn calibrate(a: CalibrateArgs) -> anyhow::Result<()> {
-    if !(a.target_fmr > 0.0 && a.target_fmr < 1.0) {
-        bail!("--target-fmr must be between 0 and 1 (for example 1e-3)");
-    }
-    let bits = CodeBits::new(a.bits).with_context(|| {
-        format!(
-            "--bits must be a multiple of 256 from {} to {}",
-            CodeBits::MIN,
-            CodeBits::MAX
-        )
-    })?;
-    let data = load(&a.embeddings, a.sample_prefix.as_deref())?;
-    let (genuine, impostor) = pairs(&data, a.protocol);
-    if genuine.is_empty() || impostor.is_empty() {
-        bail!("the file needs at least two samples of one subject and two subjects");
-    }
-    describe(&data, a.protocol, genuine.len(), impostor.len());
-    let min_impostors = (10.0 / a.target_fmr).ceil() as usize;
-    if impostor.len() < min_impostors {
-        println!(
-            "warning: {} impostor comparisons are too few to estimate FMR {} well \
-             (at least {min_impostors} recommended)",
-            impostor.len(),
-            a.target_fmr
-        );
-    }
-    let raw = raw_scores(&data, &genuine, &impostor);
-    let codes = protect_all(&data, &random_key()?, bits)?;
-    let protected = code_scores(&codes, bits, &genuine, &impostor);
-    let row = |name: &str, s: &Scores| -> anyhow::Result<(Eer, Rates)> {
-        let eer = s.eer().context("no scores")?;
-        let at = s
-            .threshold_for_fmr(a.target_fmr)
-            .context("no impostor scores")?;
-        println!(
-            "{name:<22} EER {:>7}   at FMR <= {}: threshold {:.4}, FMR {}, FNMR {}",
-            pct(eer.value),
-            a.target_fmr,
-            at.threshold,
-            pct(at.fmr),
-            pct(at.fnmr)
-        );
-        Ok((eer, at))
-    };
-    println!();
-    let (raw_eer, raw_at) = row("raw cosine", &raw)?;
-    let (prot_eer, prot_at) = row(&format!("protected {}-bit", bits.bits()), &protected)?;
-    let max_d = bits.max_distance(prot_at.threshold);
-    println!(
-        "\nthreshold for the purpose: {:.6} (cosine similarity; the engine matches {}-bit codes \
-         within {max_d} bits)",
-        prot_at.threshold,
-        bits.bits()
-    );
-    if let Some(out) = &a.json {
-        let record = serde_json::json!({
-            "source": data.path.file_name().map(|n| n.to_string_lossy().into_owned()),
-            "source_sha256": data.sha256,
-            "embeddings": data.items.len(),
-            "subjects": data.subjects(),
-            "protocol": match a.protocol { Protocol::AllPairs => "all-pairs", Protocol::EnrolFirst => "enrol-first" },
-            "sample_prefix": a.sample_prefix,
-            "genuine_comparisons": genuine.len(),
-            "impostor_comparisons": impostor.len(),
-            "code_bits": bits.bits(),
-            "target_fmr": a.target_fmr,
-            "threshold": prot_at.threshold,
-            "fmr": prot_at.fmr,
-            "fnmr": prot_at.fnmr,
-            "eer_protected": prot_eer.value,
-            "eer_raw": raw_eer.value,
-            "raw_threshold": raw_at.threshold,
-            "calibrated_at": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        });
-        std::fs::write(out, serde_json::to_string_pretty(&record)? + "\n")
-            .with_context(|| format!("cannot write {}", out.display()))?;
-        println!(
-            "calibration record written to {} (send it as the purpose's `calibration`, with \
-             `threshold` {:.6})",
-            out.display(),
-            prot_at.threshold
-        );
-    }
-    Ok(())
 }
 
 /// Keys per measurement in the study: figures are means (and worst cases) over this many
@@ -455,55 +360,60 @@ pub fn study(embeddings: &Path, sample_prefix: Option<&str>) -> anyhow::Result<(
             .wrapping_add(1442695040888963407);
         permuted.swap(i, (state >> 33) as usize % (i + 1));
     }
-    let (mut cross, mut floor, mut same_key) = (Vec::new(), Vec::new(), Vec::new());
-    for pair in keys.chunks_exact(2) {
-        let ca = protect_all(&everything, &pair[0], b)?;
-        let cb = protect_all(&everything, &pair[1], b)?;
-        let mut sets: [(Vec<f64>, Vec<f64>); 3] = Default::default();
-        for i in 0..n {
-            for j in 0..n {
-                let x = b.cosine_equivalent(k.distance(ca[i].words(), cb[j].words()));
-                let slot = |same: bool, s: &mut (Vec<f64>, Vec<f64>), v: f64| {
-                    if same { s.0.push(v) } else { s.1.push(v) }
-                };
-                slot(labels[i] == labels[j], &mut sets[0], x);
-                slot(permuted[i] == permuted[j], &mut sets[1], x);
-                if i != j {
-                    let y = b.cosine_equivalent(k.distance(ca[i].words(), ca[j].words()));
-                    slot(labels[i] == labels[j], &mut sets[2], y);
+    for (name, transform) in [
+        ("sign projection", Transform::GaussianSign),
+        ("structured (hadamard)", Transform::HadamardSign),
+    ] {
+        let (mut cross, mut floor, mut same_key) = (Vec::new(), Vec::new(), Vec::new());
+        for pair in keys.chunks_exact(2) {
+            let ca = protect_all_with(&everything, &pair[0], b, transform)?;
+            let cb = protect_all_with(&everything, &pair[1], b, transform)?;
+            let mut sets: [(Vec<f64>, Vec<f64>); 3] = Default::default();
+            for i in 0..n {
+                for j in 0..n {
+                    let x = b.cosine_equivalent(k.distance(ca[i].words(), cb[j].words()));
+                    let slot = |same: bool, s: &mut (Vec<f64>, Vec<f64>), v: f64| {
+                        if same { s.0.push(v) } else { s.1.push(v) }
+                    };
+                    slot(labels[i] == labels[j], &mut sets[0], x);
+                    slot(permuted[i] == permuted[j], &mut sets[1], x);
+                    if i != j {
+                        let y = b.cosine_equivalent(k.distance(ca[i].words(), ca[j].words()));
+                        slot(labels[i] == labels[j], &mut sets[2], y);
+                    }
                 }
             }
+            cross.push(unlinkability(&sets[0].0, &sets[0].1).unwrap_or(f64::NAN));
+            floor.push(unlinkability(&sets[1].0, &sets[1].1).unwrap_or(f64::NAN));
+            same_key.push(unlinkability(&sets[2].0, &sets[2].1).unwrap_or(f64::NAN));
+            if cross.len() == 1 {
+                println!(
+                    "{} embeddings of {} subjects; per key pair {} mated and {} non-mated comparisons",
+                    n,
+                    everything.subjects(),
+                    sets[0].0.len(),
+                    sets[0].1.len()
+                );
+            }
         }
-        cross.push(unlinkability(&sets[0].0, &sets[0].1).unwrap_or(f64::NAN));
-        floor.push(unlinkability(&sets[1].0, &sets[1].1).unwrap_or(f64::NAN));
-        same_key.push(unlinkability(&sets[2].0, &sets[2].1).unwrap_or(f64::NAN));
-        if cross.len() == 1 {
-            println!(
-                "{} embeddings of {} subjects; per key pair {} mated and {} non-mated comparisons",
-                n,
-                everything.subjects(),
-                sets[0].0.len(),
-                sets[0].1.len()
-            );
-        }
-    }
-    let max = |v: &[f64]| v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    println!(
-        "sign projection 2048 bits, codes of the same embeddings under two keys (two purposes, \
+        let max = |v: &[f64]| v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        println!(
+            "{name} 2048 bits, codes of the same embeddings under two keys (two purposes, \
          or one purpose before and after rotation): mean {:.4}, worst {:.4} over {} key pairs",
-        mean(&cross),
-        max(&cross),
-        cross.len()
-    );
-    println!(
-        "estimator floor (subjects relabelled at random, same group sizes): mean {:.4}, worst {:.4}",
-        mean(&floor),
-        max(&floor)
-    );
-    println!(
-        "for reference, two templates of one subject under the same key: mean {:.4}",
-        mean(&same_key)
-    );
+            mean(&cross),
+            max(&cross),
+            cross.len()
+        );
+        println!(
+            "  estimator floor (subjects relabelled at random, same group sizes): mean {:.4}, worst {:.4}",
+            mean(&floor),
+            max(&floor)
+        );
+        println!(
+            "  for reference, two templates of one subject under the same key: mean {:.4}",
+            mean(&same_key)
+        );
+    }
 
     println!("\n3. Reconstruction: cosine of an attacker's estimate to the original embedding");
     let ca = protect_all(&data, &key_a, b)?;
@@ -547,6 +457,30 @@ pub fn study(embeddings: &Path, sample_prefix: Option<&str>) -> anyhow::Result<(
     );
     println!(
         "attacker holds the code only (guesses a key): mean cosine {:.3}",
+        mean(&without_key)
+    );
+    let h = HadamardSigns::new(&key_a, b, data.dimension);
+    let h_wrong = HadamardSigns::new(&key_b, b, data.dimension);
+    let (mut with_key, mut without_key, mut accepted) = (Vec::new(), Vec::new(), 0usize);
+    for item in &data.items {
+        let code = h.protect_values(&item.embedding).context("dimension")?;
+        let c = cosine_similarity(&h.reconstruct(&code), &item.embedding);
+        if c >= raw_t {
+            accepted += 1;
+        }
+        with_key.push(c);
+        without_key.push(cosine_similarity(
+            &h_wrong.reconstruct(&code),
+            &item.embedding,
+        ));
+    }
+    println!(
+        "structured (hadamard) 2048 bits, attacker holds the code and the key: mean cosine \
+         {:.3}; {accepted} of {} reconstructions pass raw verification at {:.3}; code only \
+         (guesses a key): mean cosine {:.3}",
+        mean(&with_key),
+        with_key.len(),
+        raw_t,
         mean(&without_key)
     );
     let iom = IndexOfMax::new(&key_a, 256, 8, data.dimension).context("iom")?;

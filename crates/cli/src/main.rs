@@ -2,6 +2,7 @@
 
 mod audit;
 mod bench;
+mod calibrate;
 mod config;
 mod demo;
 mod evaluate;
@@ -80,7 +81,7 @@ enum Command {
     Openapi,
     /// Error rates of the raw and protected forms on labelled embeddings, and the match
     /// threshold for a target false-match rate.
-    Calibrate(evaluate::CalibrateArgs),
+    Calibrate(calibrate::CalibrateArgs),
     /// The audit ledger's tools.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -610,7 +611,7 @@ fn main() -> ExitCode {
                 load_config(args).and_then(|cfg| runtime()?.block_on(serve::sweep(cfg)))
             }
             Command::Demo => demo::run(),
-            Command::Calibrate(args) => evaluate::calibrate(args),
+            Command::Calibrate(args) => calibrate::calibrate(args),
             Command::Audit(AuditCommand::Vectors { sizes }) => audit::vectors(sizes),
             Command::Audit(AuditCommand::Export { server, out }) => audit::export(&server, &out),
             Command::Audit(AuditCommand::Verify {

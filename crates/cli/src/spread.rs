@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use bioguard_core::{CodeBits, Dimension, Embedding};
+use bioguard_core::{CodeBits, Matcher, Transform};
 use bioguard_engine::eval::Scores;
-use bioguard_engine::{ProtectedCode, SignProjection, cosine_similarity};
+use bioguard_engine::{ProtectedCode, Protector, cosine_similarity};
 
 use crate::evaluate::{Dataset, Protocol, code_scores, load, pairs};
 
@@ -51,7 +51,7 @@ fn pct(x: f64) -> String {
 }
 
 /// Each item's embedding centred on the mean of the other fold's items.
-fn centred(data: &Dataset, fold: &[usize]) -> Vec<Vec<f32>> {
+pub(crate) fn centred(data: &Dataset, fold: &[usize]) -> Vec<Vec<f32>> {
     let d = data.dimension;
     let mut sums = [vec![0f64; d], vec![0f64; d]];
     let mut counts = [0usize; 2];
@@ -75,108 +75,28 @@ fn centred(data: &Dataset, fold: &[usize]) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// The codes of already centred (or plain) values under `key` with `transform`.
 fn protect(
     values: &[Vec<f32>],
     key: &[u8; 32],
     bits: CodeBits,
     dim: usize,
+    transform: Transform,
 ) -> anyhow::Result<Vec<ProtectedCode>> {
-    let p = SignProjection::new(key, bits, dim);
-    let d = Dimension::new(dim as u64)?;
+    let matcher = Matcher {
+        transform,
+        centre: None,
+    };
+    let p = Protector::new(key, bits, dim, &matcher).context("dimension")?;
     values
         .iter()
-        .map(|v| {
-            let e = Embedding::parse(v.clone(), d)?;
-            p.protect(&e).context("dimension")
-        })
+        .map(|v| p.protect_values(v).context("dimension"))
         .collect()
 }
 
-/// A structured orthogonal sign transform, measured here beside the Gaussian one (not yet in
-/// the engine): each 256-bit block is three rounds of random sign flips and a normalised
-/// Walsh-Hadamard transform of the embedding, so a block's outputs come from an orthogonal
-/// matrix; the signs of the outputs are the bits. No matrix is stored: the key gives 3 x 256
-/// signs per block (96 bytes for 2048 bits), and a probe costs O(d log d) per block.
-pub(crate) struct HadamardSigns {
-    /// Per block, three rounds of ±1 per coordinate (kept as f32 here; 1 bit each in a key).
-    flips: Vec<[Vec<f32>; 3]>,
-    dim: usize,
-}
-
-impl HadamardSigns {
-    pub(crate) fn new(key: &[u8; 32], bits: CodeBits, dim: usize) -> Option<Self> {
-        if !dim.is_power_of_two() || dim < 64 || !bits.bits().is_multiple_of(dim) {
-            return None;
-        }
-        // A study-only stream from the key (SHA-256 in counter mode).
-        use sha2::Digest;
-        let mut stream = (0u64..).flat_map(|n| {
-            let mut h = sha2::Sha256::new();
-            h.update(key);
-            h.update(b"bioguard/study/hadamard");
-            h.update(n.to_le_bytes());
-            h.finalize().to_vec()
-        });
-        let mut sign = || {
-            let byte = stream.next().unwrap_or(0);
-            (0..8)
-                .map(move |i| if byte >> i & 1 == 1 { 1.0 } else { -1.0 })
-                .collect::<Vec<f32>>()
-        };
-        let mut round = || -> Vec<f32> { (0..dim / 8).flat_map(|_| sign()).collect() };
-        let blocks = bits.bits() / dim;
-        let flips = (0..blocks).map(|_| [round(), round(), round()]).collect();
-        Some(Self { flips, dim })
-    }
-
-    pub(crate) fn protect(&self, x: &[f32]) -> ProtectedCode {
-        let mut words = vec![0u64; self.flips.len() * self.dim / 64];
-        // The scale of the three rounds at once (signs do not care about it).
-        let mut v = vec![0f32; self.dim];
-        for (b, rounds) in self.flips.iter().enumerate() {
-            v.copy_from_slice(x);
-            for signs in rounds {
-                for (a, s) in v.iter_mut().zip(signs) {
-                    *a *= s;
-                }
-                fwht(&mut v);
-            }
-            for (w, chunk) in v.chunks_exact(64).enumerate() {
-                let mut word = 0u64;
-                for (i, a) in chunk.iter().enumerate() {
-                    word |= u64::from(*a >= 0.0) << i;
-                }
-                words[(b * self.dim) / 64 + w] = word;
-            }
-        }
-        ProtectedCode::from_words(words)
-    }
-}
-
-/// The (unnormalised) Walsh-Hadamard transform in place (length a power of two), written as
-/// butterflies over whole halves so that the compiler vectorises each stage.
-fn fwht(v: &mut [f32]) {
-    let mut h = 1;
-    while h < v.len() {
-        for block in v.chunks_exact_mut(2 * h) {
-            let (lo, hi) = block.split_at_mut(h);
-            for (a, b) in lo.iter_mut().zip(hi.iter_mut()) {
-                let (x, y) = (*a, *b);
-                *a = x + y;
-                *b = x - y;
-            }
-        }
-        h *= 2;
-    }
-}
-
-/// Runs the study with `keys` keys and prints its table.
-pub fn run(embeddings: &Path, sample_prefix: Option<&str>, keys: usize) -> anyhow::Result<()> {
-    if keys < 2 {
-        bail!("--keys must be at least 2 (the point is the spread between keys)");
-    }
-    let data = load(embeddings, sample_prefix)?;
-    // Two folds of subjects, alternating in sorted order.
+/// Two folds of subjects, alternating in sorted label order: each item's fold, and the number
+/// of subjects.
+pub(crate) fn folds(data: &Dataset) -> (Vec<usize>, usize) {
     let mut labels: Vec<&str> = data.items.iter().map(|i| i.label.as_str()).collect();
     labels.sort_unstable();
     labels.dedup();
@@ -185,11 +105,21 @@ pub fn run(embeddings: &Path, sample_prefix: Option<&str>, keys: usize) -> anyho
         .enumerate()
         .map(|(i, l)| (*l, i % 2))
         .collect();
-    let fold: Vec<usize> = data
+    let fold = data
         .items
         .iter()
         .map(|i| fold_of[i.label.as_str()])
         .collect();
+    (fold, labels.len())
+}
+
+/// Runs the study with `keys` keys and prints its table.
+pub fn run(embeddings: &Path, sample_prefix: Option<&str>, keys: usize) -> anyhow::Result<()> {
+    if keys < 2 {
+        bail!("--keys must be at least 2 (the point is the spread between keys)");
+    }
+    let data = load(embeddings, sample_prefix)?;
+    let (fold, subjects) = folds(&data);
     let (genuine, impostor) = pairs(&data, Protocol::AllPairs);
     let inside = |p: &[(usize, usize)]| -> Vec<(usize, usize)> {
         p.iter()
@@ -202,7 +132,7 @@ pub fn run(embeddings: &Path, sample_prefix: Option<&str>, keys: usize) -> anyho
         "{} embeddings of {} subjects from {} (sha256 {}…); two folds of subjects, all pairs \
          inside a fold: {} genuine, {} impostor comparisons; {keys} keys per row",
         data.items.len(),
-        labels.len(),
+        subjects,
         data.path.display(),
         &data.sha256[..12],
         genuine.len(),
@@ -246,29 +176,19 @@ pub fn run(embeddings: &Path, sample_prefix: Option<&str>, keys: usize) -> anyho
         .collect::<Result<_, _>>()?;
     for bits in [512u64, 1024, 2048] {
         let b = CodeBits::new(bits).context("bits")?;
-        for (name, values, structured) in [
-            ("sign", &plain_values, false),
-            ("centred sign", &centred_values, false),
-            ("hadamard", &plain_values, true),
-            ("centred hadamard", &centred_values, true),
+        for (name, values, transform) in [
+            ("sign", &plain_values, Transform::GaussianSign),
+            ("centred sign", &centred_values, Transform::GaussianSign),
+            ("hadamard", &plain_values, Transform::HadamardSign),
+            ("centred hadamard", &centred_values, Transform::HadamardSign),
         ] {
             let mut per_key = [Vec::new(), Vec::new(), Vec::new()];
             for key in &keyset {
-                let codes = if structured {
-                    let Some(h) = HadamardSigns::new(key, b, data.dimension) else {
-                        continue;
-                    };
-                    values.iter().map(|v| h.protect(v)).collect()
-                } else {
-                    protect(values, key, b, data.dimension)?
-                };
+                let codes = protect(values, key, b, data.dimension, transform)?;
                 let f = figures(&code_scores(&codes, b, &genuine, &impostor))?;
                 for (slot, v) in per_key.iter_mut().zip(f) {
                     slot.push(v);
                 }
-            }
-            if per_key[0].is_empty() {
-                continue;
             }
             let cell = |v: &Vec<f64>| {
                 let s = spread(v.clone());
@@ -290,31 +210,6 @@ pub fn run(embeddings: &Path, sample_prefix: Option<&str>, keys: usize) -> anyho
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_hadamard_transform_is_orthogonal_up_to_its_scale() {
-        let mut v = vec![0f32; 8];
-        v[3] = 1.0;
-        fwht(&mut v);
-        assert!(v.iter().all(|a| a.abs() == 1.0), "{v:?}");
-        // Norm preserved after normalisation, for a random-looking vector.
-        let x: Vec<f32> = (0..256)
-            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
-            .collect();
-        let h = HadamardSigns::new(&[1; 32], CodeBits::new(512).expect("bits"), 256)
-            .expect("a power of two");
-        let mut y = x.clone();
-        for r in &h.flips[0] {
-            for (a, s) in y.iter_mut().zip(r) {
-                *a *= s / 16.0;
-            }
-            fwht(&mut y);
-        }
-        let n = |v: &[f32]| v.iter().map(|a| a * a).sum::<f32>().sqrt();
-        assert!((n(&x) - n(&y)).abs() / n(&x) < 1e-4);
-        assert_eq!(h.protect(&x).words().len(), 8);
-        assert!(HadamardSigns::new(&[1; 32], CodeBits::new(512).expect("bits"), 100).is_none());
-    }
 
     #[test]
     fn the_spread_of_a_metric_names_its_worst_key() {

@@ -19,6 +19,7 @@ mod governance;
 mod ids;
 mod incident;
 mod ledger;
+mod matcher;
 mod notice;
 mod purpose;
 mod purpose_spec;
@@ -55,10 +56,11 @@ pub use incident::{
     NotificationState, Opener,
 };
 pub use ledger::{Balance, KekUsage, KeptCheckpoint, LedgerEntry};
+pub use matcher::{Centre, MIN_CENTRE_SUBJECTS, Matcher, Transform};
 pub use notice::{Notice, NoticeDraft, NoticeFloor};
 pub use purpose::{
-    CodeBits, DEFAULT_THRESHOLD, Description, FairnessPolicy, MAX_GALLERY_SIZE, Operation, Purpose,
-    PurposeRecord, Retention, RiskPolicy, Threshold,
+    CodeBits, DEFAULT_THRESHOLD, Description, FairnessPolicy, MAX_GALLERY_SIZE, MatcherSummary,
+    Operation, Purpose, PurposeRecord, Retention, RiskPolicy, Threshold,
 };
 pub use purpose_spec::{
     FairnessPolicySpec, JsonText, MAX_CALIBRATION_BYTES, NoticeSpec, PurposeDefinition,

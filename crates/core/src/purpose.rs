@@ -468,6 +468,20 @@ pub struct PurposeRecord {
     pub protection_version: u32,
     /// How the live matcher configuration passed the fairness gate.
     pub fairness: crate::FairnessState,
+    /// How codes are made under the current key, when read with the purpose (the hot path
+    /// reads the key's matcher with the key instead).
+    pub matcher: Option<MatcherSummary>,
+}
+
+/// What a purpose's current protection key matches with, as published: the transform, and
+/// whether a centre is subtracted first (and so what the threshold's cosine is taken
+/// between).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MatcherSummary {
+    /// The keyed transform.
+    pub transform: crate::Transform,
+    /// Whether embeddings are centred on the calibration's mean first.
+    pub centred: bool,
 }
 
 #[cfg(test)]

@@ -11,12 +11,13 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    CodeBits, Description, Dimension, FairnessPolicy, MAX_GALLERY_SIZE, NoticeDraft, Operation,
-    Purpose, PurposeId, PurposeName, Retention, RiskPolicy, TenantId, Threshold, ValidationError,
+    Centre, CodeBits, Description, Dimension, FairnessPolicy, MAX_GALLERY_SIZE, NoticeDraft,
+    Operation, Purpose, PurposeId, PurposeName, Retention, RiskPolicy, TenantId, Threshold,
+    ValidationError,
 };
 
 /// The longest calibration record accepted, in bytes of JSON.
-pub const MAX_CALIBRATION_BYTES: usize = 8192;
+pub const MAX_CALIBRATION_BYTES: usize = 65_536;
 
 /// A JSON document sent as part of a request (a calibration record, a fairness report), kept
 /// as its compact text: what is stored, hashed and parsed further is exactly this text.
@@ -239,7 +240,9 @@ pub struct PurposeSpec {
     pub operations: Vec<String>,
     /// The embedding dimension.
     pub dimension: u64,
-    /// Match threshold as cosine similarity (default 0.80).
+    /// Match threshold as cosine similarity, between the embeddings as the matcher compares them
+    /// (centred on the calibration's mean when the calibration has one). Default 0.80, or the
+    /// calibration record's `threshold` when it has a centre.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
     /// The retention rule.
@@ -282,6 +285,51 @@ impl PurposeSpec {
             .iter()
             .map(|s| s.parse())
             .collect::<Result<BTreeSet<Operation>, _>>()?;
+        let dimension = Dimension::new(self.dimension)?;
+        let calibration = match self.calibration {
+            None => None,
+            Some(v) if v.is_object() => {
+                let text = v.into_string();
+                if text.len() > MAX_CALIBRATION_BYTES {
+                    return Err(ValidationError::new(
+                        "calibration",
+                        format!("at most {MAX_CALIBRATION_BYTES} bytes of JSON"),
+                    ));
+                }
+                Some(text)
+            }
+            Some(_) => {
+                return Err(ValidationError::new(
+                    "calibration",
+                    "a JSON object, as written by `bioguard calibrate --json`",
+                ));
+            }
+        };
+        // A calibration with a centre makes a centred matcher, whose threshold is a cosine
+        // between centred embeddings: the default (a raw cosine) would mean something else, so
+        // the threshold comes from the request or from the record.
+        let record: Option<serde_json::Value> = calibration
+            .as_deref()
+            .map(|t| serde_json::from_str(t).unwrap_or_default());
+        let centred = match &record {
+            Some(r) => Centre::from_calibration(r, dimension)?.is_some(),
+            None => false,
+        };
+        let threshold = match (self.threshold, &record) {
+            (Some(t), _) => Threshold::new(t)?,
+            (None, Some(r)) if centred => r
+                .get("threshold")
+                .and_then(serde_json::Value::as_f64)
+                .ok_or_else(|| {
+                    ValidationError::new(
+                        "threshold",
+                        "required with a centred calibration (its record's `threshold`, a \
+                         cosine between centred embeddings)",
+                    )
+                })
+                .and_then(Threshold::new)?,
+            (None, _) => Threshold::default(),
+        };
         let purpose = Purpose {
             id: match &self.tenant {
                 None => PurposeId::parse(&self.id),
@@ -291,12 +339,8 @@ impl PurposeSpec {
             .map_err(|e| ValidationError::new("id", e.rule()))?,
             description: Description::parse(&self.description)?,
             operations,
-            dimension: Dimension::new(self.dimension)?,
-            threshold: self
-                .threshold
-                .map(Threshold::new)
-                .transpose()?
-                .unwrap_or_default(),
+            dimension,
+            threshold,
             retention: Retention::new(
                 self.retention.max_days_since_enrolment,
                 self.retention.max_days_since_last_use,
@@ -318,25 +362,7 @@ impl PurposeSpec {
                     })
                 })
                 .transpose()?,
-            calibration: match self.calibration {
-                None => None,
-                Some(v) if v.is_object() => {
-                    let text = v.into_string();
-                    if text.len() > MAX_CALIBRATION_BYTES {
-                        return Err(ValidationError::new(
-                            "calibration",
-                            format!("at most {MAX_CALIBRATION_BYTES} bytes of JSON"),
-                        ));
-                    }
-                    Some(text)
-                }
-                Some(_) => {
-                    return Err(ValidationError::new(
-                        "calibration",
-                        "a JSON object, as written by `bioguard calibrate --json`",
-                    ));
-                }
-            },
+            calibration,
             risk: self.risk.as_ref().map(RiskSpec::policy).unwrap_or_default(),
             fairness: self
                 .fairness_policy
@@ -432,5 +458,36 @@ mod tests {
             change(&mut s);
             assert_eq!(s.parse().map_err(|e| e.field()), Err(field));
         }
+    }
+
+    #[test]
+    fn a_centred_calibration_brings_its_threshold_and_is_checked() {
+        let centred = |subjects: u64, values: usize| {
+            let mut s = spec();
+            s.calibration = JsonText::parse(
+                &serde_json::json!({"threshold": 0.31, "centre": {
+                    "subjects": subjects, "values": vec![0.1; values]}})
+                .to_string(),
+            )
+            .ok();
+            s
+        };
+        // No threshold in the request: the record's, not the raw-cosine default.
+        let p = centred(21, 8).parse().expect("valid").purpose;
+        assert_eq!(p.threshold.get(), 0.31);
+        // A threshold in the request wins.
+        let mut s = centred(21, 8);
+        s.threshold = Some(0.4);
+        assert_eq!(s.parse().expect("valid").purpose.threshold.get(), 0.4);
+        // Too few subjects, or a centre of another dimension, are refused by name.
+        let few = centred(5, 8).parse().map_err(|e| e.field());
+        assert_eq!(few, Err("calibration.centre.subjects"));
+        let short = centred(21, 7).parse().map_err(|e| e.field());
+        assert_eq!(short, Err("calibration.centre.values"));
+        // A calibration without a centre keeps the default.
+        assert_eq!(
+            spec().parse().expect("valid").purpose.threshold.get(),
+            crate::DEFAULT_THRESHOLD
+        );
     }
 }

@@ -148,6 +148,125 @@ pub(crate) fn project_signs(grouped: &[f32], dim: usize, x: &[f32], words: &mut 
     project_signs_portable(grouped, dim, x, words);
 }
 
+/// For each byte, the IEEE sign-bit masks of its eight bits (bit i set: value i negated).
+static SIGN_MASKS: [[u32; 8]; 256] = sign_masks();
+
+const fn sign_masks() -> [[u32; 8]; 256] {
+    let mut t = [[0u32; 8]; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut i = 0;
+        while i < 8 {
+            if (b >> i) & 1 == 1 {
+                t[b][i] = 1 << 31;
+            }
+            i += 1;
+        }
+        b += 1;
+    }
+    t
+}
+
+/// Flips the sign of value i where bit i of `signs` is set: an xor of the IEEE sign bit (no
+/// multiply rounds anything), eight values at a time from a byte's masks, so the compiler
+/// makes each group one vector xor.
+#[inline(always)]
+fn flip(v: &mut [f32], signs: &[u64]) {
+    for (chunk, w) in v.chunks_exact_mut(64).zip(signs) {
+        for (k, eight) in chunk.chunks_exact_mut(8).enumerate() {
+            let masks = &SIGN_MASKS[((w >> (8 * k)) & 0xff) as usize];
+            for (a, m) in eight.iter_mut().zip(masks) {
+                *a = f32::from_bits(a.to_bits() ^ m);
+            }
+        }
+    }
+}
+
+/// The (unnormalised) Walsh-Hadamard transform in place (length a power of two, at least
+/// 8): the first three stages eight values at a time, then butterflies over whole halves, so
+/// that the compiler vectorises every stage. Adds and subtracts only, in a fixed order: the
+/// result is the same bit for bit whatever instructions run it. The scale does not change a
+/// sign.
+#[inline(always)]
+fn fwht(v: &mut [f32]) {
+    for c in v.chunks_exact_mut(8) {
+        let b = [
+            c[0] + c[1],
+            c[0] - c[1],
+            c[2] + c[3],
+            c[2] - c[3],
+            c[4] + c[5],
+            c[4] - c[5],
+            c[6] + c[7],
+            c[6] - c[7],
+        ];
+        let d = [
+            b[0] + b[2],
+            b[1] + b[3],
+            b[0] - b[2],
+            b[1] - b[3],
+            b[4] + b[6],
+            b[5] + b[7],
+            b[4] - b[6],
+            b[5] - b[7],
+        ];
+        for i in 0..4 {
+            c[i] = d[i] + d[i + 4];
+            c[i + 4] = d[i] - d[i + 4];
+        }
+    }
+    let mut h = 8;
+    while h < v.len() {
+        for block in v.chunks_exact_mut(2 * h) {
+            let (lo, hi) = block.split_at_mut(h);
+            for (a, b) in lo.iter_mut().zip(hi.iter_mut()) {
+                let (x, y) = (*a, *b);
+                *a = x + y;
+                *b = x - y;
+            }
+        }
+        h *= 2;
+    }
+}
+
+/// Rounds of sign flips and Walsh-Hadamard transforms over `v` (the structured transform's
+/// blocks, `structured.rs`): round r flips by `signs[r * n / 64..(r + 1) * n / 64]`, n the
+/// length of `v`. The same operations on every CPU (AVX2 only widens them), so codes agree
+/// bit for bit.
+///
+/// # Panics
+/// If `v`'s length is not a power of two of at least 64, or `signs` not whole rounds.
+pub(crate) fn hadamard_rounds(v: &mut [f32], signs: &[u64]) {
+    assert!(
+        v.len().is_power_of_two() && v.len() >= 64,
+        "a block is a power of two of at least 64 values"
+    );
+    assert!(
+        signs.len().is_multiple_of(v.len() / 64),
+        "whole rounds of signs"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if avx2() {
+        // SAFETY: `avx2()` returned true: this CPU has AVX2.
+        unsafe { x86::hadamard_rounds(v, signs) };
+        return;
+    }
+    hadamard_rounds_portable(v, signs);
+}
+
+/// One round of the transpose: the transform, then the flips (the reconstruction study).
+pub(crate) fn fwht_then_flip(v: &mut [f32], signs: &[u64]) {
+    fwht(v);
+    flip(v, signs);
+}
+
+#[inline(always)]
+fn hadamard_rounds_portable(v: &mut [f32], signs: &[u64]) {
+    for round in signs.chunks_exact(v.len() / 64) {
+        flip(v, round);
+        fwht(v);
+    }
+}
 #[cfg(target_arch = "x86_64")]
 fn avx2() -> bool {
     static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -192,6 +311,16 @@ fn portable(query: &[u64], codes: &[u64], out: &mut [u32]) {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
+
+    /// The structured transform's rounds compiled for AVX2: the portable code, which the
+    /// compiler widens to eight lanes here.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn hadamard_rounds(v: &mut [f32], signs: &[u64]) {
+        super::hadamard_rounds_portable(v, signs);
+    }
 
     /// The projection with AVX2: the portable loop's operations in the same order (a multiply,
     /// then an add, per row and column), eight rows to an instruction, a group's 32 sums in
@@ -455,6 +584,43 @@ mod tests {
             project_signs_portable(&grouped, dim, &x, &mut slow);
             assert_eq!(fast, slow);
             assert!(fast.iter().any(|w| *w != 0) && fast.iter().any(|w| *w != u64::MAX));
+        }
+    }
+
+    #[test]
+    fn the_hadamard_rounds_on_this_cpu_equal_the_portable_ones_and_the_textbook_transform() {
+        // The textbook transform of e_3 is the row 3 of H_8: +-1 by the parity of i & 3.
+        let mut e = [0f32; 64];
+        e[3] = 1.0;
+        fwht(&mut e);
+        for (i, v) in e.iter().enumerate() {
+            let want = if (i & 3).count_ones() % 2 == 0 {
+                1.0
+            } else {
+                -1.0
+            };
+            assert_eq!(*v, want, "{i}");
+        }
+        let mut state = 0x1234_5678_9abc_def1u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for n in [64usize, 256, 1024] {
+            let signs: Vec<u64> = (0..3 * n / 64).map(|_| next()).collect();
+            let x: Vec<f32> = (0..n)
+                .map(|_| (next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0)
+                .collect();
+            let (mut fast, mut slow) = (x.clone(), x.clone());
+            hadamard_rounds(&mut fast, &signs);
+            hadamard_rounds_portable(&mut slow, &signs);
+            assert_eq!(fast, slow, "n {n}");
+            // Each round is orthogonal up to sqrt(n).
+            let norm = |v: &[f32]| v.iter().map(|a| f64::from(*a).powi(2)).sum::<f64>();
+            let ratio = norm(&fast) / norm(&x) / (n as f64).powi(3);
+            assert!((ratio - 1.0).abs() < 1e-4, "n {n}: {ratio}");
         }
     }
 

@@ -9,13 +9,17 @@ pub mod eval;
 pub mod fairness;
 mod index;
 mod kernels;
+mod matcher;
 mod projection;
+mod structured;
 
 pub use bioguard_core::CodeBits;
 pub use code::ProtectedCode;
 pub use index::{Candidate, Gallery};
 pub use kernels::Kernel;
+pub use matcher::Protector;
 pub use projection::{IndexOfMax, SignProjection};
+pub use structured::HadamardSigns;
 
 /// Cosine similarity of two vectors of equal length, accumulated in f64: the raw-embedding
 /// baseline that calibration and the protection study compare against.

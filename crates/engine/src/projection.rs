@@ -134,7 +134,12 @@ impl SignProjection {
 
     /// Protects an embedding. `None` if its dimension is not this transform's.
     pub fn protect(&self, e: &Embedding) -> Option<ProtectedCode> {
-        let x = e.expose();
+        self.protect_values(e.expose())
+    }
+
+    /// The code of `x` (already centred, if the matcher centres). `None` if its length is not
+    /// this transform's dimension.
+    pub fn protect_values(&self, x: &[f32]) -> Option<ProtectedCode> {
         if x.len() != self.dim {
             return None;
         }

@@ -8,8 +8,9 @@ use utoipa::{Modify, OpenApi};
 use crate::dto::{
     CandidateBody, ClientCreatedBody, ClientRequest, ConsentBody, ConsentRequest, DecisionBody,
     EnrolmentBody, ErasureBody, GrantBody, HealthBody, IdentificationBody, IdentifyBatchBody,
-    IdentifyBatchRequestBody, IdentifyRequestBody, PurposeBody, PurposeRequest, RetentionBody,
-    RotationBody, SubjectBody, TemplateInfoBody, TemplateRequest, VerifyRequest, WithdrawalBody,
+    IdentifyBatchRequestBody, IdentifyRequestBody, KeyMatcherBody, PurposeBody, PurposeRequest,
+    RetentionBody, RotationBody, SubjectBody, TemplateInfoBody, TemplateRequest, VerifyRequest,
+    WithdrawalBody,
 };
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes;
@@ -136,7 +137,7 @@ impl Modify for Security {
         routes::tenants::create_tenant, routes::tenants::list_tenants
     ),
     components(schemas(
-        ErrorBody, ErrorDetail, PurposeRequest, PurposeBody, RetentionBody, GrantBody,
+        ErrorBody, ErrorDetail, PurposeRequest, PurposeBody, KeyMatcherBody, RetentionBody, GrantBody,
         crate::dto::TenantRequest, crate::dto::TenantBody,
         ClientRequest, ClientCreatedBody, ConsentRequest, ConsentBody, WithdrawalBody,
         TemplateRequest, EnrolmentBody, VerifyRequest, DecisionBody, SubjectBody,

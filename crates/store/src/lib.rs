@@ -26,8 +26,8 @@ pub use error::StoreError;
 pub use records::{
     AuditCounts, CandidateMaterial, ChallengeRefusal, ClaimRefusal, ConsentChange, ConsentEvidence,
     Device, EnrolOutcome, EraseOutcome, ExpiredTemplate, IndexRecord, KeptReport, LeafDraft,
-    LeafSubject, LockoutState, NewClient, NewTemplate, PortalLink, ReviewerRecord, SealedKey,
-    StoredDataKey, StoredTemplate, VerifyMaterial, WithdrawOutcome, WrappedRow,
+    LeafSubject, LockoutState, NewClient, NewTemplate, PortalLink, ProtectionKey, ReviewerRecord,
+    SealedKey, StoredDataKey, StoredTemplate, VerifyMaterial, WithdrawOutcome, WrappedRow,
 };
 pub use scratch::Scratch;
 pub use sql::{LEDGER_CHANNEL, LedgerListener, SqlStore, WriteStats, count_rows};

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use bioguard_core::{
     ClientId, ClientName, ClientRecord, ConsentRecord, DataKeyId, ExpiryReason, GalleryName, Grant,
-    NoticeFloor, Pseudonym, PurposeId, PurposeRecord, ReviewerId, SubjectRight, TemplateId,
-    TenantId, Timestamp,
+    Matcher, NoticeFloor, Pseudonym, PurposeId, PurposeRecord, ReviewerId, SubjectRight,
+    TemplateId, TenantId, Timestamp,
 };
 
 /// A key wrapped by a key-encryption key: the key reference and the wrapped bytes.
@@ -17,6 +17,16 @@ pub struct SealedKey {
     pub kek: String,
     /// The wrapped bytes.
     pub wrapped: Vec<u8>,
+}
+
+/// A purpose's protection key of one version: the wrapped seed and the matcher it drives (the
+/// transform, and the centre subtracted before it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProtectionKey {
+    /// The wrapped seed.
+    pub sealed: SealedKey,
+    /// How codes are made under it.
+    pub matcher: Matcher,
 }
 
 /// A subject's data key for one purpose.

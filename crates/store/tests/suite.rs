@@ -4,14 +4,16 @@
 use std::collections::BTreeSet;
 
 use bioguard_core::{
-    ClientId, ClientName, CodeBits, ConsentId, ConsentMethod, DataKeyId, Description, Dimension,
-    EndReason, GalleryName, Grant, NewConsent, Notice, NoticeVersion, Operation, Pseudonym,
-    Purpose, PurposeId, Retention, SubjectRight, TemplateId, TenantId, Threshold, Timestamp,
+    Centre, ClientId, ClientName, CodeBits, ConsentId, ConsentMethod, DataKeyId, Description,
+    Dimension, EndReason, GalleryName, Grant, Matcher, NewConsent, Notice, NoticeVersion,
+    Operation, Pseudonym, Purpose, PurposeId, Retention, SubjectRight, TemplateId, TenantId,
+    Threshold, Timestamp, Transform,
 };
 use bioguard_store::prelude::*;
 use bioguard_store::testing::TestDb;
 use bioguard_store::{
-    LeafDraft, NewClient, NewTemplate, SealedKey, SqlStore, StoreError, StoredDataKey,
+    LeafDraft, NewClient, NewTemplate, ProtectionKey, SealedKey, SqlStore, StoreError,
+    StoredDataKey,
 };
 
 macro_rules! on_both_backends {
@@ -124,10 +126,29 @@ fn notice() -> Notice {
     }
 }
 
-fn pkey(tag: u8) -> SealedKey {
-    SealedKey {
-        kek: "local:v1:0011223344556677".into(),
-        wrapped: vec![tag; 60],
+/// A protection key; even tags carry a centred structured matcher, odd ones the legacy one,
+/// so that both kinds round-trip.
+fn pkey(tag: u8) -> ProtectionKey {
+    ProtectionKey {
+        sealed: SealedKey {
+            kek: "local:v1:0011223344556677".into(),
+            wrapped: vec![tag; 60],
+        },
+        matcher: if tag.is_multiple_of(2) {
+            Matcher {
+                transform: Transform::HadamardSign,
+                centre: Some(
+                    Centre::new(
+                        vec![f32::from(tag) / 10.0, -0.5, 0.25],
+                        25,
+                        Dimension::new(3).expect("dim"),
+                    )
+                    .expect("centre"),
+                ),
+            }
+        } else {
+            Matcher::LEGACY
+        },
     }
 }
 

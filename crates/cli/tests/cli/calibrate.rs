@@ -61,10 +61,57 @@ fn calibrate_reports_rates_and_writes_a_record() {
     assert!(r["fmr"].as_f64().expect("fmr") <= 0.01);
     assert_eq!(r["code_bits"], 2048);
     assert_eq!(r["subjects"], 40);
+    // A centred matcher by default: the record carries the mean of the file, from every
+    // subject, and says what the threshold's cosine is taken between.
+    assert_eq!(r["transform"], "hadamard-sign");
+    assert_eq!(r["centre"]["subjects"], 40);
+    assert_eq!(r["centre"]["values"].as_array().map(Vec::len), Some(64));
+    assert!(
+        r["threshold_unit"]
+            .as_str()
+            .is_some_and(|u| u.contains("centred")),
+        "{r}"
+    );
     assert!(
         stdout.contains(&format!("{t:.6}")),
         "the printed threshold is the recorded one"
     );
+}
+
+#[test]
+fn a_centre_of_too_few_subjects_is_refused_and_plain_calibration_remains() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("few.jsonl");
+    write_clusters(&data, 12, 6, 0.6);
+    let out = Command::new(binary())
+        .args(["calibrate", "--target-fmr", "1e-2", "--embeddings"])
+        .arg(&data)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("at least 20 subjects") && e.contains("--matcher plain"),
+        "{e}"
+    );
+    let record = dir.path().join("plain.json");
+    let out = Command::new(binary())
+        .args(["calibrate", "--matcher", "plain", "--target-fmr", "1e-2"])
+        .arg("--embeddings")
+        .arg(&data)
+        .arg("--json")
+        .arg(&record)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).expect("record")).expect("json");
+    assert!(r.get("centre").is_none(), "{r}");
+    assert!(r["threshold"].as_f64().is_some_and(|t| t > 0.0));
 }
 
 #[test]

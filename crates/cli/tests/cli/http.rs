@@ -53,7 +53,15 @@ pub fn request_with(
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> std::io::Result<Response> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    // A signal (a child's exit, in the tests that kill servers) can interrupt the connect's
+    // wait or a read: both are retried.
+    let mut tries = 0;
+    let mut s = loop {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted && tries < 3 => tries += 1,
+            r => break r?,
+        }
+    };
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
@@ -77,7 +85,10 @@ pub fn request_with(
         {
             break;
         }
-        let n = s.read(&mut buf)?;
+        let n = match s.read(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => r?,
+        };
         if n == 0 {
             break;
         }

@@ -347,12 +347,16 @@ pub struct PurposeBody {
     pub operations: Vec<&'static str>,
     /// Embedding dimension.
     pub dimension: usize,
-    /// Match threshold as cosine similarity.
+    /// Match threshold as cosine similarity between the embeddings as the matcher compares
+    /// them: centred on the calibration's mean when `matcher.centred`, as sent otherwise.
     pub threshold: f64,
     /// The retention rule.
     pub retention: RetentionBody,
     /// Protected code length in bits.
     pub code_bits: usize,
+    /// How the current protection key makes codes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matcher: Option<KeyMatcherBody>,
     /// The largest gallery 1:N search may cover (purposes with `identify`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_gallery_size: Option<u32>,
@@ -387,6 +391,10 @@ impl From<&PurposeRecord> for PurposeBody {
                 max_days_since_last_use: p.retention.max_days_since_last_use().map(u64::from),
             },
             code_bits: p.code_bits.bits(),
+            matcher: sp.matcher.map(|m| KeyMatcherBody {
+                transform: m.transform.as_str(),
+                centred: m.centred,
+            }),
             risk: RiskBody::from_policy(&p.risk),
             fairness_policy: FairnessPolicyBody::from_policy(&p.fairness),
             fairness: FairnessStateBody::from(&sp.fairness),
@@ -398,6 +406,17 @@ impl From<&PurposeRecord> for PurposeBody {
             protection_key_version: sp.protection_version,
         }
     }
+}
+
+/// How a purpose's current protection key makes codes (ADR 0024).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyMatcherBody {
+    /// The keyed transform.
+    #[schema(example = "hadamard-sign")]
+    pub transform: &'static str,
+    /// Whether embeddings are centred on the calibration's mean (its `centre`) before the
+    /// transform; the threshold's cosine is then taken between centred embeddings.
+    pub centred: bool,
 }
 
 /// The result of rotating a purpose's protection key.

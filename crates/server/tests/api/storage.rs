@@ -312,6 +312,11 @@ async fn moved_ciphertext_is_an_integrity_error_not_a_decision(h: &Harness) {
 /// Real voice embeddings by speaker (five-clip phrases only), from `../shared/data` or
 /// `BIOGUARD_SHARED_DATA`; `None` with a notice when absent.
 pub fn voice_phrases() -> Option<BTreeMap<String, Vec<Vec<f32>>>> {
+    voice_phrases_of_speakers_with(4)
+}
+
+/// The five-clip phrases of every speaker with at least `min` of them.
+pub fn voice_phrases_of_speakers_with(min: usize) -> Option<BTreeMap<String, Vec<Vec<f32>>>> {
     let dir = std::env::var_os("BIOGUARD_SHARED_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
@@ -334,6 +339,6 @@ pub fn voice_phrases() -> Option<BTreeMap<String, Vec<Vec<f32>>>> {
             .or_default()
             .push(e);
     }
-    out.retain(|_, v| v.len() >= 4);
+    out.retain(|_, v| v.len() >= min);
     Some(out)
 }

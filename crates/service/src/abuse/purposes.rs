@@ -6,8 +6,9 @@
 use std::collections::BTreeSet;
 
 use bioguard_core::{
-    ClientDefinition, ClientId, FairnessState, Grant, NoticeDraft, Operation, PurposeDefinition,
-    PurposeId, PurposeRecord, SubjectRight, TenantId, TenantName, TenantRecord, ValidationError,
+    ClientDefinition, ClientId, FairnessState, Grant, MatcherSummary, NoticeDraft, Operation,
+    PurposeDefinition, PurposeId, PurposeRecord, SubjectRight, TenantId, TenantName, TenantRecord,
+    ValidationError,
 };
 use bioguard_store::{NewClient, StoreError};
 use zeroize::Zeroizing;
@@ -164,7 +165,7 @@ impl Service {
             notice.unwrap_or_else(|| NoticeDraft::from_purpose(purpose.description.as_str()));
         notice.check()?;
         let notice = publish(&notice, &purpose, 1, self.now());
-        let key = new_protection_key(self.keys.as_ref(), &purpose.id, 1).await?;
+        let key = new_protection_key(self.keys.as_ref(), &purpose, 1).await?;
         let mut leaf = self.leaf("purpose.create", "admin");
         leaf.purpose = Some(purpose.id.clone());
         leaf.detail = vec![
@@ -189,6 +190,12 @@ impl Service {
                 .push(("max_gallery_size".into(), max.to_string()));
         }
         leaf.detail.push(("notice_v1".into(), notice.hash.clone()));
+        leaf.detail.push((
+            "transform".into(),
+            key.matcher.transform.as_str().to_owned(),
+        ));
+        leaf.detail
+            .push(("centred".into(), key.matcher.centre.is_some().to_string()));
         self.db
             .purposes
             .create_purpose(&purpose, &key, &notice, &leaf)
@@ -198,6 +205,10 @@ impl Service {
             purpose,
             protection_version: 1,
             fairness: FairnessState::default(),
+            matcher: Some(MatcherSummary {
+                transform: key.matcher.transform,
+                centred: key.matcher.centre.is_some(),
+            }),
         })
     }
 
@@ -238,7 +249,7 @@ impl Service {
     ) -> Result<KeyRotation, ServiceError> {
         let purpose = self.require_purpose(purpose_id).await?;
         let next = purpose.protection_version + 1;
-        let key = new_protection_key(self.keys.as_ref(), purpose_id, next).await?;
+        let key = new_protection_key(self.keys.as_ref(), &purpose.purpose, next).await?;
         let mut leaf = self.leaf("protection_key.rotate", actor);
         leaf.purpose = Some(purpose_id.clone());
         leaf.decision = Some(format!("version {next}"));
@@ -417,6 +428,7 @@ mod tests {
             .purpose,
             protection_version: 1,
             fairness: FairnessState::default(),
+            matcher: None,
         }
     }
 

@@ -6,16 +6,16 @@ use std::collections::BTreeSet;
 use std::str::FromStr;
 
 use bioguard_core::{
-    ClientId, CodeBits, ConsentId, ConsentMethod, ConsentRecord, ConsentState, DataKeyId,
-    Description, Dimension, EndReason, FairnessPolicy, FairnessState, FairnessStatus, NoticeFloor,
-    NoticeVersion, Operation, Purpose, PurposeId, PurposeRecord, Retention, RiskPolicy, TemplateId,
-    Threshold, Timestamp,
+    Centre, ClientId, CodeBits, ConsentId, ConsentMethod, ConsentRecord, ConsentState, DataKeyId,
+    Description, Dimension, EndReason, FairnessPolicy, FairnessState, FairnessStatus, Matcher,
+    MatcherSummary, NoticeFloor, NoticeVersion, Operation, Purpose, PurposeId, PurposeRecord,
+    Retention, RiskPolicy, TemplateId, Threshold, Timestamp, Transform,
 };
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::error::StoreError;
-use crate::records::{SealedKey, StoredDataKey, StoredTemplate};
+use crate::records::{ProtectionKey, SealedKey, StoredDataKey, StoredTemplate};
 use crate::sql::columns::Columns;
 use crate::sql::conn::corrupt;
 
@@ -94,7 +94,25 @@ pub(crate) fn purpose_from_row(row: &impl Columns) -> Result<PurposeRecord, Stor
                 .col::<Option<i64>>("fairness_at")?
                 .map(Timestamp::from_unix),
         },
+        matcher: None,
     })
+}
+
+/// A purpose with its current key's matcher: `k_transform` and `k_centred` beside
+/// `purposes.*`, from a `LEFT JOIN protection_keys k` on the current version.
+pub(crate) fn purpose_with_matcher_from_row(row: &AnyRow) -> Result<PurposeRecord, StoreError> {
+    let mut p = purpose_from_row(row)?;
+    let transform: Option<String> = row.try_get("k_transform")?;
+    let centred: i64 = row.try_get("k_centred")?;
+    p.matcher = transform
+        .map(|t| {
+            Ok::<_, StoreError>(MatcherSummary {
+                transform: Transform::parse(&t).map_err(|_| corrupt("key transform"))?,
+                centred: centred != 0,
+            })
+        })
+        .transpose()?;
+    Ok(p)
 }
 
 /// The notice floor of [`FLOOR_COLUMNS`], if the purpose has a material notice.
@@ -148,6 +166,21 @@ pub(crate) fn sealed_key_from_row(r: &AnyRow) -> Result<SealedKey, StoreError> {
     Ok(SealedKey {
         kek: r.try_get("kek")?,
         wrapped: r.try_get("wrapped")?,
+    })
+}
+
+/// A protection key with its matcher (`kek`, `wrapped`, `transform`, `centre`).
+pub(crate) fn protection_key_from_row(r: &AnyRow) -> Result<ProtectionKey, StoreError> {
+    let transform: String = r.try_get("transform")?;
+    let centre: Option<Vec<u8>> = r.try_get("centre")?;
+    Ok(ProtectionKey {
+        sealed: sealed_key_from_row(r)?,
+        matcher: Matcher {
+            transform: Transform::parse(&transform).map_err(|_| corrupt("key transform"))?,
+            centre: centre
+                .map(|c| Centre::from_bytes(&c).ok_or_else(|| corrupt("key centre")))
+                .transpose()?,
+        },
     })
 }
 

@@ -130,6 +130,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0018_shared_limits.sql"),
         postgres: include_str!("../../migrations/postgres/0018_shared_limits.sql"),
     },
+    Migration {
+        version: 19,
+        name: "matchers",
+        sqlite: include_str!("../../migrations/sqlite/0019_matchers.sql"),
+        postgres: include_str!("../../migrations/postgres/0019_matchers.sql"),
+    },
 ];
 
 /// The migration after whose statements the leaves already written are counted (see

@@ -5,12 +5,36 @@ use bioguard_core::{FairnessState, Notice, Purpose, PurposeId, PurposeRecord, Ti
 use sqlx::Row;
 
 use crate::error::StoreError;
-use crate::records::{LeafDraft, SealedKey};
+use crate::records::{LeafDraft, ProtectionKey};
 use crate::sql::conn::corrupt;
-use crate::sql::decode::{purpose_from_row, sealed_key_from_row};
+use crate::sql::decode::{protection_key_from_row, purpose_with_matcher_from_row};
 use crate::sql::store::{Recorded, SqlStore};
 use crate::sql::writer::Batch;
 use crate::traits::PurposeStore;
+
+/// Inserts a protection key version with its matcher.
+async fn insert_protection_key(
+    b: &mut Batch<'_>,
+    purpose: &PurposeId,
+    version: i64,
+    key: &ProtectionKey,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO protection_keys (purpose_id, version, kek, wrapped, created_at, transform, \
+         centre) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(purpose.as_str())
+    .bind(version)
+    .bind(&key.sealed.kek)
+    .bind(key.sealed.wrapped.clone())
+    .bind(at.unix())
+    .bind(key.matcher.transform.as_str())
+    .bind(key.matcher.centre.as_ref().map(|c| c.to_bytes()))
+    .execute(b.conn())
+    .await?;
+    Ok(())
+}
 
 /// Inserts a notice version; a taken version is [`StoreError::Conflict`].
 async fn insert_notice(
@@ -45,7 +69,7 @@ impl PurposeStore for SqlStore {
     async fn create_purpose(
         &self,
         p: &Purpose,
-        protection_key: &SealedKey,
+        protection_key: &ProtectionKey,
         notice: &Notice,
         leaf: &LeafDraft,
     ) -> Result<(), StoreError> {
@@ -82,16 +106,7 @@ impl PurposeStore for SqlStore {
                     }
                     Err(e) => return Err(e.into()),
                 }
-                sqlx::query(
-                    "INSERT INTO protection_keys (purpose_id, version, kek, wrapped, created_at) \
-                     VALUES ($1, 1, $2, $3, $4)",
-                )
-                .bind(p.id.as_str())
-                .bind(&key.kek)
-                .bind(key.wrapped.clone())
-                .bind(at.unix())
-                .execute(b.conn())
-                .await?;
+                insert_protection_key(b, &p.id, 1, &key, at).await?;
                 insert_notice(b, &p.id, &notice).await?;
                 Ok(Recorded::Changed(()))
             })
@@ -142,42 +157,53 @@ impl PurposeStore for SqlStore {
     }
 
     async fn purpose(&self, id: &PurposeId) -> Result<Option<PurposeRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM purposes WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(purpose_from_row).transpose()
+        let row = sqlx::query(
+            "SELECT p.*, k.transform AS k_transform, \
+             CASE WHEN k.centre IS NULL THEN 0 ELSE 1 END AS k_centred \
+             FROM purposes p LEFT JOIN protection_keys k \
+             ON k.purpose_id = p.id AND k.version = p.protection_version WHERE p.id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(purpose_with_matcher_from_row).transpose()
     }
 
     async fn purposes(&self) -> Result<Vec<PurposeRecord>, StoreError> {
-        sqlx::query("SELECT * FROM purposes ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(purpose_from_row)
-            .collect()
+        sqlx::query(
+            "SELECT p.*, k.transform AS k_transform, \
+             CASE WHEN k.centre IS NULL THEN 0 ELSE 1 END AS k_centred \
+             FROM purposes p LEFT JOIN protection_keys k \
+             ON k.purpose_id = p.id AND k.version = p.protection_version ORDER BY p.id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(purpose_with_matcher_from_row)
+        .collect()
     }
 
     async fn protection_key(
         &self,
         purpose: &PurposeId,
         version: u32,
-    ) -> Result<Option<SealedKey>, StoreError> {
+    ) -> Result<Option<ProtectionKey>, StoreError> {
         let row = sqlx::query(
-            "SELECT kek, wrapped FROM protection_keys WHERE purpose_id = $1 AND version = $2",
+            "SELECT kek, wrapped, transform, centre FROM protection_keys \
+             WHERE purpose_id = $1 AND version = $2",
         )
         .bind(purpose.as_str())
         .bind(i64::from(version))
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(sealed_key_from_row).transpose()
+        row.as_ref().map(protection_key_from_row).transpose()
     }
 
     async fn rotate_protection_key(
         &self,
         purpose: &PurposeId,
         from: u32,
-        key: &SealedKey,
+        key: &ProtectionKey,
         at: Timestamp,
         leaf: &LeafDraft,
     ) -> Result<u32, StoreError> {
@@ -198,17 +224,7 @@ impl PurposeStore for SqlStore {
                 if updated != 1 {
                     return Err(StoreError::ProtectionKeyChanged);
                 }
-                sqlx::query(
-                    "INSERT INTO protection_keys (purpose_id, version, kek, wrapped, created_at) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(purpose.as_str())
-                .bind(next)
-                .bind(&key.kek)
-                .bind(key.wrapped.clone())
-                .bind(at.unix())
-                .execute(b.conn())
-                .await?;
+                insert_protection_key(b, &purpose, next, &key, at).await?;
                 sqlx::query("DELETE FROM protection_keys WHERE purpose_id = $1 AND version < $2")
                     .bind(purpose.as_str())
                     .bind(next)

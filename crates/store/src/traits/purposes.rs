@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use bioguard_core::{FairnessState, Notice, Purpose, PurposeId, PurposeRecord, Timestamp};
 
 use crate::error::StoreError;
-use crate::records::{LeafDraft, SealedKey};
+use crate::records::{LeafDraft, ProtectionKey};
 
 /// Purposes, their notices, protection keys and live thresholds.
 #[async_trait]
@@ -12,7 +12,7 @@ pub trait PurposeStore: Send + Sync {
     async fn create_purpose(
         &self,
         purpose: &Purpose,
-        protection_key: &SealedKey,
+        protection_key: &ProtectionKey,
         notice: &Notice,
         leaf: &LeafDraft,
     ) -> Result<(), StoreError>;
@@ -35,12 +35,12 @@ pub trait PurposeStore: Send + Sync {
     /// Every purpose, by id.
     async fn purposes(&self) -> Result<Vec<PurposeRecord>, StoreError>;
 
-    /// A purpose's wrapped protection key of one version, if it still exists.
+    /// A purpose's wrapped protection key of one version with its matcher, if it still exists.
     async fn protection_key(
         &self,
         purpose: &PurposeId,
         version: u32,
-    ) -> Result<Option<SealedKey>, StoreError>;
+    ) -> Result<Option<ProtectionKey>, StoreError>;
 
     /// Makes `key` the purpose's protection key `from + 1` and destroys the keys of earlier
     /// versions, in one transaction. [`StoreError::ProtectionKeyChanged`] unless the current
@@ -49,7 +49,7 @@ pub trait PurposeStore: Send + Sync {
         &self,
         purpose: &PurposeId,
         from: u32,
-        key: &SealedKey,
+        key: &ProtectionKey,
         at: Timestamp,
         leaf: &LeafDraft,
     ) -> Result<u32, StoreError>;
