@@ -35,7 +35,7 @@ impl Rng {
     }
 }
 
-fn write_words(path: &Path, words: &[u64]) -> anyhow::Result<()> {
+pub(crate) fn write_words(path: &Path, words: &[u64]) -> anyhow::Result<()> {
     let mut f = std::io::BufWriter::new(
         std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
     );
@@ -131,6 +131,10 @@ pub struct IdentifyArgs {
     /// Force a kernel (portable, popcnt, avx2, avx512-vpopcntdq) instead of the best.
     #[arg(long)]
     pub kernel: Option<String>,
+    /// Also write every probe's results (`[[index, distance], ...]` per probe, best first) as
+    /// JSON, so that another engine's can be compared with them.
+    #[arg(long, value_name = "FILE")]
+    pub results: Option<PathBuf>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -204,6 +208,29 @@ pub fn identify(a: IdentifyArgs) -> anyhow::Result<()> {
     }
     let qps = median(rates.clone());
     let bytes_per_query = (n * w * 8) as f64;
+    // What a single-probe scan actually reads: every head, and the tails whose head is within
+    // the threshold (counted in a separate, untimed pass over the same probes).
+    let tails: usize = probes
+        .iter()
+        .map(|p| g.heads_within(kernel, p, a.max_distance))
+        .sum();
+    let tails_per_query = tails as f64 / probes.len() as f64;
+    let head_bytes = g.head_bits() / 8;
+    let read_per_query =
+        n as f64 * head_bytes as f64 + tails_per_query * (w * 8 - head_bytes) as f64;
+    if let Some(path) = &a.results {
+        let all: Vec<Vec<[u64; 2]>> = probes
+            .iter()
+            .map(|p| {
+                g.search(kernel, p, a.max_distance, a.limit, a.threads)
+                    .iter()
+                    .map(|c| [u64::from(c.entry), u64::from(c.distance)])
+                    .collect()
+            })
+            .collect();
+        std::fs::write(path, serde_json::to_string(&all)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     println!(
         "{}",
         serde_json::json!({
@@ -216,6 +243,9 @@ pub fn identify(a: IdentifyArgs) -> anyhow::Result<()> {
             "queries_per_second": qps,
             "runs": rates,
             "scanned_gb_per_second": if batch == 1 { qps * bytes_per_query / 1e9 } else { f64::NAN },
+            "tails_read_per_query": tails_per_query,
+            "bytes_read_per_query": read_per_query,
+            "read_gb_per_second": if batch == 1 { qps * read_per_query / 1e9 } else { f64::NAN },
             "index_bytes_per_code": g.memory_bytes() as f64 / n as f64,
             "raw_bytes_per_code": w * 8,
             "hits_per_query": hits as f64 / (queries * a.repeats.max(1)) as f64,

@@ -14,6 +14,7 @@ mod limitbench;
 mod naive;
 mod progress;
 mod readbench;
+mod realcodes;
 mod receipt;
 mod serve;
 mod spread;
@@ -354,6 +355,15 @@ enum AuditCommand {
     },
 }
 
+/// What `bench make-codes` writes.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Distribution {
+    /// Protected codes of embeddings with the real voices' distribution.
+    Voice,
+    /// Uniformly random bits.
+    Uniform,
+}
+
 // Parsed once per process: the size of a variant does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
@@ -372,6 +382,25 @@ enum BenchCommand {
         probes: PathBuf,
         #[arg(long, default_value_t = 2026)]
         seed: u64,
+        /// What the codes look like: `voice` (production-like: protected codes of embeddings
+        /// with the real voices' distribution, real probes) or `uniform` (random bits, which
+        /// flatter filters; a labelled extra).
+        #[arg(long, value_enum, default_value = "voice")]
+        distribution: Distribution,
+        /// The real embeddings the `voice` distribution follows.
+        #[arg(
+            long,
+            value_name = "FILE",
+            default_value = "../shared/data/voice-embeddings-dev.jsonl"
+        )]
+        voices: PathBuf,
+        /// For `voice`: protect as a centred purpose does (`centred`) or without a centre.
+        #[arg(long, value_enum, default_value = "centred")]
+        matcher: calibrate::MatcherChoice,
+        /// For `voice`: also write the raw float embeddings (and `FILE.probes`), for the
+        /// unprotected baseline.
+        #[arg(long, value_name = "FILE")]
+        floats: Option<PathBuf>,
     },
     /// Time single-probe searches or batches over codes written by `make-codes`.
     Identify(bench::IdentifyArgs),
@@ -567,119 +596,139 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result =
-        match cli.command {
-            Command::Serve(args) => {
-                load_config(args).and_then(|cfg| runtime()?.block_on(serve::run(cfg)))
-            }
-            Command::Approve {
-                key,
-                member,
-                proposal,
-            } => governance::approve(&key, &proposal, &member),
-            Command::Governance(GovernanceCommand::Keygen { out }) => governance::keygen(&out),
-            Command::Fairness(FairnessCommand::Evaluate(args)) => fairness::evaluate(*args),
-            Command::Synth(SynthCommand::Scores {
-                groups,
-                seed,
+    let result = match cli.command {
+        Command::Serve(args) => {
+            load_config(args).and_then(|cfg| runtime()?.block_on(serve::run(cfg)))
+        }
+        Command::Approve {
+            key,
+            member,
+            proposal,
+        } => governance::approve(&key, &proposal, &member),
+        Command::Governance(GovernanceCommand::Keygen { out }) => governance::keygen(&out),
+        Command::Fairness(FairnessCommand::Evaluate(args)) => fairness::evaluate(*args),
+        Command::Synth(SynthCommand::Scores {
+            groups,
+            seed,
+            subjects,
+            out,
+        }) => synth::scores(&groups, seed, subjects, &out),
+        Command::Report(ReportCommand::Transparency { args, out }) => load_config(args)
+            .and_then(|cfg| runtime()?.block_on(serve::transparency_report(cfg, out))),
+        Command::Receipt(ReceiptCommand::Verify {
+            file,
+            jwks,
+            server,
+            kind,
+        }) => receipt::verify(&file, jwks.as_deref(), server.as_deref(), kind.as_deref()),
+        Command::Keys(KeysCommand::Rotate { args, resume }) => {
+            load_config(args).and_then(|cfg| runtime()?.block_on(serve::keys_rotate(cfg, resume)))
+        }
+        Command::Keys(KeysCommand::Status { args }) => {
+            load_config(args).and_then(|cfg| runtime()?.block_on(serve::keys_status(cfg)))
+        }
+        Command::Keys(KeysCommand::DestroyVersion { args, version }) => {
+            load_config(args).and_then(|cfg| runtime()?.block_on(serve::keys_destroy(cfg, version)))
+        }
+        Command::Keys(KeysCommand::Check {
+            args,
+            timed,
+            destroy_test_versions,
+        }) => load_config(args).and_then(|cfg| {
+            runtime()?.block_on(serve::keys_check(cfg, timed, destroy_test_versions))
+        }),
+        Command::Retention(RetentionCommand::Sweep(args)) => {
+            load_config(args).and_then(|cfg| runtime()?.block_on(serve::sweep(cfg)))
+        }
+        Command::Demo => demo::run(),
+        Command::Calibrate(args) => calibrate::calibrate(args),
+        Command::Audit(AuditCommand::Vectors { sizes }) => audit::vectors(sizes),
+        Command::Audit(AuditCommand::Export { server, out }) => audit::export(&server, &out),
+        Command::Audit(AuditCommand::Verify {
+            evidence: Some(evidence),
+            key,
+            ..
+        }) => audit::verify_evidence(&evidence, key.as_deref()),
+        Command::Audit(AuditCommand::Verify {
+            evidence: None,
+            server,
+            log,
+            leaves,
+            checkpoints,
+            key,
+            origin,
+        }) => audit::verify_args(server, log, leaves, checkpoints, key, origin),
+        Command::Bench(b) => match b {
+            BenchCommand::Fairness { scores, runs } => fairness::bench(scores, runs),
+            BenchCommand::NaiveOpenbao {
+                openbao_addr,
+                listen,
                 subjects,
-                out,
-            }) => synth::scores(&groups, seed, subjects, &out),
-            Command::Report(ReportCommand::Transparency { args, out }) => load_config(args)
-                .and_then(|cfg| runtime()?.block_on(serve::transparency_report(cfg, out))),
-            Command::Receipt(ReceiptCommand::Verify {
-                file,
-                jwks,
-                server,
-                kind,
-            }) => receipt::verify(&file, jwks.as_deref(), server.as_deref(), kind.as_deref()),
-            Command::Keys(KeysCommand::Rotate { args, resume }) => load_config(args)
-                .and_then(|cfg| runtime()?.block_on(serve::keys_rotate(cfg, resume))),
-            Command::Keys(KeysCommand::Status { args }) => {
-                load_config(args).and_then(|cfg| runtime()?.block_on(serve::keys_status(cfg)))
-            }
-            Command::Keys(KeysCommand::DestroyVersion { args, version }) => load_config(args)
-                .and_then(|cfg| runtime()?.block_on(serve::keys_destroy(cfg, version))),
-            Command::Keys(KeysCommand::Check {
-                args,
-                timed,
-                destroy_test_versions,
-            }) => load_config(args).and_then(|cfg| {
-                runtime()?.block_on(serve::keys_check(cfg, timed, destroy_test_versions))
+                dimension,
+            } => runtime().and_then(|rt| {
+                rt.block_on(naive::serve(openbao_addr, listen, subjects, dimension))
             }),
-            Command::Retention(RetentionCommand::Sweep(args)) => {
-                load_config(args).and_then(|cfg| runtime()?.block_on(serve::sweep(cfg)))
-            }
-            Command::Demo => demo::run(),
-            Command::Calibrate(args) => calibrate::calibrate(args),
-            Command::Audit(AuditCommand::Vectors { sizes }) => audit::vectors(sizes),
-            Command::Audit(AuditCommand::Export { server, out }) => audit::export(&server, &out),
-            Command::Audit(AuditCommand::Verify {
-                evidence: Some(evidence),
-                key,
-                ..
-            }) => audit::verify_evidence(&evidence, key.as_deref()),
-            Command::Audit(AuditCommand::Verify {
-                evidence: None,
-                server,
-                log,
-                leaves,
-                checkpoints,
-                key,
-                origin,
-            }) => audit::verify_args(server, log, leaves, checkpoints, key, origin),
-            Command::Bench(b) => match b {
-                BenchCommand::Fairness { scores, runs } => fairness::bench(scores, runs),
-                BenchCommand::NaiveOpenbao {
-                    openbao_addr,
-                    listen,
-                    subjects,
-                    dimension,
-                } => runtime().and_then(|rt| {
-                    rt.block_on(naive::serve(openbao_addr, listen, subjects, dimension))
-                }),
-                BenchCommand::MakeCodes {
+            BenchCommand::MakeCodes {
+                n,
+                bits,
+                queries,
+                codes,
+                probes,
+                seed,
+                distribution,
+                voices,
+                matcher,
+                floats,
+            } => match distribution {
+                Distribution::Uniform => bench::make_codes(n, bits, queries, &codes, &probes, seed),
+                Distribution::Voice => realcodes::make_voice_codes(realcodes::VoiceCodes {
+                    voices: &voices,
                     n,
                     bits,
                     queries,
-                    codes,
-                    probes,
+                    centred: matcher == calibrate::MatcherChoice::Centred,
+                    codes: &codes,
+                    probes: &probes,
+                    floats: floats.as_ref(),
                     seed,
-                } => bench::make_codes(n, bits, queries, &codes, &probes, seed),
-                BenchCommand::Identify(args) => bench::identify(args),
-                BenchCommand::Ledger { leaves, proofs } => audit::bench_proofs(leaves, proofs),
-                BenchCommand::LedgerAppend(args) => audit::bench_appends(args),
-                BenchCommand::LedgerReads(args) => readbench::run(args),
-                BenchCommand::Limits(args) => limitbench::run(args),
-                BenchCommand::KeyRotation { args, subjects } => load_config(args)
-                    .and_then(|cfg| runtime()?.block_on(keybench::run(cfg, subjects))),
-                BenchCommand::Bandwidth {
-                    threads,
-                    mib,
-                    repeats,
-                } => bench::bandwidth(threads, mib, repeats),
-                BenchCommand::Projection {
-                    dimension,
-                    bits,
-                    probes,
-                    runs,
-                } => bench::projection(dimension, bits, probes, runs),
+                })
+                .map(|summary| println!("{summary}")),
             },
-            Command::Study {
-                embeddings,
-                sample_prefix,
-                keys: None,
-            } => evaluate::study(&embeddings, sample_prefix.as_deref()),
-            Command::Study {
-                embeddings,
-                sample_prefix,
-                keys: Some(keys),
-            } => spread::run(&embeddings, sample_prefix.as_deref(), keys),
-            Command::Openapi => {
-                println!("{}", bioguard_server::openapi_json());
-                Ok(())
+            BenchCommand::Identify(args) => bench::identify(args),
+            BenchCommand::Ledger { leaves, proofs } => audit::bench_proofs(leaves, proofs),
+            BenchCommand::LedgerAppend(args) => audit::bench_appends(args),
+            BenchCommand::LedgerReads(args) => readbench::run(args),
+            BenchCommand::Limits(args) => limitbench::run(args),
+            BenchCommand::KeyRotation { args, subjects } => {
+                load_config(args).and_then(|cfg| runtime()?.block_on(keybench::run(cfg, subjects)))
             }
-        };
+            BenchCommand::Bandwidth {
+                threads,
+                mib,
+                repeats,
+            } => bench::bandwidth(threads, mib, repeats),
+            BenchCommand::Projection {
+                dimension,
+                bits,
+                probes,
+                runs,
+            } => bench::projection(dimension, bits, probes, runs),
+        },
+        Command::Study {
+            embeddings,
+            sample_prefix,
+            keys: None,
+        } => evaluate::study(&embeddings, sample_prefix.as_deref()),
+        Command::Study {
+            embeddings,
+            sample_prefix,
+            keys: Some(keys),
+        } => spread::run(&embeddings, sample_prefix.as_deref(), keys),
+        Command::Openapi => {
+            println!("{}", bioguard_server::openapi_json());
+            Ok(())
+        }
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

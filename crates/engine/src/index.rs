@@ -195,6 +195,28 @@ impl<T: Copy + Send + Sync> Gallery<T> {
             + self.entries.capacity() * std::mem::size_of::<T>()
     }
 
+    /// The bits of each code a scan always reads (the head).
+    pub fn head_bits(&self) -> usize {
+        self.head_words * 64
+    }
+
+    /// How many codes' heads are within `max_distance` of `probe`'s: the tails a search of
+    /// `probe` reads. For measuring the bytes a scan actually reads.
+    pub fn heads_within(&self, kernel: Kernel, probe: &ProtectedCode, max_distance: u32) -> usize {
+        let hw = self.head_words;
+        if probe.words().len() != self.bits.words() {
+            return 0;
+        }
+        let mut out = vec![0u32; BLOCK];
+        let mut count = 0;
+        for heads in self.heads.chunks(BLOCK * hw) {
+            let out = &mut out[..heads.len() / hw];
+            kernel.distances(&probe.words()[..hw], heads, out);
+            count += out.iter().filter(|d| **d <= max_distance).count();
+        }
+        count
+    }
+
     /// The codes within `max_distance` bits of `probe`, best first (ties in storage order),
     /// at most `limit`, scanning on up to `threads` threads.
     pub fn search(
