@@ -12,14 +12,14 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use bioguard_core::{MIN_CENTRE_SUBJECTS, Matcher, Transform};
+use bioguard_core::{MIN_CENTRE_SUBJECTS, Transform};
+use bioguard_engine::CodeBits;
 use bioguard_engine::eval::{Eer, Rates, Scores};
-use bioguard_engine::{CodeBits, ProtectedCode, Protector};
 
 use crate::evaluate::{
     Dataset, Protocol, code_scores, describe, load, pairs, pct, random_key, raw_scores,
 };
-use crate::spread::{centred, folds};
+use crate::spread::{centred, folds, protect};
 
 /// Which matcher to calibrate.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -71,23 +71,6 @@ fn mean(data: &Dataset) -> Vec<f64> {
             let v = (s / n) as f32;
             format!("{v}").parse::<f64>().unwrap_or(f64::from(v))
         })
-        .collect()
-}
-
-fn codes(
-    values: &[Vec<f32>],
-    key: &[u8; 32],
-    bits: CodeBits,
-    dim: usize,
-) -> anyhow::Result<Vec<ProtectedCode>> {
-    let matcher = Matcher {
-        transform: Transform::DEFAULT,
-        centre: None,
-    };
-    let p = Protector::new(key, bits, dim, &matcher).context("dimension")?;
-    values
-        .iter()
-        .map(|v| p.protect_values(v).context("dimension"))
         .collect()
 }
 
@@ -166,7 +149,7 @@ pub fn calibrate(a: CalibrateArgs) -> anyhow::Result<()> {
         }
         same_pairs = Some(row("raw cosine (same pairs)", &raw_scores(&data, &g, &i))?);
         let values = centred(&data, &fold);
-        let codes = codes(&values, &key, bits, data.dimension)?;
+        let codes = protect(&values, &key, bits, data.dimension, Transform::DEFAULT)?;
         (g.len() + i.len(), code_scores(&codes, bits, &g, &i))
     } else {
         let min_impostors = (10.0 / a.target_fmr).ceil() as usize;
@@ -179,7 +162,7 @@ pub fn calibrate(a: CalibrateArgs) -> anyhow::Result<()> {
             );
         }
         let values: Vec<Vec<f32>> = data.items.iter().map(|i| i.embedding.clone()).collect();
-        let codes = codes(&values, &key, bits, data.dimension)?;
+        let codes = protect(&values, &key, bits, data.dimension, Transform::DEFAULT)?;
         (
             genuine.len() + impostor.len(),
             code_scores(&codes, bits, &genuine, &impostor),

@@ -76,7 +76,7 @@ pub(crate) fn centred(data: &Dataset, fold: &[usize]) -> Vec<Vec<f32>> {
 }
 
 /// The codes of already centred (or plain) values under `key` with `transform`.
-fn protect(
+pub(crate) fn protect(
     values: &[Vec<f32>],
     key: &[u8; 32],
     bits: CodeBits,
