@@ -1,18 +1,18 @@
 //! `bioguard bench`: measurements of the 1:N engine, driven by `bench/identify` which runs
 //! FAISS side by side on the same codes.
 //!
-//! - `bench make-codes`: writes a gallery of random codes and a set of probes to two files
-//!   (raw little-endian words, as FAISS's binary indexes read them). Each probe has three
-//!   planted near neighbours, so every search also does some candidate work.
+//! - `bench make-codes`: writes a gallery of codes and a set of probes to two files (raw
+//!   little-endian words, as FAISS's binary indexes read them). By default the codes look like
+//!   production's (`realcodes.rs`: protected embeddings with the real voices' distribution,
+//!   real probes with planted mates); `--distribution uniform` writes random bits with three
+//!   planted near neighbours per probe, a labelled extra that flatters any filter.
 //! - `bench identify`: loads those files into a gallery and times single-probe searches and
-//!   batches, printing one JSON line.
-//! - `bench bandwidth`: the machine's sequential memory read bandwidth, the ceiling for a
-//!   single-probe scan.
-//! - `bench projection`: one probe into a protected code, against the row-by-row dot product
-//!   the engine used before (the baseline, kept here only to be measured).
-//!
-//! The figures are for synthetic codes (uniformly random bits), which is what protected
-//! codes look like to the scan: the engine never looks at what the bits mean.
+//!   batches, printing one JSON line with the bytes a scan actually reads; `--results` writes
+//!   every probe's matches so that another engine's can be compared with them.
+//! - `bench bandwidth`: the machine's sequential memory read bandwidth (median of runs), the
+//!   ceiling for a single-probe scan.
+//! - `bench projection`: one probe into a protected code with the structured transform,
+//!   against the Gaussian projection and its row-by-row baseline.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -208,16 +208,13 @@ pub fn identify(a: IdentifyArgs) -> anyhow::Result<()> {
     }
     let qps = median(rates.clone());
     let bytes_per_query = (n * w * 8) as f64;
-    // What a single-probe scan actually reads: every head, and the tails whose head is within
-    // the threshold (counted in a separate, untimed pass over the same probes).
-    let tails: usize = probes
+    // What a single-probe scan actually reads: every code's first segment, and the later
+    // segments while a code is still within the threshold (an untimed pass over the probes).
+    let read_per_query = probes
         .iter()
-        .map(|p| g.heads_within(kernel, p, a.max_distance))
-        .sum();
-    let tails_per_query = tails as f64 / probes.len() as f64;
-    let head_bytes = g.head_bits() / 8;
-    let read_per_query =
-        n as f64 * head_bytes as f64 + tails_per_query * (w * 8 - head_bytes) as f64;
+        .map(|p| g.bytes_read(kernel, p, a.max_distance) as f64)
+        .sum::<f64>()
+        / probes.len() as f64;
     if let Some(path) = &a.results {
         let all: Vec<Vec<[u64; 2]>> = probes
             .iter()
@@ -243,8 +240,8 @@ pub fn identify(a: IdentifyArgs) -> anyhow::Result<()> {
             "queries_per_second": qps,
             "runs": rates,
             "scanned_gb_per_second": if batch == 1 { qps * bytes_per_query / 1e9 } else { f64::NAN },
-            "tails_read_per_query": tails_per_query,
             "bytes_read_per_query": read_per_query,
+            "share_of_code_bytes_read": read_per_query / bytes_per_query,
             "read_gb_per_second": if batch == 1 { qps * read_per_query / 1e9 } else { f64::NAN },
             "index_bytes_per_code": g.memory_bytes() as f64 / n as f64,
             "raw_bytes_per_code": w * 8,
@@ -254,15 +251,16 @@ pub fn identify(a: IdentifyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `bench bandwidth`: the best of several sequential reads of a 1 GiB buffer, per thread
-/// count. Sums 64-bit words so the compiler cannot skip the reads.
+/// `bench bandwidth`: several sequential reads of a 1 GiB buffer on `threads` threads; the
+/// median is reported (as the scans' rates are), with every run and the best. Sums 64-bit
+/// words so the compiler cannot skip the reads.
 pub fn bandwidth(threads: usize, mib: usize, repeats: usize) -> anyhow::Result<()> {
     let words = mib * 1024 * 1024 / 8;
     let buf: Vec<u64> = (0..words as u64)
         .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
         .collect();
     let threads = threads.max(1);
-    let mut best = 0f64;
+    let mut runs = Vec::new();
     let mut sink = 0u64;
     for _ in 0..repeats.max(1) {
         let start = Instant::now();
@@ -289,11 +287,14 @@ pub fn bandwidth(threads: usize, mib: usize, repeats: usize) -> anyhow::Result<(
         });
         sink = sink.wrapping_add(sum);
         let gbs = (words * 8) as f64 / start.elapsed().as_secs_f64() / 1e9;
-        best = best.max(gbs);
+        runs.push(gbs);
     }
+    let best = runs.iter().copied().fold(0f64, f64::max);
     println!(
         "{}",
-        serde_json::json!({"threads": threads, "read_gb_per_second": best, "buffer_mib": mib, "checksum": sink % 1000})
+        serde_json::json!({"threads": threads, "read_gb_per_second": median(runs.clone()),
+                           "best_gb_per_second": best, "runs": runs, "buffer_mib": mib,
+                           "checksum": sink % 1000})
     );
     Ok(())
 }

@@ -222,6 +222,7 @@ pub fn make_voice_codes(o: VoiceCodes<'_>) -> anyhow::Result<serde_json::Value> 
     let mut probe_words = Vec::with_capacity(o.queries * w);
     let mut probe_floats = Vec::with_capacity(o.queries * d);
     let mut used = std::collections::BTreeSet::new();
+    let mut mates = Vec::with_capacity(o.queries);
     for &(p, mate) in pairs.iter().take(o.queries) {
         let x = normalised(phrases[p].embedding.clone());
         probe_words.extend_from_slice(protector.protect_values(&x).context("dimension")?.words());
@@ -231,6 +232,7 @@ pub fn make_voice_codes(o: VoiceCodes<'_>) -> anyhow::Result<serde_json::Value> 
         while !used.insert(slot) {
             slot = (slot + 1) % o.n;
         }
+        mates.push(slot);
         words[slot * w..(slot + 1) * w]
             .copy_from_slice(protector.protect_values(&y).context("dimension")?.words());
         if o.floats.is_some() {
@@ -248,6 +250,7 @@ pub fn make_voice_codes(o: VoiceCodes<'_>) -> anyhow::Result<serde_json::Value> 
     Ok(serde_json::json!({
         "codes": o.n, "probes": o.queries, "bits": bits.bits(), "seed": o.seed,
         "dimension": d, "transform": Transform::DEFAULT.as_str(), "centred": o.centred,
+        "mates": mates,
         "data": format!(
             "real-distribution: gallery drawn from a Gaussian with the mean and covariance of \
              {} ({} embeddings, {} speakers), normalised; probes are its real phrases, each \

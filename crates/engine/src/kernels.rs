@@ -89,6 +89,19 @@ impl Kernel {
     /// If `query` is empty or its length is not a multiple of 4 words (256 bits), or if
     /// `codes.len() != out.len() * query.len()`.
     pub fn distances(self, query: &[u64], codes: &[u64], out: &mut [u32]) {
+        self.run::<false>(query, codes, out);
+    }
+
+    /// [`Kernel::distances`], adding each distance to what `out[i]` holds instead of
+    /// overwriting it: the distance over a further segment of codes stored segment by segment.
+    ///
+    /// # Panics
+    /// As [`Kernel::distances`].
+    pub fn add_distances(self, query: &[u64], codes: &[u64], out: &mut [u32]) {
+        self.run::<true>(query, codes, out);
+    }
+
+    fn run<const ADD: bool>(self, query: &[u64], codes: &[u64], out: &mut [u32]) {
         let words = query.len();
         assert!(
             words > 0 && words.is_multiple_of(4),
@@ -96,18 +109,60 @@ impl Kernel {
         );
         assert_eq!(codes.len(), out.len() * words, "one output per code");
         match self.0 {
-            Imp::Portable => portable(query, codes, out),
+            Imp::Portable => portable::<ADD>(query, codes, out),
             // SAFETY: a `Kernel` holding `Popcnt` is only made by `available`, after
             // `is_x86_feature_detected!("popcnt")` returned true on this CPU.
             #[cfg(target_arch = "x86_64")]
-            Imp::Popcnt => unsafe { x86::popcnt(query, codes, out) },
+            Imp::Popcnt => unsafe { x86::popcnt::<ADD>(query, codes, out) },
             // SAFETY: as above, for "avx2"; the slice lengths were checked above, which is
             // what the function's unchecked loads rely on.
             #[cfg(target_arch = "x86_64")]
-            Imp::Avx2 => unsafe { x86::avx2(query, codes, out) },
+            Imp::Avx2 => unsafe { x86::avx2::<ADD>(query, codes, out) },
             // SAFETY: as above, for "avx512f" and "avx512vpopcntdq".
             #[cfg(target_arch = "x86_64")]
-            Imp::Avx512 => unsafe { x86::avx512(query, codes, out) },
+            Imp::Avx512 => unsafe { x86::avx512::<ADD>(query, codes, out) },
+        }
+    }
+
+    /// How many of `distances` are at most `max`: the codes of a block still in.
+    pub fn count_within(self, distances: &[u32], max: u32) -> usize {
+        match self.0 {
+            // SAFETY: a `Kernel` holding `Avx512` is only made after AVX-512F was detected.
+            #[cfg(target_arch = "x86_64")]
+            Imp::Avx512 => unsafe { x86::count_within_avx512(distances, max) },
+            _ => count_within_portable(distances, max),
+        }
+    }
+
+    /// Replaces `alive` with the offsets `i` whose `distances[i]` is at most `max`, in order.
+    pub fn list_within(self, distances: &[u32], max: u32, alive: &mut Vec<u32>) {
+        alive.clear();
+        alive.resize(distances.len(), 0);
+        let m = match self.0 {
+            // SAFETY: as above; `alive` is as long as `distances`.
+            #[cfg(target_arch = "x86_64")]
+            Imp::Avx512 => unsafe { x86::list_within_avx512(distances, max, alive) },
+            _ => list_within_portable(distances, max, alive),
+        };
+        alive.truncate(m);
+    }
+
+    /// Adds to `out[j]` the distance between `query` and code `at[j]` of `codes` (codes of
+    /// `query.len()` words one after another), for codes picked here and there in a block:
+    /// each is asked from memory a few codes ahead, since the hardware cannot guess them.
+    ///
+    /// # Panics
+    /// If an index in `at` is past the end of `codes`, or `out` is shorter than `at`.
+    pub fn add_distances_at(self, query: &[u64], codes: &[u64], at: &[u32], out: &mut [u32]) {
+        const AHEAD: usize = 8;
+        let w = query.len();
+        for (j, k) in at.iter().enumerate() {
+            if let Some(next) = at.get(j + AHEAD) {
+                let start = *next as usize * w;
+                prefetch(&codes[start..start + w]);
+            }
+            let k = *k as usize;
+            out[j] += self.distance(query, &codes[k * w..(k + 1) * w]);
         }
     }
 
@@ -117,6 +172,22 @@ impl Kernel {
         self.distances(a, b, &mut out);
         out[0]
     }
+}
+
+/// Asks for the cache lines of `words` ahead of their use; a hint only.
+fn prefetch(words: &[u64]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in words.chunks(8) {
+        // SAFETY: SSE is part of x86-64, and a prefetch reads nothing architecturally; the
+        // address is inside `words`.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                line.as_ptr() as *const i8
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = words;
 }
 
 /// Rows of a projection matrix handled together: one bit each, half a code word.
@@ -298,14 +369,36 @@ fn project_signs_portable(grouped: &[f32], dim: usize, x: &[f32], words: &mut [u
     }
 }
 
-fn portable(query: &[u64], codes: &[u64], out: &mut [u32]) {
+fn portable<const ADD: bool>(query: &[u64], codes: &[u64], out: &mut [u32]) {
     for (code, o) in codes.chunks_exact(query.len()).zip(out.iter_mut()) {
-        *o = query
+        let d: u32 = query
             .iter()
             .zip(code)
             .map(|(a, b)| (a ^ b).count_ones())
             .sum();
+        put::<ADD>(o, d);
     }
+}
+
+fn count_within_portable(distances: &[u32], max: u32) -> usize {
+    distances.iter().map(|d| u32::from(*d <= max)).sum::<u32>() as usize
+}
+
+/// Branch-free: a third of the codes may pass at random, which branches would mispredict.
+/// `alive` is as long as `distances`; returns how many offsets it now starts with.
+fn list_within_portable(distances: &[u32], max: u32, alive: &mut [u32]) -> usize {
+    let mut m = 0;
+    for (k, d) in distances.iter().enumerate() {
+        alive[m] = k as u32;
+        m += usize::from(*d <= max);
+    }
+    m
+}
+
+/// Stores or adds one result.
+#[inline(always)]
+fn put<const ADD: bool>(o: &mut u32, d: u32) {
+    if ADD { *o += d } else { *o = d }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -362,7 +455,7 @@ mod x86 {
 
     /// The portable loop compiled with POPCNT available, so `count_ones` is one instruction.
     #[target_feature(enable = "popcnt")]
-    pub(super) fn popcnt(query: &[u64], codes: &[u64], out: &mut [u32]) {
+    pub(super) fn popcnt<const ADD: bool>(query: &[u64], codes: &[u64], out: &mut [u32]) {
         for (code, o) in codes.chunks_exact(query.len()).zip(out.iter_mut()) {
             let mut acc = [0u32; 4];
             for (q, c) in query.chunks_exact(4).zip(code.chunks_exact(4)) {
@@ -370,7 +463,7 @@ mod x86 {
                     acc[k] += (q[k] ^ c[k]).count_ones();
                 }
             }
-            *o = acc.iter().sum();
+            super::put::<ADD>(o, acc.iter().sum());
         }
     }
 
@@ -380,21 +473,23 @@ mod x86 {
     /// vector of totals with two shuffles instead of four separate horizontal sums. The common
     /// code lengths get loops the compiler unrolls completely.
     #[target_feature(enable = "avx2")]
-    pub(super) fn avx2(query: &[u64], codes: &[u64], out: &mut [u32]) {
+    pub(super) fn avx2<const ADD: bool>(query: &[u64], codes: &[u64], out: &mut [u32]) {
         match query.len() / 4 {
-            3 => avx2_n::<3>(query, codes, out),
-            4 => avx2_n::<4>(query, codes, out),
-            5 => avx2_n::<5>(query, codes, out),
-            8 => avx2_n::<8>(query, codes, out),
-            10 => avx2_n::<10>(query, codes, out),
-            16 => avx2_n::<16>(query, codes, out),
-            _ => avx2_n::<0>(query, codes, out),
+            1 => avx2_n::<1, ADD>(query, codes, out),
+            2 => avx2_n::<2, ADD>(query, codes, out),
+            3 => avx2_n::<3, ADD>(query, codes, out),
+            4 => avx2_n::<4, ADD>(query, codes, out),
+            5 => avx2_n::<5, ADD>(query, codes, out),
+            8 => avx2_n::<8, ADD>(query, codes, out),
+            10 => avx2_n::<10, ADD>(query, codes, out),
+            16 => avx2_n::<16, ADD>(query, codes, out),
+            _ => avx2_n::<0, ADD>(query, codes, out),
         }
     }
 
     /// `CHUNKS` 256-bit chunks per code, or any number (at most 31) when `CHUNKS` is 0.
     #[target_feature(enable = "avx2")]
-    fn avx2_n<const CHUNKS: usize>(query: &[u64], codes: &[u64], out: &mut [u32]) {
+    fn avx2_n<const CHUNKS: usize, const ADD: bool>(query: &[u64], codes: &[u64], out: &mut [u32]) {
         let words = query.len();
         let chunks = if CHUNKS == 0 { words / 4 } else { CHUNKS };
         // Each byte of a chunk's count is at most 8, so up to 31 chunks (7936 bits, beyond
@@ -446,10 +541,10 @@ mod x86 {
                 _mm256_permute2x128_si256::<0x20>(ab, cd),
                 _mm256_permute2x128_si256::<0x31>(ab, cd),
             );
-            out[i] = _mm256_extract_epi64::<0>(t) as u32;
-            out[i + 1] = _mm256_extract_epi64::<1>(t) as u32;
-            out[i + 2] = _mm256_extract_epi64::<2>(t) as u32;
-            out[i + 3] = _mm256_extract_epi64::<3>(t) as u32;
+            super::put::<ADD>(&mut out[i], _mm256_extract_epi64::<0>(t) as u32);
+            super::put::<ADD>(&mut out[i + 1], _mm256_extract_epi64::<1>(t) as u32);
+            super::put::<ADD>(&mut out[i + 2], _mm256_extract_epi64::<2>(t) as u32);
+            super::put::<ADD>(&mut out[i + 3], _mm256_extract_epi64::<3>(t) as u32);
             i += 4;
         }
         while i < n {
@@ -458,36 +553,159 @@ mod x86 {
                 + _mm256_extract_epi64::<1>(s)
                 + _mm256_extract_epi64::<2>(s)
                 + _mm256_extract_epi64::<3>(s);
-            out[i] = total as u32;
+            super::put::<ADD>(&mut out[i], total as u32);
             i += 1;
         }
     }
 
-    /// One `vpopcntq` per 512 bits; a trailing 256-bit half (codes of 256 + 512k bits) is
-    /// counted with POPCNT.
-    #[target_feature(enable = "avx512f,avx512vpopcntdq,popcnt")]
-    pub(super) fn avx512(query: &[u64], codes: &[u64], out: &mut [u32]) {
+    /// One `vpopcntq` per 512 bits, a trailing 256-bit half loaded under a mask. Eight codes
+    /// are finished together: their eight vectors of lane counts fold into one vector of eight
+    /// totals with three rounds of shuffles and adds (instead of eight horizontal sums), which
+    /// is stored as eight 32-bit results at once. The common lengths get fully unrolled loops.
+    #[target_feature(enable = "avx512f,avx512vpopcntdq")]
+    pub(super) fn avx512<const ADD: bool>(query: &[u64], codes: &[u64], out: &mut [u32]) {
+        match query.len().div_ceil(8) {
+            1 => avx512_n::<1, ADD>(query, codes, out),
+            2 => avx512_n::<2, ADD>(query, codes, out),
+            3 => avx512_n::<3, ADD>(query, codes, out),
+            4 => avx512_n::<4, ADD>(query, codes, out),
+            _ => avx512_n::<0, ADD>(query, codes, out),
+        }
+    }
+
+    /// Sixteen distances compared at once.
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn count_within_avx512(distances: &[u32], max: u32) -> usize {
+        let limit = _mm512_set1_epi32(max as i32);
+        let mut count = 0;
+        let mut chunks = distances.chunks_exact(16);
+        for c in &mut chunks {
+            // SAFETY: `c` is 16 u32 long: one 64-byte read inside it.
+            let v = unsafe { _mm512_loadu_si512(c.as_ptr() as *const __m512i) };
+            count += _mm512_cmple_epu32_mask(v, limit).count_ones() as usize;
+        }
+        count + super::count_within_portable(chunks.remainder(), max)
+    }
+
+    /// Sixteen distances compared at once, the offsets of those within written together
+    /// with one compressing store.
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn list_within_avx512(distances: &[u32], max: u32, alive: &mut [u32]) -> usize {
+        assert!(alive.len() >= distances.len(), "room for every offset");
+        let limit = _mm512_set1_epi32(max as i32);
+        let step = _mm512_set1_epi32(16);
+        let mut offsets = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        let mut m = 0;
+        let mut chunks = distances.chunks_exact(16);
+        for c in &mut chunks {
+            // SAFETY: `c` is 16 u32 long: one 64-byte read inside it.
+            let v = unsafe { _mm512_loadu_si512(c.as_ptr() as *const __m512i) };
+            let within = _mm512_cmple_epu32_mask(v, limit);
+            // SAFETY: the store writes `within.count_ones()` u32 from `alive[m]`; m counts the
+            // offsets kept so far, which are fewer than those seen, so it stays inside `alive`.
+            unsafe {
+                _mm512_mask_compressstoreu_epi32(
+                    alive.as_mut_ptr().add(m) as *mut _,
+                    within,
+                    offsets,
+                )
+            };
+            m += within.count_ones() as usize;
+            offsets = _mm512_add_epi32(offsets, step);
+        }
+        let done = distances.len() - chunks.remainder().len();
+        for (k, d) in chunks.remainder().iter().enumerate() {
+            alive[m] = (done + k) as u32;
+            m += usize::from(*d <= max);
+        }
+        m
+    }
+
+    /// How far ahead of the code being compared the AVX-512 kernel asks for memory: 32 cache
+    /// lines, enough to cover the memory latency of a sequential scan.
+    const PREFETCH_WORDS: usize = 256;
+
+    /// `CHUNKS` 512-bit chunks per code (the last possibly half used), or any number when 0.
+    #[target_feature(enable = "avx512f,avx512vpopcntdq")]
+    fn avx512_n<const CHUNKS: usize, const ADD: bool>(
+        query: &[u64],
+        codes: &[u64],
+        out: &mut [u32],
+    ) {
         let words = query.len();
-        let full = words / 8;
-        for (i, o) in out.iter_mut().enumerate() {
-            let code = &codes[i * words..(i + 1) * words];
+        let chunks = if CHUNKS == 0 {
+            words.div_ceil(8)
+        } else {
+            CHUNKS
+        };
+        // Words are a multiple of 4, so the last chunk is whole or its low half.
+        let last: __mmask8 = if words.is_multiple_of(8) { 0xff } else { 0x0f };
+        let q = query.as_ptr() as *const i64;
+        let lane_sums = |i: usize| -> __m512i {
+            // SAFETY: `distances` checked codes.len() == out.len() * words and callers pass
+            // i < out.len(), so code i is `words` words inside `codes`.
+            let c = unsafe { codes.as_ptr().add(i * words) } as *const i64;
             let mut acc = _mm512_setzero_si512();
-            for k in 0..full {
-                // SAFETY: k < words / 8, so both 64-byte reads lie inside `query` and `code`;
-                // `loadu` has no alignment requirement.
+            for k in 0..chunks {
+                // A hint to fetch the code this far ahead; `wrapping_add` because the address
+                // may lie past the gallery (a prefetch never faults).
+                _mm_prefetch::<_MM_HINT_T0>(c.wrapping_add(8 * k + PREFETCH_WORDS) as *const i8);
+                // SAFETY: chunk k starts at word 8k < words of both `query` and code i; a
+                // whole chunk lies inside both, and the mask of a half chunk leaves out the
+                // words past their end (masked lanes are not read).
                 let (a, b) = unsafe {
-                    (
-                        _mm512_loadu_si512(query.as_ptr().add(8 * k) as *const __m512i),
-                        _mm512_loadu_si512(code.as_ptr().add(8 * k) as *const __m512i),
-                    )
+                    if k + 1 < chunks || last == 0xff {
+                        (
+                            _mm512_loadu_si512(q.add(8 * k) as *const __m512i),
+                            _mm512_loadu_si512(c.add(8 * k) as *const __m512i),
+                        )
+                    } else {
+                        (
+                            _mm512_maskz_loadu_epi64(last, q.add(8 * k)),
+                            _mm512_maskz_loadu_epi64(last, c.add(8 * k)),
+                        )
+                    }
                 };
                 acc = _mm512_add_epi64(acc, _mm512_popcnt_epi64(_mm512_xor_si512(a, b)));
             }
-            let mut total = _mm512_reduce_add_epi64(acc) as u32;
-            for k in 8 * full..words {
-                total += (query[k] ^ code[k]).count_ones();
+            acc
+        };
+        // Eight codes' lane counts are packed four to a vector, each in a 16-bit field of every
+        // 64-bit lane (a code's total is at most 8 * 64 * chunks bits, which the assertion
+        // keeps under 2^16, so fields never carry into each other), then the lanes are summed
+        // with three shuffles: fewer than summing eight vectors apart, on the port that
+        // shuffles and population counts share.
+        assert!(chunks <= 127, "codes longer than 65,024 bits");
+        let pack = |s: &[__m512i]| {
+            _mm512_add_epi64(
+                _mm512_add_epi64(s[0], _mm512_slli_epi64::<16>(s[1])),
+                _mm512_add_epi64(_mm512_slli_epi64::<32>(s[2]), _mm512_slli_epi64::<48>(s[3])),
+            )
+        };
+        let n = out.len();
+        let mut i = 0;
+        while i + 8 <= n {
+            let s: [__m512i; 8] = std::array::from_fn(|j| lane_sums(i + j));
+            let (p0, p1) = (pack(&s[..4]), pack(&s[4..]));
+            // Per 128-bit lane: [p0's two lanes summed, p1's two lanes summed] ...
+            let x = _mm512_add_epi64(_mm512_unpacklo_epi64(p0, p1), _mm512_unpackhi_epi64(p0, p1));
+            // ... then the four 128-bit lanes summed into each.
+            let y = _mm512_add_epi64(x, _mm512_shuffle_i64x2::<0x4e>(x, x));
+            let z = _mm512_add_epi64(y, _mm512_shuffle_i64x2::<0xb1>(y, y));
+            // Eight 16-bit totals, codes i .. i + 8 in order, widened to 32 bits.
+            let mut totals = _mm256_cvtepu16_epi32(_mm512_castsi512_si128(z));
+            let o = out[i..i + 8].as_mut_ptr() as *mut __m256i;
+            if ADD {
+                // SAFETY: `o` points at eight u32 inside `out` (sliced just above).
+                totals = _mm256_add_epi32(totals, unsafe { _mm256_loadu_si256(o) });
             }
-            *o = total;
+            // SAFETY: as above: the eight 32-bit stores lie inside `out`.
+            unsafe { _mm256_storeu_si256(o, totals) };
+            i += 8;
+        }
+        while i < n {
+            super::put::<ADD>(&mut out[i], _mm512_reduce_add_epi64(lane_sums(i)) as u32);
+            i += 1;
         }
     }
 }
@@ -512,11 +730,44 @@ mod tests {
     fn check_all_kernels(query: &[u64], codes: &[u64]) {
         let n = codes.len() / query.len();
         let mut expected = vec![0u32; n];
-        portable(query, codes, &mut expected);
+        portable::<false>(query, codes, &mut expected);
         for k in Kernel::available() {
             let mut got = vec![u32::MAX; n];
             k.distances(query, codes, &mut got);
             assert_eq!(got, expected, "kernel {} differs from portable", k.name());
+            // Adding onto earlier values, as a further segment does.
+            let mut sums: Vec<u32> = (0..n as u32).map(|i| i * 7).collect();
+            k.add_distances(query, codes, &mut sums);
+            let want: Vec<u32> = expected
+                .iter()
+                .zip(0u32..)
+                .map(|(d, i)| d + i * 7)
+                .collect();
+            assert_eq!(sums, want, "kernel {} adds wrongly", k.name());
+            let at: Vec<u32> = (0..n as u32).rev().step_by(3).collect();
+            let mut picked = vec![1u32; at.len()];
+            k.add_distances_at(query, codes, &at, &mut picked);
+            let want: Vec<u32> = at.iter().map(|i| expected[*i as usize] + 1).collect();
+            assert_eq!(picked, want, "kernel {} picks wrongly", k.name());
+        }
+    }
+
+    #[test]
+    fn every_kernel_counts_and_lists_the_codes_within() {
+        for n in [0usize, 5, 16, 33, 1024] {
+            let d: Vec<u32> = words(n as u64, n)
+                .iter()
+                .map(|w| (w % 600) as u32)
+                .collect();
+            for max in [0u32, 250, 599, u32::MAX] {
+                let want: Vec<u32> = (0..n as u32).filter(|i| d[*i as usize] <= max).collect();
+                for k in Kernel::available() {
+                    assert_eq!(k.count_within(&d, max), want.len(), "{}", k.name());
+                    let mut got = vec![9; 3];
+                    k.list_within(&d, max, &mut got);
+                    assert_eq!(got, want, "{}", k.name());
+                }
+            }
         }
     }
 
@@ -525,17 +776,19 @@ mod tests {
         let q = vec![0u64; 4];
         let codes = [vec![0u64; 4], vec![u64::MAX; 4], vec![1, 3, 7, 0]].concat();
         let mut out = vec![0; 3];
-        portable(&q, &codes, &mut out);
+        portable::<false>(&q, &codes, &mut out);
         assert_eq!(out, [0, 256, 6]);
     }
 
     #[test]
     fn every_kernel_equals_portable_on_random_codes() {
-        for bits in [256usize, 512, 768, 1024, 1280, 2048, 2304, 2560, 3072, 4096] {
-            let w = bits / 64;
-            let q = words(bits as u64, w);
-            let codes = words(7 + bits as u64, w * 97);
-            check_all_kernels(&q, &codes);
+        for w in (4..=64).step_by(4) {
+            // Block lengths around the kernels' groups of four and eight codes.
+            for n in [0usize, 1, 7, 8, 9, 16, 97] {
+                let q = words(w as u64, w);
+                let codes = words(7 + w as u64 + n as u64, w * n);
+                check_all_kernels(&q, &codes);
+            }
         }
     }
 

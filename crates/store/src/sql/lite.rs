@@ -70,7 +70,8 @@ impl LiteReader {
         // query_only: this connection can never change the database. The busy timeout is the
         // store's; in WAL mode a reader waits only while the log itself is being recovered.
         conn.execute_batch(
-            "PRAGMA query_only = ON; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -8192;",
+            "PRAGMA query_only = ON; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -8192; \
+             PRAGMA mmap_size = 268435456;",
         )
         .map_err(error)?;
         let mut columns = HashMap::new();
