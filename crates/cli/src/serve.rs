@@ -46,6 +46,43 @@ pub async fn open_service(cfg: &Config) -> anyhow::Result<(Service, SqlStore)> {
     Ok((service, store))
 }
 
+/// Refuses to go on unless `cfg` names an existing installation: its data directory, its
+/// embedded database (unless a PostgreSQL URL is set) and its local master key (when the key
+/// provider is the local file). Maintenance commands call this first, so that a mistyped
+/// `--data-dir` is an error instead of a new, empty installation with a new master key.
+pub fn require_installation(cfg: &Config) -> anyhow::Result<()> {
+    let mut needed = vec![cfg.data_dir.clone()];
+    if cfg.database_url.is_none() {
+        needed.push(cfg.data_dir.join("bioguard.db"));
+    }
+    if matches!(cfg.keys, KeyProviderConfig::Local) {
+        needed.push(cfg.key_file.clone());
+    }
+    for path in needed {
+        if !path.exists() {
+            bail!(
+                "no bioguard installation at {}: {} does not exist. Check --data-dir \
+                 (BIOGUARD_DATA_DIR, or data_dir in the configuration file){}; `bioguard serve` \
+                 creates a new installation",
+                cfg.data_dir.display(),
+                path.display(),
+                if matches!(cfg.keys, KeyProviderConfig::Local) {
+                    " and --key-file"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// [`open_service`] for a maintenance command: only on an existing installation.
+async fn open_existing(cfg: &Config) -> anyhow::Result<(Service, SqlStore)> {
+    require_installation(cfg)?;
+    open_service(cfg).await
+}
+
 /// Opens the configured key provider (creating its first key if it holds none).
 pub async fn open_keys(cfg: &Config) -> anyhow::Result<Arc<dyn bioguard_crypto::KeyProvider>> {
     if !cfg.data_dir.exists() {
@@ -173,7 +210,7 @@ async fn operator(service: &Service, cfg: &Config) -> anyhow::Result<bioguard_se
 /// rewrapped under it, with progress on standard error.
 pub async fn keys_rotate(cfg: Config, resume: bool) -> anyhow::Result<()> {
     use std::io::IsTerminal;
-    let (service, store) = open_service(&cfg).await?;
+    let (service, store) = open_existing(&cfg).await?;
     let admin = operator(&service, &cfg).await?;
     let tty = std::io::stderr().is_terminal();
     let report = service
@@ -206,7 +243,7 @@ pub async fn keys_rotate(cfg: Config, resume: bool) -> anyhow::Result<()> {
 
 /// `report transparency`: the transparency report as an HTML file.
 pub async fn transparency_report(cfg: Config, out: std::path::PathBuf) -> anyhow::Result<()> {
-    let (service, store) = open_service(&cfg).await?;
+    let (service, store) = open_existing(&cfg).await?;
     let report = service.transparency().await;
     store.close().await;
     let report = report?;
@@ -218,7 +255,7 @@ pub async fn transparency_report(cfg: Config, out: std::path::PathBuf) -> anyhow
 
 /// `keys status`: the key manager's versions and how many keys each wraps.
 pub async fn keys_status(cfg: Config) -> anyhow::Result<()> {
-    let (service, store) = open_service(&cfg).await?;
+    let (service, store) = open_existing(&cfg).await?;
     let status = service.key_status().await?;
     store.close().await;
     println!(
@@ -233,7 +270,7 @@ pub async fn keys_status(cfg: Config) -> anyhow::Result<()> {
 
 /// `keys destroy-version`.
 pub async fn keys_destroy(cfg: Config, version: u32) -> anyhow::Result<()> {
-    let (service, store) = open_service(&cfg).await?;
+    let (service, store) = open_existing(&cfg).await?;
     let admin = operator(&service, &cfg).await?;
     let r = service.destroy_key_version(&admin, version).await;
     store.close().await;
@@ -245,6 +282,11 @@ pub async fn keys_destroy(cfg: Config, version: u32) -> anyhow::Result<()> {
 /// `keys check`: the key-provider conformance suite against the configured provider, and
 /// its wrap and unwrap rates.
 pub async fn keys_check(cfg: Config, timed: usize, rotation: bool) -> anyhow::Result<()> {
+    // A hardware or OpenBao key can be checked before any installation exists; a local key
+    // file only where it already is (never created by a check).
+    if matches!(cfg.keys, KeyProviderConfig::Local) && !cfg.key_file.exists() {
+        require_installation(&cfg)?;
+    }
     let keys = open_keys(&cfg).await?;
     let report = bioguard_crypto::conformance::check(keys.as_ref(), timed)
         .await
@@ -356,7 +398,7 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 /// `retention sweep`: one sweep over the configured database, with a progress bar on
 /// standard error and the report as JSON on standard output.
 pub async fn sweep(cfg: Config) -> anyhow::Result<()> {
-    let (service, store) = open_service(&cfg).await?;
+    let (service, store) = open_existing(&cfg).await?;
     let mut progress = crate::progress::Progress::new();
     let report = service
         .retention_sweep(&mut |done, total| {

@@ -157,3 +157,55 @@ fn openapi_command_prints_the_document() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert!(doc["paths"]["/v1/verify"]["post"].is_object());
 }
+
+#[test]
+fn maintenance_commands_refuse_a_directory_that_holds_no_installation() {
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let missing = cwd.path().join("typo");
+    let report = cwd.path().join("report.html");
+    let commands: [&[&str]; 5] = [
+        &["keys", "status"],
+        &["keys", "check"],
+        &["retention", "sweep"],
+        &[
+            "report",
+            "transparency",
+            "--out",
+            report.to_str().expect("utf-8"),
+        ],
+        &["keys", "rotate"],
+    ];
+    for args in commands {
+        let mut cmd = Command::new(binary());
+        cmd.args(args)
+            .arg("--data-dir")
+            .arg(&missing)
+            .current_dir(cwd.path());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("BIOGUARD_") {
+                cmd.env_remove(k);
+            }
+        }
+        let out = cmd.output().expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded: {stderr}");
+        assert!(
+            stderr.contains("no bioguard installation at") && stderr.contains("bioguard serve"),
+            "{args:?}: {stderr}"
+        );
+        // Nothing was created: no directory, no master key, no database, no report.
+        assert!(!missing.exists(), "{args:?} created {}", missing.display());
+        assert!(!report.exists());
+    }
+    // An installation's directory without its database is refused too, and left as it was.
+    std::fs::create_dir(&missing).expect("mkdir");
+    let out = Command::new(binary())
+        .args(["keys", "status", "--data-dir"])
+        .arg(&missing)
+        .current_dir(cwd.path())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bioguard.db does not exist"));
+    assert_eq!(std::fs::read_dir(&missing).expect("read").count(), 0);
+}
