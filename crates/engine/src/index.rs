@@ -246,6 +246,7 @@ impl<T: Copy + Send + Sync> Gallery<T> {
         probe: &[u64],
         (b, e): (usize, usize),
         max_distance: u32,
+        fuse: bool,
         scratch: &mut Scratch,
     ) -> usize {
         let len = e - b;
@@ -261,17 +262,34 @@ impl<T: Copy + Send + Sync> Gallery<T> {
         // still in are listed and read one by one. A code out stays out: distances only grow.
         let mut listed = false;
         let mut left = 0;
-        for (s, codes) in self.segments.iter().enumerate() {
+        let mut s = 0;
+        while s < self.segments.len() {
             let span = self.span(s);
             let w = span.len();
             let q = &probe[span];
-            let block = &codes[b * w..e * w];
+            let block = &self.segments[s][b * w..e * w];
             if s == 0 {
                 kernel.distances(q, block, distance);
                 read += len * w;
             } else if !listed && left * DENSE >= len {
-                kernel.add_distances(q, block, distance);
-                read += len * w;
+                // A batch (`fuse`) whose codes nearly all passed the segments so far: the
+                // threshold is loose for a segment, so the next one will hardly prune either;
+                // both are added in one pass, finishing each code once.
+                let next = self.span(s + 1);
+                if fuse && left * 8 >= len * 7 && !next.is_empty() {
+                    let n = next.len();
+                    let q2 = &probe[next];
+                    kernel.add_distances_parts(
+                        [q, q2],
+                        [block, &self.segments[s + 1][b * n..e * n]],
+                        distance,
+                    );
+                    read += len * (w + n);
+                    s += 1;
+                } else {
+                    kernel.add_distances(q, block, distance);
+                    read += len * w;
+                }
             } else {
                 if !listed {
                     kernel.list_within(distance, max_distance, alive);
@@ -300,6 +318,7 @@ impl<T: Copy + Send + Sync> Gallery<T> {
                 alive.clear();
                 return read * 8;
             }
+            s += 1;
         }
         if !listed {
             kernel.list_within(distance, max_distance, alive);
@@ -319,7 +338,14 @@ impl<T: Copy + Send + Sync> Gallery<T> {
         let mut b = 0;
         while b < self.len() {
             let e = (b + BLOCK).min(self.len());
-            read += self.scan_block(kernel, probe.words(), (b, e), max_distance, &mut scratch);
+            read += self.scan_block(
+                kernel,
+                probe.words(),
+                (b, e),
+                max_distance,
+                false,
+                &mut scratch,
+            );
             b = e;
         }
         read
@@ -366,10 +392,11 @@ impl<T: Copy + Send + Sync> Gallery<T> {
             threads.clamp(1, 64)
         };
         let per = n.div_ceil(threads).max(1);
-        let block = if probes.len() == 1 {
-            BLOCK
+        // A batch is bound by instructions, not memory: it may fuse segments (see scan_block).
+        let (block, fuse) = if probes.len() == 1 {
+            (BLOCK, false)
         } else {
-            BATCH_BLOCK
+            (BATCH_BLOCK, true)
         };
         let scan = |start: usize| -> Vec<Hits> {
             let end = (start + per).min(n);
@@ -379,7 +406,14 @@ impl<T: Copy + Send + Sync> Gallery<T> {
             while b < end {
                 let e = (b + block).min(end);
                 for (probe, h) in probes.iter().zip(hits.iter_mut()) {
-                    self.scan_block(kernel, probe.words(), (b, e), max_distance, &mut scratch);
+                    self.scan_block(
+                        kernel,
+                        probe.words(),
+                        (b, e),
+                        max_distance,
+                        fuse,
+                        &mut scratch,
+                    );
                     for k in &scratch.alive {
                         let k = *k as usize;
                         h.push(scratch.distance[k], b + k);
@@ -503,18 +537,27 @@ mod tests {
 
     #[test]
     fn batch_equals_single_searches() {
-        let bits = CodeBits::new(512).expect("valid");
-        let mut g = Gallery::new(bits);
-        for i in 0..20_000u32 {
-            g.insert(&code(u64::from(i) + 7, 8), i);
-        }
-        let probes: Vec<ProtectedCode> = (0..9)
-            .map(|i| flip(&code(i * 31 + 7, 8), 40 + i as usize))
-            .collect();
-        for threads in [1, 2] {
-            let batch = g.search_batch(Kernel::best(), &probes, 230, 7, threads);
-            for (p, r) in probes.iter().zip(&batch) {
-                assert_eq!(r, &naive(&g, p, 230, 7));
+        // 512 bits: two 256-bit segments. 2048 bits: four 512-bit segments, where a batch at a
+        // loose threshold fuses two segments per pass (and, between, lists codes).
+        for (bits, thresholds) in [(512u64, vec![230u32]), (2048, vec![700, 980, 1100])] {
+            let b = CodeBits::new(bits).expect("valid");
+            let w = b.words();
+            let mut g = Gallery::new(b);
+            for i in 0..20_000u32 {
+                g.insert(&code(u64::from(i) + 7, w), i);
+            }
+            let probes: Vec<ProtectedCode> = (0..9)
+                .map(|i| flip(&code(i * 31 + 7, w), 40 + i as usize))
+                .collect();
+            for max in thresholds {
+                for threads in [1, 2] {
+                    for k in Kernel::available() {
+                        let batch = g.search_batch(k, &probes, max, 7, threads);
+                        for (p, r) in probes.iter().zip(&batch) {
+                            assert_eq!(r, &naive(&g, p, max, 7), "{bits} {max} {}", k.name());
+                        }
+                    }
+                }
             }
         }
     }

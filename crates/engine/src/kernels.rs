@@ -124,6 +124,36 @@ impl Kernel {
         }
     }
 
+    /// [`Kernel::add_distances`] over two consecutive segments at once: adds to `out[i]` the
+    /// distance between `query[0]` and code i's part in `parts[0]` plus that between
+    /// `query[1]` and its part in `parts[1]`. Each code is finished once instead of twice, which
+    /// is what a batch, bound by instructions rather than memory, gains.
+    ///
+    /// # Panics
+    /// As [`Kernel::distances`], for each part.
+    pub fn add_distances_parts(self, query: [&[u64]; 2], parts: [&[u64]; 2], out: &mut [u32]) {
+        for (q, c) in query.iter().zip(parts) {
+            assert!(
+                !q.is_empty() && q.len().is_multiple_of(4),
+                "codes are a positive multiple of 256 bits"
+            );
+            assert_eq!(c.len(), out.len() * q.len(), "one output per code");
+        }
+        match self.0 {
+            // SAFETY: a `Kernel` holding `Avx512` is only made after AVX-512F and VPOPCNTDQ were
+            // detected; both parts were checked above to be 8 words per code.
+            #[cfg(target_arch = "x86_64")]
+            Imp::Avx512 if query[0].len() == 8 && query[1].len() == 8 => unsafe {
+                x86::avx512_two::<true>(query, parts, out)
+            },
+            _ => {
+                for (q, c) in query.iter().zip(parts) {
+                    self.add_distances(q, c, out);
+                }
+            }
+        }
+    }
+
     /// How many of `distances` are at most `max`: the codes of a block still in.
     pub fn count_within(self, distances: &[u32], max: u32) -> usize {
         match self.0 {
@@ -670,12 +700,49 @@ mod x86 {
             }
             acc
         };
-        // Eight codes' lane counts are packed four to a vector, each in a 16-bit field of every
-        // 64-bit lane (a code's total is at most 8 * 64 * chunks bits, which the assertion
-        // keeps under 2^16, so fields never carry into each other), then the lanes are summed
-        // with three shuffles: fewer than summing eight vectors apart, on the port that
-        // shuffles and population counts share.
         assert!(chunks <= 127, "codes longer than 65,024 bits");
+        finish::<ADD>(out, lane_sums);
+    }
+
+    /// Two 512-bit segments per code, each in its own vector (a gallery's consecutive
+    /// segments), counted together so that each code is finished once.
+    #[target_feature(enable = "avx512f,avx512vpopcntdq")]
+    pub(super) fn avx512_two<const ADD: bool>(
+        query: [&[u64]; 2],
+        parts: [&[u64]; 2],
+        out: &mut [u32],
+    ) {
+        let (q0, q1) = (
+            query[0].as_ptr() as *const __m512i,
+            query[1].as_ptr() as *const __m512i,
+        );
+        let lane_sums = |i: usize| -> __m512i {
+            // SAFETY: `add_distances_parts` checked that both query parts are 8 words and that
+            // each part holds 8 words per output, and i < out.len(): every 64-byte read lies
+            // inside its slice.
+            let (a0, b0, a1, b1) = unsafe {
+                (
+                    _mm512_loadu_si512(q0),
+                    _mm512_loadu_si512(parts[0].as_ptr().add(8 * i) as *const __m512i),
+                    _mm512_loadu_si512(q1),
+                    _mm512_loadu_si512(parts[1].as_ptr().add(8 * i) as *const __m512i),
+                )
+            };
+            _mm512_add_epi64(
+                _mm512_popcnt_epi64(_mm512_xor_si512(a0, b0)),
+                _mm512_popcnt_epi64(_mm512_xor_si512(a1, b1)),
+            )
+        };
+        finish::<ADD>(out, lane_sums);
+    }
+
+    /// Writes (or adds) into `out[i]` the sum of the lanes of `lane_sums(i)`, for every i.
+    #[target_feature(enable = "avx512f,avx512vpopcntdq")]
+    fn finish<const ADD: bool>(out: &mut [u32], lane_sums: impl Fn(usize) -> __m512i) {
+        // Eight codes' lane counts are packed four to a vector, each in a 16-bit field of every
+        // 64-bit lane (callers keep a code's total under 2^16, so fields never carry into each
+        // other), then the lanes are summed with three shuffles: fewer than summing eight
+        // vectors apart, on the port that shuffles and population counts share.
         let pack = |s: &[__m512i]| {
             _mm512_add_epi64(
                 _mm512_add_epi64(s[0], _mm512_slli_epi64::<16>(s[1])),
@@ -744,6 +811,24 @@ mod tests {
                 .map(|(d, i)| d + i * 7)
                 .collect();
             assert_eq!(sums, want, "kernel {} adds wrongly", k.name());
+            // Two parts at once: the query and codes split in halves, stored apart.
+            if query.len().is_multiple_of(8) {
+                let h = query.len() / 2;
+                let (first, second): (Vec<u64>, Vec<u64>) = (
+                    codes
+                        .chunks_exact(query.len())
+                        .flat_map(|c| c[..h].to_vec())
+                        .collect(),
+                    codes
+                        .chunks_exact(query.len())
+                        .flat_map(|c| c[h..].to_vec())
+                        .collect(),
+                );
+                let mut sums: Vec<u32> = (0..n as u32).collect();
+                k.add_distances_parts([&query[..h], &query[h..]], [&first, &second], &mut sums);
+                let want: Vec<u32> = expected.iter().zip(0u32..).map(|(d, i)| d + i).collect();
+                assert_eq!(sums, want, "kernel {} adds parts wrongly", k.name());
+            }
             let at: Vec<u32> = (0..n as u32).rev().step_by(3).collect();
             let mut picked = vec![1u32; at.len()];
             k.add_distances_at(query, codes, &at, &mut picked);
