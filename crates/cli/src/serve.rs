@@ -436,18 +436,20 @@ fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener
 }
 
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
-    let (service, store) = open_service(&cfg).await?;
-    let service = service
-        .with_client_rate_limit(cfg.client_rate_per_sec)
-        .with_enumeration_limit(cfg.abuse_distinct_subjects_per_min)
-        .with_hill_climbing_detection(cfg.abuse_hill_climb_probes);
-    bootstrap_admin_token(&service, &cfg.data_dir).await?;
+    // The address first: a busy port must not leave a new data directory, master key, admin
+    // token or database behind. Connections wait in the backlog until the service is open.
     let listener = listen(cfg.listen).with_context(|| {
         format!(
             "cannot listen on {} (is another process using it? choose another with --listen)",
             cfg.listen
         )
     })?;
+    let (service, store) = open_service(&cfg).await?;
+    let service = service
+        .with_client_rate_limit(cfg.client_rate_per_sec)
+        .with_enumeration_limit(cfg.abuse_distinct_subjects_per_min)
+        .with_hill_climbing_detection(cfg.abuse_hill_climb_probes);
+    bootstrap_admin_token(&service, &cfg.data_dir).await?;
     let addr = listener.local_addr()?;
     let shutdown = shutdown_signal()?;
     // Sign and keep a checkpoint whenever the log grew, at least every interval.

@@ -209,3 +209,28 @@ fn maintenance_commands_refuse_a_directory_that_holds_no_installation() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("bioguard.db does not exist"));
     assert_eq!(std::fs::read_dir(&missing).expect("read").count(), 0);
 }
+
+#[test]
+fn serve_on_a_busy_port_fails_before_it_writes_anything() {
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let data = cwd.path().join("data");
+    let stderr = serve_fails(
+        cwd.path(),
+        &[
+            "--listen",
+            &addr,
+            "--data-dir",
+            data.to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+    // No data directory: no master key, admin token, database or secrets were written.
+    assert!(!data.exists(), "{stderr}");
+    drop(taken);
+}
