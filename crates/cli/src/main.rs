@@ -188,6 +188,84 @@ struct ServeArgs {
     openbao_token_file: Option<String>,
 }
 
+/// Where an existing installation's data and keys are: the flags of the maintenance commands
+/// (`keys`, `retention sweep`, `report transparency`), a subset of `serve`'s. Settings that only
+/// a running service uses are not offered here; a configuration file may still hold them.
+#[derive(clap::Args)]
+struct StoreArgs {
+    /// TOML configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory of the installation [default: ./bioguard-data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<String>,
+    /// PostgreSQL URL (postgres://...); without it, SQLite in the data directory.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// Local master key file [default: <data-dir>/master.key].
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<String>,
+    /// Log filter [default: info].
+    #[arg(long, value_name = "FILTER")]
+    log: Option<String>,
+    /// Key provider: local (the key file), pkcs11 or openbao [default: local].
+    #[arg(long, value_name = "KIND")]
+    key_provider: Option<String>,
+    /// PKCS#11 library [default: /usr/lib/softhsm/libsofthsm2.so].
+    #[arg(long, value_name = "FILE")]
+    pkcs11_module: Option<String>,
+    /// PKCS#11 token label [default: bioguard].
+    #[arg(long, value_name = "LABEL")]
+    pkcs11_token_label: Option<String>,
+    /// File (mode 0600) holding the token's user PIN [default: BIOGUARD_PKCS11_PIN].
+    #[arg(long, value_name = "FILE")]
+    pkcs11_pin_file: Option<String>,
+    /// OpenBao server [default: http://127.0.0.1:8200].
+    #[arg(long, value_name = "URL")]
+    openbao_addr: Option<String>,
+    /// OpenBao transit mount [default: transit].
+    #[arg(long, value_name = "PATH")]
+    openbao_mount: Option<String>,
+    /// OpenBao transit key name [default: bioguard].
+    #[arg(long, value_name = "NAME")]
+    openbao_key: Option<String>,
+    /// File (mode 0600) holding the OpenBao token [default: BIOGUARD_OPENBAO_TOKEN].
+    #[arg(long, value_name = "FILE")]
+    openbao_token_file: Option<String>,
+}
+
+impl From<StoreArgs> for ServeArgs {
+    fn from(a: StoreArgs) -> Self {
+        ServeArgs {
+            config: a.config,
+            data_dir: a.data_dir,
+            listen: None,
+            database_url: a.database_url,
+            key_file: a.key_file,
+            max_body_bytes: None,
+            log: a.log,
+            checkpoint_interval_secs: None,
+            retention_sweep_secs: None,
+            gallery_sync_ms: None,
+            key_provider: a.key_provider,
+            pkcs11_module: a.pkcs11_module,
+            pkcs11_token_label: a.pkcs11_token_label,
+            pkcs11_pin_file: a.pkcs11_pin_file,
+            client_rate_per_sec: None,
+            data_key_cache_secs: None,
+            abuse_distinct_subjects_per_min: None,
+            abuse_hill_climb_probes: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
+            openbao_addr: a.openbao_addr,
+            openbao_mount: a.openbao_mount,
+            openbao_key: a.openbao_key,
+            openbao_token_file: a.openbao_token_file,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum ReceiptCommand {
     /// Check a consent receipt or deletion certificate against the service's published keys;
@@ -242,7 +320,7 @@ enum ReportCommand {
     /// Write the transparency report (counts only) as an HTML page.
     Transparency {
         #[command(flatten)]
-        args: ServeArgs,
+        args: StoreArgs,
         /// The HTML file to write.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
@@ -264,7 +342,7 @@ enum KeysCommand {
     /// file or PKCS#11 token) and time wrap and unwrap.
     Check {
         #[command(flatten)]
-        args: ServeArgs,
+        args: StoreArgs,
         /// Wraps and unwraps to time.
         #[arg(long, default_value_t = 2000)]
         timed: usize,
@@ -277,7 +355,7 @@ enum KeysCommand {
     /// (the service keeps answering). Needs the admin token.
     Rotate {
         #[command(flatten)]
-        args: ServeArgs,
+        args: StoreArgs,
         /// Do not create a version: finish rewrapping under the current one (after an
         /// interruption).
         #[arg(long)]
@@ -286,13 +364,13 @@ enum KeysCommand {
     /// The key manager's versions and how many wrapped keys each holds.
     Status {
         #[command(flatten)]
-        args: ServeArgs,
+        args: StoreArgs,
     },
     /// Destroy a key-encryption key version nothing is wrapped under any more. Irreversible:
     /// database backups from before the rotation can then never be decrypted.
     DestroyVersion {
         #[command(flatten)]
-        args: ServeArgs,
+        args: StoreArgs,
         /// The version number.
         version: u32,
     },
@@ -302,7 +380,7 @@ enum KeysCommand {
 enum RetentionCommand {
     /// Delete every template past its purpose's retention limit now (with its data key),
     /// recording each deletion in the audit ledger. Safe to run while `serve` runs.
-    Sweep(ServeArgs),
+    Sweep(StoreArgs),
 }
 
 #[derive(Subcommand)]
@@ -613,7 +691,7 @@ fn main() -> ExitCode {
             subjects,
             out,
         }) => synth::scores(&groups, seed, subjects, &out),
-        Command::Report(ReportCommand::Transparency { args, out }) => load_config(args)
+        Command::Report(ReportCommand::Transparency { args, out }) => load_config(args.into())
             .and_then(|cfg| runtime()?.block_on(serve::transparency_report(cfg, out))),
         Command::Receipt(ReceiptCommand::Verify {
             file,
@@ -621,24 +699,22 @@ fn main() -> ExitCode {
             server,
             kind,
         }) => receipt::verify(&file, jwks.as_deref(), server.as_deref(), kind.as_deref()),
-        Command::Keys(KeysCommand::Rotate { args, resume }) => {
-            load_config(args).and_then(|cfg| runtime()?.block_on(serve::keys_rotate(cfg, resume)))
-        }
+        Command::Keys(KeysCommand::Rotate { args, resume }) => load_config(args.into())
+            .and_then(|cfg| runtime()?.block_on(serve::keys_rotate(cfg, resume))),
         Command::Keys(KeysCommand::Status { args }) => {
-            load_config(args).and_then(|cfg| runtime()?.block_on(serve::keys_status(cfg)))
+            load_config(args.into()).and_then(|cfg| runtime()?.block_on(serve::keys_status(cfg)))
         }
-        Command::Keys(KeysCommand::DestroyVersion { args, version }) => {
-            load_config(args).and_then(|cfg| runtime()?.block_on(serve::keys_destroy(cfg, version)))
-        }
+        Command::Keys(KeysCommand::DestroyVersion { args, version }) => load_config(args.into())
+            .and_then(|cfg| runtime()?.block_on(serve::keys_destroy(cfg, version))),
         Command::Keys(KeysCommand::Check {
             args,
             timed,
             destroy_test_versions,
-        }) => load_config(args).and_then(|cfg| {
+        }) => load_config(args.into()).and_then(|cfg| {
             runtime()?.block_on(serve::keys_check(cfg, timed, destroy_test_versions))
         }),
         Command::Retention(RetentionCommand::Sweep(args)) => {
-            load_config(args).and_then(|cfg| runtime()?.block_on(serve::sweep(cfg)))
+            load_config(args.into()).and_then(|cfg| runtime()?.block_on(serve::sweep(cfg)))
         }
         Command::Demo => demo::run(),
         Command::Calibrate(args) => calibrate::calibrate(args),

@@ -234,3 +234,39 @@ fn serve_on_a_busy_port_fails_before_it_writes_anything() {
     assert!(!data.exists(), "{stderr}");
     drop(taken);
 }
+
+#[test]
+fn maintenance_commands_offer_only_their_own_flags() {
+    for args in [
+        &["keys", "status"][..],
+        &["keys", "check"],
+        &["retention", "sweep"],
+        &["report", "transparency"],
+    ] {
+        let out = Command::new(binary())
+            .args(args)
+            .arg("--help")
+            .output()
+            .expect("run");
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{args:?}");
+        assert!(
+            help.contains("--data-dir") && help.contains("--key-provider"),
+            "{help}"
+        );
+        for serve_only in [
+            "--listen",
+            "--tls-cert",
+            "--max-body-bytes",
+            "--client-rate-per-sec",
+        ] {
+            assert!(!help.contains(serve_only), "{args:?} offers {serve_only}");
+        }
+    }
+    let out = Command::new(binary())
+        .args(["retention", "sweep", "--listen", "127.0.0.1:1"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--listen"));
+}
