@@ -524,14 +524,18 @@ impl RawConfig {
 
 /// Where each setting came from, for the start-up log (values of secrets are not shown; no
 /// setting is a secret today, but the database URL may embed a password).
-pub fn describe(raw: &RawConfig, cfg: &Config) -> String {
+pub fn describe(raw: &RawConfig, cfg: &Config, serving: bool) -> String {
     let source = |k: &'static str| raw.get(k).map_or(Source::Default, |(_, s)| s.clone());
+    // Only `serve` listens: a maintenance command's line leaves the address out.
+    let listen = if serving {
+        format!(", listen={} ({})", cfg.listen, source("listen"))
+    } else {
+        String::new()
+    };
     format!(
-        "data_dir={} ({}), listen={} ({}), database={} ({})",
+        "data_dir={} ({}){listen}, database={} ({})",
         cfg.data_dir.display(),
         source("data_dir"),
-        cfg.listen,
-        source("listen"),
         if cfg.database_url.is_some() {
             "postgres"
         } else {

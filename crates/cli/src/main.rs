@@ -562,6 +562,15 @@ fn init_logging(filter: &str) {
 
 /// Reads the configuration file, environment and flags, validates them and starts logging.
 fn load_config(args: ServeArgs) -> anyhow::Result<config::Config> {
+    load(args, true)
+}
+
+/// The configuration of a maintenance command: the installation's, not a server's.
+fn load_store_config(args: StoreArgs) -> anyhow::Result<config::Config> {
+    load(args.into(), false)
+}
+
+fn load(args: ServeArgs, serving: bool) -> anyhow::Result<config::Config> {
     let ServeArgs {
         config,
         data_dir,
@@ -655,7 +664,7 @@ fn load_config(args: ServeArgs) -> anyhow::Result<config::Config> {
     for w in warnings {
         tracing::warn!("{w}");
     }
-    tracing::info!("configuration: {}", config::describe(&raw, &cfg));
+    tracing::info!("configuration: {}", config::describe(&raw, &cfg, serving));
     Ok(cfg)
 }
 
@@ -691,7 +700,7 @@ fn main() -> ExitCode {
             subjects,
             out,
         }) => synth::scores(&groups, seed, subjects, &out),
-        Command::Report(ReportCommand::Transparency { args, out }) => load_config(args.into())
+        Command::Report(ReportCommand::Transparency { args, out }) => load_store_config(args)
             .and_then(|cfg| runtime()?.block_on(serve::transparency_report(cfg, out))),
         Command::Receipt(ReceiptCommand::Verify {
             file,
@@ -699,22 +708,22 @@ fn main() -> ExitCode {
             server,
             kind,
         }) => receipt::verify(&file, jwks.as_deref(), server.as_deref(), kind.as_deref()),
-        Command::Keys(KeysCommand::Rotate { args, resume }) => load_config(args.into())
+        Command::Keys(KeysCommand::Rotate { args, resume }) => load_store_config(args)
             .and_then(|cfg| runtime()?.block_on(serve::keys_rotate(cfg, resume))),
         Command::Keys(KeysCommand::Status { args }) => {
-            load_config(args.into()).and_then(|cfg| runtime()?.block_on(serve::keys_status(cfg)))
+            load_store_config(args).and_then(|cfg| runtime()?.block_on(serve::keys_status(cfg)))
         }
-        Command::Keys(KeysCommand::DestroyVersion { args, version }) => load_config(args.into())
+        Command::Keys(KeysCommand::DestroyVersion { args, version }) => load_store_config(args)
             .and_then(|cfg| runtime()?.block_on(serve::keys_destroy(cfg, version))),
         Command::Keys(KeysCommand::Check {
             args,
             timed,
             destroy_test_versions,
-        }) => load_config(args.into()).and_then(|cfg| {
+        }) => load_store_config(args).and_then(|cfg| {
             runtime()?.block_on(serve::keys_check(cfg, timed, destroy_test_versions))
         }),
         Command::Retention(RetentionCommand::Sweep(args)) => {
-            load_config(args.into()).and_then(|cfg| runtime()?.block_on(serve::sweep(cfg)))
+            load_store_config(args).and_then(|cfg| runtime()?.block_on(serve::sweep(cfg)))
         }
         Command::Demo => demo::run(),
         Command::Calibrate(args) => calibrate::calibrate(args),

@@ -193,6 +193,8 @@ fn maintenance_commands_refuse_a_directory_that_holds_no_installation() {
             stderr.contains("no bioguard installation at") && stderr.contains("bioguard serve"),
             "{args:?}: {stderr}"
         );
+        // A maintenance command does not listen, and its configuration line says nothing of it.
+        assert!(!stderr.contains("listen="), "{args:?}: {stderr}");
         // Nothing was created: no directory, no master key, no database, no report.
         assert!(!missing.exists(), "{args:?} created {}", missing.display());
         assert!(!report.exists());
