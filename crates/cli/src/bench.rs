@@ -36,11 +36,19 @@ impl Rng {
 }
 
 pub(crate) fn write_words(path: &Path, words: &[u64]) -> anyhow::Result<()> {
+    write_le(path, words.iter().map(|w| w.to_le_bytes()))
+}
+
+/// Writes each item's little-endian bytes, one after another, to a new file at `path`.
+pub(crate) fn write_le<const N: usize>(
+    path: &Path,
+    items: impl IntoIterator<Item = [u8; N]>,
+) -> anyhow::Result<()> {
     let mut f = std::io::BufWriter::new(
         std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
     );
-    for w in words {
-        f.write_all(&w.to_le_bytes())?;
+    for bytes in items {
+        f.write_all(&bytes)?;
     }
     f.flush()?;
     Ok(())

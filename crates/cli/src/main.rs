@@ -140,18 +140,6 @@ struct ServeArgs {
     /// (PostgreSQL also announces each commit at once) [default: 1000].
     #[arg(long, value_name = "MS")]
     gallery_sync_ms: Option<String>,
-    /// Key provider: local (the key file) or pkcs11 [default: local].
-    #[arg(long, value_name = "KIND")]
-    key_provider: Option<String>,
-    /// PKCS#11 library [default: /usr/lib/softhsm/libsofthsm2.so].
-    #[arg(long, value_name = "FILE")]
-    pkcs11_module: Option<String>,
-    /// PKCS#11 token label [default: bioguard].
-    #[arg(long, value_name = "LABEL")]
-    pkcs11_token_label: Option<String>,
-    /// File (mode 0600) holding the token's user PIN [default: BIOGUARD_PKCS11_PIN].
-    #[arg(long, value_name = "FILE")]
-    pkcs11_pin_file: Option<String>,
     /// Requests per second each API client may make on this node [default: 1000; 0: none].
     #[arg(long, value_name = "N")]
     client_rate_per_sec: Option<String>,
@@ -174,6 +162,26 @@ struct ServeArgs {
     /// PEM CA whose certificates every client must present (mutual TLS).
     #[arg(long, value_name = "FILE")]
     tls_client_ca: Option<String>,
+    #[command(flatten)]
+    keys: KeyProviderArgs,
+}
+
+/// Which key manager holds the key-encryption keys, and how to reach it (`serve` and the
+/// maintenance commands share these flags).
+#[derive(clap::Args)]
+struct KeyProviderArgs {
+    /// Key provider: local (the key file), pkcs11 or openbao [default: local].
+    #[arg(long, value_name = "KIND")]
+    key_provider: Option<String>,
+    /// PKCS#11 library [default: /usr/lib/softhsm/libsofthsm2.so].
+    #[arg(long, value_name = "FILE")]
+    pkcs11_module: Option<String>,
+    /// PKCS#11 token label [default: bioguard].
+    #[arg(long, value_name = "LABEL")]
+    pkcs11_token_label: Option<String>,
+    /// File (mode 0600) holding the token's user PIN [default: BIOGUARD_PKCS11_PIN].
+    #[arg(long, value_name = "FILE")]
+    pkcs11_pin_file: Option<String>,
     /// OpenBao server [default: http://127.0.0.1:8200].
     #[arg(long, value_name = "URL")]
     openbao_addr: Option<String>,
@@ -208,30 +216,8 @@ struct StoreArgs {
     /// Log filter [default: info].
     #[arg(long, value_name = "FILTER")]
     log: Option<String>,
-    /// Key provider: local (the key file), pkcs11 or openbao [default: local].
-    #[arg(long, value_name = "KIND")]
-    key_provider: Option<String>,
-    /// PKCS#11 library [default: /usr/lib/softhsm/libsofthsm2.so].
-    #[arg(long, value_name = "FILE")]
-    pkcs11_module: Option<String>,
-    /// PKCS#11 token label [default: bioguard].
-    #[arg(long, value_name = "LABEL")]
-    pkcs11_token_label: Option<String>,
-    /// File (mode 0600) holding the token's user PIN [default: BIOGUARD_PKCS11_PIN].
-    #[arg(long, value_name = "FILE")]
-    pkcs11_pin_file: Option<String>,
-    /// OpenBao server [default: http://127.0.0.1:8200].
-    #[arg(long, value_name = "URL")]
-    openbao_addr: Option<String>,
-    /// OpenBao transit mount [default: transit].
-    #[arg(long, value_name = "PATH")]
-    openbao_mount: Option<String>,
-    /// OpenBao transit key name [default: bioguard].
-    #[arg(long, value_name = "NAME")]
-    openbao_key: Option<String>,
-    /// File (mode 0600) holding the OpenBao token [default: BIOGUARD_OPENBAO_TOKEN].
-    #[arg(long, value_name = "FILE")]
-    openbao_token_file: Option<String>,
+    #[command(flatten)]
+    keys: KeyProviderArgs,
 }
 
 impl From<StoreArgs> for ServeArgs {
@@ -247,10 +233,6 @@ impl From<StoreArgs> for ServeArgs {
             checkpoint_interval_secs: None,
             retention_sweep_secs: None,
             gallery_sync_ms: None,
-            key_provider: a.key_provider,
-            pkcs11_module: a.pkcs11_module,
-            pkcs11_token_label: a.pkcs11_token_label,
-            pkcs11_pin_file: a.pkcs11_pin_file,
             client_rate_per_sec: None,
             data_key_cache_secs: None,
             abuse_distinct_subjects_per_min: None,
@@ -258,10 +240,7 @@ impl From<StoreArgs> for ServeArgs {
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,
-            openbao_addr: a.openbao_addr,
-            openbao_mount: a.openbao_mount,
-            openbao_key: a.openbao_key,
-            openbao_token_file: a.openbao_token_file,
+            keys: a.keys,
         }
     }
 }
@@ -582,14 +561,6 @@ fn load(args: ServeArgs, serving: bool) -> anyhow::Result<config::Config> {
         checkpoint_interval_secs,
         retention_sweep_secs,
         gallery_sync_ms,
-        key_provider,
-        pkcs11_module,
-        pkcs11_token_label,
-        pkcs11_pin_file,
-        openbao_addr,
-        openbao_mount,
-        openbao_key,
-        openbao_token_file,
         tls_cert,
         tls_key,
         tls_client_ca,
@@ -597,6 +568,17 @@ fn load(args: ServeArgs, serving: bool) -> anyhow::Result<config::Config> {
         data_key_cache_secs,
         abuse_distinct_subjects_per_min,
         abuse_hill_climb_probes,
+        keys:
+            KeyProviderArgs {
+                key_provider,
+                pkcs11_module,
+                pkcs11_token_label,
+                pkcs11_pin_file,
+                openbao_addr,
+                openbao_mount,
+                openbao_key,
+                openbao_token_file,
+            },
     } = args;
     let mut raw = RawConfig::default();
     if let Some(path) = &config {

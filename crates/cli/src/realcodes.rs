@@ -12,7 +12,6 @@
 //! Optionally the raw float embeddings of gallery and probes are written too (`--floats`), for
 //! the baseline of a deployment without template protection (FAISS `IndexFlatIP`).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -90,17 +89,6 @@ pub struct VoiceCodes<'a> {
     pub probes: &'a Path,
     pub floats: Option<&'a PathBuf>,
     pub seed: u64,
-}
-
-fn write_f32(path: &Path, values: impl Iterator<Item = f32>) -> anyhow::Result<()> {
-    let mut f = std::io::BufWriter::new(
-        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
-    );
-    for v in values {
-        f.write_all(&v.to_le_bytes())?;
-    }
-    f.flush()?;
-    Ok(())
 }
 
 fn normalised(mut v: Vec<f32>) -> Vec<f32> {
@@ -242,10 +230,13 @@ pub fn make_voice_codes(o: VoiceCodes<'_>) -> anyhow::Result<serde_json::Value> 
     crate::bench::write_words(o.codes, &words)?;
     crate::bench::write_words(o.probes, &probe_words)?;
     if let Some(f) = o.floats {
-        write_f32(f, floats.into_iter())?;
+        crate::bench::write_le(f, floats.into_iter().map(f32::to_le_bytes))?;
         let mut pf = f.clone().into_os_string();
         pf.push(".probes");
-        write_f32(Path::new(&pf), probe_floats.into_iter())?;
+        crate::bench::write_le(
+            Path::new(&pf),
+            probe_floats.into_iter().map(f32::to_le_bytes),
+        )?;
     }
     Ok(serde_json::json!({
         "codes": o.n, "probes": o.queries, "bits": bits.bits(), "seed": o.seed,
