@@ -115,6 +115,10 @@ const KEYS: &[Key] = &[
         allowed: "a log filter such as info, warn or bioguard_service=debug",
     },
     Key {
+        name: "log_format",
+        allowed: "text (default, for people) or json (one JSON object per line, for log collectors)",
+    },
+    Key {
         name: "http_header_timeout_secs",
         allowed: "seconds a connection may take to send a request's headers, which is also how long an idle connection is kept (1 to 300; default 10)",
     },
@@ -214,6 +218,8 @@ pub struct Config {
     pub retention_sweep_secs: u64,
     pub gallery_sync_ms: u64,
     pub log: String,
+    /// One JSON object per log line instead of text.
+    pub log_json: bool,
     pub http: bioguard_server::HttpLimits,
     pub secure_cookies: bool,
 }
@@ -484,6 +490,12 @@ impl RawConfig {
             }
             None => "info".to_owned(),
         };
+        let log_json = match self.get("log_format") {
+            Some((v, _)) if v == "json" => true,
+            Some((v, _)) if v == "text" => false,
+            Some((_, s)) => return Err(invalid("log_format", s)),
+            None => false,
+        };
         let http = bioguard_server::HttpLimits {
             header_timeout: std::time::Duration::from_secs(self.number(
                 "http_header_timeout_secs",
@@ -516,6 +528,7 @@ impl RawConfig {
             retention_sweep_secs,
             gallery_sync_ms,
             log,
+            log_json,
             http,
             secure_cookies,
         })
@@ -563,6 +576,20 @@ mod tests {
         assert_eq!(cfg.data_dir, PathBuf::from("bioguard-data"));
         assert_eq!(cfg.key_file, PathBuf::from("bioguard-data/master.key"));
         assert!(cfg.database_url.is_none());
+    }
+
+    #[test]
+    fn log_format_is_text_or_json() {
+        assert!(!RawConfig::default().validate().expect("valid").log_json);
+        let mut raw = RawConfig::default();
+        raw.merge_env(env(&[("BIOGUARD_LOG_FORMAT", "json")]));
+        assert!(raw.validate().expect("valid").log_json);
+        raw.merge_flag("log_format", "--log-format", Some("yaml".into()));
+        let err = raw.validate().expect_err("yaml is refused").to_string();
+        assert!(
+            err.contains("--log-format") && err.contains("json"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -130,6 +130,9 @@ struct ServeArgs {
     /// Log filter [default: info].
     #[arg(long, value_name = "FILTER")]
     log: Option<String>,
+    /// Log lines as `text` or `json` (one object per line) [default: text].
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<String>,
     /// Seconds between signed checkpoints of the audit log [default: 60].
     #[arg(long, value_name = "SECONDS")]
     checkpoint_interval_secs: Option<String>,
@@ -216,6 +219,9 @@ struct StoreArgs {
     /// Log filter [default: info].
     #[arg(long, value_name = "FILTER")]
     log: Option<String>,
+    /// Log lines as `text` or `json` (one object per line) [default: text].
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<String>,
     #[command(flatten)]
     keys: KeyProviderArgs,
 }
@@ -230,6 +236,7 @@ impl From<StoreArgs> for ServeArgs {
             key_file: a.key_file,
             max_body_bytes: None,
             log: a.log,
+            log_format: a.log_format,
             checkpoint_interval_secs: None,
             retention_sweep_secs: None,
             gallery_sync_ms: None,
@@ -528,15 +535,25 @@ enum BenchCommand {
     },
 }
 
-fn init_logging(filter: &str) {
+fn init_logging(filter: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if json {
+        // One object per line: timestamp, level, fields (with `message`) and the request's
+        // span (its id, method and route), flattened for log collectors.
+        fmt.json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        fmt.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
 }
 
 /// Reads the configuration file, environment and flags, validates them and starts logging.
@@ -558,6 +575,7 @@ fn load(args: ServeArgs, serving: bool) -> anyhow::Result<config::Config> {
         key_file,
         max_body_bytes,
         log,
+        log_format,
         checkpoint_interval_secs,
         retention_sweep_secs,
         gallery_sync_ms,
@@ -591,6 +609,7 @@ fn load(args: ServeArgs, serving: bool) -> anyhow::Result<config::Config> {
     raw.merge_flag("key_file", "--key-file", key_file);
     raw.merge_flag("max_body_bytes", "--max-body-bytes", max_body_bytes);
     raw.merge_flag("log", "--log", log);
+    raw.merge_flag("log_format", "--log-format", log_format);
     raw.merge_flag(
         "checkpoint_interval_secs",
         "--checkpoint-interval-secs",
@@ -642,7 +661,7 @@ fn load(args: ServeArgs, serving: bool) -> anyhow::Result<config::Config> {
         openbao_token_file,
     );
     let cfg = raw.validate()?;
-    init_logging(&cfg.log);
+    init_logging(&cfg.log, cfg.log_json);
     for w in warnings {
         tracing::warn!("{w}");
     }

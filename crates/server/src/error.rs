@@ -12,11 +12,198 @@ use bioguard_service::ServiceError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// A stable, machine-readable reason code: every code an error body can carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 401: The credentials are missing or invalid.
+    Unauthenticated,
+    /// 422: The body or a parameter breaks a rule (`field` names it).
+    InvalidRequest,
+    /// 400: The body is not well-formed JSON.
+    MalformedJson,
+    /// 415: The body is not sent as `application/json`.
+    UnsupportedMediaType,
+    /// 413: The body is larger than the limit.
+    BodyTooLarge,
+    /// 408: The body did not arrive in time.
+    BodyTimeout,
+    /// 404: No such endpoint.
+    NotFound,
+    /// 405: The endpoint does not accept that method.
+    MethodNotAllowed,
+    /// 429: Over the client's or the address's rate.
+    RateLimited,
+    /// 404: Purpose not found.
+    PurposeNotFound,
+    /// 404: Tenant not found.
+    TenantNotFound,
+    /// 404: Subject not found.
+    SubjectNotFound,
+    /// 404: Client not found.
+    ClientNotFound,
+    /// 404: Incident not found.
+    IncidentNotFound,
+    /// 404: Decision not found.
+    DecisionNotFound,
+    /// 404: Claim not found.
+    ClaimNotFound,
+    /// 404: Proposal not found.
+    ProposalNotFound,
+    /// 404: Consent not found.
+    ConsentNotFound,
+    /// 404: Nothing enrolled: offer the non-biometric alternative.
+    NotEnrolled,
+    /// 403: The client lacks the subject right.
+    NoRight,
+    /// 403: The client has no grant for the operation.
+    NoGrant,
+    /// 403: Lock held.
+    LockHeld,
+    /// 403: No live consent: offer the non-biometric alternative.
+    ConsentRequired,
+    /// 403: The notice changed: ask again.
+    ReconsentRequired,
+    /// 403: The purpose needs a signed capture.
+    CaptureRequired,
+    /// 403: The capture's device is not registered to the client.
+    UnknownDevice,
+    /// 403: The capture's signature does not verify.
+    BadCaptureSignature,
+    /// 403: The challenge was not issued to this client for this purpose.
+    ChallengeUnknown,
+    /// 403: The challenge has expired.
+    ChallengeExpired,
+    /// 403: The challenge was used already (a replayed capture).
+    ChallengeReused,
+    /// 403: The capture's liveness is below the purpose's minimum.
+    LowLiveness,
+    /// 403: The capture was refused.
+    CaptureRefused,
+    /// 403: Too many failed attempts: locked out for a while.
+    AttemptsExceeded,
+    /// 403: The change needs a risk-group proposal.
+    QuorumRequired,
+    /// 403: Not a member.
+    NotAMember,
+    /// 403: Portal link invalid.
+    PortalLinkInvalid,
+    /// 403: Client suspended.
+    ClientSuspended,
+    /// 403: The purpose does not allow the operation.
+    OperationNotAllowed,
+    /// 423: The person locked the use of their biometrics.
+    BiometricsLocked,
+    /// 409: No risk group.
+    NoRiskGroup,
+    /// 409: Reserve insufficient.
+    ReserveInsufficient,
+    /// 409: Proposal closed.
+    ProposalClosed,
+    /// 409: Notice outdated.
+    NoticeOutdated,
+    /// 409: Reenrolment required.
+    ReenrolmentRequired,
+    /// 409: Conflict.
+    Conflict,
+    /// 410: Proposal expired.
+    ProposalExpired,
+    /// 422: The fairness report does not pass the purpose's gate.
+    FairnessGate,
+    /// 422: Gallery full.
+    GalleryFull,
+    /// 422: Gallery too large.
+    GalleryTooLarge,
+    /// 500: Stored data failed its integrity check.
+    IntegrityFailure,
+    /// 500: Internal.
+    Internal,
+    /// 503: The database or key manager is unavailable.
+    Unavailable,
+    /// 507: The disk is full; nothing was changed.
+    StorageFull,
+}
+
+impl ErrorCode {
+    /// The code as sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "unauthenticated",
+            Self::InvalidRequest => "invalid_request",
+            Self::MalformedJson => "malformed_json",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::BodyTooLarge => "body_too_large",
+            Self::BodyTimeout => "body_timeout",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::RateLimited => "rate_limited",
+            Self::PurposeNotFound => "purpose_not_found",
+            Self::TenantNotFound => "tenant_not_found",
+            Self::SubjectNotFound => "subject_not_found",
+            Self::ClientNotFound => "client_not_found",
+            Self::IncidentNotFound => "incident_not_found",
+            Self::DecisionNotFound => "decision_not_found",
+            Self::ClaimNotFound => "claim_not_found",
+            Self::ProposalNotFound => "proposal_not_found",
+            Self::ConsentNotFound => "consent_not_found",
+            Self::NotEnrolled => "not_enrolled",
+            Self::NoRight => "no_right",
+            Self::NoGrant => "no_grant",
+            Self::LockHeld => "lock_held",
+            Self::ConsentRequired => "consent_required",
+            Self::ReconsentRequired => "reconsent_required",
+            Self::CaptureRequired => "capture_required",
+            Self::UnknownDevice => "unknown_device",
+            Self::BadCaptureSignature => "bad_capture_signature",
+            Self::ChallengeUnknown => "challenge_unknown",
+            Self::ChallengeExpired => "challenge_expired",
+            Self::ChallengeReused => "challenge_reused",
+            Self::LowLiveness => "low_liveness",
+            Self::CaptureRefused => "capture_refused",
+            Self::AttemptsExceeded => "attempts_exceeded",
+            Self::QuorumRequired => "quorum_required",
+            Self::NotAMember => "not_a_member",
+            Self::PortalLinkInvalid => "portal_link_invalid",
+            Self::ClientSuspended => "client_suspended",
+            Self::OperationNotAllowed => "operation_not_allowed",
+            Self::BiometricsLocked => "biometrics_locked",
+            Self::NoRiskGroup => "no_risk_group",
+            Self::ReserveInsufficient => "reserve_insufficient",
+            Self::ProposalClosed => "proposal_closed",
+            Self::NoticeOutdated => "notice_outdated",
+            Self::ReenrolmentRequired => "reenrolment_required",
+            Self::Conflict => "conflict",
+            Self::ProposalExpired => "proposal_expired",
+            Self::FairnessGate => "fairness_gate",
+            Self::GalleryFull => "gallery_full",
+            Self::GalleryTooLarge => "gallery_too_large",
+            Self::IntegrityFailure => "integrity_failure",
+            Self::Internal => "internal",
+            Self::Unavailable => "unavailable",
+            Self::StorageFull => "storage_full",
+        }
+    }
+
+    /// The code of a capture refusal the service names by its reason.
+    fn capture(reason: &str) -> Self {
+        match reason {
+            "capture_required" => Self::CaptureRequired,
+            "unknown_device" => Self::UnknownDevice,
+            "bad_capture_signature" => Self::BadCaptureSignature,
+            "challenge_unknown" => Self::ChallengeUnknown,
+            "challenge_expired" => Self::ChallengeExpired,
+            "challenge_reused" => Self::ChallengeReused,
+            "low_liveness" => Self::LowLiveness,
+            _ => Self::CaptureRefused,
+        }
+    }
+}
+
 /// An error response.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     field: Option<&'static str>,
     fallback: bool,
@@ -33,8 +220,7 @@ pub struct ErrorBody {
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// A stable, machine-readable reason code.
-    #[schema(example = "consent_required")]
-    code: &'static str,
+    code: ErrorCode,
     /// What happened and what to do, for people.
     message: String,
     /// The request field at fault, for validation errors.
@@ -42,12 +228,13 @@ pub struct ErrorDetail {
     field: Option<&'static str>,
     /// `"required"` when the relying party must offer its non-biometric alternative.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::dto::enums::Required>)]
     fallback: Option<&'static str>,
 }
 
 impl ApiError {
     /// An error with a status, code and message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -60,7 +247,7 @@ impl ApiError {
 
     /// 400: the body is not well-formed JSON.
     pub fn malformed(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "malformed_json", message)
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedJson, message)
     }
 
     /// 429: the caller's address made more requests to routes without credentials than
@@ -70,7 +257,7 @@ impl ApiError {
             retry_after: Some(secs),
             ..Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                ErrorCode::RateLimited,
                 format!("too many requests from this address; retry in {secs} s"),
             )
         }
@@ -78,14 +265,18 @@ impl ApiError {
 
     /// 422: the request is well-formed but breaks a rule.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidRequest,
+            message,
+        )
     }
 
     /// 404 for a path that names no route.
     pub fn route_not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             "no such endpoint; GET /openapi.json lists them",
         )
     }
@@ -101,96 +292,122 @@ impl From<ServiceError> for ApiError {
         use StatusCode as S;
         let msg = e.to_string();
         match e {
-            ServiceError::Unauthenticated => Self::new(S::UNAUTHORIZED, "unauthenticated", msg),
+            ServiceError::Unauthenticated => {
+                Self::new(S::UNAUTHORIZED, ErrorCode::Unauthenticated, msg)
+            }
             ServiceError::Invalid(v) => Self {
                 field: Some(v.field()),
                 ..Self::invalid(v.to_string())
             },
-            ServiceError::PurposeNotFound => Self::new(S::NOT_FOUND, "purpose_not_found", msg),
-            ServiceError::TenantNotFound => Self::new(S::NOT_FOUND, "tenant_not_found", msg),
-            ServiceError::SubjectNotFound => Self::new(S::NOT_FOUND, "subject_not_found", msg),
-            ServiceError::NoRight(_) => Self::new(S::FORBIDDEN, "no_right", msg),
-            ServiceError::LockHeld(_) => Self::new(S::FORBIDDEN, "lock_held", msg),
+            ServiceError::PurposeNotFound => {
+                Self::new(S::NOT_FOUND, ErrorCode::PurposeNotFound, msg)
+            }
+            ServiceError::TenantNotFound => Self::new(S::NOT_FOUND, ErrorCode::TenantNotFound, msg),
+            ServiceError::SubjectNotFound => {
+                Self::new(S::NOT_FOUND, ErrorCode::SubjectNotFound, msg)
+            }
+            ServiceError::NoRight(_) => Self::new(S::FORBIDDEN, ErrorCode::NoRight, msg),
+            ServiceError::LockHeld(_) => Self::new(S::FORBIDDEN, ErrorCode::LockHeld, msg),
             ServiceError::NoGrant(_) | ServiceError::NoGrantForPurpose => {
-                Self::new(S::FORBIDDEN, "no_grant", msg)
+                Self::new(S::FORBIDDEN, ErrorCode::NoGrant, msg)
             }
             ServiceError::ConsentRequired => Self {
                 fallback: true,
-                ..Self::new(S::FORBIDDEN, "consent_required", msg)
+                ..Self::new(S::FORBIDDEN, ErrorCode::ConsentRequired, msg)
             },
             // Nothing enrolled (never, withdrawn, or deleted under the retention schedule):
             // the relying party must offer its non-biometric method.
             ServiceError::NotEnrolled => Self {
                 fallback: true,
-                ..Self::new(S::NOT_FOUND, "not_enrolled", msg)
+                ..Self::new(S::NOT_FOUND, ErrorCode::NotEnrolled, msg)
             },
-            ServiceError::CaptureRefused(code) => Self::new(S::FORBIDDEN, code, msg),
+            ServiceError::CaptureRefused(code) => {
+                Self::new(S::FORBIDDEN, ErrorCode::capture(code), msg)
+            }
             ServiceError::AttemptsExceeded(secs) => Self {
                 fallback: true,
                 retry_after: Some(secs),
-                ..Self::new(S::FORBIDDEN, "attempts_exceeded", msg)
+                ..Self::new(S::FORBIDDEN, ErrorCode::AttemptsExceeded, msg)
             },
             ServiceError::RateLimited(secs) => Self {
                 retry_after: Some(secs),
-                ..Self::new(S::TOO_MANY_REQUESTS, "rate_limited", msg)
+                ..Self::new(S::TOO_MANY_REQUESTS, ErrorCode::RateLimited, msg)
             },
-            ServiceError::QuorumRequired => Self::new(S::FORBIDDEN, "quorum_required", msg),
-            ServiceError::NoRiskGroup => Self::new(S::CONFLICT, "no_risk_group", msg),
-            ServiceError::PortalLinkInvalid => Self::new(S::FORBIDDEN, "portal_link_invalid", msg),
+            ServiceError::QuorumRequired => Self::new(S::FORBIDDEN, ErrorCode::QuorumRequired, msg),
+            ServiceError::NoRiskGroup => Self::new(S::CONFLICT, ErrorCode::NoRiskGroup, msg),
+            ServiceError::PortalLinkInvalid => {
+                Self::new(S::FORBIDDEN, ErrorCode::PortalLinkInvalid, msg)
+            }
             ServiceError::FairnessGate { .. } => {
-                Self::new(S::UNPROCESSABLE_ENTITY, "fairness_gate", msg)
+                Self::new(S::UNPROCESSABLE_ENTITY, ErrorCode::FairnessGate, msg)
             }
-            ServiceError::ClientSuspended => Self::new(S::FORBIDDEN, "client_suspended", msg),
-            ServiceError::IncidentNotFound => Self::new(S::NOT_FOUND, "incident_not_found", msg),
-            ServiceError::DecisionNotFound => Self::new(S::NOT_FOUND, "decision_not_found", msg),
-            ServiceError::ClaimNotFound => Self::new(S::NOT_FOUND, "claim_not_found", msg),
+            ServiceError::ClientSuspended => {
+                Self::new(S::FORBIDDEN, ErrorCode::ClientSuspended, msg)
+            }
+            ServiceError::IncidentNotFound => {
+                Self::new(S::NOT_FOUND, ErrorCode::IncidentNotFound, msg)
+            }
+            ServiceError::DecisionNotFound => {
+                Self::new(S::NOT_FOUND, ErrorCode::DecisionNotFound, msg)
+            }
+            ServiceError::ClaimNotFound => Self::new(S::NOT_FOUND, ErrorCode::ClaimNotFound, msg),
             ServiceError::ReserveInsufficient => {
-                Self::new(S::CONFLICT, "reserve_insufficient", msg)
+                Self::new(S::CONFLICT, ErrorCode::ReserveInsufficient, msg)
             }
-            ServiceError::ClientNotFound => Self::new(S::NOT_FOUND, "client_not_found", msg),
-            ServiceError::ProposalNotFound => Self::new(S::NOT_FOUND, "proposal_not_found", msg),
-            ServiceError::ProposalClosed(_) => Self::new(S::CONFLICT, "proposal_closed", msg),
-            ServiceError::ProposalExpired => Self::new(S::GONE, "proposal_expired", msg),
-            ServiceError::NotAMember => Self::new(S::FORBIDDEN, "not_a_member", msg),
+            ServiceError::ClientNotFound => Self::new(S::NOT_FOUND, ErrorCode::ClientNotFound, msg),
+            ServiceError::ProposalNotFound => {
+                Self::new(S::NOT_FOUND, ErrorCode::ProposalNotFound, msg)
+            }
+            ServiceError::ProposalClosed(_) => {
+                Self::new(S::CONFLICT, ErrorCode::ProposalClosed, msg)
+            }
+            ServiceError::ProposalExpired => Self::new(S::GONE, ErrorCode::ProposalExpired, msg),
+            ServiceError::NotAMember => Self::new(S::FORBIDDEN, ErrorCode::NotAMember, msg),
             ServiceError::NoticeOutdated(_) => Self {
                 field: Some("notice_version"),
-                ..Self::new(S::CONFLICT, "notice_outdated", msg)
+                ..Self::new(S::CONFLICT, ErrorCode::NoticeOutdated, msg)
             },
             ServiceError::ReconsentRequired => Self {
                 fallback: true,
-                ..Self::new(S::FORBIDDEN, "reconsent_required", msg)
+                ..Self::new(S::FORBIDDEN, ErrorCode::ReconsentRequired, msg)
             },
             ServiceError::Locked => Self {
                 fallback: true,
-                ..Self::new(S::LOCKED, "biometrics_locked", msg)
+                ..Self::new(S::LOCKED, ErrorCode::BiometricsLocked, msg)
             },
-            ServiceError::ConsentNotFound => Self::new(S::NOT_FOUND, "consent_not_found", msg),
+            ServiceError::ConsentNotFound => {
+                Self::new(S::NOT_FOUND, ErrorCode::ConsentNotFound, msg)
+            }
             ServiceError::ReenrolmentRequired => Self {
                 fallback: true,
-                ..Self::new(S::CONFLICT, "reenrolment_required", msg)
+                ..Self::new(S::CONFLICT, ErrorCode::ReenrolmentRequired, msg)
             },
             ServiceError::OperationNotAllowed(_) => {
-                Self::new(S::FORBIDDEN, "operation_not_allowed", msg)
+                Self::new(S::FORBIDDEN, ErrorCode::OperationNotAllowed, msg)
             }
             ServiceError::GalleryFull(_) => Self {
                 field: Some("galleries"),
-                ..Self::new(S::UNPROCESSABLE_ENTITY, "gallery_full", msg)
+                ..Self::new(S::UNPROCESSABLE_ENTITY, ErrorCode::GalleryFull, msg)
             },
             ServiceError::GalleryTooLarge { .. } => Self {
                 field: Some("gallery"),
-                ..Self::new(S::UNPROCESSABLE_ENTITY, "gallery_too_large", msg)
+                ..Self::new(S::UNPROCESSABLE_ENTITY, ErrorCode::GalleryTooLarge, msg)
             },
-            ServiceError::Conflict(_) => Self::new(S::CONFLICT, "conflict", msg),
+            ServiceError::Conflict(_) => Self::new(S::CONFLICT, ErrorCode::Conflict, msg),
             ServiceError::Integrity => {
-                Self::new(S::INTERNAL_SERVER_ERROR, "integrity_failure", msg)
+                Self::new(S::INTERNAL_SERVER_ERROR, ErrorCode::IntegrityFailure, msg)
             }
-            ServiceError::Unavailable(m) => Self::new(S::SERVICE_UNAVAILABLE, "unavailable", m),
-            ServiceError::StorageFull => Self::new(S::INSUFFICIENT_STORAGE, "storage_full", msg),
+            ServiceError::Unavailable(m) => {
+                Self::new(S::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, m)
+            }
+            ServiceError::StorageFull => {
+                Self::new(S::INSUFFICIENT_STORAGE, ErrorCode::StorageFull, msg)
+            }
             other => {
                 tracing::error!(error = %other, "internal error");
                 Self::new(
                     S::INTERNAL_SERVER_ERROR,
-                    "internal",
+                    ErrorCode::Internal,
                     "internal error; the operator can find the detail in the service log",
                 )
             }
@@ -228,5 +445,41 @@ impl IntoResponse for ApiError {
             headers.insert(header::RETRY_AFTER, v);
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn every_documented_code_is_sent_as_its_name() {
+        let doc: serde_json::Value =
+            serde_json::from_str(crate::openapi_json()).expect("the document is JSON");
+        let listed = doc["components"]["schemas"]["ErrorCode"]["enum"]
+            .as_array()
+            .expect("ErrorCode lists its values");
+        assert!(listed.len() > 40, "{} codes", listed.len());
+        for name in listed {
+            let code: ErrorCode = serde_json::from_value(name.clone()).expect("a code");
+            assert_eq!(name, code.as_str(), "{code:?}");
+            assert_eq!(serde_json::to_value(code).expect("serialise"), *name);
+        }
+    }
+
+    #[test]
+    fn capture_refusals_keep_their_reason_and_an_unknown_one_is_a_generic_refusal() {
+        for reason in [
+            "capture_required",
+            "unknown_device",
+            "bad_capture_signature",
+            "challenge_unknown",
+            "challenge_expired",
+            "challenge_reused",
+            "low_liveness",
+        ] {
+            assert_eq!(ErrorCode::capture(reason).as_str(), reason);
+        }
+        assert_eq!(ErrorCode::capture("elsewhere"), ErrorCode::CaptureRefused);
     }
 }

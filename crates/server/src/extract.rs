@@ -107,14 +107,14 @@ impl<T: DeserializeOwned, const MIN_LIMIT: usize> FromRequest<AppState> for Json
         if !is_json {
             return Err(ApiError::new(
                 axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                crate::error::ErrorCode::UnsupportedMediaType,
                 "send the body as JSON with `content-type: application/json`",
             ));
         }
         let too_large = || {
             ApiError::new(
                 axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
+                crate::error::ErrorCode::BodyTooLarge,
                 format!("the request body exceeds the limit of {limit} bytes"),
             )
         };
@@ -213,7 +213,7 @@ pub(crate) fn body_read_error(e: &axum::Error) -> ApiError {
     if timed_out {
         ApiError::new(
             axum::http::StatusCode::REQUEST_TIMEOUT,
-            "body_timeout",
+            crate::error::ErrorCode::BodyTimeout,
             "the request body did not arrive in time; send it at once after the headers",
         )
     } else {

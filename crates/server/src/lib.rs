@@ -120,7 +120,7 @@ async fn not_found() -> ApiError {
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        crate::error::ErrorCode::MethodNotAllowed,
         "this endpoint does not accept that method; GET /openapi.json lists the methods",
     )
 }
@@ -129,7 +129,7 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
+        crate::error::ErrorCode::Internal,
         "internal error; the operator can find the detail in the service log",
     )
     .into_response()

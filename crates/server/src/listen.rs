@@ -224,14 +224,15 @@ fn ip_key(ip: IpAddr) -> IpAddr {
 
 /// Whether a route needs no credentials: every route the API documents without a security
 /// requirement, and every route it does not document (pages, the document itself), except
-/// `/healthz`, which load balancers poll and which costs nothing.
+/// `/healthz`, `/livez` and `/readyz`, which load balancers and orchestrators poll from
+/// one address (readiness trusts a key-provider success for a second, so polling stays cheap).
 fn is_public(method: &axum::http::Method, route: &str) -> bool {
     use std::collections::HashMap;
     use std::sync::OnceLock;
     // Route template -> the methods that need credentials on it (looked up without allocating:
     // this runs on every request).
     static SECURED: OnceLock<HashMap<String, Vec<String>>> = OnceLock::new();
-    if route == "/healthz" {
+    if matches!(route, "/healthz" | "/livez" | "/readyz") {
         return false;
     }
     let secured = SECURED.get_or_init(|| {
@@ -345,6 +346,7 @@ mod tests {
         assert!(!is_public(&Method::POST, "/v1/verify"));
         assert!(!is_public(&Method::POST, "/v1/purposes"));
         assert!(!is_public(&Method::GET, "/healthz"));
+        assert!(!is_public(&Method::GET, "/readyz"));
     }
 
     #[test]

@@ -75,15 +75,74 @@ impl Modify for CommonErrors {
                         "429",
                         "Over the client's rate; retry after the seconds in Retry-After",
                     );
-                } else if op.operation_id.as_deref() != Some("health") {
+                } else if !matches!(
+                    op.operation_id.as_deref(),
+                    Some("health" | "live" | "ready")
+                ) {
                     add(
                         "429",
                         "Over the rate allowed to one address on routes without credentials; \
                          retry after the seconds in Retry-After",
                     );
                 }
+                // Every response needs a description (OpenAPI 3.1 requires one); an annotation
+                // that gives none gets the status's meaning.
+                for (code, response) in &mut op.responses.responses {
+                    if let RefOr::T(r) = response
+                        && r.description.trim().is_empty()
+                    {
+                        r.description = describe(code);
+                    }
+                }
             }
         }
+    }
+}
+
+/// What a status means, for responses whose annotation gives no description.
+fn describe(code: &str) -> String {
+    let meaning = match code {
+        "200" => "Success",
+        "201" => "Created",
+        "204" => "Done; no body",
+        "400" => "The body is not well-formed JSON",
+        "401" => "Missing or invalid credentials",
+        "403" => {
+            "Refused: the caller lacks a grant or right, or the person's consent, lock or \
+                  the purpose's rules forbid it (see `error.code`)"
+        }
+        "404" => "Nothing by that name (see `error.code`)",
+        "409" => "Conflicts with the current state (see `error.code`)",
+        "410" => "Expired",
+        "422" => "The body or a parameter breaks a rule (`error.field` names it)",
+        "423" => "The person has locked the use of their biometrics",
+        "429" => "Over the rate; retry after the seconds in Retry-After",
+        "503" => "The database or key manager is unavailable; retry after Retry-After",
+        other => {
+            return axum::http::StatusCode::from_bytes(other.as_bytes())
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("See the body")
+                .to_owned();
+        }
+    };
+    meaning.to_owned()
+}
+
+struct Servers;
+
+impl Modify for Servers {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        // Relative: the document is served by the service it describes, at that address.
+        api.servers = Some(vec![
+            utoipa::openapi::ServerBuilder::new()
+                .url("/")
+                .description(Some(
+                    "This service (the address the document was fetched from; \
+                     `bioguard serve` listens on 127.0.0.1:8600 by default)",
+                ))
+                .build(),
+        ]);
     }
 }
 
@@ -116,11 +175,14 @@ impl Modify for Security {
 #[openapi(
     info(
         title = "bioguard",
-        description = "Consent-gated biometric enrolment and verification over encrypted storage."
+        description = "Consent-gated biometric enrolment and verification over encrypted storage.\n\n\
+            Every error is `{\"error\":{\"code\",\"message\",\"field\"?,\"fallback\"?}}` with a \
+            code from `ErrorCode`. A method an endpoint does not accept answers 405 \
+            (`method_not_allowed`); a path that names no endpoint answers 404 (`not_found`)."
     ),
     paths(
-        routes::meta::health, serve, routes::purposes::create_purpose, routes::purposes::list_purposes,
-        routes::clients::create_client, routes::subjects::grant_consent, routes::subjects::withdraw_consent, routes::subjects::enroll,
+        routes::meta::health, routes::meta::live, routes::meta::ready, serve, routes::purposes::create_purpose, routes::purposes::list_purposes, routes::purposes::get_purpose,
+        routes::clients::create_client, routes::clients::list_clients, routes::clients::get_client, routes::subjects::grant_consent, routes::subjects::withdraw_consent, routes::subjects::enroll,
         routes::uses::verify, routes::subjects::subject_summary, routes::subjects::erase_subject,
         routes::purposes::rotate_protection_key, routes::uses::identify, routes::uses::identify_batch,
         routes::audit::audit_key, routes::audit::audit_checkpoint, routes::audit::audit_inclusion,
@@ -137,7 +199,7 @@ impl Modify for Security {
         routes::tenants::create_tenant, routes::tenants::list_tenants
     ),
     components(schemas(
-        ErrorBody, ErrorDetail, PurposeRequest, PurposeBody, KeyMatcherBody, RetentionBody, GrantBody,
+        ErrorBody, ErrorDetail, crate::error::ErrorCode, crate::dto::enums::Format, PurposeRequest, PurposeBody, KeyMatcherBody, RetentionBody, GrantBody,
         crate::dto::TenantRequest, crate::dto::TenantBody,
         ClientRequest, ClientCreatedBody, ConsentRequest, ConsentBody, WithdrawalBody,
         TemplateRequest, EnrolmentBody, VerifyRequest, DecisionBody, SubjectBody,
@@ -157,13 +219,13 @@ impl Modify for Security {
         crate::dto::FairnessStateBody, crate::dto::MatcherRequest, crate::dto::MatcherBody,
         crate::dto::PortalLinkRequest, crate::dto::PortalLinkBody
     )),
-    modifiers(&Security, &CommonErrors)
+    modifiers(&Security, &Servers, &CommonErrors)
 )]
 struct ApiDoc;
 
 /// The OpenAPI 3 description of this API.
-#[utoipa::path(get, path = "/openapi.json", tag = "meta",
-    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
+#[utoipa::path(get, path = "/openapi.json", tag = "meta", operation_id = "openapi",
+    responses((status = 200, description = "OpenAPI 3.1 document", body = Object, content_type = "application/json")))]
 pub(crate) async fn serve() -> impl axum::response::IntoResponse {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],

@@ -97,6 +97,8 @@ pub struct Service {
     pub(crate) detector: Arc<Detector>,
     pub(crate) reports: Arc<ReportCache>,
     pub(crate) leases: Arc<Leases>,
+    /// When the key provider last wrapped and unwrapped a probe key (readiness).
+    pub(crate) keys_ready_at: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -135,6 +137,7 @@ impl Service {
             detector: Arc::default(),
             reports: Arc::default(),
             leases: Arc::default(),
+            keys_ready_at: Arc::default(),
         };
         service.load_galleries().await?;
         Ok(service)
@@ -156,6 +159,51 @@ impl Service {
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), ServiceError> {
         Ok(self.db.database.ping().await?)
+    }
+
+    /// Checks that the service can do its work: the database answers, and the key provider
+    /// wraps and unwraps a throwaway key under its current version (a success is trusted for
+    /// a second, so that frequent probes do not load an HSM or OpenBao). Names the part that
+    /// is down.
+    pub async fn ready(&self) -> Result<(), ServiceError> {
+        const FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+        self.ping().await.map_err(|e| match e {
+            ServiceError::Unavailable(_) => {
+                ServiceError::Unavailable("the database is unavailable".into())
+            }
+            other => other,
+        })?;
+        let recent = self
+            .keys_ready_at
+            .lock()
+            .map(|at| at.is_some_and(|t| t.elapsed() < FRESH))
+            .unwrap_or(false);
+        if recent {
+            return Ok(());
+        }
+        let down = |e: bioguard_crypto::KeyError| {
+            tracing::warn!(error = %e, provider = self.keys.kind(), "readiness: key provider check failed");
+            ServiceError::Unavailable(format!(
+                "the key provider ({}) is unavailable",
+                self.keys.kind()
+            ))
+        };
+        let probe = bioguard_crypto::Key256::random()?;
+        let aad = bioguard_crypto::Aad::new("bioguard-readiness-probe");
+        let wrapped = self.keys.wrap(&probe, &aad).await.map_err(down)?;
+        let back = self.keys.unwrap(&wrapped, &aad).await.map_err(down)?;
+        if back.expose() != probe.expose() {
+            return Err(ServiceError::Integrity);
+        }
+        if let Ok(mut at) = self.keys_ready_at.lock() {
+            *at = Some(std::time::Instant::now());
+        }
+        Ok(())
+    }
+
+    /// The key provider's kind (`local`, `pkcs11`, `openbao`).
+    pub fn key_provider(&self) -> &'static str {
+        self.keys.kind()
     }
 
     /// Which database the service runs on.

@@ -183,6 +183,11 @@ fn a_database_outage_answers_503_with_retry_after_and_never_a_wrong_decision() {
     proxy.stop();
     std::thread::sleep(Duration::from_secs(3));
     let during = seen.lock().expect("lock").1;
+    let ready = request(server.addr, "GET", "/readyz", None, None).expect("readyz");
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert!(ready.body.contains("database"), "{}", ready.body);
+    let live = request(server.addr, "GET", "/livez", None, None).expect("livez");
+    assert_eq!(live.status, 200, "{}", live.body);
     proxy.resume();
     // It recovers by itself: answers come back without a restart.
     let started = Instant::now();
@@ -201,6 +206,8 @@ fn a_database_outage_answers_503_with_retry_after_and_never_a_wrong_decision() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let recovered = started.elapsed();
+    let ready = request(server.addr, "GET", "/readyz", None, None).expect("readyz");
+    assert_eq!(ready.status, 200, "ready again: {}", ready.body);
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::Relaxed);
     for w in workers {

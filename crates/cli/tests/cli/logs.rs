@@ -128,3 +128,35 @@ fn a_whole_scenario_at_trace_level_logs_no_template_key_or_token() {
         }
     }
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_with_the_request_fields() {
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(cwd.path(), &["--log-format", "json"]);
+    let admin = admin_token(&cwd.path().join("bioguard-data"));
+    let r = request(server.addr, "GET", "/v1/purposes", Some(&admin), None).expect("list");
+    assert_eq!(r.status, 200);
+    let r = request(server.addr, "GET", "/no/such/path", None, None).expect("404");
+    assert_eq!(r.status, 404);
+    let log = server.log();
+    assert!(server.terminate().success());
+    let mut lines = 0;
+    let mut requests = 0;
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {line}"));
+        assert!(
+            v["timestamp"].is_string() && v["level"].is_string(),
+            "{line}"
+        );
+        assert!(v["message"].is_string(), "{line}");
+        lines += 1;
+        // Each request's line carries its status and its span's request id as fields.
+        if v["status"].is_number() && v["span"]["request_id"].is_string() {
+            requests += 1;
+        }
+        assert!(!line.contains(&admin), "the admin token reached the log");
+    }
+    assert!(lines >= 3, "{log}");
+    assert!(requests >= 2, "no request lines in:\n{log}");
+}

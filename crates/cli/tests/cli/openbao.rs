@@ -197,9 +197,24 @@ fn a_key_manager_that_is_down_gives_503_never_a_non_match() {
         .expect("verify")
     };
     assert_eq!(verify().json()["match"], true);
+    let ready = request(server.addr, "GET", "/readyz", None, None).expect("readyz");
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert_eq!(ready.json()["key_provider"], "openbao");
     // The key manager goes away.
     let _ = bao.child.kill();
     let _ = bao.child.wait();
+    // Readiness trusts a success for a second; past it, the node says it is not ready and why,
+    // while liveness (the process answers) holds.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let ready = request(server.addr, "GET", "/readyz", None, None).expect("readyz");
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert!(
+        ready.body.contains("key provider (openbao)"),
+        "{}",
+        ready.body
+    );
+    let live = request(server.addr, "GET", "/livez", None, None).expect("livez");
+    assert_eq!(live.status, 200, "{}", live.body);
     for _ in 0..3 {
         let r = verify();
         assert_eq!(r.status, 503, "{}", r.body);

@@ -53,8 +53,9 @@ impl Server {
                     .nth(1)
                     .or_else(|| line.split("listening on https://").nth(1))
                 {
+                    // Text logs end the address at a space, JSON logs at a quote.
                     let _ = tx.send(
-                        addr.split_whitespace()
+                        addr.split(|c: char| c.is_whitespace() || c == '"')
                             .next()
                             .unwrap_or_default()
                             .to_owned(),

@@ -9,7 +9,27 @@ pub struct HealthBody {
     /// `ok`.
     pub status: &'static str,
     /// `sqlite` or `postgres`.
+    #[schema(value_type = crate::dto::enums::DatabaseKind)]
     pub database: &'static str,
+}
+
+/// The process answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LiveBody {
+    /// `ok`.
+    pub status: &'static str,
+}
+
+/// The service is ready to serve.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadyBody {
+    /// `ready`.
+    pub status: &'static str,
+    /// `sqlite` or `postgres`.
+    #[schema(value_type = crate::dto::enums::DatabaseKind)]
+    pub database: &'static str,
+    /// The key provider: `local`, `pkcs11` or `openbao`.
+    pub key_provider: &'static str,
 }
 
 /// The audit log's identity and public key.

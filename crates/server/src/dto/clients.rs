@@ -14,7 +14,7 @@ pub struct GrantBody {
     #[schema(example = "payment")]
     pub purpose: String,
     /// The operations.
-    #[schema(example = json!(["enroll", "verify"]))]
+    #[schema(example = json!(["enroll", "verify"]), value_type = Vec<crate::dto::enums::Operation>)]
     pub operations: Vec<String>,
 }
 
@@ -36,7 +36,7 @@ pub struct ClientRequest {
     /// What the client may do to a subject as a whole: `read` (summary, report, history),
     /// `erase`, `lock` (lock and unlock), `portal` (issue portal links). Default: none.
     #[serde(default)]
-    #[schema(example = json!(["read", "lock"]))]
+    #[schema(example = json!(["read", "lock"]), value_type = Vec<crate::dto::enums::SubjectRight>)]
     pub subject_rights: Vec<String>,
 }
 
@@ -74,6 +74,7 @@ pub struct ClientCreatedBody {
     /// The grants, naming purposes as the tenant names them.
     pub grants: Vec<GrantBody>,
     /// Its rights over the tenant's subjects.
+    #[schema(value_type = Vec<crate::dto::enums::SubjectRight>)]
     pub subject_rights: Vec<&'static str>,
     /// The API key: send it as `Authorization: Bearer <key>`. Shown once; only a keyed
     /// digest is stored.
@@ -94,6 +95,79 @@ pub(crate) fn grant_bodies(grants: &BTreeSet<Grant>) -> Vec<GrantBody> {
         }
     }
     out
+}
+
+/// A client as the operator sees it: who may do what, for which purposes, and whether it is
+/// suspended. Never its key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientBody {
+    /// The client's id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Its tenant.
+    pub tenant: String,
+    /// The grants, naming purposes as the tenant names them.
+    pub grants: Vec<GrantBody>,
+    /// Its rights over the tenant's subjects.
+    #[schema(value_type = Vec<crate::dto::enums::SubjectRight>)]
+    pub subject_rights: Vec<&'static str>,
+    /// `active`, or `suspended` (by an incident action) since `suspended_at`.
+    #[schema(value_type = crate::dto::enums::ClientStatus)]
+    pub status: &'static str,
+    /// When it was suspended (RFC 3339), if it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suspended_at: Option<String>,
+}
+
+impl From<&bioguard_core::ClientRecord> for ClientBody {
+    fn from(c: &bioguard_core::ClientRecord) -> Self {
+        Self {
+            id: c.id.to_string(),
+            name: c.name.as_str().to_owned(),
+            tenant: c.tenant.to_string(),
+            grants: grant_bodies(&c.grants),
+            subject_rights: c.rights.iter().map(|r| r.as_str()).collect(),
+            status: if c.suspended_at.is_some() {
+                "suspended"
+            } else {
+                "active"
+            },
+            suspended_at: c.suspended_at.map(bioguard_core::rfc3339),
+        }
+    }
+}
+
+/// The clients, in id order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientsBody {
+    /// Every client (of the tenant asked for).
+    pub clients: Vec<ClientBody>,
+}
+
+/// A client's new API key. Shown only in this response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientKeyBody {
+    /// The client's id.
+    pub id: String,
+    /// The new key: send it as `Authorization: Bearer <key>`. The old one no longer works.
+    pub api_key: String,
+}
+
+/// A registered capture device.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceCreatedBody {
+    /// The device's id, to name in captures.
+    pub device: String,
+}
+
+/// A one-time capture challenge.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChallengeBody {
+    /// The challenge the device signs over.
+    pub challenge: String,
+    /// When it stops being accepted (RFC 3339).
+    pub expires_at: String,
 }
 
 /// A capture device to register.

@@ -82,6 +82,7 @@ pub struct ProposalBody {
     /// The canonical payload: sign exactly these bytes (UTF-8) with Ed25519.
     pub payload: String,
     /// `open`, `applying`, `applied` or `failed`.
+    #[schema(value_type = crate::dto::enums::ProposalStatus)]
     pub status: String,
     /// When it expires (RFC 3339).
     pub expires_at: String,
@@ -123,6 +124,7 @@ pub struct ApprovalBody {
     /// Approvals needed.
     pub quorum: u32,
     /// `open`, `applied` or `failed`.
+    #[schema(value_type = crate::dto::enums::ProposalStatus)]
     pub status: String,
     /// What applying did, once applied.
     #[serde(skip_serializing_if = "Option::is_none")]

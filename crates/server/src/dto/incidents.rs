@@ -19,7 +19,8 @@ pub struct IncidentRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentActionRequest {
-    /// `suspend_client`, `reinstate_client`, `note` or `close`.
+    /// What to do.
+    #[schema(value_type = crate::dto::enums::IncidentActionKind)]
     pub action: String,
     /// The client, for suspend and reinstate.
     #[serde(default)]
@@ -45,6 +46,7 @@ pub struct IncidentBody {
     /// What happened.
     pub summary: String,
     /// `detector` or `admin`.
+    #[schema(value_type = crate::dto::enums::IncidentOpener)]
     pub opened_by: String,
     /// When (RFC 3339).
     pub opened_at: String,

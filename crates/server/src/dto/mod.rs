@@ -5,6 +5,7 @@
 mod audit;
 mod claims;
 mod clients;
+pub mod enums;
 mod governance;
 mod incidents;
 mod purposes;

@@ -39,7 +39,7 @@ pub struct PurposeRequest {
     #[schema(example = "Pay at the till by looking at the camera")]
     pub description: String,
     /// Allowed operations: `enroll`, `verify`, `identify`.
-    #[schema(example = json!(["enroll", "verify"]))]
+    #[schema(example = json!(["enroll", "verify"]), value_type = Vec<crate::dto::enums::Operation>)]
     pub operations: Vec<String>,
     /// The embedding dimension (2 to 4096).
     #[schema(example = 256)]
@@ -124,6 +124,7 @@ impl FairnessPolicyBody {
 pub struct FairnessStateBody {
     /// `none` (no report accepted), `passed` or `override` (a risk-group quorum set the gate
     /// aside).
+    #[schema(value_type = crate::dto::enums::FairnessStatus)]
     pub status: String,
     /// The SHA-256 of the report it rests on.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -344,6 +345,7 @@ pub struct PurposeBody {
     /// The text shown to people.
     pub description: String,
     /// Allowed operations.
+    #[schema(value_type = Vec<crate::dto::enums::Operation>)]
     pub operations: Vec<&'static str>,
     /// Embedding dimension.
     pub dimension: usize,

@@ -65,7 +65,7 @@ pub struct ConsentBody {
     /// How consent was collected.
     pub method: String,
     /// `granted`, `withdrawn` or `superseded`.
-    #[schema(example = "granted")]
+    #[schema(value_type = crate::dto::enums::ConsentStatus)]
     pub status: &'static str,
     /// When consent was given.
     pub granted_at: String,

@@ -139,9 +139,11 @@ pub struct DecisionBody {
     /// The decision's id, for disputes and audit.
     pub decision_id: String,
     /// The decision's risk band from its signals: `low`, `medium` or `high`.
+    #[schema(value_type = crate::dto::enums::RiskBand)]
     pub risk: &'static str,
     /// `"required"` when the relying party must ask for a second factor before acting on
     /// this match (the purpose's `risk.step_up_score`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::dto::enums::Required>)]
     pub step_up: Option<&'static str>,
 }

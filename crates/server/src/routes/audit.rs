@@ -27,7 +27,8 @@ pub(crate) async fn audit_key(State(st): State<AppState>) -> Json<crate::dto::Au
 
 /// A freshly signed checkpoint of the whole log (text/plain, a C2SP signed note).
 #[utoipa::path(get, path = "/v1/audit/checkpoint", tag = "audit",
-    responses((status = 200, description = "signed note", content_type = "text/plain")))]
+    responses((status = 200, description = "The latest checkpoint: a signed note (C2SP tlog-checkpoint)",
+        body = String, content_type = "text/plain")))]
 pub(crate) async fn audit_checkpoint(
     State(st): State<AppState>,
 ) -> ApiResult<impl axum::response::IntoResponse> {

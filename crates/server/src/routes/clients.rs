@@ -42,37 +42,83 @@ pub(crate) async fn create_client(
     ))
 }
 
+/// Every client with its grants, subject rights and status (admin): who may verify whom for
+/// what. `?tenant=` narrows to one tenant's clients.
+#[utoipa::path(get, path = "/v1/clients", tag = "clients",
+    security(("admin_token" = [])),
+    params(("tenant" = Option<String>, Query, description = "Only this tenant's clients")),
+    responses((status = 200, description = "The clients, in id order", body = crate::dto::ClientsBody),
+              (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody, description = "`tenant_not_found`"),
+              (status = 422, body = ErrorBody)))]
+pub(crate) async fn list_clients(
+    State(st): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    q: Result<
+        axum::extract::Query<std::collections::HashMap<String, String>>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> ApiResult<Json<crate::dto::ClientsBody>> {
+    let q = crate::routes::common::query(q)?;
+    let tenant = q
+        .get("tenant")
+        .map(|t| bioguard_core::TenantId::parse(t))
+        .transpose()?;
+    let all = st.service.clients(&admin, tenant.as_ref()).await?;
+    Ok(Json(crate::dto::ClientsBody {
+        clients: all.iter().map(crate::dto::ClientBody::from).collect(),
+    }))
+}
+
+/// One client with its grants, subject rights and status (admin).
+#[utoipa::path(get, path = "/v1/clients/{client}", tag = "clients",
+    security(("admin_token" = [])),
+    params(("client" = String, Path, description = "The client id")),
+    responses((status = 200, description = "The client", body = crate::dto::ClientBody),
+              (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody, description = "`client_not_found`"),
+              (status = 422, body = ErrorBody)))]
+pub(crate) async fn get_client(
+    State(st): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    Segments(client): Segments<String>,
+) -> ApiResult<Json<crate::dto::ClientBody>> {
+    let id = bioguard_core::ClientId::parse(&client)?;
+    let c = st.service.client(&admin, &id).await?;
+    Ok(Json(crate::dto::ClientBody::from(&c)))
+}
+
 /// Give a client a new API key (admin); the old key stops working at once. The new key is
 /// in this response only.
 #[utoipa::path(post, path = "/v1/clients/{client}/key", tag = "clients",
     security(("admin_token" = [])),
     params(("client" = String, Path, description = "The client id")),
-    responses((status = 200, description = "{\"id\",\"api_key\"}"),
+    responses((status = 200, description = "The client's new key", body = crate::dto::ClientKeyBody),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 pub(crate) async fn rotate_client_key(
     State(st): State<AppState>,
     AdminAuth(admin): AdminAuth,
     Segments(client): Segments<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<crate::dto::ClientKeyBody>> {
     let id = bioguard_core::ClientId::parse(&client)?;
     let created = st.service.rotate_client_key(&admin, &id).await?;
-    Ok(Json(serde_json::json!({
-        "id": created.id.to_string(),
-        "api_key": created.expose_api_key(),
-    })))
+    Ok(Json(crate::dto::ClientKeyBody {
+        id: created.id.to_string(),
+        api_key: created.expose_api_key().to_owned(),
+    }))
 }
 
 /// Register a capture device of this client with its Ed25519 public key.
 #[utoipa::path(post, path = "/v1/devices", tag = "risk", request_body = crate::dto::DeviceRequest,
     security(("api_key" = [])),
-    responses((status = 201, description = "{\"device\"}"), (status = 401, body = ErrorBody),
+    responses((status = 201, description = "The device, registered", body = crate::dto::DeviceCreatedBody), (status = 401, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn register_device(
     State(st): State<AppState>,
     ClientAuth(client): ClientAuth,
     JsonBody(req): JsonBody<crate::dto::DeviceRequest>,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+) -> ApiResult<(StatusCode, Json<crate::dto::DeviceCreatedBody>)> {
     let key: [u8; 32] = B64
         .decode(req.public_key.as_bytes())
         .ok()
@@ -83,26 +129,30 @@ pub(crate) async fn register_device(
     let id = st.service.register_device(&client, &req.name, &key).await?;
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({"device": id.as_str()})),
+        Json(crate::dto::DeviceCreatedBody {
+            device: id.as_str().to_owned(),
+        }),
     ))
 }
 
 /// A one-time capture challenge for a purpose (60 seconds).
 #[utoipa::path(post, path = "/v1/challenges", tag = "risk", request_body = crate::dto::ChallengeRequest,
     security(("api_key" = [])),
-    responses((status = 201, description = "{\"challenge\",\"expires_at\"}"),
+    responses((status = 201, description = "A fresh challenge", body = crate::dto::ChallengeBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn issue_challenge(
     State(st): State<AppState>,
     ClientAuth(client): ClientAuth,
     JsonBody(req): JsonBody<crate::dto::ChallengeRequest>,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+) -> ApiResult<(StatusCode, Json<crate::dto::ChallengeBody>)> {
     let purpose = PurposeName::parse(&req.purpose)?;
     let (challenge, expires) = st.service.issue_challenge(&client, &purpose).await?;
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({"challenge": challenge.as_str(),
-            "expires_at": crate::dto::rfc3339(expires)})),
+        Json(crate::dto::ChallengeBody {
+            challenge: challenge.as_str().to_owned(),
+            expires_at: crate::dto::rfc3339(expires),
+        }),
     ))
 }

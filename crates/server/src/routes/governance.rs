@@ -43,7 +43,7 @@ pub(crate) async fn get_group(
     let g = st.service.risk_group().await?.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "no_risk_group",
+            crate::error::ErrorCode::NoRiskGroup,
             "no risk group is registered",
         )
     })?;

@@ -23,12 +23,35 @@ pub(crate) async fn health(State(st): State<AppState>) -> ApiResult<Json<HealthB
     }))
 }
 
+/// Liveness: the process answers. Checks nothing else; restart the service when it fails.
+#[utoipa::path(get, path = "/livez", tag = "meta",
+    responses((status = 200, description = "The process answers", body = crate::dto::LiveBody)))]
+pub(crate) async fn live() -> Json<crate::dto::LiveBody> {
+    Json(crate::dto::LiveBody { status: "ok" })
+}
+
+/// Readiness: the service can do its work. The database answers and the key provider wraps
+/// and unwraps a throwaway key; 503 names the part that is down. Send traffic only to ready
+/// nodes.
+#[utoipa::path(get, path = "/readyz", tag = "meta",
+    responses((status = 200, description = "Ready", body = crate::dto::ReadyBody),
+              (status = 503, description = "Not ready: the message names the database or the key provider",
+               body = ErrorBody)))]
+pub(crate) async fn ready(State(st): State<AppState>) -> ApiResult<Json<crate::dto::ReadyBody>> {
+    st.service.ready().await?;
+    Ok(Json(crate::dto::ReadyBody {
+        status: "ready",
+        database: st.service.backend().as_str(),
+        key_provider: st.service.key_provider(),
+    }))
+}
+
 /// The retention schedule every purpose follows and the service enforces (public).
 #[utoipa::path(get, path = "/v1/retention-schedule", tag = "purposes",
-    params(("format" = Option<String>, Query,
+    params(("format" = Option<crate::dto::enums::Format>, Query,
             description = "json (default) or html; without it, a client asking for text/html gets HTML")),
-    responses((status = 200, body = crate::dto::ScheduleBody,
-               description = "JSON, or an HTML page with format=html"),
+    responses((status = 200, description = "JSON, or an HTML page with format=html",
+               content((crate::dto::ScheduleBody = "application/json"), (String = "text/html"))),
               (status = 422, body = ErrorBody)))]
 pub(crate) async fn retention_schedule(
     State(st): State<AppState>,
@@ -104,8 +127,11 @@ pub(crate) async fn retention_schedule(
 /// refusals, incidents and notifications, derived from the audit ledger (public). JSON, or
 /// HTML with `?format=html`.
 #[utoipa::path(get, path = "/v1/transparency", tag = "meta",
-    params(("format" = Option<String>, Query, description = "json (default) or html")),
-    responses((status = 200, description = "the report"), (status = 422, body = ErrorBody)))]
+    params(("format" = Option<crate::dto::enums::Format>, Query, description = "json (default) or html")),
+    responses((status = 200, description = "The report (JSON; HTML with `format=html`)",
+                content((bioguard_service::TransparencyReport = "application/json"),
+                        (String = "text/html"))),
+              (status = 422, body = ErrorBody)))]
 pub(crate) async fn transparency(
     State(st): State<AppState>,
     q: Result<
@@ -130,7 +156,7 @@ pub(crate) async fn transparency(
 /// The public keys that check consent receipts and deletion certificates (a JSON Web Key
 /// Set; Ed25519, RFC 8037).
 #[utoipa::path(get, path = "/v1/keys", tag = "meta",
-    responses((status = 200, description = "JSON Web Key Set", content_type = "application/json")))]
+    responses((status = 200, description = "JSON Web Key Set", body = bioguard_service::Jwks)))]
 pub(crate) async fn document_keys(State(st): State<AppState>) -> Json<bioguard_service::Jwks> {
     Json(st.service.document_keys())
 }

@@ -20,6 +20,8 @@ use crate::AppState;
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(meta::health))
+        .route("/livez", get(meta::live))
+        .route("/readyz", get(meta::ready))
         .route(
             "/v1/purposes",
             post(purposes::create_purpose).get(purposes::list_purposes),
@@ -67,7 +69,12 @@ pub(crate) fn router() -> Router<AppState> {
             "/v1/tenants",
             post(tenants::create_tenant).get(tenants::list_tenants),
         )
-        .route("/v1/clients", post(clients::create_client))
+        .route(
+            "/v1/clients",
+            post(clients::create_client).get(clients::list_clients),
+        )
+        .route("/v1/clients/{client}", get(clients::get_client))
+        .route("/v1/purposes/{purpose}", get(purposes::get_purpose))
         .route("/v1/clients/{client}/key", post(clients::rotate_client_key))
         .route(
             "/v1/subjects/{subject}/consents/{purpose}",

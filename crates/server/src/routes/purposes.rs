@@ -73,6 +73,23 @@ pub(crate) async fn list_purposes(
     Ok(Json(all.iter().map(PurposeBody::from).collect()))
 }
 
+/// One declared purpose (public, as in the list): its operations, threshold, retention,
+/// protection key version, fairness state and controller. The operator's form of the id
+/// (`tenant:name` for another tenant's purposes).
+#[utoipa::path(get, path = "/v1/purposes/{purpose}", tag = "purposes",
+    params(("purpose" = String, Path, description = "The purpose id")),
+    responses((status = 200, description = "The purpose", body = PurposeBody),
+              (status = 404, body = ErrorBody, description = "`purpose_not_found`"),
+              (status = 422, body = ErrorBody)))]
+pub(crate) async fn get_purpose(
+    State(st): State<AppState>,
+    Segments(purpose): Segments<String>,
+) -> ApiResult<Json<PurposeBody>> {
+    let purpose = PurposeId::parse(&purpose)?;
+    let p = st.service.purpose(&purpose).await?;
+    Ok(Json(PurposeBody::from(&p)))
+}
+
 /// Activate a new threshold for a purpose (admin): only with a fairness report for the
 /// purpose's matcher at that threshold, recent enough and within the purpose's fairness
 /// policy. A refusal (422 `fairness_gate`) is recorded in the ledger with its findings; the

@@ -158,7 +158,7 @@ pub(crate) async fn erase_subject(
 #[utoipa::path(get, path = "/v1/subjects/{subject}/report", tag = "subjects",
     security(("api_key" = [])),
     params(("subject" = String, Path, description = "The relying party's subject identifier")),
-    responses((status = 200, description = "the report (application/json, as an attachment)"),
+    responses((status = 200, description = "The report, as a JSON attachment", body = bioguard_service::SubjectReport),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn subject_report(

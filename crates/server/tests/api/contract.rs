@@ -306,6 +306,35 @@ async fn openapi_and_health(h: &Harness) {
     ] {
         assert!(r.json["paths"].get(path).is_some(), "openapi lacks {path}");
     }
+    // Every response is described (OpenAPI requires it) and every JSON answer has a schema
+    // with something in it, so that generated clients parse it (the full validation and a
+    // generated client's run are in `openapi-client/run`).
+    let paths = r.json["paths"].as_object().expect("paths");
+    for (path, item) in paths {
+        for (method, op) in item.as_object().expect("path item") {
+            for (status, resp) in op["responses"].as_object().expect("responses") {
+                let at = format!("{method} {path} {status}");
+                let what = resp["description"].as_str().unwrap_or_default();
+                assert!(!what.trim().is_empty(), "{at} has no description");
+                if let Some(schema) = resp.pointer("/content/application~1json/schema") {
+                    assert!(
+                        schema.get("$ref").is_some()
+                            || schema.get("items").is_some()
+                            || schema.get("properties").is_some()
+                            || path == "/openapi.json",
+                        "{at} answers JSON without a schema: {schema}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(r.json["servers"][0]["url"].is_string(), "no servers");
+    let codes = r.json.pointer("/components/schemas/ErrorCode/enum");
+    assert!(
+        codes
+            .and_then(|c| c.as_array())
+            .is_some_and(|c| c.len() > 40)
+    );
     let hz = h.send("GET", "/healthz", None, None).await;
     assert_eq!(hz.status, StatusCode::OK);
     assert_eq!(hz.json["database"], h.db.kind());

@@ -56,6 +56,12 @@ const ADMIN_OPERATIONS: &[(&str, &str, Gate)] = &[
     ),
     ("get", "/v1/tenants", Gate::Admin("a read")),
     ("post", "/v1/clients", Gate::WhenItAllowsSearch),
+    ("get", "/v1/clients", Gate::Admin("a read; no key is shown")),
+    (
+        "get",
+        "/v1/clients/{client}",
+        Gate::Admin("a read; no key is shown"),
+    ),
     ("post", "/v1/clients/{client}/key", Gate::WhenItAllowsSearch),
     (
         "post",

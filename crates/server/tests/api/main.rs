@@ -1,6 +1,7 @@
 //! API tests: the HTTP contract driven through `app(state)` without a socket, on SQLite and
 //! (when `BIOGUARD_TEST_DATABASE_URL` is set) PostgreSQL.
 
+mod admin;
 mod audit;
 mod claims;
 mod contract;

@@ -6,9 +6,9 @@
 use std::collections::BTreeSet;
 
 use bioguard_core::{
-    ClientDefinition, ClientId, FairnessState, Grant, MatcherSummary, NoticeDraft, Operation,
-    PurposeDefinition, PurposeId, PurposeRecord, SubjectRight, TenantId, TenantName, TenantRecord,
-    ValidationError,
+    ClientDefinition, ClientId, ClientRecord, FairnessState, Grant, MatcherSummary, NoticeDraft,
+    Operation, PurposeDefinition, PurposeId, PurposeRecord, SubjectRight, TenantId, TenantName,
+    TenantRecord, ValidationError,
 };
 use bioguard_store::{NewClient, StoreError};
 use zeroize::Zeroizing;
@@ -215,6 +215,41 @@ impl Service {
     /// Every purpose with its protection key version (public information).
     pub async fn purposes(&self) -> Result<Vec<PurposeRecord>, ServiceError> {
         Ok(self.db.purposes.purposes().await?)
+    }
+
+    /// One purpose with its protection key version (public information).
+    pub async fn purpose(&self, id: &PurposeId) -> Result<PurposeRecord, ServiceError> {
+        self.require_purpose(id).await
+    }
+
+    /// Every client with its grants, rights and suspension (admin), or one tenant's: who may
+    /// verify whom for what.
+    pub async fn clients(
+        &self,
+        _admin: &Admin,
+        tenant: Option<&TenantId>,
+    ) -> Result<Vec<ClientRecord>, ServiceError> {
+        if let Some(t) = tenant {
+            self.require_tenant(t).await?;
+        }
+        let mut all = self.db.clients.clients().await?;
+        if let Some(t) = tenant {
+            all.retain(|c| &c.tenant == t);
+        }
+        Ok(all)
+    }
+
+    /// One client with its grants, rights and suspension (admin).
+    pub async fn client(
+        &self,
+        _admin: &Admin,
+        id: &ClientId,
+    ) -> Result<ClientRecord, ServiceError> {
+        self.db
+            .clients
+            .client(id)
+            .await?
+            .ok_or(ServiceError::ClientNotFound)
     }
 
     /// The purposes of the client's own tenant.

@@ -24,9 +24,10 @@ pub use bioguard_ledger::{CERTIFICATE_TYPE, RECEIPT_TYPE};
 const CONTROLLER: &str = "the operator of this bioguard service (named in the purpose's notice)";
 
 /// A JSON Web Key Set: the keys that check receipts and certificates.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Jwks {
-    /// The keys.
+    /// The keys (RFC 7517 JSON Web Keys: Ed25519 as `OKP`).
+    #[schema(value_type = Vec<Object>)]
     pub keys: Vec<Jwk>,
 }
 

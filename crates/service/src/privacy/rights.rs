@@ -30,7 +30,7 @@ pub struct Erasure {
 }
 
 /// Everything held about one subject and every use of it, as the person downloads it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SubjectReport {
     /// What this document is.
     pub report: &'static str,
@@ -60,7 +60,7 @@ pub struct SubjectReport {
 }
 
 /// A purpose in a report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReportPurpose {
     /// Its id.
     pub id: String,
@@ -77,7 +77,7 @@ pub struct ReportPurpose {
 }
 
 /// A retention rule in a report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReportRetention {
     /// Days after enrolment.
     pub max_days_since_enrolment: u32,
@@ -95,7 +95,7 @@ impl ReportRetention {
 }
 
 /// A notice version in a report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReportNotice {
     /// `vN`.
     pub version: String,
@@ -104,7 +104,7 @@ pub struct ReportNotice {
 }
 
 /// A consent record in a report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReportConsent {
     /// The record's id.
     pub id: String,
@@ -127,7 +127,7 @@ pub struct ReportConsent {
 }
 
 /// A template in a report (never its bytes).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReportTemplate {
     /// The purpose.
     pub purpose: String,
@@ -142,7 +142,7 @@ pub struct ReportTemplate {
 }
 
 /// One entry of the history in a report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReportUse {
     /// The leaf's index, for an inclusion proof.
     pub ledger_index: u64,
@@ -162,7 +162,7 @@ pub struct ReportUse {
 }
 
 /// The keys that check a report's documents.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VerifyWith {
     /// The keys that check receipts and certificates.
     pub receipt_keys: Jwks,
@@ -173,7 +173,7 @@ pub struct VerifyWith {
 }
 
 /// A subject's ledger key and how to use it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LedgerKeyInfo {
     /// The key, base64url without padding. Keep it private: whoever holds it can pick out
     /// every leaf about the subject.
@@ -183,7 +183,7 @@ pub struct LedgerKeyInfo {
 }
 
 /// The audit log's identity and verifier key.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditLogKey {
     /// Its origin line.
     pub origin: String,
@@ -192,7 +192,7 @@ pub struct AuditLogKey {
 }
 
 /// How a subject's rights are exercised through the API.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Rights {
     /// Withdraw a consent.
     pub withdraw: &'static str,

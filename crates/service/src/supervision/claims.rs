@@ -38,7 +38,7 @@ pub const CLAIM_DECISION_SECS: i64 = 30 * 86_400;
 /// A claim's evidence pack: the decision's leaf, a fresh signed checkpoint and the leaf's
 /// inclusion proof against it, the capture signals the leaf recorded, and whether the
 /// decision is overdue.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ClaimEvidence {
     /// The disputed decision.
     pub decision: EvidenceDecision,
@@ -55,7 +55,7 @@ pub struct ClaimEvidence {
 }
 
 /// The disputed decision in an evidence pack.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EvidenceDecision {
     /// Its id.
     pub id: String,
@@ -70,7 +70,7 @@ pub struct EvidenceDecision {
 }
 
 /// An inclusion proof in an evidence pack.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EvidenceProof {
     /// The leaf's index.
     pub index: u64,

@@ -51,7 +51,7 @@ pub(crate) fn median_days(seconds: &[i64]) -> Option<f64> {
 }
 
 /// The transparency report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TransparencyReport {
     /// When (Unix seconds).
     pub generated_at: i64,
@@ -85,7 +85,8 @@ pub struct TransparencyReport {
 }
 
 /// The ledger's identity and size.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = TransparencyLedgerSize)]
 pub struct LedgerSize {
     /// Its origin.
     pub origin: String,
@@ -94,7 +95,8 @@ pub struct LedgerSize {
 }
 
 /// Verification counts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = TransparencyVerifications)]
 pub struct Verifications {
     /// All.
     pub total: u64,
@@ -106,7 +108,8 @@ pub struct Verifications {
 }
 
 /// Consent counts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = TransparencyConsents)]
 pub struct Consents {
     /// Given.
     pub granted: u64,
@@ -115,7 +118,8 @@ pub struct Consents {
 }
 
 /// Deletion counts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = TransparencyDeletions)]
 pub struct Deletions {
     /// Erasures asked for.
     pub erasure_requests: u64,
@@ -128,7 +132,8 @@ pub struct Deletions {
 }
 
 /// Risk control counts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = TransparencyRiskCounts)]
 pub struct RiskCounts {
     /// Captures refused, by reason.
     pub captures_refused: BTreeMap<String, u64>,
@@ -139,7 +144,8 @@ pub struct RiskCounts {
 }
 
 /// Incident counts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = TransparencyIncidents)]
 pub struct Incidents {
     /// Opened.
     pub opened: u64,
@@ -148,7 +154,8 @@ pub struct Incidents {
 }
 
 /// Notifications by state.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = TransparencyNotificationState)]
 pub struct NotificationState {
     /// Sent on time.
     pub on_time: u64,
@@ -169,7 +176,8 @@ impl From<NotificationCounts> for NotificationState {
 }
 
 /// Claim counts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = TransparencyClaims)]
 pub struct Claims {
     /// Filed.
     pub filed: u64,
@@ -182,7 +190,8 @@ pub struct Claims {
 }
 
 /// The fairness gate's counts and every purpose's live threshold.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = TransparencyFairness)]
 pub struct Fairness {
     /// Thresholds activated, by how.
     pub activations: Activations,
@@ -193,7 +202,8 @@ pub struct Fairness {
 }
 
 /// Activations by how they passed the gate.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = TransparencyActivations)]
 pub struct Activations {
     /// Through the gate.
     pub passed: u64,
@@ -203,7 +213,8 @@ pub struct Activations {
 }
 
 /// One purpose's live threshold.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = TransparencyPurposeFairness)]
 pub struct PurposeFairness {
     /// Who is responsible for the purpose: its tenant, by name.
     pub controller: String,

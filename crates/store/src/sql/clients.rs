@@ -21,50 +21,64 @@ enum Bind {
     Text(String),
 }
 
+/// The clients matching `condition` (on `c`, with at most one parameter), each with all its
+/// grants, in id order.
+async fn clients_where(
+    store: &SqlStore,
+    condition: &'static str,
+    value: Option<Bind>,
+) -> Result<Vec<ClientRecord>, StoreError> {
+    let sql = format!(
+        "SELECT c.id, c.name, c.suspended_at, c.tenant_id, c.rights, g.purpose_id, g.operation \
+         FROM clients c LEFT JOIN grants g ON g.client_id = c.id WHERE {condition} ORDER BY c.id"
+    );
+    let q = sqlx::query(AssertSqlSafe(sql));
+    let q = match value {
+        Some(Bind::Bytes(b)) => q.bind(b),
+        Some(Bind::Text(t)) => q.bind(t),
+        None => q,
+    };
+    let rows = q.fetch_all(&store.pool).await?;
+    let mut out: Vec<ClientRecord> = Vec::new();
+    for row in &rows {
+        let id: String = row.try_get("id")?;
+        if out.last().is_none_or(|c| c.id.as_str() != id) {
+            out.push(ClientRecord {
+                id: ClientId::parse(&id).map_err(|_| corrupt("client id"))?,
+                name: ClientName::parse(&row.try_get::<String, _>("name")?)
+                    .map_err(|_| corrupt("client name"))?,
+                tenant: TenantId::parse(&row.try_get::<String, _>("tenant_id")?)
+                    .map_err(|_| corrupt("client tenant"))?,
+                grants: BTreeSet::new(),
+                rights: SubjectRight::parse_list(&row.try_get::<String, _>("rights")?)
+                    .map_err(|_| corrupt("client rights"))?,
+                suspended_at: row
+                    .try_get::<Option<i64>, _>("suspended_at")?
+                    .map(Timestamp::from_unix),
+            });
+        }
+        let purpose: Option<String> = row.try_get("purpose_id")?;
+        let op: Option<String> = row.try_get("operation")?;
+        if let (Some(p), Some(o), Some(client)) = (purpose, op, out.last_mut()) {
+            client.grants.insert(Grant {
+                purpose: PurposeId::parse(&p).map_err(|_| corrupt("grant purpose"))?,
+                operation: o.parse().map_err(|_| corrupt("grant operation"))?,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// The client matching `condition` (on `c`, with one parameter), with all its grants.
 async fn client_where(
     store: &SqlStore,
     condition: &'static str,
     value: Bind,
 ) -> Result<Option<ClientRecord>, StoreError> {
-    let sql = format!(
-        "SELECT c.id, c.name, c.suspended_at, c.tenant_id, c.rights, g.purpose_id, g.operation \
-         FROM clients c LEFT JOIN grants g ON g.client_id = c.id WHERE {condition}"
-    );
-    let q = sqlx::query(AssertSqlSafe(sql));
-    let q = match value {
-        Bind::Bytes(b) => q.bind(b),
-        Bind::Text(t) => q.bind(t),
-    };
-    let rows = q.fetch_all(&store.pool).await?;
-    let Some(first) = rows.first() else {
-        return Ok(None);
-    };
-    let mut grants = BTreeSet::new();
-    for row in &rows {
-        let purpose: Option<String> = row.try_get("purpose_id")?;
-        let op: Option<String> = row.try_get("operation")?;
-        if let (Some(p), Some(o)) = (purpose, op) {
-            grants.insert(Grant {
-                purpose: PurposeId::parse(&p).map_err(|_| corrupt("grant purpose"))?,
-                operation: o.parse().map_err(|_| corrupt("grant operation"))?,
-            });
-        }
-    }
-    Ok(Some(ClientRecord {
-        id: ClientId::parse(&first.try_get::<String, _>("id")?)
-            .map_err(|_| corrupt("client id"))?,
-        name: ClientName::parse(&first.try_get::<String, _>("name")?)
-            .map_err(|_| corrupt("client name"))?,
-        tenant: TenantId::parse(&first.try_get::<String, _>("tenant_id")?)
-            .map_err(|_| corrupt("client tenant"))?,
-        grants,
-        rights: SubjectRight::parse_list(&first.try_get::<String, _>("rights")?)
-            .map_err(|_| corrupt("client rights"))?,
-        suspended_at: first
-            .try_get::<Option<i64>, _>("suspended_at")?
-            .map(Timestamp::from_unix),
-    }))
+    Ok(clients_where(store, condition, Some(value))
+        .await?
+        .into_iter()
+        .next())
 }
 
 /// Deletes the portal links a client issued, opened or not: they end with the client's key or
@@ -200,6 +214,10 @@ impl ClientStore for SqlStore {
 
     async fn client(&self, id: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
         client_where(self, "c.id = $1", Bind::Text(id.as_str().to_owned())).await
+    }
+
+    async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        clients_where(self, "TRUE", None).await
     }
 
     async fn has_admin_token(&self) -> Result<bool, StoreError> {

@@ -48,6 +48,10 @@ pub trait ClientStore: Send + Sync {
     /// The client with this id, with all its grants.
     async fn client(&self, id: &ClientId) -> Result<Option<ClientRecord>, StoreError>;
 
+    /// Every client with all its grants, in id order (relying parties: a few, not a
+    /// population).
+    async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError>;
+
     /// Whether an admin token has been registered.
     async fn has_admin_token(&self) -> Result<bool, StoreError>;
 

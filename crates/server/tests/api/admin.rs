@@ -1,0 +1,179 @@
+//! The operator's reads (issue 21): who may verify whom for what, answered by the API and not
+//! by opening the database; one purpose by its id. Keys are never shown again.
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::Harness;
+
+crate::on_both_backends!(
+    the_operator_lists_clients_with_grants_rights_and_status,
+    one_purpose_is_read_by_its_id,
+);
+
+async fn create(h: &Harness, body: Value) -> (String, String) {
+    let r = h.json("POST", "/v1/clients", &h.admin, body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    (
+        r.json["id"].as_str().expect("id").to_owned(),
+        r.json["api_key"].as_str().expect("key").to_owned(),
+    )
+}
+
+async fn the_operator_lists_clients_with_grants_rights_and_status(h: &Harness) {
+    let r = h
+        .json(
+            "POST",
+            "/v1/tenants",
+            &h.admin,
+            json!({"id": "acme", "name": "ACME Payments"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    h.purpose("door", 4).await;
+    let r = h
+        .json(
+            "POST",
+            "/v1/purposes",
+            &h.admin,
+            json!({"id": "login", "tenant": "acme", "description": "Log in", "operations": ["enroll", "verify"],
+                   "dimension": 4, "retention": {"max_days_since_enrolment": 30}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    let (shop, shop_key) = create(
+        h,
+        json!({"name": "shop", "grants": [{"purpose": "door", "operations": ["enroll", "verify"]}],
+               "subject_rights": ["read", "erase"]}),
+    )
+    .await;
+    let (desk, desk_key) = create(
+        h,
+        json!({"name": "desk", "tenant": "acme", "grants": [{"purpose": "login", "operations": ["verify"]}]}),
+    )
+    .await;
+    // The desk is suspended by an incident action.
+    let inc = h
+        .json(
+            "POST",
+            "/v1/incidents",
+            &h.admin,
+            json!({"summary": "desk key leaked"}),
+        )
+        .await;
+    let inc = inc.json["id"].as_str().expect("incident").to_owned();
+    let r = h
+        .json(
+            "POST",
+            &format!("/v1/incidents/{inc}/actions"),
+            &h.admin,
+            json!({"action": "suspend_client", "client": desk}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+
+    let all = h.send("GET", "/v1/clients", Some(&h.admin), None).await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.raw);
+    for key in [&shop_key, &desk_key] {
+        assert!(!all.raw.contains(key.as_str()), "a key is shown again");
+    }
+    assert!(!all.raw.contains("api_key"), "{}", all.raw);
+    let clients = all.json["clients"].as_array().expect("clients");
+    let find = |id: &str| {
+        clients
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("{id} not listed: {}", all.raw))
+            .clone()
+    };
+    let s = find(&shop);
+    assert_eq!(
+        s,
+        json!({"id": shop, "name": "shop", "tenant": "default",
+               "grants": [{"purpose": "door", "operations": ["enroll", "verify"]}],
+               "subject_rights": ["read", "erase"], "status": "active"})
+    );
+    let d = find(&desk);
+    assert_eq!(d["tenant"], "acme");
+    assert_eq!(
+        d["grants"],
+        json!([{"purpose": "login", "operations": ["verify"]}])
+    );
+    assert_eq!(d["subject_rights"], json!([]));
+    assert_eq!(d["status"], "suspended");
+    assert!(d["suspended_at"].is_string(), "{d}");
+    let ids: Vec<&str> = clients
+        .iter()
+        .map(|c| c["id"].as_str().expect("id"))
+        .collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    assert_eq!(ids, sorted, "in id order");
+
+    // One tenant's clients; a tenant that does not exist, or a malformed one.
+    let acme = h
+        .send("GET", "/v1/clients?tenant=acme", Some(&h.admin), None)
+        .await;
+    assert_eq!(acme.json["clients"], json!([d]), "{}", acme.raw);
+    let none = h
+        .send("GET", "/v1/clients?tenant=nosuch", Some(&h.admin), None)
+        .await;
+    assert_eq!(
+        (none.status, none.code()),
+        (StatusCode::NOT_FOUND, "tenant_not_found")
+    );
+    let bad = h
+        .send("GET", "/v1/clients?tenant=Not%20One", Some(&h.admin), None)
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.raw);
+
+    // One client; an unknown or malformed id.
+    let one = h
+        .send("GET", &format!("/v1/clients/{shop}"), Some(&h.admin), None)
+        .await;
+    assert_eq!(one.json, s, "{}", one.raw);
+    let unknown = "cl_00000000000000000000000000000000";
+    let r = h
+        .send(
+            "GET",
+            &format!("/v1/clients/{unknown}"),
+            Some(&h.admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::NOT_FOUND, "client_not_found"),
+        "{}",
+        r.raw
+    );
+    let r = h
+        .send("GET", "/v1/clients/nope", Some(&h.admin), None)
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.raw);
+
+    // Only the operator reads them: a client's key, or none, is refused.
+    for token in [Some(shop_key.as_str()), None] {
+        let r = h.send("GET", "/v1/clients", token, None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.raw);
+        let r = h
+            .send("GET", &format!("/v1/clients/{shop}"), token, None)
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.raw);
+    }
+}
+
+async fn one_purpose_is_read_by_its_id(h: &Harness) {
+    h.purpose("door", 4).await;
+    let listed = h.send("GET", "/v1/purposes", None, None).await;
+    let one = h.send("GET", "/v1/purposes/door", None, None).await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.raw);
+    assert_eq!(one.json, listed.json[0], "the same as in the list");
+    let r = h.send("GET", "/v1/purposes/nosuch", None, None).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::NOT_FOUND, "purpose_not_found")
+    );
+    let r = h.send("GET", "/v1/purposes/Not%20One", None, None).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.raw);
+}
