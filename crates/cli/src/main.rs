@@ -1,5 +1,6 @@
 //! The `bioguard` command: the service, a demonstration, and tools around them.
 
+mod admin;
 mod audit;
 mod bench;
 mod calibrate;
@@ -72,6 +73,9 @@ enum Command {
     /// The key provider's tools.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The operator's own credential.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Enforce the retention schedule.
     #[command(subcommand)]
     Retention(RetentionCommand),
@@ -360,6 +364,21 @@ enum KeysCommand {
         /// The version number.
         version: u32,
     },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// The admin token.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Replace the admin token with a new one, written to <data-dir>/admin.token; the old one
+    /// stops working at once, on every node. Needs the database and the key provider, not the
+    /// old token, so it also recovers a lost one.
+    Rotate(StoreArgs),
 }
 
 #[derive(Subcommand)]
@@ -723,6 +742,9 @@ fn main() -> ExitCode {
         }) => load_store_config(args).and_then(|cfg| {
             runtime()?.block_on(serve::keys_check(cfg, timed, destroy_test_versions))
         }),
+        Command::Admin(AdminCommand::Token(TokenCommand::Rotate(args))) => {
+            load_store_config(args).and_then(|cfg| runtime()?.block_on(admin::rotate_token(cfg)))
+        }
         Command::Retention(RetentionCommand::Sweep(args)) => {
             load_store_config(args).and_then(|cfg| runtime()?.block_on(serve::sweep(cfg)))
         }

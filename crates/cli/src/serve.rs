@@ -78,7 +78,7 @@ pub fn require_installation(cfg: &Config) -> anyhow::Result<()> {
 }
 
 /// [`open_service`] for a maintenance command: only on an existing installation.
-async fn open_existing(cfg: &Config) -> anyhow::Result<(Service, SqlStore)> {
+pub(crate) async fn open_existing(cfg: &Config) -> anyhow::Result<(Service, SqlStore)> {
     require_installation(cfg)?;
     open_service(cfg).await
 }
@@ -312,7 +312,7 @@ pub async fn keys_check(cfg: Config, timed: usize, rotation: bool) -> anyhow::Re
 }
 
 /// Writes `contents` to `path` with mode 0600, durably, without overwriting an existing file.
-fn write_secret_file(path: &Path, contents: &str) -> std::io::Result<()> {
+pub(crate) fn write_secret_file(path: &Path, contents: &str) -> std::io::Result<()> {
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create_new(true)

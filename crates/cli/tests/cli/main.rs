@@ -1,6 +1,7 @@
 //! Tests of the `bioguard` binary itself: start-up, configuration, shutdown, durability
 //! under SIGKILL, the README walkthrough and the demo.
 
+mod admin;
 mod architecture;
 mod audit;
 mod calibrate;

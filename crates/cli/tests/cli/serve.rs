@@ -163,7 +163,7 @@ fn maintenance_commands_refuse_a_directory_that_holds_no_installation() {
     let cwd = tempfile::tempdir().expect("tempdir");
     let missing = cwd.path().join("typo");
     let report = cwd.path().join("report.html");
-    let commands: [&[&str]; 5] = [
+    let commands: [&[&str]; 6] = [
         &["keys", "status"],
         &["keys", "check"],
         &["retention", "sweep"],
@@ -174,6 +174,7 @@ fn maintenance_commands_refuse_a_directory_that_holds_no_installation() {
             report.to_str().expect("utf-8"),
         ],
         &["keys", "rotate"],
+        &["admin", "token", "rotate"],
     ];
     for args in commands {
         let mut cmd = Command::new(binary());
@@ -244,6 +245,7 @@ fn maintenance_commands_offer_only_their_own_flags() {
         &["keys", "check"],
         &["retention", "sweep"],
         &["report", "transparency"],
+        &["admin", "token", "rotate"],
     ] {
         let out = Command::new(binary())
             .args(args)

@@ -6,6 +6,8 @@ use bioguard_core::{
     ClientId, ClientRecord, Grant, Operation, PurposeId, PurposeName, SubjectRight, TenantId,
 };
 
+use zeroize::Zeroizing;
+
 use crate::abuse::auth_failures::{AUTH_BURST, AUTH_WINDOW};
 use crate::error::ServiceError;
 use crate::facade::Service;
@@ -223,6 +225,20 @@ impl Service {
             .clients
             .insert_admin_token(&digest, self.now(), &leaf)
             .await?)
+    }
+
+    /// Replaces the admin token with a new one, returned once (the operator's recovery: it
+    /// needs the database and the key provider, not the old token). Every earlier token is
+    /// refused from the moment this returns, on every node; the change is in the ledger.
+    pub async fn rotate_admin_token(&self) -> Result<Zeroizing<String>, ServiceError> {
+        let token = Zeroizing::new(bioguard_crypto::random_token("bga_")?);
+        let digest = self.secrets.token_digest(&token);
+        let leaf = self.leaf("admin_token.rotate", "operator");
+        self.db
+            .clients
+            .replace_admin_token(&digest, self.now(), &leaf)
+            .await?;
+        Ok(token)
     }
 
     /// Whether `token` is the registered admin token (used at start-up to check the file).

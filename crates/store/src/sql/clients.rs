@@ -251,6 +251,33 @@ impl ClientStore for SqlStore {
         .await
     }
 
+    async fn replace_admin_token(
+        &self,
+        digest: &[u8; 32],
+        at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<(), StoreError> {
+        let digest = *digest;
+        self.change(leaf, move |b, _| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM admin_tokens")
+                    .execute(b.conn())
+                    .await?;
+                // The one row keeps the id `initial`, which stops a second first start from
+                // registering a token of its own.
+                sqlx::query(
+                    "INSERT INTO admin_tokens (id, digest, created_at) VALUES ('initial', $1, $2)",
+                )
+                .bind(digest.to_vec())
+                .bind(at.unix())
+                .execute(b.conn())
+                .await?;
+                Ok(Recorded::when(true, ()))
+            })
+        })
+        .await
+    }
+
     async fn is_admin_token(&self, digest: &[u8; 32]) -> Result<bool, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admin_tokens WHERE digest = $1")
             .bind(digest.to_vec())

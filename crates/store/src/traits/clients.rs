@@ -63,6 +63,15 @@ pub trait ClientStore: Send + Sync {
         leaf: &LeafDraft,
     ) -> Result<bool, StoreError>;
 
+    /// Replaces the admin token: afterwards `digest` is the only one, and every earlier token
+    /// is refused.
+    async fn replace_admin_token(
+        &self,
+        digest: &[u8; 32],
+        at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<(), StoreError>;
+
     /// Whether `digest` is a registered admin token digest.
     async fn is_admin_token(&self, digest: &[u8; 32]) -> Result<bool, StoreError>;
 }

@@ -1,0 +1,51 @@
+//! `bioguard admin`: the operator's own credential.
+
+use std::fs;
+
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::serve::{open_existing, write_secret_file};
+
+/// `admin token rotate`: a new admin token replaces the old one (which stops working at once,
+/// on every node) and is written to `<data-dir>/admin.token`. Needs the installation's
+/// database and key provider, not the old token: this is also how a lost token is recovered.
+///
+/// The new token is written to `admin.token.new` before the database changes and renamed
+/// over `admin.token` after, so an interruption leaves the token in one of the two files
+/// (or, before the change, nothing changed); running the command again is always safe.
+pub async fn rotate_token(cfg: Config) -> anyhow::Result<()> {
+    let (service, store) = open_existing(&cfg).await?;
+    let path = cfg.data_dir.join("admin.token");
+    let staged = cfg.data_dir.join("admin.token.new");
+    if staged.exists() {
+        fs::remove_file(&staged)
+            .with_context(|| format!("cannot remove the leftover {}", staged.display()))?;
+    }
+    let token = service.rotate_admin_token().await;
+    let token = match token {
+        Ok(t) => t,
+        Err(e) => {
+            store.close().await;
+            return Err(e).context("the admin token was not changed");
+        }
+    };
+    let written = write_secret_file(&staged, &format!("{}\n", token.as_str()))
+        .and_then(|()| fs::rename(&staged, &path))
+        .and_then(|()| fs::File::open(&cfg.data_dir)?.sync_all());
+    store.close().await;
+    written.with_context(|| {
+        format!(
+            "the admin token was changed but could not be written to {} (look for {}); \
+             run `bioguard admin token rotate` again to get a new one",
+            path.display(),
+            staged.display()
+        )
+    })?;
+    tracing::info!(path = %path.display(), "admin token rotated; the previous one no longer works");
+    println!(
+        "a new admin token is in {}; the previous token no longer works",
+        path.display()
+    );
+    Ok(())
+}
