@@ -471,6 +471,9 @@ pub struct PurposeRecord {
     /// How codes are made under the current key, when read with the purpose (the hot path
     /// reads the key's matcher with the key instead).
     pub matcher: Option<MatcherSummary>,
+    /// When the operator retired the purpose: from then on it takes no new consents or
+    /// enrolments, and the templates it holds are used until retention deletes them.
+    pub retired_at: Option<crate::Timestamp>,
 }
 
 /// What a purpose's current protection key matches with, as published: the transform, and

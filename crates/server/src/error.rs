@@ -96,6 +96,8 @@ pub enum ErrorCode {
     BiometricsLocked,
     /// 409: No risk group.
     NoRiskGroup,
+    /// 409: The purpose is retired: no new consents or enrolments.
+    PurposeRetired,
     /// 409: Reserve insufficient.
     ReserveInsufficient,
     /// 409: Proposal closed.
@@ -168,6 +170,7 @@ impl ErrorCode {
             Self::OperationNotAllowed => "operation_not_allowed",
             Self::BiometricsLocked => "biometrics_locked",
             Self::NoRiskGroup => "no_risk_group",
+            Self::PurposeRetired => "purpose_retired",
             Self::ReserveInsufficient => "reserve_insufficient",
             Self::ProposalClosed => "proposal_closed",
             Self::NoticeOutdated => "notice_outdated",
@@ -302,6 +305,10 @@ impl From<ServiceError> for ApiError {
             ServiceError::PurposeNotFound => {
                 Self::new(S::NOT_FOUND, ErrorCode::PurposeNotFound, msg)
             }
+            ServiceError::PurposeRetired => Self {
+                fallback: true,
+                ..Self::new(S::CONFLICT, ErrorCode::PurposeRetired, msg)
+            },
             ServiceError::TenantNotFound => Self::new(S::NOT_FOUND, ErrorCode::TenantNotFound, msg),
             ServiceError::SubjectNotFound => {
                 Self::new(S::NOT_FOUND, ErrorCode::SubjectNotFound, msg)

@@ -16,6 +16,11 @@ pub enum ServiceError {
     /// The purpose does not exist.
     #[error("no purpose with this id exists; GET /v1/purposes lists them")]
     PurposeNotFound,
+    /// The purpose is retired: it takes no new consents or enrolments.
+    #[error(
+        "this purpose is retired: it takes no new consents or enrolments; offer the non-biometric alternative"
+    )]
+    PurposeRetired,
     /// The client holds no grant for this operation on this purpose.
     #[error("this client holds no `{0}` grant for this purpose")]
     NoGrant(Operation),

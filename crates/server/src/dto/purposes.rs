@@ -375,6 +375,10 @@ pub struct PurposeBody {
     pub fairness_policy: FairnessPolicyBody,
     /// How the live threshold passed the fairness gate.
     pub fairness: FairnessStateBody,
+    /// When the operator retired the purpose (RFC 3339): it takes no new consents or
+    /// enrolments, and its templates are used until retention deletes them. Absent while live.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<String>,
 }
 
 impl From<&PurposeRecord> for PurposeBody {
@@ -406,6 +410,7 @@ impl From<&PurposeRecord> for PurposeBody {
                 .as_deref()
                 .and_then(|c| bioguard_core::JsonText::parse(c).ok()),
             protection_key_version: sp.protection_version,
+            retired_at: sp.retired_at.map(rfc3339),
         }
     }
 }

@@ -190,6 +190,13 @@ async fn purposes(State(st): State<AppState>, headers: HeaderMap) -> Response {
             esc(l.t("purposes.retention")),
             id = esc(p.id.as_str()),
         ));
+        if let Some(at) = sp.retired_at {
+            let date: String = bioguard_core::rfc3339(at).chars().take(10).collect();
+            body.push_str(&format!(
+                "<p class=\"retired\"><strong>{}</strong> <time datetime=\"{date}\">{date}</time></p>",
+                esc(l.t("purposes.retired")),
+            ));
+        }
         if let Some(n) = notices.last() {
             body.push_str(&notice_html(
                 l,

@@ -55,6 +55,10 @@ const EN: &[(&str, &str)] = &[
     ("purposes.title", "Purposes and their notices"),
     ("purposes.none", "No purpose is declared yet."),
     ("purposes.tenant", "Responsible organisation"),
+    (
+        "purposes.retired",
+        "Retired: no new enrolments since this date. Templates already held are used only until their retention limit, then deleted.",
+    ),
     ("purposes.operations", "Uses allowed"),
     ("purposes.retention", "Kept for at most"),
     ("purposes.notice", "Current notice"),

@@ -75,6 +75,10 @@ pub(crate) fn router() -> Router<AppState> {
         )
         .route("/v1/clients/{client}", get(clients::get_client))
         .route("/v1/purposes/{purpose}", get(purposes::get_purpose))
+        .route(
+            "/v1/purposes/{purpose}/retirement",
+            post(purposes::retire_purpose),
+        )
         .route("/v1/clients/{client}/key", post(clients::rotate_client_key))
         .route(
             "/v1/subjects/{subject}/consents/{purpose}",

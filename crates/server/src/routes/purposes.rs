@@ -90,6 +90,27 @@ pub(crate) async fn get_purpose(
     Ok(Json(PurposeBody::from(&p)))
 }
 
+/// Retire a purpose (admin): from now on it takes no new consents or enrolments (409
+/// `purpose_retired`, with the fallback flag); templates it holds keep being used until its
+/// retention rule deletes them. It narrows and destroys nothing, so it needs no quorum; it is
+/// recorded in the ledger. Retiring a retired purpose changes nothing and answers the same.
+#[utoipa::path(post, path = "/v1/purposes/{purpose}/retirement", tag = "purposes",
+    security(("admin_token" = [])),
+    params(("purpose" = String, Path, description = "The purpose id")),
+    responses((status = 200, description = "The purpose, retired", body = PurposeBody),
+              (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody, description = "`purpose_not_found`"),
+              (status = 422, body = ErrorBody)))]
+pub(crate) async fn retire_purpose(
+    State(st): State<AppState>,
+    AdminAuth(admin): AdminAuth,
+    Segments(purpose): Segments<String>,
+) -> ApiResult<Json<PurposeBody>> {
+    let purpose = PurposeId::parse(&purpose)?;
+    let p = st.service.retire_purpose(&admin, &purpose).await?;
+    Ok(Json(PurposeBody::from(&p)))
+}
+
 /// Activate a new threshold for a purpose (admin): only with a fairness report for the
 /// purpose's matcher at that threshold, recent enough and within the purpose's fairness
 /// policy. A refusal (422 `fairness_gate`) is recorded in the ledger with its findings; the

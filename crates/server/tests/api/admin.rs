@@ -4,11 +4,12 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::Harness;
+use crate::harness::{Harness, synthetic};
 
 crate::on_both_backends!(
     the_operator_lists_clients_with_grants_rights_and_status,
     one_purpose_is_read_by_its_id,
+    a_retired_purpose_takes_no_one_new_and_keeps_serving_those_enrolled,
 );
 
 async fn create(h: &Harness, body: Value) -> (String, String) {
@@ -176,4 +177,100 @@ async fn one_purpose_is_read_by_its_id(h: &Harness) {
     );
     let r = h.send("GET", "/v1/purposes/Not%20One", None, None).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.raw);
+}
+
+async fn a_retired_purpose_takes_no_one_new_and_keeps_serving_those_enrolled(h: &Harness) {
+    h.purpose("door", 4).await;
+    let key = h.client(&[("door", &["enroll", "verify"])]).await;
+    assert_eq!(
+        h.consent(&key, "alice", "door").await.status,
+        StatusCode::CREATED
+    );
+    let e = synthetic(1, 4);
+    assert_eq!(
+        h.enroll(&key, "alice", "door", &e).await.status,
+        StatusCode::CREATED
+    );
+    let before = ledger_size(h).await;
+
+    // Only the operator retires, and only a purpose that exists.
+    let r = h
+        .send("POST", "/v1/purposes/door/retirement", Some(&key), None)
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.raw);
+    let r = h
+        .send(
+            "POST",
+            "/v1/purposes/nosuch/retirement",
+            Some(&h.admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::NOT_FOUND, "purpose_not_found")
+    );
+    assert_eq!(ledger_size(h).await, before, "a refusal records nothing");
+
+    let r = h
+        .send("POST", "/v1/purposes/door/retirement", Some(&h.admin), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    let at = r.json["retired_at"]
+        .as_str()
+        .expect("retired_at")
+        .to_owned();
+    let shown = h.send("GET", "/v1/purposes/door", None, None).await;
+    assert_eq!(shown.json["retired_at"], at.as_str());
+    let page = h.send("GET", "/purposes", None, None).await;
+    assert!(
+        page.raw.contains("Retired: no new enrolments"),
+        "{}",
+        page.raw
+    );
+    assert!(page.raw.contains(&at[..10]), "{}", page.raw);
+    // Retiring again answers the same time and writes nothing.
+    let after = ledger_size(h).await;
+    assert_eq!(after, before + 1, "the retirement is one leaf");
+    let again = h
+        .send("POST", "/v1/purposes/door/retirement", Some(&h.admin), None)
+        .await;
+    assert_eq!(again.json["retired_at"], at.as_str(), "{}", again.raw);
+    assert_eq!(ledger_size(h).await, after);
+
+    // No one new: neither consent nor enrolment, and the client is told to fall back.
+    for r in [
+        h.consent(&key, "bob", "door").await,
+        h.enroll(&key, "alice", "door", &synthetic(2, 4)).await,
+    ] {
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::CONFLICT, "purpose_retired"),
+            "{}",
+            r.raw
+        );
+        assert_eq!(r.json["error"]["fallback"], "required", "{}", r.raw);
+    }
+    // Those enrolled are still served until retention deletes their templates, and may
+    // still withdraw.
+    let v = h.verify(&key, "alice", "door", &e).await;
+    assert_eq!(v.json["match"], true, "{}", v.raw);
+    let w = h
+        .send(
+            "DELETE",
+            "/v1/subjects/alice/consents/door",
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(w.status, StatusCode::OK, "{}", w.raw);
+}
+
+/// How many leaves the audit ledger holds.
+async fn ledger_size(h: &Harness) -> u64 {
+    let note = h.send("GET", "/v1/audit/checkpoint", None, None).await.raw;
+    note.lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .unwrap_or_else(|| panic!("a checkpoint: {note}"))
 }

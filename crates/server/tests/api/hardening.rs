@@ -46,6 +46,11 @@ const ADMIN_OPERATIONS: &[(&str, &str, Gate)] = &[
     ),
     (
         "post",
+        "/v1/purposes/{purpose}/retirement",
+        Gate::Admin("narrows: the purpose takes no new consents or enrolments; destroys nothing"),
+    ),
+    (
+        "post",
         "/v1/purposes/{purpose}/notices",
         Gate::Admin("tells people more; a material change asks them again"),
     ),

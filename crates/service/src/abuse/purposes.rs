@@ -209,6 +209,7 @@ impl Service {
                 transform: key.matcher.transform,
                 centred: key.matcher.centre.is_some(),
             }),
+            retired_at: None,
         })
     }
 
@@ -220,6 +221,28 @@ impl Service {
     /// One purpose with its protection key version (public information).
     pub async fn purpose(&self, id: &PurposeId) -> Result<PurposeRecord, ServiceError> {
         self.require_purpose(id).await
+    }
+
+    /// Retires a purpose (admin): it takes no new consents or enrolments from now on; the
+    /// templates it holds are still used, and deleted by its retention rule. Narrows what any
+    /// client may do and destroys nothing, so it needs no quorum. Returns when it was retired
+    /// (the first time, if it already was: retiring again changes nothing and records
+    /// nothing).
+    pub async fn retire_purpose(
+        &self,
+        _admin: &Admin,
+        id: &PurposeId,
+    ) -> Result<PurposeRecord, ServiceError> {
+        let mut leaf = self.leaf("purpose.retire", "admin");
+        leaf.purpose = Some(id.clone());
+        self.db
+            .purposes
+            .retire_purpose(id, self.now(), &leaf)
+            .await?
+            .ok_or(ServiceError::PurposeNotFound)?;
+        let record = self.require_purpose(id).await?;
+        tracing::info!(purpose = %id, "purpose retired");
+        Ok(record)
     }
 
     /// Every client with its grants, rights and suspension (admin), or one tenant's: who may
@@ -464,6 +487,7 @@ mod tests {
             protection_version: 1,
             fairness: FairnessState::default(),
             matcher: None,
+            retired_at: None,
         }
     }
 

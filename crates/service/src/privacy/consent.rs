@@ -164,6 +164,9 @@ impl Service {
         let purpose = &client.purpose(purpose);
         let stored = self.require_purpose(purpose).await?;
         client.authorize(purpose, Operation::Enroll)?;
+        if stored.retired_at.is_some() {
+            return Err(ServiceError::PurposeRetired);
+        }
         let notices = self.notice_state(purpose).await?;
         check_notice_for_consent(&notices, &notice_version)?;
         let consent = NewConsent {

@@ -71,6 +71,9 @@ impl Service {
         let purpose_id = &client.purpose(purpose);
         let purpose = self.require_purpose(purpose_id).await?;
         let authorized = client.authorize(purpose_id, Operation::Enroll)?;
+        if purpose.retired_at.is_some() {
+            return Err(ServiceError::PurposeRetired);
+        }
         let embedding = Embedding::parse(values, purpose.purpose.dimension)?;
         let galleries = gallery_list(galleries, purpose.purpose.allows(Operation::Identify))?;
         let pseudonym = self.secrets.pseudonym(client.tenant(), subject);

@@ -95,6 +95,9 @@ pub(crate) fn purpose_from_row(row: &impl Columns) -> Result<PurposeRecord, Stor
                 .map(Timestamp::from_unix),
         },
         matcher: None,
+        retired_at: row
+            .col::<Option<i64>>("retired_at")?
+            .map(Timestamp::from_unix),
     })
 }
 

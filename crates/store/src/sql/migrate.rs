@@ -136,6 +136,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0019_matchers.sql"),
         postgres: include_str!("../../migrations/postgres/0019_matchers.sql"),
     },
+    Migration {
+        version: 20,
+        name: "purpose retirement",
+        sqlite: include_str!("../../migrations/sqlite/0020_purpose_retirement.sql"),
+        postgres: include_str!("../../migrations/postgres/0020_purpose_retirement.sql"),
+    },
 ];
 
 /// The migration after whose statements the leaves already written are counted (see

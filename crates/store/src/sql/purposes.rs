@@ -236,6 +236,39 @@ impl PurposeStore for SqlStore {
         .await
     }
 
+    async fn retire_purpose(
+        &self,
+        purpose: &PurposeId,
+        at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        let purpose = purpose.clone();
+        self.change(leaf, move |b, _| {
+            Box::pin(async move {
+                let updated = sqlx::query(
+                    "UPDATE purposes SET retired_at = $1 WHERE id = $2 AND retired_at IS NULL",
+                )
+                .bind(at.unix())
+                .bind(purpose.as_str())
+                .execute(b.conn())
+                .await?
+                .rows_affected();
+                if updated == 1 {
+                    return Ok(Recorded::Changed(Some(at)));
+                }
+                let before: Option<Option<i64>> =
+                    sqlx::query_scalar("SELECT retired_at FROM purposes WHERE id = $1")
+                        .bind(purpose.as_str())
+                        .fetch_optional(b.conn())
+                        .await?;
+                Ok(Recorded::Unchanged(
+                    before.flatten().map(Timestamp::from_unix),
+                ))
+            })
+        })
+        .await
+    }
+
     async fn activate_matcher(
         &self,
         purpose: &PurposeId,

@@ -54,6 +54,15 @@ pub trait PurposeStore: Send + Sync {
         leaf: &LeafDraft,
     ) -> Result<u32, StoreError>;
 
+    /// Retires a purpose at `at` unless it is retired already (then nothing is written and no
+    /// leaf appended); returns when it was retired, or `None` without such a purpose.
+    async fn retire_purpose(
+        &self,
+        purpose: &PurposeId,
+        at: Timestamp,
+        leaf: &LeafDraft,
+    ) -> Result<Option<Timestamp>, StoreError>;
+
     /// Makes `threshold` the purpose's live matcher threshold with its fairness state, and
     /// appends the leaf; false (and nothing written) without such a purpose.
     async fn activate_matcher(
