@@ -6,6 +6,9 @@ enum fails here: the generated client parses each response with the document's s
 """
 
 import sys
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from bioguard_client import AuthenticatedClient, Client
 from bioguard_client.api.clients import create_client
@@ -139,6 +142,35 @@ def main():
     expect("9 erase", erase_subject.sync_detailed("alice", client=key), 200, ErasureBody)
     expect("9 nothing held", subject_summary.sync_detailed("alice", client=key), 404, ErrorBody)
     print("the README story ran through the generated client")
+    check_metrics(base)
+
+
+def check_metrics(base):
+    """/metrics parses with prometheus-client's parser and counts the story's own calls."""
+    with urllib.request.urlopen(f"{base}/metrics") as r:
+        assert r.headers["content-type"].startswith("text/plain; version=0.0.4"), r.headers
+        text = r.read().decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in families.values()
+        for s in f.samples
+    }
+
+    def value(name, **labels):
+        return samples.get((name, tuple(sorted(labels.items()))), 0)
+
+    assert value("bioguard_decisions_total", purpose="payment", operation="verify", outcome="match") == 1, text
+    assert value("bioguard_decisions_total", purpose="payment", operation="verify", outcome="no_match") == 1, text
+    assert value("bioguard_http_requests_total", method="POST", route="/v1/verify", status="200") == 2, text
+    assert value("bioguard_refusals_total", code="consent_required") == 2, text
+    assert families["bioguard_http_request_duration_seconds"].type == "histogram", families
+    assert value("bioguard_ledger_leaves") > 0, text
+    assert value("bioguard_key_provider_duration_seconds_count", provider="local", op="wrap") >= 1, text
+    assert value("bioguard_commit_batch_size_count") >= 1, text
+    # No label carries the subject's id or a key.
+    assert "alice" not in text, "a subject id reached /metrics"
+    print(f"/metrics: {len(families)} families parsed by prometheus-client")
 
 
 if __name__ == "__main__":

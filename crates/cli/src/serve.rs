@@ -18,7 +18,9 @@ use crate::config::{Config, KeyProviderConfig};
 
 /// Opens keys, storage and the service as configured.
 pub async fn open_service(cfg: &Config) -> anyhow::Result<(Service, SqlStore)> {
-    let mut keys = open_keys(cfg).await?;
+    // Timed where the provider is really called: under the cache, whose hits cost nothing.
+    let mut keys: Arc<dyn bioguard_crypto::KeyProvider> =
+        Arc::new(bioguard_server::MeteredKeys::new(open_keys(cfg).await?));
     if cfg.data_key_cache_secs > 0 {
         tracing::info!(
             seconds = cfg.data_key_cache_secs,

@@ -430,6 +430,7 @@ impl From<bioguard_core::ValidationError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        crate::telemetry::refusal(self.code.as_str());
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code,

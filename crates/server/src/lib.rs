@@ -16,6 +16,7 @@ pub mod listen;
 mod openapi;
 mod pages;
 mod routes;
+mod telemetry;
 pub mod tls;
 
 use std::time::{Duration, Instant};
@@ -32,6 +33,7 @@ pub use error::{ApiError, ErrorBody};
 pub use html::{escape_html, transparency_html};
 pub use listen::{HttpLimits, serve};
 pub use openapi::openapi_json;
+pub use telemetry::MeteredKeys;
 
 /// The default request body limit: 256 KiB, room for a 4096-value embedding in JSON.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
@@ -98,6 +100,16 @@ async fn access_log(req: Request, next: Next) -> Response {
         .map_or("(no route)", |r| r.0.as_str())
         .to_owned();
     let status = resp.status().as_u16();
+    telemetry::request(
+        telemetry::method_label(&method),
+        if route == "(no route)" {
+            "unmatched"
+        } else {
+            &route
+        },
+        status,
+        start.elapsed().as_secs_f64(),
+    );
     span.in_scope(|| {
         tracing::info!(
             %method,
@@ -137,6 +149,7 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// The application router.
 pub fn app(state: AppState) -> Router {
+    telemetry::install();
     let limit = state.max_body_bytes;
     routes::router()
         .route("/openapi.json", axum::routing::get(openapi::serve))

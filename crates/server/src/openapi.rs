@@ -181,7 +181,7 @@ impl Modify for Security {
             (`method_not_allowed`); a path that names no endpoint answers 404 (`not_found`)."
     ),
     paths(
-        routes::meta::health, routes::meta::live, routes::meta::ready, serve, routes::purposes::create_purpose, routes::purposes::list_purposes, routes::purposes::get_purpose, routes::purposes::retire_purpose,
+        routes::meta::health, routes::meta::live, routes::meta::ready, routes::meta::metrics, serve, routes::purposes::create_purpose, routes::purposes::list_purposes, routes::purposes::get_purpose, routes::purposes::retire_purpose,
         routes::clients::create_client, routes::clients::list_clients, routes::clients::get_client, routes::subjects::grant_consent, routes::subjects::withdraw_consent, routes::subjects::enroll,
         routes::uses::verify, routes::subjects::subject_summary, routes::subjects::erase_subject,
         routes::purposes::rotate_protection_key, routes::uses::identify, routes::uses::identify_batch,

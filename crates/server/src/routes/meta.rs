@@ -23,6 +23,23 @@ pub(crate) async fn health(State(st): State<AppState>) -> ApiResult<Json<HealthB
     }))
 }
 
+/// Metrics in the Prometheus text format: requests and latency by route and status,
+/// decisions by purpose and outcome, refusals by code, key-provider latency, group-commit
+/// sizes, the ledger's size and the newest kept checkpoint's age. No label names a subject,
+/// client, key or token.
+#[utoipa::path(get, path = "/metrics", tag = "meta",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4",
+               body = String, content_type = "text/plain; version=0.0.4")))]
+pub(crate) async fn metrics(State(st): State<AppState>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::telemetry::render(&st.service).await,
+    )
+}
+
 /// Liveness: the process answers. Checks nothing else; restart the service when it fails.
 #[utoipa::path(get, path = "/livez", tag = "meta",
     responses((status = 200, description = "The process answers", body = crate::dto::LiveBody)))]

@@ -21,6 +21,7 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(meta::health))
         .route("/livez", get(meta::live))
+        .route("/metrics", get(meta::metrics))
         .route("/readyz", get(meta::ready))
         .route(
             "/v1/purposes",

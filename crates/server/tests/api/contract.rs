@@ -338,6 +338,42 @@ async fn openapi_and_health(h: &Harness) {
     let hz = h.send("GET", "/healthz", None, None).await;
     assert_eq!(hz.status, StatusCode::OK);
     assert_eq!(hz.json["database"], h.db.kind());
+    let ready = h.send("GET", "/readyz", None, None).await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.raw);
+    assert_eq!(ready.json["database"], h.db.kind());
+    assert_eq!(
+        h.send("GET", "/livez", None, None).await.status,
+        StatusCode::OK
+    );
+
+    // /metrics counts this request's route (the recorder is the process's, shared by the
+    // tests running beside this one, so counts only grow) and names routes by template.
+    let count = |text: &str| -> f64 {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("bioguard_http_requests_total{")
+                    && l.contains("route=\"/livez\"")
+                    && l.contains("status=\"200\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let before = h.send("GET", "/metrics", None, None).await.raw;
+    h.send("GET", "/livez", None, None).await;
+    let after = h.send("GET", "/metrics", None, None).await.raw;
+    assert!(count(&after) >= count(&before) + 1.0, "{after}");
+    assert!(
+        after.contains("# TYPE bioguard_http_requests_total counter"),
+        "{after}"
+    );
+    assert!(after.contains("# TYPE bioguard_http_request_duration_seconds histogram"));
+    h.send("GET", "/v1/subjects/someone-s-id", None, None).await;
+    let later = h.send("GET", "/metrics", None, None).await.raw;
+    assert!(!later.contains("someone-s-id"), "a path reached a label");
+    assert!(
+        later.contains("route=\"/v1/subjects/{subject}\""),
+        "{later}"
+    );
 }
 
 /// Real embeddings from `../shared/data` (Resemblyzer voice embeddings of real speakers):

@@ -215,6 +215,16 @@ impl Service {
             .galleries
             .record_identification(&used, self.now(), &leaves)
             .await?;
+        for one in &out {
+            let outcome = if one.subjects.is_empty() {
+                "none"
+            } else {
+                "found"
+            };
+            metrics::counter!("bioguard_decisions_total",
+                "purpose" => purpose_id.to_string(), "operation" => "identify", "outcome" => outcome)
+            .increment(1);
+        }
         Ok(out)
     }
 

@@ -165,6 +165,9 @@ impl Service {
             matched = outcome.matched(),
             "verification"
         );
+        metrics::counter!("bioguard_decisions_total",
+            "purpose" => purpose_id.to_string(), "operation" => "verify", "outcome" => outcome.as_str())
+        .increment(1);
         Ok(decision)
     }
 }

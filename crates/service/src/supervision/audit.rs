@@ -8,7 +8,9 @@
 
 use std::collections::BTreeSet;
 
-use bioguard_core::{KeptCheckpoint, LedgerEntry, Pseudonym, SubjectRef, ValidationError};
+use bioguard_core::{
+    KeptCheckpoint, LedgerEntry, Pseudonym, SubjectRef, Timestamp, ValidationError,
+};
 use bioguard_ledger::{Checkpoint, Hash, HashSource, VerifierKey};
 
 use crate::abuse::auth::AuthenticatedClient;
@@ -126,6 +128,13 @@ impl Service {
             *last = signed;
         }
         Ok(())
+    }
+
+    /// The ledger's size and when its newest kept checkpoint was signed (for metrics).
+    pub async fn ledger_status(&self) -> Result<(u64, Option<Timestamp>), ServiceError> {
+        let size = self.db.ledger.audit_size().await?;
+        let kept = self.db.ledger.latest_checkpoint_at().await?;
+        Ok((size, kept))
     }
 
     /// Kept checkpoints of sizes at least `from`, oldest first (at most 1000).

@@ -66,6 +66,15 @@ impl LedgerStore for SqlStore {
             .collect()
     }
 
+    async fn latest_checkpoint_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        let at: Option<i64> = sqlx::query_scalar(
+            "SELECT created_at FROM audit_checkpoints ORDER BY size DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(at.map(Timestamp::from_unix))
+    }
+
     async fn audit_size(&self) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT size FROM audit_head WHERE id = 1")
             .fetch_one(&self.pool)

@@ -556,6 +556,7 @@ async fn run(
             _ => run_statements_batch(&pool, backend, &mut held, &mut jobs).await,
         };
         counts.jobs.fetch_add(jobs.len() as u64, Ordering::Relaxed);
+        metrics::histogram!("bioguard_commit_batch_size").record(jobs.len() as f64);
         let committed = match committed {
             Ok(()) => {
                 counts.batches.fetch_add(1, Ordering::Relaxed);

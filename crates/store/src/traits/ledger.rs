@@ -19,6 +19,9 @@ pub trait LedgerStore: Send + Sync {
     /// Saved checkpoints of sizes at least `from`, oldest first, at most `limit`.
     async fn checkpoints(&self, from: u64, limit: u32) -> Result<Vec<KeptCheckpoint>, StoreError>;
 
+    /// When the newest kept checkpoint was saved, if any was.
+    async fn latest_checkpoint_at(&self) -> Result<Option<Timestamp>, StoreError>;
+
     /// The number of audit leaves.
     async fn audit_size(&self) -> Result<u64, StoreError>;
 
