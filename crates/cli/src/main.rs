@@ -2,6 +2,7 @@
 
 mod admin;
 mod audit;
+mod backup;
 mod bench;
 mod calibrate;
 mod config;
@@ -76,6 +77,29 @@ enum Command {
     /// The operator's own credential.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Copy an installation's embedded database while it serves, with a manifest that binds
+    /// it to a signed checkpoint of its audit ledger. The master key is not copied unless
+    /// --include-master-key says so.
+    Backup {
+        #[command(flatten)]
+        args: StoreArgs,
+        /// A new or empty folder for the backup.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Also copy the local master key into the backup (then keep the folder as safe as
+        /// the key).
+        #[arg(long)]
+        include_master_key: bool,
+    },
+    /// Restore a backup into a new data directory, checking the database against the
+    /// manifest and its audit ledger against the signed checkpoint before finishing.
+    Restore {
+        /// The backup folder.
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        #[command(flatten)]
+        args: StoreArgs,
+    },
     /// Enforce the retention schedule.
     #[command(subcommand)]
     Retention(RetentionCommand),
@@ -742,6 +766,15 @@ fn main() -> ExitCode {
         }) => load_store_config(args).and_then(|cfg| {
             runtime()?.block_on(serve::keys_check(cfg, timed, destroy_test_versions))
         }),
+        Command::Backup {
+            args,
+            out,
+            include_master_key,
+        } => load_store_config(args)
+            .and_then(|cfg| runtime()?.block_on(backup::backup(cfg, out, include_master_key))),
+        Command::Restore { from, args } => {
+            load_store_config(args).and_then(|cfg| runtime()?.block_on(backup::restore(cfg, from)))
+        }
         Command::Admin(AdminCommand::Token(TokenCommand::Rotate(args))) => {
             load_store_config(args).and_then(|cfg| runtime()?.block_on(admin::rotate_token(cfg)))
         }

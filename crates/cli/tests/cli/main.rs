@@ -4,6 +4,7 @@
 mod admin;
 mod architecture;
 mod audit;
+mod backup;
 mod calibrate;
 mod claims;
 mod connections;

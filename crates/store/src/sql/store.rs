@@ -149,6 +149,26 @@ impl SqlStore {
         }
     }
 
+    /// Writes a consistent copy of the embedded database to `path` (which must not exist)
+    /// while it keeps serving: `VACUUM INTO` reads one snapshot and writes a compact file.
+    /// Only for SQLite; a PostgreSQL database is copied with `pg_dump`.
+    pub async fn snapshot_to(&self, path: &Path) -> Result<(), StoreError> {
+        if self.backend != Backend::Sqlite {
+            return Err(StoreError::Url(
+                "a snapshot is of the embedded SQLite database; copy PostgreSQL with pg_dump"
+                    .into(),
+            ));
+        }
+        let target = path
+            .to_str()
+            .ok_or_else(|| StoreError::Url(format!("{} is not UTF-8", path.display())))?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(target.to_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// What the group-commit writer has done so far.
     pub fn write_stats(&self) -> WriteStats {
         self.writer.stats()
