@@ -125,8 +125,20 @@ async fn access_log(req: Request, next: Next) -> Response {
     resp
 }
 
-async fn not_found() -> ApiError {
-    ApiError::route_not_found()
+/// A path that names nothing: a page for browsers (outside `/v1/`), the JSON error for API
+/// clients.
+async fn not_found(req: Request) -> Response {
+    let html = !req.uri().path().starts_with("/v1/")
+        && req
+            .headers()
+            .get(axum::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
+    if html {
+        pages::not_found_page(req.headers())
+    } else {
+        ApiError::route_not_found().into_response()
+    }
 }
 
 async fn method_not_allowed() -> ApiError {
@@ -153,7 +165,7 @@ pub fn app(state: AppState) -> Router {
     let limit = state.max_body_bytes;
     routes::router()
         .route("/openapi.json", axum::routing::get(openapi::serve))
-        .merge(pages::router())
+        .merge(pages::router(state.clone()))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             listen::bound_request,

@@ -230,6 +230,6 @@ fn a_person_walks_through_the_portal_in_a_real_browser() {
         check(path, &browser);
     }
     browser.goto(&format!("{base}/transparency"));
-    assert!(browser.text("main").contains("enrolments"));
+    assert!(browser.text("main").contains("Templates enrolled"));
     browser.screenshot(&shots().join("transparency.png"));
 }

@@ -23,7 +23,59 @@ const CSS: &str = include_str!("../../assets/site.css");
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
                    frame-ancestors 'none'; base-uri 'none'";
 
-pub(crate) fn router() -> Router<AppState> {
+/// The cookie that keeps a language chosen with `?lang=`.
+const LANG_COOKIE: &str = "bioguard_lang";
+
+/// Applies a language choice: `?lang=` (remembered in a cookie for a year) or that cookie
+/// wins over `Accept-Language`, which every page then reads.
+async fn choose_language(
+    State(st): State<AppState>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let asked = req.uri().query().and_then(|q| {
+        q.split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == "lang")
+            .and_then(|(_, v)| text::Lang::from_choice(v))
+    });
+    let kept = req
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == LANG_COOKIE)
+        .and_then(|(_, v)| text::Lang::from_choice(v));
+    if let Some(l) = asked.or(kept) {
+        req.headers_mut()
+            .insert(header::ACCEPT_LANGUAGE, HeaderValue::from_static(l.tag()));
+    }
+    let mut resp = next.run(req).await;
+    if let Some(l) = asked {
+        let secure = if st.secure_cookies { "; Secure" } else { "" };
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax{secure}",
+            l.tag()
+        )) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+/// The page for a path that names nothing, in the reader's language.
+pub(crate) fn not_found_page(headers: &HeaderMap) -> Response {
+    error_page(
+        lang(headers),
+        StatusCode::NOT_FOUND,
+        "error.not_found",
+        false,
+    )
+}
+
+pub(crate) fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/static/site.css", get(css))
@@ -39,6 +91,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/portal/erase", get(portal::erase_form).post(portal::erase))
         .route("/portal/report", get(portal::report))
         .route("/portal/receipt/{consent}", get(portal::receipt))
+        .route_layer(axum::middleware::from_fn_with_state(state, choose_language))
 }
 
 /// The language of a request.
@@ -70,7 +123,8 @@ fn page(lang: Lang, status: StatusCode, title: &str, body: &str, private: bool) 
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{} – {}</title><link rel=\"stylesheet\" href=\"/static/site.css\"></head><body>\
          <a class=\"skip\" href=\"#main\">{}</a>\
-         <header><a href=\"/\"><strong>{}</strong></a><nav aria-label=\"{}\"><ul>{nav}</ul></nav></header>\
+         <header><a href=\"/\"><strong>{}</strong></a><nav aria-label=\"{}\"><ul>{nav}\
+         <li><a href=\"?lang={}\" hreflang=\"{}\" lang=\"{}\">{}</a></li></ul></nav></header>\
          <main id=\"main\" tabindex=\"-1\"><h1>{}</h1>{body}</main></body></html>",
         lang.tag(),
         esc(title),
@@ -78,6 +132,10 @@ fn page(lang: Lang, status: StatusCode, title: &str, body: &str, private: bool) 
         esc(t("skip")),
         esc(t("site")),
         esc(t("nav")),
+        t("lang.other"),
+        t("lang.other"),
+        t("lang.other"),
+        esc(t("lang.switch")),
         esc(title),
     );
     let mut r = (status, html).into_response();
@@ -278,18 +336,33 @@ fn flatten(prefix: &str, v: &Value, skip: &[&str], out: &mut Vec<(String, String
                     continue;
                 }
                 let name = if prefix.is_empty() {
-                    k.replace('_', " ")
+                    k.clone()
                 } else {
-                    format!("{prefix} / {}", k.replace('_', " "))
+                    format!("{prefix}.{k}")
                 };
                 flatten(&name, v, skip, out);
             }
         }
         Value::Array(_) => {}
-        Value::Null => out.push((prefix.to_owned(), "–".into())),
+        Value::Null => out.push((prefix.to_owned(), String::new())),
         Value::String(s) => out.push((prefix.to_owned(), s.clone())),
         other => out.push((prefix.to_owned(), other.to_string())),
     }
+}
+
+/// A transparency measure in the reader's words: its own text, or for a capture refusal the
+/// reason's, or else the key made readable.
+fn measure_label(l: Lang, key: &str) -> String {
+    if let Some(t) = l.get(&format!("tr.{key}")) {
+        return t.to_owned();
+    }
+    if let Some(reason) = key.strip_prefix("risk.captures_refused.") {
+        let why = l
+            .get(&format!("tr.reason.{reason}"))
+            .map_or_else(|| reason.replace('_', " "), str::to_owned);
+        return format!("{}: {why}", l.t("tr.risk.captures_refused"));
+    }
+    key.replace(['_', '.'], " ")
 }
 
 async fn transparency(State(st): State<AppState>, headers: HeaderMap) -> Response {
@@ -307,14 +380,33 @@ async fn transparency(State(st): State<AppState>, headers: HeaderMap) -> Respons
     );
     let rows: String = rows
         .iter()
+        .filter(|(k, _)| k != "ledger.origin")
         .map(|(k, v)| {
+            let v = if v.is_empty() {
+                l.t("transparency.unavailable").to_owned()
+            } else {
+                v.clone()
+            };
             format!(
                 "<tr><th scope=\"row\">{}</th><td>{}</td></tr>",
-                esc(k),
-                esc(v)
+                esc(&measure_label(l, k)),
+                esc(&v)
             )
         })
         .collect();
+    let generated = report["generated_at"]
+        .as_i64()
+        .map(|t| bioguard_core::rfc3339(bioguard_core::Timestamp::from_unix(t)))
+        .unwrap_or_default();
+    let date = generated.replace('T', " ").replace('Z', " UTC");
+    let period = format!(
+        "<p>{} <time datetime=\"{}\">{}</time> ({} <code>{}</code>).</p>",
+        esc(l.t("transparency.period")),
+        esc(&generated),
+        esc(&date),
+        esc(l.t("nav.ledger")),
+        esc(report["ledger"]["origin"].as_str().unwrap_or_default()),
+    );
     let notes: String = report["notes"]
         .as_array()
         .into_iter()
@@ -323,7 +415,7 @@ async fn transparency(State(st): State<AppState>, headers: HeaderMap) -> Respons
         .map(|n| format!("<li>{}</li>", esc(n)))
         .collect();
     let body = format!(
-        "<p>{}</p><table><caption>{}</caption><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead>\
+        "<p>{}</p>{period}<table><caption>{}</caption><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead>\
          <tbody>{rows}</tbody></table><p><a href=\"/fairness\">{}</a></p><ul>{notes}</ul>",
         esc(l.t("transparency.lead")),
         esc(l.t("transparency.title")),
@@ -341,9 +433,26 @@ async fn ledger(State(st): State<AppState>, headers: HeaderMap) -> Response {
         Err(e) => return failed(l, &e),
     };
     let (origin, key) = st.service.audit_key();
+    // The command as the reader can paste it: this service's address as they reached it.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        })
+        .unwrap_or("127.0.0.1:8600");
+    let scheme = if st.secure_cookies || st.http.forwarded_for {
+        "https"
+    } else {
+        "http"
+    };
+    let command = format!(
+        "bioguard audit verify --server {scheme}://{host} --log bioguard-log --key '{key}'"
+    );
     let body = format!(
         "<p>{}</p><h2>{}</h2><pre id=\"checkpoint\">{}</pre><h2>{}</h2><p><code>{}</code></p>\
-         <p>{}</p><p class=\"note\">{}</p>",
+         <p>{}</p><p>{}</p><pre class=\"command\"><code>{}</code></pre>",
         esc(l.t("ledger.lead")),
         esc(l.t("ledger.checkpoint")),
         esc(&note),
@@ -351,6 +460,7 @@ async fn ledger(State(st): State<AppState>, headers: HeaderMap) -> Response {
         esc(&key.to_string()),
         esc(&origin),
         esc(l.t("ledger.how")),
+        esc(&command),
     );
     page(l, StatusCode::OK, l.t("ledger.title"), &body, false)
 }
@@ -388,7 +498,8 @@ async fn fairness(State(st): State<AppState>, headers: HeaderMap) -> Response {
         .collect();
     let body = format!(
         "<p>{}</p><table><caption>{}</caption><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
-         <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>{rows}</tbody></table>",
+         <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>{rows}</tbody></table>\
+         <h2>{}</h2><ul><li>{}</li><li>{}</li><li>{}</li><li>{}</li></ul>",
         esc(l.t("fairness.lead")),
         esc(l.t("fairness.title")),
         esc(l.t("retention.purpose")),
@@ -396,6 +507,11 @@ async fn fairness(State(st): State<AppState>, headers: HeaderMap) -> Response {
         esc(l.t("fairness.status")),
         esc(l.t("fairness.report")),
         esc(l.t("fairness.policy")),
+        esc(l.t("fairness.terms")),
+        esc(l.t("fairness.fmr")),
+        esc(l.t("fairness.fnmr")),
+        esc(l.t("fairness.garbe")),
+        esc(l.t("fairness.age")),
     );
     page(l, StatusCode::OK, l.t("fairness.title"), &body, false)
 }

@@ -12,6 +12,7 @@ mod hardening;
 mod harness;
 mod identify;
 mod ledger_privacy;
+mod pages;
 mod portal;
 mod retention;
 mod rights;

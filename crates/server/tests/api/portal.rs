@@ -354,7 +354,7 @@ async fn public_pages_are_served_with_a_strict_policy(h: &Harness) {
         ("/", "privacy portal"),
         ("/purposes", "door purpose"),
         ("/retention", "365 days"),
-        ("/transparency", "enrolments"),
+        ("/transparency", "Templates enrolled"),
         ("/ledger", "Latest signed checkpoint"),
         ("/fairness", "no fairness report"),
     ] {
