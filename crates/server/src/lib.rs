@@ -16,7 +16,8 @@ pub mod listen;
 mod openapi;
 mod pages;
 mod routes;
-mod telemetry;
+#[doc(hidden)]
+pub mod telemetry;
 pub mod tls;
 
 use std::time::{Duration, Instant};

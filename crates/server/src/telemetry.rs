@@ -82,7 +82,7 @@ fn describe() {
 
 /// A method as a label: the standard ones, or `other` (so that made-up methods cannot create
 /// series without bound).
-pub(crate) fn method_label(m: &axum::http::Method) -> &'static str {
+pub fn method_label(m: &axum::http::Method) -> &'static str {
     use axum::http::Method;
     match *m {
         Method::GET => "GET",
@@ -97,7 +97,7 @@ pub(crate) fn method_label(m: &axum::http::Method) -> &'static str {
 }
 
 /// Records one answered request.
-pub(crate) fn request(method: &'static str, route: &str, status: u16, seconds: f64) {
+pub fn request(method: &'static str, route: &str, status: u16, seconds: f64) {
     let route = route.to_owned();
     metrics::counter!("bioguard_http_requests_total",
         "method" => method, "route" => route.clone(), "status" => status.to_string())
@@ -108,7 +108,7 @@ pub(crate) fn request(method: &'static str, route: &str, status: u16, seconds: f
 }
 
 /// Records one error answer.
-pub(crate) fn refusal(code: &'static str) {
+pub fn refusal(code: &'static str) {
     metrics::counter!("bioguard_refusals_total", "code" => code).increment(1);
 }
 
