@@ -8,7 +8,11 @@ use std::time::Instant;
 
 fn one(i: u64) {
     bioguard_server::telemetry::request("POST", "/v1/verify", 200, 0.0004 + (i % 7) as f64 * 1e-5);
-    let outcome = if i.is_multiple_of(5) { "no_match" } else { "match" };
+    let outcome = if i.is_multiple_of(5) {
+        "no_match"
+    } else {
+        "match"
+    };
     metrics::counter!("bioguard_decisions_total",
         "purpose" => "payment".to_string(), "operation" => "verify", "outcome" => outcome)
     .increment(1);
