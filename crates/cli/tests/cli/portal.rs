@@ -148,10 +148,59 @@ fn a_person_walks_through_the_portal_in_a_real_browser() {
         page.contains("id=\"purpose-door\"") && page.contains("id=\"purpose-gym\""),
         "{page}"
     );
-    assert!(browser.text("#history-table").contains("verify"));
+    assert!(
+        browser
+            .text("#history-table")
+            .contains("Identity checked (one-to-one)")
+    );
     assert!(browser.text("#lock-state").contains("not locked"));
     browser.screenshot(&shots().join("portal.png"));
     check("portal", &browser);
+
+    // Every page at a phone's width and a desktop's, in English and Chinese: nothing wider
+    // than the window (measured in the page), axe clean, a screenshot of each.
+    for (width, height) in [(360, 800), (1280, 900)] {
+        browser.resize(width, height);
+        for lang in ["en", "zh-CN"] {
+            for path in [
+                "/portal",
+                "/",
+                "/purposes",
+                "/retention",
+                "/transparency",
+                "/ledger",
+                "/fairness",
+            ] {
+                browser.goto(&format!("{base}{path}?lang={lang}"));
+                let (seen, overflow) = browser.width_and_overflow();
+                assert!(
+                    seen <= i64::from(width) && seen > i64::from(width) / 2,
+                    "{path} at {width}: the viewport is {seen} px"
+                );
+                assert!(
+                    overflow <= 0,
+                    "{path} at {width} px ({lang}) scrolls sideways by {overflow} px"
+                );
+                check(&format!("{path} at {width} px ({lang})"), &browser);
+                let name = format!(
+                    "{}-{width}-{lang}.png",
+                    path.trim_start_matches('/').replace('/', "-")
+                );
+                browser.screenshot(&shots().join(if path == "/" {
+                    format!("home-{width}-{lang}.png")
+                } else {
+                    name
+                }));
+            }
+        }
+        let zh = browser.source();
+        assert!(
+            zh.contains("lang=\"zh-CN\""),
+            "the last page was not in Chinese"
+        );
+    }
+    browser.resize(1280, 2400);
+    browser.goto(&format!("{base}/portal?lang=en"));
 
     // Withdraw the gym purpose: the receipt is shown; in the database her gym consent ended
     // and its template is gone, the rest stays.

@@ -207,6 +207,31 @@ impl Browser {
             .to_owned()
     }
 
+    /// Resizes the window to `width` by `height` CSS pixels.
+    pub fn resize(&self, width: u32, height: u32) {
+        self.call(
+            "POST",
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        );
+    }
+
+    /// The viewport's width and how many CSS pixels the page is wider than it (0: no
+    /// horizontal scrolling), as the page measures them.
+    pub fn width_and_overflow(&self) -> (i64, i64) {
+        let v = self.call(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": "const d = document.documentElement; \
+                return [d.clientWidth, Math.max(d.scrollWidth, document.body.scrollWidth) - d.clientWidth];",
+                "args": []})),
+        );
+        (
+            v[0].as_i64().unwrap_or(-1),
+            v[1].as_i64().unwrap_or(i64::MAX),
+        )
+    }
+
     /// Saves a PNG screenshot of the window.
     pub fn screenshot(&self, path: &Path) {
         let b64 = self.call("GET", "/screenshot", None);

@@ -482,12 +482,17 @@ async fn fairness(State(st): State<AppState>, headers: HeaderMap) -> Response {
                 bioguard_core::FairnessStatus::None => l.t("fairness.none"),
             };
             format!(
-                "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td><code>{}</code></td>\
-                 <td>FMR ratio ≤ {}, FNMR ratio ≤ {}, GARBE ≤ {}, report ≤ {} {}</td></tr>",
+                "<tr><th scope=\"row\">{}</th><td data-label=\"{}\">{}</td><td data-label=\"{}\">{}</td>\
+                 <td data-label=\"{}\"><code>{}</code></td>\
+                 <td data-label=\"{}\">FMR ratio ≤ {}, FNMR ratio ≤ {}, GARBE ≤ {}, report ≤ {} {}</td></tr>",
                 esc(p.id.as_str()),
+                esc(l.t("fairness.threshold")),
                 p.threshold.get(),
+                esc(l.t("fairness.status")),
                 esc(status),
+                esc(l.t("fairness.report")),
                 esc(sp.fairness.report_sha256.as_deref().unwrap_or("–")),
+                esc(l.t("fairness.policy")),
                 f.max_fmr_ratio,
                 f.max_fnmr_ratio,
                 f.max_garbe,
@@ -497,7 +502,7 @@ async fn fairness(State(st): State<AppState>, headers: HeaderMap) -> Response {
         })
         .collect();
     let body = format!(
-        "<p>{}</p><table><caption>{}</caption><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
+        "<p>{}</p><table class=\"stack\"><caption>{}</caption><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
          <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>{rows}</tbody></table>\
          <h2>{}</h2><ul><li>{}</li><li>{}</li><li>{}</li><li>{}</li></ul>",
         esc(l.t("fairness.lead")),

@@ -149,6 +149,24 @@ pub(super) async fn open(
     r
 }
 
+/// An RFC 3339 time as people read it: `2026-12-03 16:05 UTC` (no script runs here to learn
+/// the reader's time zone, so the zone is named).
+fn readable_time(t: &str) -> String {
+    match (t.get(..10), t.get(11..16)) {
+        (Some(date), Some(hm)) if t.ends_with('Z') => format!("{date} {hm} UTC"),
+        _ => t.to_owned(),
+    }
+}
+
+/// A `<time>` element: machine-readable, and readable by people.
+fn time_html(t: &str) -> String {
+    format!(
+        "<time datetime=\"{}\">{}</time>",
+        esc(t),
+        esc(&readable_time(t))
+    )
+}
+
 /// `GET /portal`: everything held and every use, with the actions.
 pub(super) async fn view(State(st): State<AppState>, headers: HeaderMap) -> Response {
     let l = lang(&headers);
@@ -164,9 +182,9 @@ pub(super) async fn view(State(st): State<AppState>, headers: HeaderMap) -> Resp
     let t = |k| esc(l.t(k));
     let r = &v.report;
     let mut b = format!(
-        "<p>{} <time>{}</time>.</p>",
+        "<p>{} {}.</p>",
         t("portal.lead"),
-        esc(&rfc3339(v.link_expires_at))
+        time_html(&rfc3339(v.link_expires_at))
     );
     // Choices.
     b.push_str(&format!(
@@ -175,11 +193,11 @@ pub(super) async fn view(State(st): State<AppState>, headers: HeaderMap) -> Resp
     ));
     match &r.locked_since {
         Some(at) => b.push_str(&format!(
-            "<p class=\"warn\" id=\"lock-state\">{} <time>{}</time>.</p>\
+            "<p class=\"warn\" id=\"lock-state\">{} {}.</p>\
              <form class=\"inline\" method=\"post\" action=\"/portal/lock\">{csrf}\
              <input type=\"hidden\" name=\"action\" value=\"unlock\"><button type=\"submit\" id=\"unlock\">{}</button></form>",
             t("portal.locked"),
-            esc(at),
+            time_html(at),
             t("portal.unlock")
         )),
         None => b.push_str(&format!(
@@ -215,16 +233,16 @@ pub(super) async fn view(State(st): State<AppState>, headers: HeaderMap) -> Resp
             live |= c.ended_at.is_none();
             let version = c.notice_version.as_str();
             b.push_str(&format!(
-                "<p><strong>{}</strong>: {} <time>{}</time> ({version}); {}</p>",
+                "<p><strong>{}</strong>: {} {} ({version}); {}</p>",
                 t("portal.consent"),
                 t("portal.given"),
-                esc(&c.given_at),
+                time_html(&c.given_at),
                 match &c.ended_at {
                     None => t("portal.live"),
                     Some(at) => format!(
-                        "{} <time>{}</time> ({})",
+                        "{} {} ({})",
                         t("portal.ended"),
-                        esc(at),
+                        time_html(at),
                         esc(c.end_reason.unwrap_or(""))
                     ),
                 },
@@ -252,15 +270,15 @@ pub(super) async fn view(State(st): State<AppState>, headers: HeaderMap) -> Resp
         }
         for x in templates {
             b.push_str(&format!(
-                "<dl><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd><time>{}</time></dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd><time>{}</time></dd></dl>",
+                "<dl><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd></dl>",
                 t("portal.held"),
                 esc(x.held),
                 t("portal.enrolled"),
-                esc(&x.enrolled_at),
+                time_html(&x.enrolled_at),
                 t("portal.last_used"),
-                x.last_used_at.as_deref().map_or_else(|| t("portal.never"), |u| format!("<time>{}</time>", esc(u))),
+                x.last_used_at.as_deref().map_or_else(|| t("portal.never"), time_html),
                 t("portal.deleted_by"),
-                esc(&x.deleted_by),
+                time_html(&x.deleted_by),
             ));
         }
         if live {
@@ -281,20 +299,40 @@ pub(super) async fn view(State(st): State<AppState>, headers: HeaderMap) -> Resp
         .iter()
         .map(|u| {
             let opt = |x: &Option<String>| x.as_deref().map_or_else(|| "–".to_owned(), esc);
+            // In the person's words: what happened and how it ended; the ledger's own
+            // names stay in the downloadable report.
+            let operation = l
+                .get(&format!("op.{}", u.operation))
+                .map_or_else(|| u.operation.clone(), str::to_owned);
+            let decision = u.decision.as_deref().map(|d| {
+                l.get(&format!("dec.{d}"))
+                    .or_else(|| l.get(&format!("tr.reason.{d}")))
+                    .map_or_else(|| d.to_owned(), str::to_owned)
+            });
             format!(
-                "<tr><td><time>{}</time></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td data-label=\"{}\"><time datetime=\"{}\">{}</time></td><td data-label=\"{}\">{}</td>\
+                 <td data-label=\"{}\">{}</td><td data-label=\"{}\">{}</td><td data-label=\"{}\">{}</td>\
+                 <td data-label=\"{}\">{}</td><td data-label=\"{}\">{}</td></tr>",
+                t("portal.time"),
                 esc(&u.time),
-                esc(&u.operation),
+                esc(&readable_time(&u.time)),
+                t("portal.operation"),
+                esc(&operation),
+                t("portal.purpose"),
                 opt(&u.purpose),
-                opt(&u.decision),
+                t("portal.decision"),
+                opt(&decision),
+                t("portal.by"),
                 esc(&u.by),
+                t("portal.index"),
                 u.ledger_index,
+                t("portal.proof"),
                 if v.proved.contains(&u.ledger_index) { t("portal.proved") } else { t("portal.unproved") },
             )
         })
         .collect();
     b.push_str(&format!(
-        "<section aria-labelledby=\"history\"><h2 id=\"history\">{}</h2><table id=\"history-table\"><caption>{} {}</caption><thead><tr>\
+        "<section aria-labelledby=\"history\"><h2 id=\"history\">{}</h2><table id=\"history-table\" class=\"stack\"><caption>{} {}</caption><thead><tr>\
          <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
          <th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>{rows}</tbody></table></section>",
         t("portal.history"),

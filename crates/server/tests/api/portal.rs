@@ -136,14 +136,17 @@ async fn a_person_sees_only_their_own_data_and_acts_on_it(h: &Harness) {
         "withdraw-door",
         "withdraw-gym",
         "proved in the signed log",
-        ">verify<",
-        ">portal.link<",
+        ">Identity checked (one-to-one)<",
+        ">Link to this portal issued<",
     ] {
         assert!(page.raw.contains(text), "{text}: {}", page.raw);
     }
     assert!(!page.raw.contains("not proved"), "every entry proves");
     // Only hers: her history has her entries, not bob's; no embedding value appears.
-    let rows = page.raw.matches("<tr><td><time>").count();
+    let rows = page
+        .raw
+        .matches("<tr><td data-label=\"Time\"><time")
+        .count();
     let hers = history_len(h, &key, "alice").await;
     assert_eq!(rows, hers, "one row per leaf in her history");
     for v in &alice {
@@ -276,7 +279,12 @@ async fn expired_forged_and_cross_site_requests_are_refused(h: &Harness) {
     let bob = open(h, &key, "bob", 600).await;
     let page = get(h, "/portal", &bob).await;
     let his = history_len(h, &key, "bob").await;
-    assert_eq!(page.raw.matches("<tr><td><time>").count(), his);
+    assert_eq!(
+        page.raw
+            .matches("<tr><td data-label=\"Time\"><time")
+            .count(),
+        his
+    );
     // Forged tokens and cookies are refused, with a page saying what to do.
     for path in [
         "/portal/open/bgp_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
