@@ -66,7 +66,12 @@ async fn check_rows(url: &str) {
         ("SELECT COUNT(*) FROM subject_locks WHERE by_subject = 0", 1),
         ("SELECT COUNT(*) FROM claims", 1),
         ("SELECT COUNT(*) FROM tenants", 1),
-        ("SELECT COUNT(*) FROM bioguard_migrations", 19),
+        ("SELECT COUNT(*) FROM bioguard_migrations", 20),
+        // Purposes from before retirement existed are live.
+        (
+            "SELECT COUNT(*) FROM purposes WHERE retired_at IS NOT NULL",
+            0,
+        ),
         // Keys made before matchers were recorded keep the Gaussian transform without a
         // centre, so the templates made under them keep matching (check_service verifies).
         (
