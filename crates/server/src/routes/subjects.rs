@@ -24,6 +24,8 @@ use crate::{ApiError, AppState};
         (status = 201, body = ConsentBody), (status = 200, body = ConsentBody),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody,
+         description = "`notice_outdated` (consent to the current notice), or `purpose_retired`"),
         (status = 422, body = ErrorBody)))]
 pub(crate) async fn grant_consent(
     State(st): State<AppState>,
@@ -88,7 +90,9 @@ pub(crate) async fn withdraw_consent(
         (status = 201, body = EnrolmentBody), (status = 200, body = EnrolmentBody),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 409, body = ErrorBody, description = "`purpose_retired` (offer the alternative)"),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 423, body = ErrorBody, description = "`biometrics_locked`: the person locked their biometrics")))]
 pub(crate) async fn enroll(
     State(st): State<AppState>,
     ClientAuth(client): ClientAuth,

@@ -22,7 +22,9 @@ use crate::{ApiError, AppState};
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "`no_grant` or `consent_required`"),
         (status = 404, body = ErrorBody, description = "`purpose_not_found` or `not_enrolled`"),
+        (status = 409, body = ErrorBody, description = "`reenrolment_required`: the template predates a key rotation"),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 423, body = ErrorBody, description = "`biometrics_locked`: the person locked their biometrics"),
         (status = 500, body = ErrorBody, description = "`integrity_failure`: the stored template was altered or moved")))]
 pub(crate) async fn verify(
     State(st): State<AppState>,
