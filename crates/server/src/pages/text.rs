@@ -70,17 +70,9 @@ impl Lang {
             .map(|(_, v)| *v)
     }
 
-    /// The text for `key`.
+    /// The text for `key` (`?` when no table has it).
     pub fn t(self, key: &str) -> &'static str {
-        let table = match self {
-            Lang::En => EN,
-            Lang::Zh => ZH,
-        };
-        table
-            .iter()
-            .chain(EN)
-            .find(|(k, _)| *k == key)
-            .map_or("?", |(_, v)| v)
+        self.get(key).unwrap_or("?")
     }
 }
 
