@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::{Config, KeyProviderConfig};
-use crate::serve::{open_existing, open_keys, require_installation};
+use crate::serve::{open_keys, require_installation};
 
 /// The manifest's format.
 const FORMAT: &str = "bioguard-backup-1";
@@ -84,12 +84,14 @@ fn private_dir(path: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", path.display()))
 }
 
-/// Opens a service over the SQLite file at `db` with the configured key provider.
-async fn open_copy(cfg: &Config, db: &Path) -> anyhow::Result<(Service, SqlStore)> {
+/// Opens a service over the SQLite file at `db` with the key provider `keys`.
+async fn open_copy(
+    db: &Path,
+    keys: Arc<dyn bioguard_crypto::KeyProvider>,
+) -> anyhow::Result<(Service, SqlStore)> {
     let store = SqlStore::open_sqlite(db)
         .await
         .with_context(|| format!("cannot open {}", db.display()))?;
-    let keys = open_keys(cfg).await?;
     match Service::open(Arc::new(store.clone()), keys).await {
         Ok(s) => Ok((s, store)),
         Err(e) => {
@@ -116,22 +118,28 @@ pub async fn backup(cfg: Config, out: PathBuf, include_key: bool) -> anyhow::Res
     }
     private_dir(&out)?;
     let db = out.join(DB);
-    let (service, store) = open_existing(&cfg).await?;
+    // The key provider is opened once (an HSM session is not opened twice), and no service is
+    // built over the live database: the snapshot needs only its store.
+    let keys = open_keys(&cfg).await?;
+    let live_path = cfg.data_dir.join(DB);
+    let live = SqlStore::open_sqlite(&live_path)
+        .await
+        .with_context(|| format!("cannot open {}", live_path.display()))?;
     eprintln!("copying the database (a consistent snapshot; the service keeps serving) ...");
-    let copied = store.snapshot_to(&db).await;
-    let status = service.key_status().await;
-    let provider = service.key_provider();
-    let created_at = bioguard_core::rfc3339(service.clock().now());
-    store.close().await;
+    let copied = live.snapshot_to(&db).await;
+    live.close().await;
     copied.context("the snapshot failed")?;
-    let versions = status
-        .context("cannot read the key provider's versions")?
-        .versions;
+    keys.refresh()
+        .await
+        .context("cannot read the key provider's versions")?;
+    let versions: Vec<String> = keys.versions().iter().map(ToString::to_string).collect();
+    let provider = keys.kind();
     fs::set_permissions(&db, fs::Permissions::from_mode(0o600))?;
 
     // The checkpoint is signed over the copy itself: exactly what a restore must find.
     eprintln!("signing a checkpoint of the copy's audit ledger ...");
-    let (copy, copy_store) = open_copy(&cfg, &db).await?;
+    let (copy, copy_store) = open_copy(&db, keys).await?;
+    let created_at = bioguard_core::rfc3339(copy.clock().now());
     let note = copy.audit_checkpoint().await;
     let (origin, verifier) = copy.audit_key();
     copy_store.close().await;
@@ -267,7 +275,7 @@ async fn restore_into(
     created.push(db.to_path_buf());
 
     eprintln!("verifying the restored audit ledger against the backup's signed checkpoint ...");
-    let (service, store) = open_copy(cfg, db).await?;
+    let (service, store) = open_copy(db, open_keys(cfg).await?).await?;
     let (origin, verifier) = service.audit_key();
     let now = service.audit_checkpoint().await;
     store.close().await;

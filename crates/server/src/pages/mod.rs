@@ -23,6 +23,18 @@ const CSS: &str = include_str!("../../assets/site.css");
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
                    frame-ancestors 'none'; base-uri 'none'";
 
+/// The value of the request's cookie `name`.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
 /// The cookie that keeps a language chosen with `?lang=`.
 const LANG_COOKIE: &str = "bioguard_lang";
 
@@ -39,15 +51,7 @@ async fn choose_language(
             .find(|(k, _)| *k == "lang")
             .and_then(|(_, v)| text::Lang::from_choice(v))
     });
-    let kept = req
-        .headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == LANG_COOKIE)
-        .and_then(|(_, v)| text::Lang::from_choice(v));
+    let kept = cookie(req.headers(), LANG_COOKIE).and_then(|v| text::Lang::from_choice(&v));
     if let Some(l) = asked.or(kept) {
         req.headers_mut()
             .insert(header::ACCEPT_LANGUAGE, HeaderValue::from_static(l.tag()));

@@ -22,14 +22,7 @@ const COOKIE: &str = "bioguard_portal";
 
 /// The portal token in the request's cookie.
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.to_owned())
+    super::cookie(headers, COOKIE)
 }
 
 /// The page for a failed portal request.

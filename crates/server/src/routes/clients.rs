@@ -60,10 +60,7 @@ pub(crate) async fn list_clients(
     >,
 ) -> ApiResult<Json<crate::dto::ClientsBody>> {
     let q = crate::routes::common::query(q)?;
-    let tenant = q
-        .get("tenant")
-        .map(|t| bioguard_core::TenantId::parse(t))
-        .transpose()?;
+    let tenant = crate::routes::common::tenant_query(&q)?;
     let all = st.service.clients(&admin, tenant.as_ref()).await?;
     Ok(Json(crate::dto::ClientsBody {
         clients: all.iter().map(crate::dto::ClientBody::from).collect(),

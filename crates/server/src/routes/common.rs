@@ -38,6 +38,15 @@ pub(crate) fn param(q: &HashMap<String, String>, name: &'static str) -> Result<u
         .ok_or_else(|| ApiError::from(ValidationError::new(name, "a whole number is required")))
 }
 
+/// The `?tenant=` narrowing of a list, parsed.
+pub(crate) fn tenant_query(
+    q: &HashMap<String, String>,
+) -> Result<Option<bioguard_core::TenantId>, ApiError> {
+    Ok(q.get("tenant")
+        .map(|t| bioguard_core::TenantId::parse(t))
+        .transpose()?)
+}
+
 pub(crate) fn query(
     q: Result<
         axum::extract::Query<HashMap<String, String>>,

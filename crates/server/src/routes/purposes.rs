@@ -59,10 +59,7 @@ pub(crate) async fn list_purposes(
     >,
 ) -> ApiResult<Json<Vec<PurposeBody>>> {
     let q = crate::routes::common::query(q)?;
-    let tenant = q
-        .get("tenant")
-        .map(|t| bioguard_core::TenantId::parse(t))
-        .transpose()?;
+    let tenant = crate::routes::common::tenant_query(&q)?;
     let mut all = match &caller {
         Caller::Client(client) => st.service.purposes_of(client).await?,
         Caller::Admin(_) | Caller::Anyone => st.service.purposes().await?,
