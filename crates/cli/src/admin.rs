@@ -49,3 +49,36 @@ pub async fn rotate_token(cfg: Config) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// What `webhooks replay` was asked to send again.
+pub fn replay_target(
+    message: Option<String>,
+    endpoint: Option<String>,
+    since: Option<String>,
+) -> anyhow::Result<bioguard_service::ReplayTarget> {
+    match (message, endpoint, since) {
+        (Some(m), None, None) => Ok(bioguard_service::ReplayTarget::Message(m)),
+        (None, Some(id), Some(since)) => Ok(bioguard_service::ReplayTarget::Endpoint {
+            id,
+            since: bioguard_service::parse_since(&since)
+                .map_err(|e| anyhow::anyhow!("--since: {e}"))?,
+        }),
+        _ => anyhow::bail!(
+            "say what to send again: --message <msg_...>, or --endpoint <wh_...> with --since <RFC 3339 time>"
+        ),
+    }
+}
+
+/// `webhooks replay`: makes messages due again; the running service's delivery loop sends
+/// them within a second (or the next `serve` does).
+pub async fn replay_webhooks(
+    cfg: Config,
+    target: bioguard_service::ReplayTarget,
+) -> anyhow::Result<()> {
+    let (service, store) = open_existing(&cfg).await?;
+    let done = service.replay_webhooks(&target).await;
+    store.close().await;
+    let n = done.context("nothing was queued")?;
+    println!("{n} webhook message(s) queued again; the running service sends them within a second");
+    Ok(())
+}

@@ -438,6 +438,7 @@ fn bench_leaf(op: &'static str) -> bioguard_store::LeafDraft {
         decision: Some("ok".into()),
         request: None,
         detail: vec![],
+        outbox: Vec::new(),
     }
 }
 

@@ -119,6 +119,14 @@ const KEYS: &[Key] = &[
         allowed: "text (default, for people) or json (one JSON object per line, for log collectors)",
     },
     Key {
+        name: "webhook_retry_secs",
+        allowed: "seconds before a failed webhook message is first retried; later retries wait 6, 60, 360, 1440, 4320 and 8640 times as long, then it is given up (1 to 3600; default 5)",
+    },
+    Key {
+        name: "webhook_ca_file",
+        allowed: "a PEM file of the certificate authorities webhook receivers' https:// certificates must chain to (default /etc/ssl/certs/ca-certificates.crt)",
+    },
+    Key {
         name: "http_header_timeout_secs",
         allowed: "seconds a connection may take to send a request's headers, which is also how long an idle connection is kept (1 to 300; default 10)",
     },
@@ -222,6 +230,7 @@ pub struct Config {
     pub log_json: bool,
     pub http: bioguard_server::HttpLimits,
     pub secure_cookies: bool,
+    pub webhooks: bioguard_server::webhooks::Delivery,
 }
 
 fn key(name: &str) -> Option<&'static Key> {
@@ -512,6 +521,18 @@ impl RawConfig {
             forwarded_for: self.flag("behind_proxy", false)?,
         };
         let secure_cookies = self.flag("secure_cookies", tls.is_some())?;
+        let webhooks = bioguard_server::webhooks::Delivery {
+            retry_base: std::time::Duration::from_secs(self.number(
+                "webhook_retry_secs",
+                1..=3600,
+                5,
+            )?),
+            ca_file: self
+                .get("webhook_ca_file")
+                .map(|(v, _)| PathBuf::from(v))
+                .unwrap_or_else(|| PathBuf::from(bioguard_server::webhooks::SYSTEM_CA_FILE)),
+            ..bioguard_server::webhooks::Delivery::default()
+        };
         Ok(Config {
             data_dir,
             listen,
@@ -531,6 +552,7 @@ impl RawConfig {
             log_json,
             http,
             secure_cookies,
+            webhooks,
         })
     }
 }

@@ -77,6 +77,9 @@ enum Command {
     /// The operator's own credential.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Webhook deliveries to relying parties.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// Copy an installation's embedded database while it serves, with a manifest that binds
     /// it to a signed checkpoint of its audit ledger. The master key is not copied unless
     /// --include-master-key says so.
@@ -395,6 +398,26 @@ enum AdminCommand {
     /// The admin token.
     #[command(subcommand)]
     Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// Send webhook messages again, with their ids (receivers drop ids they have seen), by
+    /// the running service's delivery loop: one message (--message), or every message to an
+    /// endpoint since a time (--endpoint and --since). Delivered and given-up messages alike.
+    Replay {
+        #[command(flatten)]
+        args: StoreArgs,
+        /// One message's id (`msg_...`, from the delivery log).
+        #[arg(long, value_name = "ID", conflicts_with_all = ["endpoint", "since"])]
+        message: Option<String>,
+        /// An endpoint's id (`wh_...`).
+        #[arg(long, value_name = "ID", requires = "since")]
+        endpoint: Option<String>,
+        /// The oldest message to send again, as an RFC 3339 time (2026-12-03T10:00:00Z).
+        #[arg(long, value_name = "TIME", requires = "endpoint")]
+        since: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -778,6 +801,15 @@ fn main() -> ExitCode {
         Command::Admin(AdminCommand::Token(TokenCommand::Rotate(args))) => {
             load_store_config(args).and_then(|cfg| runtime()?.block_on(admin::rotate_token(cfg)))
         }
+        Command::Webhooks(WebhooksCommand::Replay {
+            args,
+            message,
+            endpoint,
+            since,
+        }) => load_store_config(args).and_then(|cfg| {
+            let target = admin::replay_target(message, endpoint, since)?;
+            runtime()?.block_on(admin::replay_webhooks(cfg, target))
+        }),
         Command::Retention(RetentionCommand::Sweep(args)) => {
             load_store_config(args).and_then(|cfg| runtime()?.block_on(serve::sweep(cfg)))
         }

@@ -109,6 +109,7 @@ fn verify_leaf(n: u64) -> (LeafDraft, DecisionId) {
             ("template".into(), format!("tpl_{n:032x}")),
             ("score".into(), "0.912".into()),
         ],
+        outbox: Vec::new(),
     };
     (leaf, id)
 }

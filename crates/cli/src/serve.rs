@@ -526,6 +526,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             }
         })
     };
+    // Tell relying parties: deliver the webhook outbox.
+    let deliverer = tokio::spawn(bioguard_server::webhooks::run(
+        service.clone(),
+        cfg.webhooks.clone(),
+    ));
     // Pick up key versions another process (a `keys rotate`) created.
     let key_refresher = {
         let service = service.clone();
@@ -579,6 +584,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
     }
     checkpointer.abort();
+    deliverer.abort();
     key_refresher.abort();
     follower.abort();
     if let Some(s) = sweeper {

@@ -42,6 +42,8 @@ pub enum ErrorCode {
     SubjectNotFound,
     /// 404: Client not found.
     ClientNotFound,
+    /// 404: Webhook endpoint or message not found.
+    WebhookNotFound,
     /// 404: Incident not found.
     IncidentNotFound,
     /// 404: Decision not found.
@@ -143,6 +145,7 @@ impl ErrorCode {
             Self::TenantNotFound => "tenant_not_found",
             Self::SubjectNotFound => "subject_not_found",
             Self::ClientNotFound => "client_not_found",
+            Self::WebhookNotFound => "webhook_not_found",
             Self::IncidentNotFound => "incident_not_found",
             Self::DecisionNotFound => "decision_not_found",
             Self::ClaimNotFound => "claim_not_found",
@@ -362,6 +365,9 @@ impl From<ServiceError> for ApiError {
                 Self::new(S::CONFLICT, ErrorCode::ReserveInsufficient, msg)
             }
             ServiceError::ClientNotFound => Self::new(S::NOT_FOUND, ErrorCode::ClientNotFound, msg),
+            ServiceError::WebhookNotFound => {
+                Self::new(S::NOT_FOUND, ErrorCode::WebhookNotFound, msg)
+            }
             ServiceError::ProposalNotFound => {
                 Self::new(S::NOT_FOUND, ErrorCode::ProposalNotFound, msg)
             }

@@ -19,6 +19,7 @@ mod routes;
 #[doc(hidden)]
 pub mod telemetry;
 pub mod tls;
+pub mod webhooks;
 
 use std::time::{Duration, Instant};
 

@@ -196,7 +196,9 @@ impl Modify for Security {
         routes::incidents::incident_action, routes::meta::transparency, routes::claims::file_claim, routes::claims::get_claim,
         routes::claims::decide_claim, routes::claims::reserve_topup, routes::claims::reserve_balances,
         routes::claims::create_reviewer, routes::purposes::activate_matcher, routes::subjects::issue_portal_link,
-        routes::tenants::create_tenant, routes::tenants::list_tenants
+        routes::tenants::create_tenant, routes::tenants::list_tenants,
+        routes::webhooks::create_webhook, routes::webhooks::own_webhooks, routes::webhooks::list_webhooks, routes::webhooks::get_webhook,
+        routes::webhooks::disable_webhook, routes::webhooks::webhook_messages, routes::webhooks::replay_webhook
     ),
     components(schemas(
         ErrorBody, ErrorDetail, crate::error::ErrorCode, crate::dto::enums::Format, PurposeRequest, PurposeBody, KeyMatcherBody, RetentionBody, GrantBody,
@@ -217,7 +219,11 @@ impl Modify for Security {
         crate::dto::ClaimRequest, crate::dto::ClaimDecisionRequest, crate::dto::TopupRequest,
         crate::dto::ReviewerRequest, crate::dto::FairnessPolicyBody,
         crate::dto::FairnessStateBody, crate::dto::MatcherRequest, crate::dto::MatcherBody,
-        crate::dto::PortalLinkRequest, crate::dto::PortalLinkBody
+        crate::dto::PortalLinkRequest, crate::dto::PortalLinkBody,
+        crate::dto::WebhookRequest, crate::dto::WebhookBody, crate::dto::WebhookCreatedBody,
+        crate::dto::WebhooksBody, crate::dto::WebhookMessageBody, crate::dto::WebhookMessagesBody,
+        crate::dto::ReplayRequest, crate::dto::ReplayBody,
+        crate::dto::enums::WebhookEvent, crate::dto::enums::DeliveryState
     )),
     modifiers(&Security, &Servers, &CommonErrors)
 )]

@@ -124,6 +124,9 @@ pub enum ServiceError {
     /// No such client.
     #[error("no such client")]
     ClientNotFound,
+    /// No such webhook endpoint or message.
+    #[error("no such webhook endpoint or message")]
+    WebhookNotFound,
     /// No such proposal.
     #[error("no such proposal")]
     ProposalNotFound,

@@ -14,7 +14,7 @@ use bioguard_crypto::KeyProvider;
 use bioguard_store::{
     Backend, ClaimStore, ClientStore, ConsentStore, Database, DeviceStore, FairnessStore,
     GalleryStore, GovernanceStore, IncidentStore, KeyStore, LeafDraft, LedgerStore, LimitStore,
-    PortalStore, PurposeStore, RetentionStore, Store, TenantStore, VerificationStore,
+    PortalStore, PurposeStore, RetentionStore, Store, TenantStore, VerificationStore, WebhookStore,
 };
 
 use crate::abuse::auth_failures::AuthFailures;
@@ -50,6 +50,7 @@ pub(crate) struct Stores {
     pub(crate) retention: Arc<dyn RetentionStore>,
     pub(crate) tenants: Arc<dyn TenantStore>,
     pub(crate) limits: Arc<dyn LimitStore>,
+    pub(crate) webhooks: Arc<dyn WebhookStore>,
 }
 
 impl Stores {
@@ -71,6 +72,7 @@ impl Stores {
             keys: store.clone(),
             retention: store.clone(),
             limits: store.clone(),
+            webhooks: store.clone(),
             tenants: store,
         }
     }
@@ -233,6 +235,7 @@ impl Service {
             decision: None,
             request: REQUEST_ID.try_with(|id| id.clone()).ok(),
             detail: Vec::new(),
+            outbox: Vec::new(),
         }
     }
 }

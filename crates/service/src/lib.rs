@@ -33,6 +33,8 @@ pub use abuse::identify::{Identification, IdentifyRequest, MAX_BATCH, MAX_CANDID
 pub use abuse::purposes::{ClientCreated, KeyRotation};
 pub use abuse::ratelimit::{PORTAL_REQUESTS_PER_SEC, RateLimits};
 pub use abuse::risk::{CHALLENGE_SECS, Capture, capture_message};
+/// The webhook records the API shows, from the store.
+pub use bioguard_store::{MessageState, ReplayTarget, WebhookEndpoint};
 pub use clock::Clock;
 pub use error::ServiceError;
 pub use facade::{Service, with_request_id};
@@ -61,3 +63,7 @@ pub use supervision::report::{
     PurposeFairness, RiskCounts, TransparencyReport, Verifications,
 };
 pub use supervision::tags::{SubjectKey, TAG_PREFIX};
+pub use supervision::webhooks::{
+    AttemptResult, MAX_ATTEMPTS, Outgoing, SECRET_PREFIX, WEBHOOK_EVENTS, WebhookCreated,
+    check_events, check_url, parse_since, retry_delay,
+};

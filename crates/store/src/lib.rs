@@ -25,16 +25,17 @@ mod traits;
 pub use error::StoreError;
 pub use records::{
     AuditCounts, CandidateMaterial, ChallengeRefusal, ClaimRefusal, ConsentChange, ConsentEvidence,
-    Device, EnrolOutcome, EraseOutcome, ExpiredTemplate, IndexRecord, KeptReport, LeafDraft,
-    LeafSubject, LockoutState, NewClient, NewTemplate, PortalLink, ProtectionKey, ReviewerRecord,
-    SealedKey, StoredDataKey, StoredTemplate, VerifyMaterial, WithdrawOutcome, WrappedRow,
+    Device, DueMessage, EnrolOutcome, EraseOutcome, ExpiredTemplate, IndexRecord, KeptReport,
+    LeafDraft, LeafSubject, LockoutState, MessageState, NewClient, NewTemplate, OutboxMessage,
+    PortalLink, ProtectionKey, ReviewerRecord, SealedKey, Settlement, StoredDataKey,
+    StoredTemplate, VerifyMaterial, WebhookEndpoint, WithdrawOutcome, WrappedRow,
 };
 pub use scratch::Scratch;
 pub use sql::{LEDGER_CHANNEL, LedgerListener, SqlStore, WriteStats, count_rows};
 pub use traits::{
     Backend, ClaimStore, ClientStore, ConsentStore, Database, DeviceStore, FairnessStore,
     GalleryStore, GovernanceStore, IncidentStore, KeyStore, LedgerStore, LimitStore, PortalStore,
-    PurposeStore, RetentionStore, TenantStore, VerificationStore,
+    PurposeStore, ReplayTarget, RetentionStore, TenantStore, VerificationStore, WebhookStore,
 };
 
 /// Every concern's storage: what the service is wired with. Anything that implements all
@@ -57,6 +58,7 @@ pub trait Store:
     + KeyStore
     + RetentionStore
     + TenantStore
+    + WebhookStore
 {
 }
 
@@ -78,6 +80,7 @@ impl<T> Store for T where
         + KeyStore
         + RetentionStore
         + TenantStore
+        + WebhookStore
 {
 }
 
@@ -89,6 +92,6 @@ pub mod prelude {
         ClaimStore as _, ClientStore as _, ConsentStore as _, Database as _, DeviceStore as _,
         FairnessStore as _, GalleryStore as _, GovernanceStore as _, IncidentStore as _,
         KeyStore as _, LedgerStore as _, LimitStore as _, PortalStore as _, PurposeStore as _,
-        RetentionStore as _, TenantStore as _, VerificationStore as _,
+        RetentionStore as _, TenantStore as _, VerificationStore as _, WebhookStore as _,
     };
 }

@@ -248,6 +248,100 @@ pub struct LeafDraft {
     pub request: Option<String>,
     /// Further facts (never biometric data or secrets).
     pub detail: Vec<(String, String)>,
+    /// The webhook messages the change owes relying parties: written to the outbox with the
+    /// leaf, in the change's transaction, so a change is never made without them nor they
+    /// sent for a change that was not made. (Only changes with statements of their own carry
+    /// them; verification leaves never do.)
+    pub outbox: Vec<OutboxMessage>,
+}
+
+/// One message to one webhook endpoint, for the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    /// The message id (`msg_...`), sent as `webhook-id` on every attempt.
+    pub id: String,
+    /// The endpoint.
+    pub endpoint: String,
+    /// The event type (`consent.withdrawn`, ...).
+    pub event: String,
+    /// The JSON payload, sealed (it names a subject).
+    pub payload: Vec<u8>,
+}
+
+/// A webhook endpoint as registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEndpoint {
+    /// The endpoint id (`wh_...`).
+    pub id: String,
+    /// The client whose events it receives.
+    pub client: ClientId,
+    /// Where messages are posted.
+    pub url: String,
+    /// The event types it receives.
+    pub events: BTreeSet<String>,
+    /// The signing secret, sealed.
+    pub secret: Vec<u8>,
+    /// When it was registered.
+    pub created_at: Timestamp,
+    /// When it was disabled, if it was.
+    pub disabled_at: Option<Timestamp>,
+}
+
+/// A message due for delivery, leased to the caller until the lease's end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueMessage {
+    /// The message id.
+    pub id: String,
+    /// The endpoint's id.
+    pub endpoint: String,
+    /// The endpoint's URL.
+    pub url: String,
+    /// The endpoint's signing secret, sealed.
+    pub secret: Vec<u8>,
+    /// The event type.
+    pub event: String,
+    /// The payload, sealed.
+    pub payload: Vec<u8>,
+    /// Attempts made before this one.
+    pub attempts: u32,
+}
+
+/// The outcome of one delivery attempt, for the delivery log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settlement {
+    /// When the attempt was made.
+    pub at: Timestamp,
+    /// The receiver's HTTP status, if it answered.
+    pub status: Option<u16>,
+    /// Why the attempt failed, if it did (never a payload or a secret).
+    pub error: Option<String>,
+    /// Whether the message is now delivered.
+    pub delivered: bool,
+    /// When to try again (`None` with `delivered` false: given up).
+    pub next_attempt_at: Option<Timestamp>,
+}
+
+/// A message as the delivery log shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageState {
+    /// The message id.
+    pub id: String,
+    /// The event type.
+    pub event: String,
+    /// When the change that owes it was made.
+    pub created_at: Timestamp,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The next attempt, if one is due.
+    pub next_attempt_at: Option<Timestamp>,
+    /// When it was delivered.
+    pub delivered_at: Option<Timestamp>,
+    /// When delivery was given up.
+    pub failed_at: Option<Timestamp>,
+    /// The last attempt's status, if the receiver answered.
+    pub last_status: Option<u16>,
+    /// The last attempt's error, if it failed.
+    pub last_error: Option<String>,
 }
 
 /// A wrapped key somewhere in the database, for rewrapping under a new key-encryption key.

@@ -112,6 +112,7 @@ fn lf() -> LeafDraft {
         decision: None,
         request: None,
         detail: Vec::new(),
+        outbox: Vec::new(),
     }
 }
 

@@ -68,7 +68,11 @@ pub fn request_with(
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     let body = body.unwrap_or("");
-    if !body.is_empty() {
+    if !body.is_empty()
+        && !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
         head.push_str("Content-Type: application/json\r\n");
     }
     head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));

@@ -30,3 +30,4 @@ mod synth;
 mod tls;
 mod transparency;
 mod webdriver;
+mod webhooks;

@@ -164,6 +164,45 @@ pub enum DatabaseKind {
     Postgres,
 }
 
+/// An event a webhook endpoint receives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum WebhookEvent {
+    /// The person (in their portal) or a client withdrew consent for a purpose; the template
+    /// is destroyed.
+    #[serde(rename = "consent.withdrawn")]
+    ConsentWithdrawn,
+    /// The use of the person's biometrics was locked.
+    #[serde(rename = "subject.locked")]
+    SubjectLocked,
+    /// The lock was lifted.
+    #[serde(rename = "subject.unlocked")]
+    SubjectUnlocked,
+    /// Everything held about the person was erased.
+    #[serde(rename = "subject.erased")]
+    SubjectErased,
+    /// The retention schedule deleted a template.
+    #[serde(rename = "retention.deleted")]
+    RetentionDeleted,
+    /// An incident owes the person a notification.
+    #[serde(rename = "incident.notification_owed")]
+    IncidentNotificationOwed,
+    /// A compensation claim was decided.
+    #[serde(rename = "claim.decided")]
+    ClaimDecided,
+}
+
+/// Where a webhook message stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Not delivered yet; an attempt is due.
+    Pending,
+    /// The receiver answered 2xx.
+    Delivered,
+    /// Given up after the last retry (replay sends it again).
+    Failed,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,5 +286,15 @@ mod tests {
             );
             assert_eq!(parsed.map(|p| p.name()).ok(), Some(a.as_str()), "{a}");
         }
+        let events = [
+            WebhookEvent::ConsentWithdrawn,
+            WebhookEvent::SubjectLocked,
+            WebhookEvent::SubjectUnlocked,
+            WebhookEvent::SubjectErased,
+            WebhookEvent::RetentionDeleted,
+            WebhookEvent::IncidentNotificationOwed,
+            WebhookEvent::ClaimDecided,
+        ];
+        assert_eq!(names(&events), bioguard_service::WEBHOOK_EVENTS);
     }
 }

@@ -12,6 +12,7 @@ mod purposes;
 mod subjects;
 mod tenants;
 mod uses;
+mod webhooks;
 
 pub use audit::*;
 pub use bioguard_core::rfc3339;
@@ -23,3 +24,4 @@ pub use purposes::*;
 pub use subjects::*;
 pub use tenants::*;
 pub use uses::*;
+pub use webhooks::*;

@@ -11,6 +11,7 @@ pub(crate) mod purposes;
 pub(crate) mod subjects;
 pub(crate) mod tenants;
 pub(crate) mod uses;
+pub(crate) mod webhooks;
 
 use axum::Router;
 use axum::routing::{get, post, put};
@@ -81,6 +82,26 @@ pub(crate) fn router() -> Router<AppState> {
             post(purposes::retire_purpose),
         )
         .route("/v1/clients/{client}/key", post(clients::rotate_client_key))
+        .route(
+            "/v1/webhooks",
+            post(webhooks::create_webhook).get(webhooks::own_webhooks),
+        )
+        .route(
+            "/v1/clients/{client}/webhooks",
+            get(webhooks::list_webhooks),
+        )
+        .route(
+            "/v1/webhooks/{webhook}",
+            get(webhooks::get_webhook).delete(webhooks::disable_webhook),
+        )
+        .route(
+            "/v1/webhooks/{webhook}/messages",
+            get(webhooks::webhook_messages),
+        )
+        .route(
+            "/v1/webhooks/{webhook}/replay",
+            post(webhooks::replay_webhook),
+        )
         .route(
             "/v1/subjects/{subject}/consents/{purpose}",
             put(subjects::grant_consent).delete(subjects::withdraw_consent),

@@ -69,6 +69,31 @@ const ADMIN_OPERATIONS: &[(&str, &str, Gate)] = &[
     ),
     ("post", "/v1/clients/{client}/key", Gate::WhenItAllowsSearch),
     (
+        "get",
+        "/v1/clients/{client}/webhooks",
+        Gate::Admin("a read; no secret is shown, and only the client registers endpoints"),
+    ),
+    (
+        "get",
+        "/v1/webhooks/{webhook}",
+        Gate::Admin("a read; no secret"),
+    ),
+    (
+        "delete",
+        "/v1/webhooks/{webhook}",
+        Gate::Admin("narrows: nothing more is sent"),
+    ),
+    (
+        "get",
+        "/v1/webhooks/{webhook}/messages",
+        Gate::Admin("a read of the delivery log; never a payload"),
+    ),
+    (
+        "post",
+        "/v1/webhooks/{webhook}/replay",
+        Gate::Admin("sends again what was sent, to the URL the client chose"),
+    ),
+    (
         "post",
         "/v1/reviewers",
         Gate::Admin("reviewers decide claims for people, from the reserve"),

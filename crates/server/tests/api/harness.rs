@@ -287,6 +287,9 @@ impl Harness {
                 "challenges",
                 "audit_counts",
                 "audit_decisions",
+                "webhook_endpoints",
+                "webhook_messages",
+                "webhook_attempts",
             ])
             .await,
         );

@@ -19,6 +19,7 @@ mod rights;
 mod risk;
 mod storage;
 mod tenants;
+mod webhooks;
 
 /// Runs each named case against SQLite and PostgreSQL.
 #[macro_export]

@@ -199,6 +199,8 @@ impl Service {
         if change.created {
             tracing::info!(purpose = %purpose, client = %client.record().id, "consent recorded");
         }
+        self.remember_ref(&pseudonym, &key, subject, &client.record().id)
+            .await?;
         let receipt = self.consent_receipt(
             &key.principal(),
             &stored,
@@ -251,6 +253,15 @@ impl Service {
         leaf.subject = Some(self.leaf_subject(pseudonym, &key)?);
         leaf.purpose = Some(purpose.clone());
         leaf.decision = Some("withdrawn".into());
+        let serving = self.serving_clients(pseudonym, Some(purpose)).await?;
+        leaf.outbox = self
+            .owe(
+                "consent.withdrawn",
+                &serving,
+                Some(pseudonym),
+                serde_json::json!({ "purpose": purpose.name(), "by": by_whom(&actor) }),
+            )
+            .await?;
         let out = self
             .db
             .consents
@@ -278,6 +289,17 @@ impl Service {
             consent: out.consent,
             receipt,
         })
+    }
+}
+
+/// Who made a change, as a webhook payload says it: `person` (in their portal) or `client`.
+pub(crate) fn by_whom(actor: &str) -> &'static str {
+    if actor.starts_with("subject:") {
+        "person"
+    } else if actor.starts_with("client:") {
+        "client"
+    } else {
+        "operator"
     }
 }
 
@@ -309,6 +331,14 @@ mod tests {
             Pseudonym::from_digest([7; 32]),
             PurposeId::parse("pay").expect("valid"),
         )
+    }
+
+    #[test]
+    fn webhooks_say_who_acted_in_a_word() {
+        assert_eq!(by_whom("subject:portal (link from client:cl_1)"), "person");
+        assert_eq!(by_whom("client:cl_1"), "client");
+        assert_eq!(by_whom("admin"), "operator");
+        assert_eq!(by_whom("system:retention"), "operator");
     }
 
     #[test]

@@ -135,6 +135,9 @@ impl Service {
                 &leaf,
             )
             .await?;
+        // What the person does in the portal is told to the relying parties by this name.
+        self.remember_ref(&pseudonym, &key, subject, &client.record().id)
+            .await?;
         tracing::info!(client = %client.record().id, ttl, "portal link issued");
         Ok((token, expires))
     }

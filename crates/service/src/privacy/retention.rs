@@ -107,6 +107,20 @@ impl Service {
                 let service = self.clone();
                 Box::pin(async move {
                     leaf.subject = Some(service.tagged(&t.subject).await?);
+                    let serving = service
+                        .serving_clients(&t.subject, Some(&t.purpose))
+                        .await?;
+                    leaf.outbox = service
+                        .owe(
+                            "retention.deleted",
+                            &serving,
+                            Some(&t.subject),
+                            serde_json::json!({
+                                "purpose": t.purpose.name(),
+                                "reason": t.reason.as_str(),
+                            }),
+                        )
+                        .await?;
                     Ok(leaf)
                 })
             },
@@ -221,6 +235,7 @@ mod tests {
                         decision: None,
                         request: None,
                         detail: Vec::new(),
+                        outbox: Vec::new(),
                     })
                 })
             },

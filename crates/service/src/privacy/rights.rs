@@ -273,6 +273,18 @@ impl Service {
         let mut leaf = self.leaf("subject.erase", actor.clone());
         leaf.subject = Some(self.leaf_subject(pseudonym, &key)?);
         leaf.decision = Some("erased".into());
+        // Told before the change destroys what names the subject.
+        // Each client is told that the person is erased, not which other purposes (of other
+        // clients) they had.
+        let serving = self.serving_clients(pseudonym, None).await?;
+        leaf.outbox = self
+            .owe(
+                "subject.erased",
+                &serving,
+                Some(pseudonym),
+                serde_json::json!({ "by": crate::privacy::consent::by_whom(&actor) }),
+            )
+            .await?;
         let out = self.db.consents.erase_subject(pseudonym, &leaf).await?;
         for (purpose, id) in &out.template_ids {
             self.galleries.remove(purpose, std::slice::from_ref(id));
@@ -352,6 +364,21 @@ impl Service {
         if *by == Locker::Person {
             leaf.detail = vec![("by".into(), "subject".into())];
         }
+        let serving = self.serving_clients(pseudonym, None).await?;
+        leaf.outbox = self
+            .owe(
+                if lock {
+                    "subject.locked"
+                } else {
+                    "subject.unlocked"
+                },
+                &serving,
+                Some(pseudonym),
+                serde_json::json!({
+                    "by": if *by == Locker::Person { "person" } else { "client" },
+                }),
+            )
+            .await?;
         let step = self
             .db
             .consents

@@ -19,12 +19,14 @@ const TOKEN_KEY: &str = "token-digest-key";
 const LOG_KEY: &str = "audit-log-key";
 const DOCUMENT_KEY: &str = "document-signing-key";
 const LEDGER_KEY: &str = "ledger-subject-key";
+const WEBHOOK_KEY: &str = "webhook-key";
 
 /// The service secrets, unwrapped in memory.
 pub struct Secrets {
     pseudonym: MacKey,
     ledger: MacKey,
     token: MacKey,
+    webhook: MacKey,
     log: bioguard_ledger::LogKey,
     origin: String,
     documents: bioguard_ledger::DocumentKey,
@@ -49,6 +51,7 @@ impl Secrets {
             pseudonym: MacKey::new(load_one(store, keys, PSEUDONYM_KEY).await?),
             ledger: MacKey::new(load_one(store, keys, LEDGER_KEY).await?),
             token: MacKey::new(load_one(store, keys, TOKEN_KEY).await?),
+            webhook: MacKey::new(load_one(store, keys, WEBHOOK_KEY).await?),
             log,
             origin,
             documents: bioguard_ledger::DocumentKey::from_seed(
@@ -97,6 +100,16 @@ impl Secrets {
         input.extend_from_slice(subject.as_str().as_bytes());
         input.extend_from_slice(salt);
         Key256::from_bytes(self.ledger.mac("bioguard/ledger-subject/v1", &input))
+    }
+
+    /// The key that seals webhook secrets and outbox payloads, one per use and record: `use`
+    /// names what is sealed (`secret`, `payload`), `id` the endpoint or message.
+    pub(crate) fn webhook_seal_key(&self, use_: &str, id: &str) -> Key256 {
+        let mut input = Vec::with_capacity(use_.len() + 1 + id.len());
+        input.extend_from_slice(use_.as_bytes());
+        input.push(0);
+        input.extend_from_slice(id.as_bytes());
+        Key256::from_bytes(self.webhook.mac("bioguard/webhook-seal/v1", &input))
     }
 
     /// The digest under which a bearer token is stored.

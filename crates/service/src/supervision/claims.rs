@@ -285,6 +285,18 @@ impl Service {
                 format!("{} {}", claim.amount.minor_units(), claim.amount.currency()),
             ),
         ];
+        leaf.outbox = self
+            .owe(
+                "claim.decided",
+                std::slice::from_ref(&claim.client),
+                None,
+                serde_json::json!({
+                    "claim": id.to_string(),
+                    "status": leaf.decision.clone(),
+                    "decision": claim.decision.to_string(),
+                }),
+            )
+            .await?;
         match self
             .db
             .claims

@@ -291,6 +291,24 @@ impl Service {
                 leaf.decision = Some(format!("{} subjects", affected.len()));
                 leaf.detail = vec![("incident".into(), id.to_string())];
                 leaf.mentions = affected.clone();
+                // Each relying party that serves one of them is told whom it must notify,
+                // by its own name for them, with the deadline.
+                for subject in &affected {
+                    let serving = self.serving_clients(subject, Some(purpose)).await?;
+                    leaf.outbox.extend(
+                        self.owe(
+                            "incident.notification_owed",
+                            &serving,
+                            Some(subject),
+                            serde_json::json!({
+                                "purpose": purpose.name(),
+                                "incident": id.to_string(),
+                                "deadline": bioguard_core::rfc3339(deadline),
+                            }),
+                        )
+                        .await?,
+                    );
+                }
                 self.db
                     .incidents
                     .create_notifications(id, purpose, &affected, now, deadline, &leaf)

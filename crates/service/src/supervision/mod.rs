@@ -10,6 +10,7 @@
 //!   subject without saying who (per-subject ledger keys).
 //! - `claims`: claims, reviewers, the reserve.
 //! - `transparency`: the public counts; `report`: their shape and the short-lived copy.
+//! - `webhooks`: events to relying parties, from a durable outbox.
 
 pub(crate) mod audit;
 pub(crate) mod claims;
@@ -19,3 +20,4 @@ pub(crate) mod ledger_cache;
 pub(crate) mod report;
 pub(crate) mod tags;
 pub(crate) mod transparency;
+pub(crate) mod webhooks;

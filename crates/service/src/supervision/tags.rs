@@ -29,6 +29,7 @@ pub const TAG_PREFIX: &str = "t1.";
 const TAG_DOMAIN: &str = "bioguard/leaf-tag/v1";
 const PRINCIPAL_DOMAIN: &str = "bioguard/principal/v1";
 const DEVICE_DOMAIN: &str = "bioguard/leaf-device/v1";
+const REF_DOMAIN: &str = "bioguard/subject-ref/v1";
 
 /// One subject's ledger key. No `Debug`, no `Clone`; zeroed on drop.
 pub struct SubjectKey(MacKey, Key256);
@@ -88,6 +89,12 @@ impl SubjectKey {
                 .iter()
                 .filter(|(k, _)| k == RETURNED)
                 .any(|(_, v)| v.split(',').any(tagged))
+    }
+
+    /// The key that seals the client's identifier for this subject (see the webhooks): it
+    /// goes with the subject's salt, so erasure destroys it.
+    pub(crate) fn ref_seal_key(&self) -> Key256 {
+        Key256::from_bytes(self.0.mac(REF_DOMAIN, b""))
     }
 
     /// The name the subject's report, receipts and certificates give them: 32 hex digits

@@ -142,6 +142,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0020_purpose_retirement.sql"),
         postgres: include_str!("../../migrations/postgres/0020_purpose_retirement.sql"),
     },
+    Migration {
+        version: 21,
+        name: "webhooks",
+        sqlite: include_str!("../../migrations/sqlite/0021_webhooks.sql"),
+        postgres: include_str!("../../migrations/postgres/0021_webhooks.sql"),
+    },
 ];
 
 /// The migration after whose statements the leaves already written are counted (see

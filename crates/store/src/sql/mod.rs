@@ -27,6 +27,7 @@ mod limits;
 mod lite;
 mod mailbox;
 mod migrate;
+mod outbox;
 mod portal;
 mod purposes;
 mod retention;
@@ -34,6 +35,7 @@ mod store;
 mod tenants;
 mod verification;
 mod verify_read;
+mod webhooks;
 mod writer;
 
 pub use conn::LEDGER_CHANNEL;

@@ -207,6 +207,7 @@ impl SqlStore {
                     match change(b, &mut leaf).await? {
                         Recorded::Changed(v) => {
                             let index = b.append_leaf(&leaf)?;
+                            crate::sql::outbox::put_outbox(b, &leaf).await?;
                             Ok((v, Some(index)))
                         }
                         Recorded::Unchanged(v) => Ok((v, None)),

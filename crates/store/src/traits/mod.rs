@@ -18,6 +18,7 @@ mod purposes;
 mod retention;
 mod tenants;
 mod verification;
+mod webhooks;
 
 pub use claims::ClaimStore;
 pub use clients::ClientStore;
@@ -36,3 +37,4 @@ pub use purposes::PurposeStore;
 pub use retention::RetentionStore;
 pub use tenants::TenantStore;
 pub use verification::VerificationStore;
+pub use webhooks::{ReplayTarget, WebhookStore};
