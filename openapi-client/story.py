@@ -32,6 +32,7 @@ from bioguard_client.models import (
     GrantBody,
     HealthBody,
     Operation,
+    NoticeRequest,
     PurposeBody,
     PurposeRequest,
     Required,
@@ -74,6 +75,11 @@ def main():
         dimension=4,
         threshold=0.7,
         retention=RetentionBody(max_days_since_enrolment=365, max_days_since_last_use=90),
+        notice=NoticeRequest(
+            text="We use a protected code made from your face only to let you pay at our tills.",
+            controller="Corner Shop Ltd",
+            jurisdiction="EU: GDPR",
+        ),
     )
     p = expect("1 purpose", create_purpose.sync_detailed(client=admin, body=purpose), 201, PurposeBody)
     assert p.operations == [Operation.ENROLL, Operation.VERIFY], p.operations

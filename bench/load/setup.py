@@ -55,7 +55,9 @@ call("POST", "/v1/purposes", admin, {"id": "pay", "description": "Pay at the til
      "operations": ["enroll", "verify", "identify"], "dimension": dim, "max_gallery_size": 1000000,
      "threshold": 0.498, "calibration": calibration,
      "risk": {"lockout_failures": 1000, "lockout_window_secs": 30},
-     "retention": {"max_days_since_enrolment": 30}})
+     "retention": {"max_days_since_enrolment": 30},
+     "notice": {"text": "Load benchmark on real voice embeddings", "controller": "whoever runs this benchmark",
+                "jurisdiction": "none: a benchmark, no person is enrolled"}})
 key = call("POST", "/v1/clients", admin, {"name": "till", "grants": [{"purpose": "pay", "operations": ["enroll", "verify", "identify"]}]})["api_key"]
 for i in range(n):
     call("PUT", f"/v1/subjects/s{i}/consents/pay", key, {"notice_version": "v1", "method": "kiosk"})

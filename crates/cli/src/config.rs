@@ -119,6 +119,18 @@ const KEYS: &[Key] = &[
         allowed: "text (default, for people) or json (one JSON object per line, for log collectors)",
     },
     Key {
+        name: "operator_name",
+        allowed: "the legal name of the organisation running this service, shown on every public page and named as controller in the default tenant's notices (with operator_contact; not a placeholder)",
+    },
+    Key {
+        name: "operator_contact",
+        allowed: "how people reach the operator about their data (an e-mail address, a URL or a telephone number), shown on every public page",
+    },
+    Key {
+        name: "operator_jurisdiction",
+        allowed: "the law that applies to the operator's processing, e.g. \"EU: GDPR\"; the default tenant's notices name it when they do not name their own",
+    },
+    Key {
         name: "webhook_retry_secs",
         allowed: "seconds before a failed webhook message is first retried; later retries wait 6, 60, 360, 1440, 4320 and 8640 times as long, then it is given up (1 to 3600; default 5)",
     },
@@ -231,6 +243,8 @@ pub struct Config {
     pub http: bioguard_server::HttpLimits,
     pub secure_cookies: bool,
     pub webhooks: bioguard_server::webhooks::Delivery,
+    /// Who runs the service (`None`: not configured; pages say so).
+    pub operator: Option<bioguard_core::Operator>,
 }
 
 fn key(name: &str) -> Option<&'static Key> {
@@ -533,6 +547,26 @@ impl RawConfig {
                 .unwrap_or_else(|| PathBuf::from(bioguard_server::webhooks::SYSTEM_CA_FILE)),
             ..bioguard_server::webhooks::Delivery::default()
         };
+        let operator = match (
+            self.get("operator_name"),
+            self.get("operator_contact"),
+            self.get("operator_jurisdiction"),
+        ) {
+            (None, None, None) => None,
+            (Some((name, _)), Some((contact, _)), jurisdiction) => Some(
+                bioguard_core::Operator::new(name, contact, jurisdiction.map(|(j, _)| j.as_str()))
+                    .map_err(|e| {
+                        let source = self
+                            .get(e.field())
+                            .map_or_else(String::new, |(_, s)| format!(" (from {s})"));
+                        anyhow::anyhow!("invalid value for `{}`{source}: {}", e.field(), e.rule())
+                    })?,
+            ),
+            _ => anyhow::bail!(
+                "operator_name and operator_contact go together: set both (and \
+                 operator_jurisdiction to name the law for the default tenant's notices)"
+            ),
+        };
         Ok(Config {
             data_dir,
             listen,
@@ -553,6 +587,7 @@ impl RawConfig {
             http,
             secure_cookies,
             webhooks,
+            operator,
         })
     }
 }

@@ -160,7 +160,10 @@ async fn scenario_in(dir: &std::path::Path) -> anyhow::Result<()> {
             "operations": ["enroll", "verify"],
             "dimension": DIM,
             "threshold": 0.7,
-            "retention": {"max_days_since_enrolment": 365, "max_days_since_last_use": 90}
+            "retention": {"max_days_since_enrolment": 365, "max_days_since_last_use": 90},
+            "notice": {"text": "We turn a photo of your face into a protected code and use it only to let you pay at our tills.",
+                       "controller": "Corner Shop Ltd (a made-up shop of this demo)",
+                       "jurisdiction": "none: a demonstration on synthetic data"}
         })),
         StatusCode::CREATED,
     )
@@ -175,7 +178,10 @@ async fn scenario_in(dir: &std::path::Path) -> anyhow::Result<()> {
             "description": "Recognise returning customers in the shop",
             "operations": ["enroll", "verify"],
             "dimension": DIM,
-            "retention": {"max_days_since_enrolment": 30}
+            "retention": {"max_days_since_enrolment": 30},
+            "notice": {"text": "Recognise returning customers in the shop",
+                       "controller": "Corner Shop Ltd (a made-up shop of this demo)",
+                       "jurisdiction": "none: a demonstration on synthetic data"}
         })),
         StatusCode::CREATED,
     )

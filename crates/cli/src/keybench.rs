@@ -51,7 +51,11 @@ async fn run_in(
                     risk: bioguard_core::RiskPolicy::default(),
                     fairness: bioguard_core::FairnessPolicy::default(),
                 },
-                notice: None,
+                notice: Some(bioguard_core::NoticeDraft::from_purpose(
+                    "key rotation benchmark (synthetic data, a temporary database)",
+                    "whoever runs this benchmark",
+                    "none: synthetic data, no person",
+                )),
             },
         )
         .await?;

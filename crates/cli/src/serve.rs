@@ -450,7 +450,15 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let service = service
         .with_client_rate_limit(cfg.client_rate_per_sec)
         .with_enumeration_limit(cfg.abuse_distinct_subjects_per_min)
-        .with_hill_climbing_detection(cfg.abuse_hill_climb_probes);
+        .with_hill_climbing_detection(cfg.abuse_hill_climb_probes)
+        .with_operator(cfg.operator.clone());
+    if cfg.operator.is_none() {
+        tracing::warn!(
+            "no operator_name and operator_contact are configured: public pages say that the \
+             operator has not published them, and every purpose needs a notice naming its \
+             controller and jurisdiction"
+        );
+    }
     bootstrap_admin_token(&service, &cfg.data_dir).await?;
     let addr = listener.local_addr()?;
     let shutdown = shutdown_signal()?;

@@ -57,7 +57,7 @@ pub use incident::{
 };
 pub use ledger::{Balance, KekUsage, KeptCheckpoint, LedgerEntry};
 pub use matcher::{Centre, MIN_CENTRE_SUBJECTS, Matcher, Transform};
-pub use notice::{Notice, NoticeDraft, NoticeFloor};
+pub use notice::{Notice, NoticeDraft, NoticeFloor, Operator, is_placeholder};
 pub use purpose::{
     CodeBits, DEFAULT_THRESHOLD, Description, FairnessPolicy, MAX_GALLERY_SIZE, MatcherSummary,
     Operation, Purpose, PurposeRecord, Retention, RiskPolicy, Threshold,

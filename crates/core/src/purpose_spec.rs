@@ -196,12 +196,14 @@ pub struct NoticeSpec {
 impl NoticeSpec {
     /// The draft, defaults filled in (checked when published).
     pub fn draft(self) -> NoticeDraft {
-        let defaults = NoticeDraft::from_purpose(&self.text);
+        // The jurisdiction left out stays empty: the service fills in the operator's (for the
+        // default tenant), or refuses the notice.
+        let defaults = NoticeDraft::from_purpose(&self.text, &self.controller, "");
         NoticeDraft {
             text: self.text,
             language: self.language.unwrap_or(defaults.language),
             controller: self.controller,
-            jurisdiction: self.jurisdiction.unwrap_or(defaults.jurisdiction),
+            jurisdiction: self.jurisdiction.unwrap_or_default(),
             recipients: self.recipients,
             withdrawal_method: self.withdrawal_method.unwrap_or(defaults.withdrawal_method),
             material: self.material.unwrap_or(true),
@@ -373,7 +375,7 @@ impl PurposeSpec {
         purpose.check()?;
         let notice = self.notice.map(NoticeSpec::draft);
         if let Some(n) = &notice {
-            n.check()?;
+            n.check_written()?;
         }
         Ok(PurposeDefinition { purpose, notice })
     }

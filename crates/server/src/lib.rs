@@ -24,7 +24,7 @@ pub mod webhooks;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -129,7 +129,7 @@ async fn access_log(req: Request, next: Next) -> Response {
 
 /// A path that names nothing: a page for browsers (outside `/v1/`), the JSON error for API
 /// clients.
-async fn not_found(req: Request) -> Response {
+async fn not_found(State(st): State<AppState>, req: Request) -> Response {
     let html = !req.uri().path().starts_with("/v1/")
         && req
             .headers()
@@ -137,7 +137,7 @@ async fn not_found(req: Request) -> Response {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|a| a.contains("text/html"));
     if html {
-        pages::not_found_page(req.headers())
+        pages::not_found_page(req.headers(), st.service.operator())
     } else {
         ApiError::route_not_found().into_response()
     }

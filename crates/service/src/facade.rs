@@ -101,6 +101,8 @@ pub struct Service {
     pub(crate) leases: Arc<Leases>,
     /// When the key provider last wrapped and unwrapped a probe key (readiness).
     pub(crate) keys_ready_at: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+    /// Who runs the service, if configured: named on every page and in default notices.
+    pub(crate) operator: Option<Arc<bioguard_core::Operator>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -140,9 +142,22 @@ impl Service {
             reports: Arc::default(),
             leases: Arc::default(),
             keys_ready_at: Arc::default(),
+            operator: None,
         };
         service.load_galleries().await?;
         Ok(service)
+    }
+
+    /// Names the operator: on every public page, and as the controller (with its
+    /// jurisdiction) of the default tenant's purposes created without a notice.
+    pub fn with_operator(mut self, operator: Option<bioguard_core::Operator>) -> Self {
+        self.operator = operator.map(Arc::new);
+        self
+    }
+
+    /// The operator, if configured.
+    pub fn operator(&self) -> Option<&bioguard_core::Operator> {
+        self.operator.as_deref()
     }
 
     /// Limits each API client to `per_second` requests per second on this node, with a burst

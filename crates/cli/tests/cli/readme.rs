@@ -29,8 +29,9 @@ fn readme_walkthrough_works_as_written() {
         "the walkthrough uses the default address"
     );
     let cwd = tempfile::tempdir().expect("tempdir");
-    // The same zero-config start as the README's first command, on a free port.
-    let server = Server::start(cwd.path(), &[]);
+    // The same zero-config start as the README's first command (no operator named), on a
+    // free port.
+    let server = Server::start_with_env(cwd.path(), &[], &[("BIOGUARD_OPERATOR_NAME", "")]);
     let script = script.replace("http://127.0.0.1:8600", &format!("http://{}", server.addr));
     let out = Command::new("bash")
         .args(["-euo", "pipefail", "-c", &script])
@@ -59,5 +60,29 @@ fn readme_walkthrough_works_as_written() {
             "walkthrough output lacks {expected}:\n{stdout}"
         );
     }
+    // Zero configuration names no operator: the pages say so plainly, and a purpose without
+    // a notice is refused with what to do (the walkthrough's purpose brings its notice).
+    let page = crate::http::request_with(server.addr, "GET", "/", &[("Accept", "text/html")], None)
+        .expect("home page");
+    assert!(
+        page.body.contains("has not published its name and contact"),
+        "{}",
+        page.body
+    );
+    let admin = crate::server::admin_token(&cwd.path().join("bioguard-data"));
+    let bare = crate::http::request(
+        server.addr,
+        "POST",
+        "/v1/purposes",
+        Some(&admin),
+        Some(r#"{"id":"bare","description":"No notice","operations":["verify"],"dimension":4,"retention":{"max_days_since_enrolment":1}}"#),
+    )
+    .expect("purpose");
+    assert_eq!(bare.status, 422, "{}", bare.body);
+    assert!(
+        bare.body.contains("\"field\":\"notice\"") && bare.body.contains("operator_name"),
+        "{}",
+        bare.body
+    );
     assert!(server.terminate().success());
 }

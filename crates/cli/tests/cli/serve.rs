@@ -127,6 +127,31 @@ fn invalid_configuration_stops_the_start_with_the_key_and_the_rule() {
 
     let e = serve_fails(cwd.path(), &["--log", "bioguard=[[["], &[]);
     assert!(e.contains("`log`"), "{e}");
+
+    // The operator is named for real, with a way to reach it.
+    let e = serve_fails(
+        cwd.path(),
+        &[],
+        &[("BIOGUARD_OPERATOR_NAME", "Corner Shop Ltd")],
+    );
+    assert!(
+        e.contains("operator_name and operator_contact go together"),
+        "{e}"
+    );
+    let e = serve_fails(
+        cwd.path(),
+        &[],
+        &[
+            ("BIOGUARD_OPERATOR_NAME", "TBD"),
+            ("BIOGUARD_OPERATOR_CONTACT", "privacy@shop.example"),
+        ],
+    );
+    assert!(
+        e.contains("`operator_name`")
+            && e.contains("BIOGUARD_OPERATOR_NAME")
+            && e.contains("placeholder"),
+        "{e}"
+    );
     // None of these created anything.
     assert!(!cwd.path().join("bioguard-data").exists());
 }

@@ -40,7 +40,23 @@ impl Server {
                 cmd.env_remove(k);
             }
         }
+        // Every test service names an operator (the default notices name it), unless the
+        // test clears it with an empty BIOGUARD_OPERATOR_NAME.
+        cmd.envs([
+            ("BIOGUARD_OPERATOR_NAME", "Test Operations Ltd"),
+            ("BIOGUARD_OPERATOR_CONTACT", "privacy@operations.test"),
+            ("BIOGUARD_OPERATOR_JURISDICTION", "EU: GDPR"),
+        ]);
         cmd.envs(env.iter().copied());
+        if env.contains(&("BIOGUARD_OPERATOR_NAME", "")) {
+            for k in [
+                "BIOGUARD_OPERATOR_NAME",
+                "BIOGUARD_OPERATOR_CONTACT",
+                "BIOGUARD_OPERATOR_JURISDICTION",
+            ] {
+                cmd.env_remove(k);
+            }
+        }
         let mut child = cmd.spawn().expect("spawn bioguard serve");
         let stderr = child.stderr.take().expect("stderr");
         let log = Arc::new(Mutex::new(String::new()));

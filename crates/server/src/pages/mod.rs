@@ -35,6 +35,29 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
+tokio::task_local! {
+    /// Who runs the service, for the footer of every page rendered in this request.
+    static OPERATOR: Option<bioguard_core::Operator>;
+}
+
+/// The footer: the operator's name and contact, or a plain statement that they have not been
+/// published.
+fn footer(l: Lang) -> String {
+    match OPERATOR.try_with(Clone::clone).ok().flatten() {
+        Some(o) => format!(
+            "<footer id=\"operator\"><p>{} <strong>{}</strong>. {} {}</p></footer>",
+            esc(l.t("footer.operated_by")),
+            esc(&o.name),
+            esc(l.t("footer.contact")),
+            esc(&o.contact),
+        ),
+        None => format!(
+            "<footer id=\"operator\"><p>{}</p></footer>",
+            esc(l.t("footer.unnamed"))
+        ),
+    }
+}
+
 /// The cookie that keeps a language chosen with `?lang=`.
 const LANG_COOKIE: &str = "bioguard_lang";
 
@@ -56,7 +79,9 @@ async fn choose_language(
         req.headers_mut()
             .insert(header::ACCEPT_LANGUAGE, HeaderValue::from_static(l.tag()));
     }
-    let mut resp = next.run(req).await;
+    let mut resp = OPERATOR
+        .scope(st.service.operator().cloned(), next.run(req))
+        .await;
     if let Some(l) = asked {
         let secure = if st.secure_cookies { "; Secure" } else { "" };
         if let Ok(v) = HeaderValue::from_str(&format!(
@@ -70,13 +95,18 @@ async fn choose_language(
 }
 
 /// The page for a path that names nothing, in the reader's language.
-pub(crate) fn not_found_page(headers: &HeaderMap) -> Response {
-    error_page(
-        lang(headers),
-        StatusCode::NOT_FOUND,
-        "error.not_found",
-        false,
-    )
+pub(crate) fn not_found_page(
+    headers: &HeaderMap,
+    operator: Option<&bioguard_core::Operator>,
+) -> Response {
+    OPERATOR.sync_scope(operator.cloned(), || {
+        error_page(
+            lang(headers),
+            StatusCode::NOT_FOUND,
+            "error.not_found",
+            false,
+        )
+    })
 }
 
 pub(crate) fn router(state: AppState) -> Router<AppState> {
@@ -129,7 +159,7 @@ fn page(lang: Lang, status: StatusCode, title: &str, body: &str, private: bool) 
          <a class=\"skip\" href=\"#main\">{}</a>\
          <header><a href=\"/\"><strong>{}</strong></a><nav aria-label=\"{}\"><ul>{nav}\
          <li><a href=\"?lang={}\" hreflang=\"{}\" lang=\"{}\">{}</a></li></ul></nav></header>\
-         <main id=\"main\" tabindex=\"-1\"><h1>{}</h1>{body}</main></body></html>",
+         <main id=\"main\" tabindex=\"-1\"><h1>{}</h1>{body}</main>{}</body></html>",
         lang.tag(),
         esc(title),
         esc(t("site")),
@@ -141,6 +171,7 @@ fn page(lang: Lang, status: StatusCode, title: &str, body: &str, private: bool) 
         t("lang.other"),
         esc(t("lang.switch")),
         esc(title),
+        footer(lang),
     );
     let mut r = (status, html).into_response();
     let h = r.headers_mut();
@@ -279,7 +310,11 @@ pub(super) fn notice_html(
     version: &str,
     hash: &str,
 ) -> String {
-    let recipients = n.recipients.join(", ");
+    let recipients = if n.recipients.is_empty() {
+        l.t("purposes.recipients.none").to_owned()
+    } else {
+        n.recipients.join(", ")
+    };
     format!(
         "<h3>{}</h3><p>{}</p><dl><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd>\
          <dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{} <code>{}</code></dd></dl>",

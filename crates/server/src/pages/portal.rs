@@ -161,6 +161,22 @@ fn time_html(t: &str) -> String {
 }
 
 /// `GET /portal`: everything held and every use, with the actions.
+/// Who acted, as the person would say it: the organisation's name, "you", the operator, the
+/// retention schedule; the ledger's own actor names stay in the downloadable report.
+fn who(l: Lang, actor: &str, clients: &std::collections::BTreeMap<String, String>) -> String {
+    if let Some(name) = clients.get(actor) {
+        return name.clone();
+    }
+    let key = match actor {
+        a if a.starts_with("subject:") => "by.you",
+        a if a.starts_with("client:") => "by.client",
+        "system:retention" => "by.retention",
+        a if a.starts_with("reviewer:") => "by.reviewer",
+        _ => "by.operator",
+    };
+    l.t(key).to_owned()
+}
+
 pub(super) async fn view(State(st): State<AppState>, headers: HeaderMap) -> Response {
     let l = lang(&headers);
     let s = match session(&st, &headers).await {
@@ -216,10 +232,14 @@ pub(super) async fn view(State(st): State<AppState>, headers: HeaderMap) -> Resp
     }
     for p in &r.purposes {
         let id = p.id.as_str();
+        // Headed by what the purpose is for, in the words it was declared with; its id is
+        // the small print.
         b.push_str(&format!(
-            "<article class=\"purpose\" aria-labelledby=\"purpose-{0}\"><h3 id=\"purpose-{0}\">{0}</h3><p>{1}</p>",
+            "<article class=\"purpose\" aria-labelledby=\"purpose-{0}\"><h3 id=\"purpose-{0}\">{1}</h3>\
+             <p class=\"small\">{2} <code>{0}</code></p>",
             esc(id),
-            esc(&p.description)
+            esc(&p.description),
+            t("portal.purpose_id"),
         ));
         let mut live = false;
         for c in r.consents.iter().filter(|c| c.purpose == id) {
@@ -236,7 +256,9 @@ pub(super) async fn view(State(st): State<AppState>, headers: HeaderMap) -> Resp
                         "{} {} ({})",
                         t("portal.ended"),
                         time_html(at),
-                        esc(c.end_reason.unwrap_or(""))
+                        c.end_reason
+                            .and_then(|r| l.get(&format!("end.{r}")))
+                            .map_or_else(|| esc(c.end_reason.unwrap_or("")), esc)
                     ),
                 },
                 version = esc(version),
@@ -265,7 +287,7 @@ pub(super) async fn view(State(st): State<AppState>, headers: HeaderMap) -> Resp
             b.push_str(&format!(
                 "<dl><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd></dl>",
                 t("portal.held"),
-                esc(x.held),
+                t("portal.held.code"),
                 t("portal.enrolled"),
                 time_html(&x.enrolled_at),
                 t("portal.last_used"),
@@ -278,9 +300,10 @@ pub(super) async fn view(State(st): State<AppState>, headers: HeaderMap) -> Resp
             b.push_str(&format!(
                 "<form method=\"post\" action=\"/portal/withdraw\">{csrf}\
                  <input type=\"hidden\" name=\"purpose\" value=\"{0}\">\
-                 <button type=\"submit\" class=\"danger\" id=\"withdraw-{0}\">{1} {0}</button></form>",
+                 <button type=\"submit\" class=\"danger\" id=\"withdraw-{0}\">{1}: {2}</button></form>",
                 esc(id),
                 t("portal.withdraw"),
+                esc(&p.description),
             ));
         }
         b.push_str("</article>");
@@ -316,7 +339,7 @@ pub(super) async fn view(State(st): State<AppState>, headers: HeaderMap) -> Resp
                 t("portal.decision"),
                 opt(&decision),
                 t("portal.by"),
-                esc(&u.by),
+                esc(&who(l, &u.by, &v.client_names)),
                 t("portal.index"),
                 u.ledger_index,
                 t("portal.proof"),

@@ -78,6 +78,25 @@ impl Lang {
 
 const EN: &[(&str, &str)] = &[
     ("site", "bioguard"),
+    ("footer.operated_by", "This service is run by"),
+    ("footer.contact", "Questions about your data:"),
+    (
+        "footer.unnamed",
+        "The operator of this service has not published its name and contact here; ask the organisation that sent you.",
+    ),
+    ("purposes.recipients.none", "No one else"),
+    ("portal.purpose_id", "Purpose"),
+    (
+        "portal.held.code",
+        "A protected code made from your biometric sample and sealed under a key of your own. No image, recording or raw measurement is kept.",
+    ),
+    ("end.withdrawn", "withdrawn"),
+    ("end.superseded", "replaced by a newer consent"),
+    ("by.you", "You, in this page"),
+    ("by.client", "An organisation you deal with"),
+    ("by.operator", "The operator of this service"),
+    ("by.retention", "The retention schedule"),
+    ("by.reviewer", "A claims reviewer"),
     ("skip", "Skip to the content"),
     ("nav", "Public information"),
     ("nav.home", "Home"),
@@ -389,6 +408,25 @@ const EN: &[(&str, &str)] = &[
 
 const ZH: &[(&str, &str)] = &[
     ("site", "bioguard"),
+    ("footer.operated_by", "本服务的运营方为"),
+    ("footer.contact", "关于您的数据的问题请联系："),
+    (
+        "footer.unnamed",
+        "本服务的运营方尚未在此公布其名称和联系方式；请询问引导您来到这里的机构。",
+    ),
+    ("purposes.recipients.none", "没有其他接收方"),
+    ("portal.purpose_id", "用途"),
+    (
+        "portal.held.code",
+        "由您的生物特征样本生成、并以您专属的密钥加密的受保护代码。不保存任何图像、录音或原始测量数据。",
+    ),
+    ("end.withdrawn", "已撤回"),
+    ("end.superseded", "已被新的同意取代"),
+    ("by.you", "您本人（在本页面）"),
+    ("by.client", "与您打交道的机构"),
+    ("by.operator", "本服务的运营方"),
+    ("by.retention", "保存期限规则"),
+    ("by.reviewer", "赔偿审核人员"),
     ("skip", "跳到正文"),
     ("nav", "公开信息"),
     ("nav.home", "首页"),

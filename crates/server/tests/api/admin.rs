@@ -10,7 +10,87 @@ crate::on_both_backends!(
     the_operator_lists_clients_with_grants_rights_and_status,
     one_purpose_is_read_by_its_id,
     a_retired_purpose_takes_no_one_new_and_keeps_serving_those_enrolled,
+    notices_name_a_real_controller_and_law,
 );
+
+/// People are told who is responsible and under which law: the API refuses stand-ins, and a
+/// purpose declared without a notice names the configured operator.
+async fn notices_name_a_real_controller_and_law(h: &Harness) {
+    let before = h.snapshot_all().await;
+    for (notice, field) in [
+        (
+            json!({"text": "Pay", "controller": "the operator of this bioguard service", "jurisdiction": "EU: GDPR"}),
+            "notice.controller",
+        ),
+        (
+            json!({"text": "Pay", "controller": "TBD", "jurisdiction": "EU: GDPR"}),
+            "notice.controller",
+        ),
+        (
+            json!({"text": "Pay", "controller": "Corner Shop Ltd", "jurisdiction": "as stated by the operator"}),
+            "notice.jurisdiction",
+        ),
+        (
+            json!({"text": "Pay", "controller": "Corner Shop Ltd", "jurisdiction": "n/a"}),
+            "notice.jurisdiction",
+        ),
+    ] {
+        let r = h
+            .json(
+                "POST",
+                "/v1/purposes",
+                &h.admin,
+                json!({"id": "pay", "description": "Pay",
+                "operations": ["enroll", "verify"], "dimension": 4,
+                "retention": {"max_days_since_enrolment": 30}, "notice": notice}),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{notice}: {}",
+            r.raw
+        );
+        assert_eq!(r.json["error"]["field"], field, "{}", r.raw);
+    }
+    assert_eq!(before, h.snapshot_all().await, "refusals change nothing");
+    // Without a notice: the operator (the harness names one) and its law.
+    h.purpose("door", 4).await;
+    let notices = h.send("GET", "/v1/purposes/door/notices", None, None).await;
+    assert_eq!(notices.status, StatusCode::OK, "{}", notices.raw);
+    let v1 = &notices.json[0]["notice"];
+    assert_eq!(
+        v1["controller"], "Harness Operations Ltd",
+        "{}",
+        notices.raw
+    );
+    assert_eq!(v1["jurisdiction"], "EU: GDPR", "{}", notices.raw);
+    // A notice that leaves out the law gets the operator's; a new version is checked too.
+    let r = h
+        .json(
+            "POST",
+            "/v1/purposes/door/notices",
+            &h.admin,
+            json!({"text": "New text", "controller": "Corner Shop Ltd"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    assert_eq!(r.json["notice"]["jurisdiction"], "EU: GDPR", "{}", r.raw);
+    let r = h
+        .json(
+            "POST",
+            "/v1/purposes/door/notices",
+            &h.admin,
+            json!({"text": "New text", "controller": "The Operator", "jurisdiction": "EU: GDPR"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("notice.controller")),
+        "{}",
+        r.raw
+    );
+}
 
 async fn create(h: &Harness, body: Value) -> (String, String) {
     let r = h.json("POST", "/v1/clients", &h.admin, body).await;
@@ -38,7 +118,8 @@ async fn the_operator_lists_clients_with_grants_rights_and_status(h: &Harness) {
             "/v1/purposes",
             &h.admin,
             json!({"id": "login", "tenant": "acme", "description": "Log in", "operations": ["enroll", "verify"],
-                   "dimension": 4, "retention": {"max_days_since_enrolment": 30}}),
+                   "dimension": 4, "retention": {"max_days_since_enrolment": 30},
+                   "notice": {"text": "Log in", "controller": "ACME Payments Ltd", "jurisdiction": "EU: GDPR"}}),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);

@@ -49,7 +49,8 @@ impl Harness {
         let store = db.store().await.expect("open store");
         let service = Service::open(Arc::new(store.clone()), Arc::new(keys))
             .await
-            .expect("service");
+            .expect("service")
+            .with_operator(Some(operator()));
         let admin = bioguard_crypto::random_token("bga_").expect("rng");
         assert!(service.register_admin_token(&admin).await.expect("admin"));
         let app = bioguard_server::app(AppState {
@@ -82,7 +83,8 @@ impl Harness {
         let store = self.db.store().await.expect("open store");
         let service = Service::open(Arc::new(store), Arc::new(self.key_file()))
             .await
-            .expect("service");
+            .expect("service")
+            .with_operator(Some(operator()));
         bioguard_server::app(AppState {
             max_body_bytes: LIMIT,
             ..AppState::new(configure(service))
@@ -358,6 +360,16 @@ async fn send_to(app: &axum::Router, req: Request<Body>) -> Reply {
 }
 
 /// A deterministic pseudo-random unit vector (synthetic data).
+/// The operator every test service names (the default tenant's notices name it too).
+pub fn operator() -> bioguard_core::Operator {
+    bioguard_core::Operator::new(
+        "Harness Operations Ltd",
+        "privacy@harness.test",
+        Some("EU: GDPR"),
+    )
+    .expect("a valid operator")
+}
+
 pub fn synthetic(seed: u64, dim: usize) -> Vec<f32> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let v: Vec<f64> = (0..dim)

@@ -36,7 +36,15 @@ async fn pages_speak_the_readers_language_and_remember_a_switch(h: &Harness) {
         assert_eq!(en.status, StatusCode::OK, "{path}");
         assert!(en.raw.contains("<html lang=\"en\">"), "{path}");
         assert!(en.raw.contains("href=\"?lang=zh-CN\""), "{path}: no switch");
+        // Every page names who runs the service and how to reach them.
+        assert!(
+            en.raw.contains("<footer id=\"operator\">")
+                && en.raw.contains("Harness Operations Ltd")
+                && en.raw.contains("privacy@harness.test"),
+            "{path}: no operator in the footer"
+        );
         let zh = get(h, path, &[("accept-language", "zh-CN,zh;q=0.9,en;q=0.5")]).await;
+        assert!(zh.raw.contains("本服务的运营方为"), "{path}");
         assert!(
             zh.raw.contains("<html lang=\"zh-CN\">"),
             "{path}: {}",
@@ -83,6 +91,7 @@ async fn unknown_page_paths_answer_a_page_and_api_paths_json(h: &Harness) {
             .is_some_and(|v| v.to_str().unwrap_or_default().starts_with("text/html"))
     );
     assert!(page.raw.contains("There is no such page"), "{}", page.raw);
+    assert!(page.raw.contains("Harness Operations Ltd"), "{}", page.raw);
     let zh = get(h, "/nope", &[browser[0], ("accept-language", "zh")]).await;
     assert!(zh.raw.contains("没有这个页面"), "{}", zh.raw);
     // API clients, and any path under /v1/, get the JSON error.

@@ -142,6 +142,22 @@ async fn a_person_sees_only_their_own_data_and_acts_on_it(h: &Harness) {
         assert!(page.raw.contains(text), "{text}: {}", page.raw);
     }
     assert!(!page.raw.contains("not proved"), "every entry proves");
+    // In her words: the organisation by its name, no ledger actor names; the purpose by what
+    // it is for; what is held, said plainly; the notice's recipients said, not left blank.
+    assert!(
+        page.raw.contains(">test client<"),
+        "the client's name: {}",
+        page.raw
+    );
+    assert!(
+        !page.raw.contains("client:cl_"),
+        "a ledger actor name: {}",
+        page.raw
+    );
+    assert!(page.raw.contains(">door purpose</h3>"), "{}", page.raw);
+    assert!(page.raw.contains("No image, recording or raw measurement"));
+    assert!(page.raw.contains("<dd>No one else</dd>"), "{}", page.raw);
+    assert!(page.raw.contains("Harness Operations Ltd"));
     // Only hers: her history has her entries, not bob's; no embedding value appears.
     let rows = page
         .raw

@@ -37,7 +37,9 @@ async fn purpose(h: &Harness, tenant: &str, name: &str, identify: bool) {
     }
     let mut body = json!({"id": name, "tenant": tenant, "description": format!("{name} at {tenant}"),
         "operations": ops, "dimension": DIM, "threshold": 0.7,
-        "retention": {"max_days_since_enrolment": 365}});
+        "retention": {"max_days_since_enrolment": 365},
+        "notice": {"text": format!("{name} at {tenant}"), "controller": format!("{tenant} Holdings Ltd"),
+                   "jurisdiction": "EU: GDPR"}});
     if identify {
         body["max_gallery_size"] = json!(100);
     }
@@ -485,10 +487,37 @@ async fn tenants_are_made_by_the_operator_and_own_their_purposes(h: &Harness) {
             "/v1/purposes",
             &h.admin,
             json!({"id": "login", "tenant": "acme", "description": "again", "operations": ["verify"],
-                   "dimension": DIM, "retention": {"max_days_since_enrolment": 1}}),
+                   "dimension": DIM, "retention": {"max_days_since_enrolment": 1},
+                   "notice": {"text": "again", "controller": "ACME Payments Ltd", "jurisdiction": "EU: GDPR"}}),
         )
         .await;
     assert_eq!(dup.status, StatusCode::CONFLICT, "{}", dup.raw);
+    // A tenant's purpose names its own controller and law: the operator's are not assumed.
+    for notice in [
+        None,
+        Some(json!({"text": "Log in", "controller": "ACME Payments Ltd"})),
+        Some(json!({"text": "Log in", "controller": "TBD", "jurisdiction": "EU: GDPR"})),
+    ] {
+        let mut body = json!({"id": "signup", "tenant": "acme", "description": "Sign up",
+            "operations": ["verify"], "dimension": DIM, "retention": {"max_days_since_enrolment": 1}});
+        if let Some(n) = &notice {
+            body["notice"] = n.clone();
+        }
+        let r = h.json("POST", "/v1/purposes", &h.admin, body).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{notice:?}: {}",
+            r.raw
+        );
+        assert!(
+            r.json["error"]["field"]
+                .as_str()
+                .is_some_and(|f| f.starts_with("notice")),
+            "{}",
+            r.raw
+        );
+    }
     let nowhere = h
         .json(
             "POST",

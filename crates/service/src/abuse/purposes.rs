@@ -6,9 +6,9 @@
 use std::collections::BTreeSet;
 
 use bioguard_core::{
-    ClientDefinition, ClientId, ClientRecord, FairnessState, Grant, MatcherSummary, NoticeDraft,
-    Operation, PurposeDefinition, PurposeId, PurposeRecord, SubjectRight, TenantId, TenantName,
-    TenantRecord, ValidationError,
+    ClientDefinition, ClientId, ClientRecord, FairnessState, Grant, MatcherSummary, Operation,
+    PurposeDefinition, PurposeId, PurposeRecord, SubjectRight, TenantId, TenantName, TenantRecord,
+    ValidationError,
 };
 use bioguard_store::{NewClient, StoreError};
 use zeroize::Zeroizing;
@@ -145,6 +145,8 @@ impl Service {
         definition: PurposeDefinition,
     ) -> Result<PurposeRecord, ServiceError> {
         self.require_tenant(&definition.purpose.id.tenant()).await?;
+        // A notice that cannot be published is refused before anyone is asked to approve it.
+        self.complete_notice(&definition.purpose, definition.notice.clone())?;
         // 1:N search is the widest use there is: with a risk group, it needs its quorum.
         if widens_search(definition.purpose.operations.iter().copied())
             && self.db.governance.risk_group().await?.is_some()
@@ -161,9 +163,7 @@ impl Service {
     ) -> Result<PurposeRecord, ServiceError> {
         let PurposeDefinition { purpose, notice } = definition;
         purpose.check()?;
-        let notice =
-            notice.unwrap_or_else(|| NoticeDraft::from_purpose(purpose.description.as_str()));
-        notice.check()?;
+        let notice = self.complete_notice(&purpose, notice)?;
         let notice = publish(&notice, &purpose, 1, self.now());
         let key = new_protection_key(self.keys.as_ref(), &purpose, 1).await?;
         let mut leaf = self.leaf("purpose.create", "admin");

@@ -11,7 +11,8 @@
 //!   `reconsent_required` with the fallback and identification no longer returns them.
 
 use bioguard_core::{
-    Notice, NoticeDraft, NoticeFloor, Purpose, PurposeId, Timestamp, version_number,
+    Notice, NoticeDraft, NoticeFloor, Purpose, PurposeId, Timestamp, ValidationError,
+    version_number,
 };
 use serde_json::{Value, json};
 use sha2::Digest;
@@ -127,6 +128,47 @@ pub(crate) fn allows_use(
 }
 
 impl Service {
+    /// A purpose's notice ready to publish: the one given, its jurisdiction filled in from
+    /// the operator's for the default tenant; or, when none is given, the purpose's
+    /// description with the operator as controller (default tenant only). Another tenant's
+    /// purposes name their own controller and law. Placeholders are refused.
+    pub(crate) fn complete_notice(
+        &self,
+        purpose: &Purpose,
+        notice: Option<NoticeDraft>,
+    ) -> Result<NoticeDraft, ServiceError> {
+        let operator = self.operator().filter(|_| purpose.id.tenant().is_default());
+        let draft = match notice {
+            Some(mut n) => {
+                if n.jurisdiction.trim().is_empty()
+                    && let Some(j) = operator.and_then(|o| o.jurisdiction.as_ref())
+                {
+                    n.jurisdiction = j.clone();
+                }
+                n
+            }
+            None => match operator {
+                Some(o) if o.jurisdiction.is_some() => NoticeDraft::from_purpose(
+                    purpose.description.as_str(),
+                    &o.name,
+                    o.jurisdiction.as_deref().unwrap_or_default(),
+                ),
+                _ => {
+                    return Err(ValidationError::new(
+                        "notice",
+                        "a purpose's notice must name its controller and the law that applies: \
+                         send `notice` with `text`, `controller` and `jurisdiction` (or, for the \
+                         default tenant, configure operator_name, operator_contact and \
+                         operator_jurisdiction to be named by default)",
+                    )
+                    .into());
+                }
+            },
+        };
+        draft.check()?;
+        Ok(draft)
+    }
+
     /// Where a purpose's notices stand.
     pub(crate) async fn notice_state(
         &self,
@@ -150,8 +192,8 @@ impl Service {
         purpose_id: &PurposeId,
         draft: NoticeDraft,
     ) -> Result<Notice, ServiceError> {
-        draft.check()?;
         let purpose = self.require_purpose(purpose_id).await?;
+        let draft = self.complete_notice(&purpose.purpose, Some(draft))?;
         let next = self
             .notice_state(purpose_id)
             .await?
@@ -238,7 +280,7 @@ mod tests {
         .parse()
         .expect("valid")
         .purpose;
-        let draft = NoticeDraft::from_purpose("Pay by face");
+        let draft = NoticeDraft::from_purpose("Pay by face", "Shop Ltd", "EU: GDPR");
         let n = publish(&draft, &purpose, 3, Timestamp::from_unix(5));
         assert_eq!(n.name(), "v3");
         assert_eq!(

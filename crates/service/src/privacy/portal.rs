@@ -44,6 +44,9 @@ pub struct PortalView {
     pub checkpoint_note: String,
     /// When the link stops working.
     pub link_expires_at: Timestamp,
+    /// The names of the relying parties in the history, by actor (`client:<id>`): the
+    /// organisations the person dealt with, in their own words.
+    pub client_names: BTreeMap<String, String>,
 }
 
 /// An open portal: one subject, until the link expires. Holds no secret itself; `digest` is
@@ -240,7 +243,23 @@ impl Service {
                 );
             }
         }
+        // Who did what, by name: the clients in the history (of the subject's own tenant).
+        let mut client_names = BTreeMap::new();
+        for u in &report.history {
+            let Some(id) = u.by.strip_prefix("client:") else {
+                continue;
+            };
+            if client_names.contains_key(&u.by) {
+                continue;
+            }
+            if let Ok(id) = ClientId::parse(id)
+                && let Some(c) = self.db.clients.client(&id).await?
+            {
+                client_names.insert(u.by.clone(), c.name.as_str().to_owned());
+            }
+        }
         Ok(PortalView {
+            client_names,
             report,
             proved,
             notices,
