@@ -86,7 +86,9 @@ def main():
             admin = open(os.path.join(work, "data", "admin.token")).read().strip()
             st, _ = call(base, "POST", "/v1/purposes", admin, {
                 "id": "door", "description": "Office door", "operations": ["enroll", "verify"],
-                "dimension": 4, "retention": {"max_days_since_enrolment": 30}})
+                "dimension": 4, "retention": {"max_days_since_enrolment": 30},
+                "notice": {"text": "Open the office door by face", "controller": "Office Doors Ltd",
+                           "jurisdiction": "EU: GDPR"}})
             assert st == 201, st
             st, client = call(base, "POST", "/v1/clients", admin, {
                 "name": "door-reader", "subject_rights": ["erase"],

@@ -16,33 +16,8 @@ use bioguard_store::{
     StoredDataKey,
 };
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let db = bioguard_store::testing::TestDb::sqlite();
-                    super::$case(&db).await;
-                    db.cleanup().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(db) = bioguard_store::testing::TestDb::postgres(stringify!($case)).await
-                    else {
-                        return;
-                    };
-                    super::$case(&db).await;
-                    db.cleanup().await;
-                }
-            )*
-        }
-    };
-}
+#[macro_use]
+mod common;
 
 on_both_backends!(
     purposes_round_trip,

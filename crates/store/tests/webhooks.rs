@@ -9,33 +9,8 @@ use bioguard_store::{
     LeafDraft, NewClient, OutboxMessage, ReplayTarget, Settlement, SqlStore, WebhookEndpoint,
 };
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let db = bioguard_store::testing::TestDb::sqlite();
-                    super::$case(&db).await;
-                    db.cleanup().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(db) = bioguard_store::testing::TestDb::postgres(stringify!($case)).await
-                    else {
-                        return;
-                    };
-                    super::$case(&db).await;
-                    db.cleanup().await;
-                }
-            )*
-        }
-    };
-}
+#[macro_use]
+mod common;
 
 on_both_backends!(
     the_outbox_is_written_with_the_change_leased_settled_replayed_and_purged,
