@@ -290,3 +290,130 @@ fn a_portal_withdrawal_reaches_a_receiver_that_was_down_once_and_signed() {
         String::from_utf8_lossy(&unknown.stderr)
     );
 }
+
+/// Three nodes on one PostgreSQL database deliver one outbox: every message reaches the
+/// receiver once, whichever node made the change and however the nodes race for it.
+#[test]
+fn three_nodes_on_one_postgresql_deliver_each_message_once() {
+    let Ok(python) = std::env::var("BIOGUARD_TEST_WEBHOOK_PYTHON") else {
+        eprintln!("note: BIOGUARD_TEST_WEBHOOK_PYTHON is not set; skipping the webhook test");
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let Some(db) = rt.block_on(bioguard_store::testing::TestDb::postgres("webhooks3")) else {
+        eprintln!(
+            "note: BIOGUARD_TEST_DATABASE_URL is not set; skipping the multi-node webhook test"
+        );
+        return;
+    };
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
+    let retry = [("BIOGUARD_WEBHOOK_RETRY_SECS", "1")];
+    let first = Server::start_with_env(dirs[0].path(), &["--database-url", db.url()], &retry);
+    let key_file = dirs[0]
+        .path()
+        .join("bioguard-data/master.key")
+        .to_string_lossy()
+        .into_owned();
+    let mut nodes = vec![first];
+    for d in &dirs[1..] {
+        nodes.push(Server::start_with_env(
+            d.path(),
+            &["--database-url", db.url(), "--key-file", &key_file],
+            &retry,
+        ));
+    }
+    let admin = admin_token(&dirs[0].path().join("bioguard-data"));
+    let addr = nodes[0].addr;
+    call(
+        addr,
+        "POST",
+        "/v1/purposes",
+        &admin,
+        r#"{"id":"door","description":"The door","operations":["enroll","verify"],"dimension":4,"retention":{"max_days_since_enrolment":30}}"#,
+    );
+    let client = call(
+        addr,
+        "POST",
+        "/v1/clients",
+        &admin,
+        r#"{"name":"front desk","subject_rights":["lock"],"grants":[{"purpose":"door","operations":["enroll","verify"]}]}"#,
+    );
+    let key = client["api_key"].as_str().expect("key");
+    let port = free_port();
+    let out = dirs[0].path().join("received.jsonl");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webhook-receiver.py");
+    let hook = call(
+        addr,
+        "POST",
+        "/v1/webhooks",
+        key,
+        &format!(r#"{{"url":"http://127.0.0.1:{port}/hooks","events":["subject.locked"]}}"#),
+    );
+    let _receiver = Receiver(
+        Command::new(&python)
+            .arg(&script)
+            .args([hook["secret"].as_str().expect("secret"), &port.to_string()])
+            .arg(&out)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start the receiver"),
+    );
+    // Thirty people, each locked through a different node than the last.
+    let people: Vec<String> = (0..30).map(|i| format!("p{i:02}")).collect();
+    for (i, who) in people.iter().enumerate() {
+        let node = nodes[i % 3].addr;
+        call(
+            node,
+            "PUT",
+            &format!("/v1/subjects/{who}/consents/door"),
+            key,
+            r#"{"notice_version":"v1","method":"web"}"#,
+        );
+        call(node, "POST", &format!("/v1/subjects/{who}/lock"), key, "");
+    }
+    let got = wait_for(60, "thirty deliveries", || {
+        let r = received(&out);
+        (r.len() >= 30).then_some(r)
+    });
+    // A few more poll rounds on every node: nothing arrives twice.
+    std::thread::sleep(Duration::from_secs(3));
+    let got = {
+        let again = received(&out);
+        assert_eq!(again.len(), got.len().max(30), "{again:#?}");
+        again
+    };
+    let ids: std::collections::BTreeSet<&str> =
+        got.iter().filter_map(|r| r["id"].as_str()).collect();
+    assert_eq!(
+        ids.len(),
+        30,
+        "thirty distinct messages, each once: {got:#?}"
+    );
+    assert!(got.iter().all(|r| r["verdict"] == "accepted"), "{got:#?}");
+    let mut named: Vec<&str> = got
+        .iter()
+        .filter_map(|r| r["payload"]["data"]["subject"].as_str())
+        .collect();
+    named.sort_unstable();
+    assert_eq!(named, people.iter().map(String::as_str).collect::<Vec<_>>());
+    let log = call(
+        addr,
+        "GET",
+        &format!("/v1/webhooks/{}/messages", hook["id"].as_str().expect("id")),
+        &admin,
+        "",
+    );
+    assert!(
+        log["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .all(|m| m["state"] == "delivered" && m["attempts"] == 1),
+        "{log}"
+    );
+    drop(nodes);
+    rt.block_on(db.cleanup());
+}
