@@ -108,6 +108,7 @@ async fn the_outbox_is_written_with_the_change_leased_settled_replayed_and_purge
     assert_eq!(ids.len(), 2, "{ids:?}");
     assert!(!ids.contains(&"msg_c"));
 
+    assert!(s.any_live_endpoint().await.expect("any"));
     // Leased to one sender at a time.
     let due = s.lease_due(t(0), t(30), 10).await.expect("lease");
     assert_eq!(due.len(), 2);
@@ -218,6 +219,7 @@ async fn the_outbox_is_written_with_the_change_leased_settled_replayed_and_purge
             .expect("lease")
             .is_empty()
     );
+    assert!(!s.any_live_endpoint().await.expect("any"));
     let listed = s.endpoints_of(&e.client).await.expect("list");
     assert_eq!(listed[0].disabled_at, Some(t(24)));
     assert!(

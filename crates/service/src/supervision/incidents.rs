@@ -293,7 +293,8 @@ impl Service {
                 leaf.mentions = affected.clone();
                 // Each relying party that serves one of them is told whom it must notify,
                 // by its own name for them, with the deadline.
-                for subject in &affected {
+                let told = self.db.webhooks.any_live_endpoint().await?;
+                for subject in affected.iter().filter(|_| told) {
                     let serving = self.serving_clients(subject, Some(purpose)).await?;
                     leaf.outbox.extend(
                         self.owe(

@@ -121,6 +121,14 @@ impl WebhookStore for SqlStore {
             .collect()
     }
 
+    async fn any_live_endpoint(&self) -> Result<bool, StoreError> {
+        let any: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM webhook_endpoints WHERE disabled_at IS NULL LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(any.is_some())
+    }
+
     async fn endpoints_for(
         &self,
         clients: &[ClientId],

@@ -30,6 +30,10 @@ pub trait WebhookStore: Send + Sync {
     /// A client's endpoints, disabled ones included, oldest first.
     async fn endpoints_of(&self, client: &ClientId) -> Result<Vec<WebhookEndpoint>, StoreError>;
 
+    /// Whether any client has a live endpoint (when none has, a sweep or an incident over many
+    /// people skips working out whom to tell).
+    async fn any_live_endpoint(&self) -> Result<bool, StoreError>;
+
     /// The live endpoints of these clients (those who serve the subject an event is about).
     async fn endpoints_for(&self, clients: &[ClientId])
     -> Result<Vec<WebhookEndpoint>, StoreError>;
