@@ -65,5 +65,5 @@ pub use supervision::report::{
 pub use supervision::tags::{SubjectKey, TAG_PREFIX};
 pub use supervision::webhooks::{
     AttemptResult, MAX_ATTEMPTS, Outgoing, SECRET_PREFIX, WEBHOOK_EVENTS, WebhookCreated,
-    check_events, check_url, parse_since, retry_delay,
+    WebhookReader, check_events, check_url, parse_since, retry_delay,
 };

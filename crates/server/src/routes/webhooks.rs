@@ -1,19 +1,30 @@
-//! Webhook endpoints, their delivery log and replays (admin).
+//! Webhook endpoints, their delivery log and replays: registered by a client for itself,
+//! read, replayed and disabled by that client or the operator.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use bioguard_core::{ClientId, ValidationError};
-use bioguard_service::ReplayTarget;
+use bioguard_service::{ReplayTarget, ServiceError, WebhookReader};
 
+use crate::ApiError;
 use crate::AppState;
 use crate::dto::{
     ReplayBody, ReplayRequest, WebhookBody, WebhookCreatedBody, WebhookMessageBody,
     WebhookMessagesBody, WebhookRequest, WebhooksBody,
 };
 use crate::error::ErrorBody;
-use crate::extract::{AdminAuth, ClientAuth, JsonBody, Segments};
+use crate::extract::{AdminAuth, Caller, ClientAuth, JsonBody, Segments};
 use crate::routes::common::ApiResult;
+
+/// The operator, or a client for its own endpoints; anyone else is refused.
+fn reader(caller: &Caller) -> Result<WebhookReader<'_>, ApiError> {
+    match caller {
+        Caller::Admin(a) => Ok(WebhookReader::Operator(a)),
+        Caller::Client(c) => Ok(WebhookReader::Owner(c)),
+        Caller::Anyone => Err(ServiceError::Unauthenticated.into()),
+    }
+}
 
 /// Messages the delivery log shows at most.
 const LOG_LIMIT: u64 = 500;
@@ -80,42 +91,43 @@ pub(crate) async fn list_webhooks(
     }))
 }
 
-/// One webhook endpoint (admin).
+/// One webhook endpoint (the operator, or the client it belongs to).
 #[utoipa::path(get, path = "/v1/webhooks/{webhook}", tag = "webhooks",
-    security(("admin_token" = [])),
+    security(("admin_token" = []), ("api_key" = [])),
     params(("webhook" = String, Path, description = "The endpoint id")),
     responses((status = 200, description = "The endpoint", body = WebhookBody),
               (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody, description = "`webhook_not_found`")))]
 pub(crate) async fn get_webhook(
     State(st): State<AppState>,
-    AdminAuth(admin): AdminAuth,
+    caller: Caller,
     Segments(id): Segments<String>,
 ) -> ApiResult<Json<WebhookBody>> {
-    let e = st.service.webhook(&admin, &id).await?;
+    let e = st.service.webhook(reader(&caller)?, &id).await?;
     Ok(Json(WebhookBody::from(&e)))
 }
 
-/// Disable a webhook endpoint (admin): nothing more is sent to it; its log stays.
+/// Disable a webhook endpoint (the operator, or its client): nothing more is sent to it; its
+/// log stays.
 #[utoipa::path(delete, path = "/v1/webhooks/{webhook}", tag = "webhooks",
-    security(("admin_token" = [])),
+    security(("admin_token" = []), ("api_key" = [])),
     params(("webhook" = String, Path, description = "The endpoint id")),
     responses((status = 200, description = "The endpoint, disabled", body = WebhookBody),
               (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody, description = "`webhook_not_found`")))]
 pub(crate) async fn disable_webhook(
     State(st): State<AppState>,
-    AdminAuth(admin): AdminAuth,
+    caller: Caller,
     Segments(id): Segments<String>,
 ) -> ApiResult<Json<WebhookBody>> {
-    let e = st.service.disable_webhook(&admin, &id).await?;
+    let e = st.service.disable_webhook(reader(&caller)?, &id).await?;
     Ok(Json(WebhookBody::from(&e)))
 }
 
-/// An endpoint's delivery log (admin): its newest messages with their last attempt, never a
-/// payload.
+/// An endpoint's delivery log (the operator, or its client): its newest messages with their
+/// last attempt, never a payload.
 #[utoipa::path(get, path = "/v1/webhooks/{webhook}/messages", tag = "webhooks",
-    security(("admin_token" = [])),
+    security(("admin_token" = []), ("api_key" = [])),
     params(("webhook" = String, Path, description = "The endpoint id"),
            ("limit" = Option<u64>, Query, description = "At most this many (default and maximum 500)")),
     responses((status = 200, description = "The messages, newest first", body = WebhookMessagesBody),
@@ -124,7 +136,7 @@ pub(crate) async fn disable_webhook(
               (status = 422, body = ErrorBody)))]
 pub(crate) async fn webhook_messages(
     State(st): State<AppState>,
-    AdminAuth(admin): AdminAuth,
+    caller: Caller,
     Segments(id): Segments<String>,
     q: Result<
         axum::extract::Query<std::collections::HashMap<String, String>>,
@@ -141,17 +153,18 @@ pub(crate) async fn webhook_messages(
     }
     let all = st
         .service
-        .webhook_messages(&admin, &id, usize::try_from(limit).unwrap_or(500))
+        .webhook_messages(reader(&caller)?, &id, usize::try_from(limit).unwrap_or(500))
         .await?;
     Ok(Json(WebhookMessagesBody {
         messages: all.iter().map(WebhookMessageBody::from).collect(),
     }))
 }
 
-/// Send messages again (admin), with their ids: one message, or every message to the
-/// endpoint since a time. Delivered ones included; receivers drop ids they have seen.
+/// Send messages again (the operator, or the endpoint's client), with their ids: one
+/// message, or every message to the endpoint since a time. Delivered ones included;
+/// receivers drop ids they have seen.
 #[utoipa::path(post, path = "/v1/webhooks/{webhook}/replay", tag = "webhooks",
-    request_body = ReplayRequest, security(("admin_token" = [])),
+    request_body = ReplayRequest, security(("admin_token" = []), ("api_key" = [])),
     params(("webhook" = String, Path, description = "The endpoint id")),
     responses((status = 200, description = "How many were queued", body = ReplayBody),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -160,17 +173,18 @@ pub(crate) async fn webhook_messages(
               (status = 422, body = ErrorBody)))]
 pub(crate) async fn replay_webhook(
     State(st): State<AppState>,
-    AdminAuth(admin): AdminAuth,
+    caller: Caller,
     Segments(id): Segments<String>,
     JsonBody(req): JsonBody<ReplayRequest>,
 ) -> ApiResult<Json<ReplayBody>> {
-    let endpoint = st.service.webhook(&admin, &id).await?;
+    let by = reader(&caller)?;
+    let endpoint = st.service.webhook(by, &id).await?;
     let target = match (req.message, req.since) {
         (Some(message), None) => {
             // A message of another endpoint is not this endpoint's to replay.
             let log = st
                 .service
-                .webhook_messages(&admin, &endpoint.id, usize::MAX)
+                .webhook_messages(by, &endpoint.id, usize::MAX)
                 .await?;
             if !log.iter().any(|m| m.id == message) {
                 return Err(bioguard_service::ServiceError::WebhookNotFound.into());

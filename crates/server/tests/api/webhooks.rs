@@ -96,6 +96,24 @@ async fn events_reach_only_the_clients_that_serve_the_person(h: &Harness) {
         ]
     );
     assert!(events(h, id_b).await.is_empty(), "B does not serve alice");
+    // A client reads its own delivery log; to another client the endpoint does not exist.
+    let log_a = format!("/v1/webhooks/{id_a}/messages");
+    let own_log = h.send("GET", &log_a, Some(&a), None).await;
+    assert_eq!(own_log.status, StatusCode::OK, "{}", own_log.raw);
+    assert_eq!(own_log.json["messages"].as_array().map(Vec::len), Some(4));
+    for (token, status) in [
+        (Some(b.as_str()), StatusCode::NOT_FOUND),
+        (None, StatusCode::UNAUTHORIZED),
+    ] {
+        for (method, path) in [
+            ("GET", log_a.as_str()),
+            ("GET", &format!("/v1/webhooks/{id_a}")),
+            ("DELETE", &format!("/v1/webhooks/{id_a}")),
+        ] {
+            let r = h.send(method, path, token, None).await;
+            assert_eq!(r.status, status, "{method} {path}: {}", r.raw);
+        }
+    }
 
     // The operator reads, replays and disables; a secret is never shown again.
     let own = h.send("GET", "/v1/webhooks", Some(&a), None).await;

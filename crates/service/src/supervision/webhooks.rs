@@ -143,6 +143,16 @@ pub fn parse_since(s: &str) -> Result<Timestamp, ValidationError> {
         .ok_or_else(|| ValidationError::new("since", "an RFC 3339 time, e.g. 2026-12-03T10:00:00Z"))
 }
 
+/// Who reads or manages an endpoint: the operator (every endpoint) or the client that
+/// registered it (its own only).
+#[derive(Debug, Clone, Copy)]
+pub enum WebhookReader<'a> {
+    /// The operator, with the admin token.
+    Operator(&'a Admin),
+    /// The client the endpoint belongs to.
+    Owner(&'a AuthenticatedClient),
+}
+
 /// An endpoint just registered, with its signing secret (shown this once).
 #[derive(Debug)]
 pub struct WebhookCreated {
@@ -252,39 +262,52 @@ impl Service {
         Ok(self.db.webhooks.endpoints_of(client).await?)
     }
 
-    /// One endpoint.
-    pub async fn webhook(&self, _admin: &Admin, id: &str) -> Result<WebhookEndpoint, ServiceError> {
+    /// One endpoint, for the operator or the client it belongs to (to any other client it
+    /// does not exist).
+    pub async fn webhook(
+        &self,
+        by: WebhookReader<'_>,
+        id: &str,
+    ) -> Result<WebhookEndpoint, ServiceError> {
         self.db
             .webhooks
             .endpoint(id)
             .await?
+            .filter(|e| match by {
+                WebhookReader::Operator(_) => true,
+                WebhookReader::Owner(c) => e.client == c.record().id,
+            })
             .ok_or(ServiceError::WebhookNotFound)
     }
 
     /// Disables an endpoint: nothing more is sent to it (its log stays). Idempotent.
     pub async fn disable_webhook(
         &self,
-        admin: &Admin,
+        by: WebhookReader<'_>,
         id: &str,
     ) -> Result<WebhookEndpoint, ServiceError> {
-        self.webhook(admin, id).await?;
-        let mut leaf = self.leaf("webhook.disable", "admin");
+        self.webhook(by, id).await?;
+        let actor = match by {
+            WebhookReader::Operator(_) => "admin".to_owned(),
+            WebhookReader::Owner(c) => c.actor(),
+        };
+        let mut leaf = self.leaf("webhook.disable", actor);
         leaf.detail.push(("endpoint".into(), id.to_owned()));
         self.db
             .webhooks
             .disable_endpoint(id, self.now(), &leaf)
             .await?;
-        self.webhook(admin, id).await
+        self.webhook(by, id).await
     }
 
     /// The delivery log of an endpoint: its newest messages, with their last attempt.
     pub async fn webhook_messages(
         &self,
-        admin: &Admin,
+        by: WebhookReader<'_>,
         id: &str,
         limit: usize,
     ) -> Result<Vec<MessageState>, ServiceError> {
-        self.webhook(admin, id).await?;
+        self.webhook(by, id).await?;
         Ok(self.db.webhooks.messages(id, limit).await?)
     }
 
