@@ -142,25 +142,43 @@ pub(super) async fn open(
     r
 }
 
-/// An RFC 3339 time as people read it: `2026-12-03 16:05 UTC` (no script runs here to learn
-/// the reader's time zone, so the zone is named).
-fn readable_time(t: &str) -> String {
-    match (t.get(..10), t.get(11..16)) {
-        (Some(date), Some(hm)) if t.ends_with('Z') => format!("{date} {hm} UTC"),
+/// An RFC 3339 time as people read it, in their language: `3 December 2026, 16:05 UTC`,
+/// `2026年12月3日 16:05（UTC）` (no script runs here to learn the reader's time zone, so the
+/// zone is named).
+fn readable_time(l: Lang, t: &str) -> String {
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let num = |r: std::ops::Range<usize>| t.get(r).and_then(|x| x.parse::<u32>().ok());
+    match (num(0..4), num(5..7), num(8..10), t.get(11..16)) {
+        (Some(y), Some(m @ 1..=12), Some(d), Some(hm)) if t.ends_with('Z') => match l {
+            Lang::Zh => format!("{y}年{m}月{d}日 {hm}（UTC）"),
+            Lang::En => format!("{d} {} {y}, {hm} UTC", MONTHS[m as usize - 1]),
+        },
         _ => t.to_owned(),
     }
 }
 
 /// A `<time>` element: machine-readable, and readable by people.
-fn time_html(t: &str) -> String {
+fn time_html(l: Lang, t: &str) -> String {
     format!(
         "<time datetime=\"{}\">{}</time>",
         esc(t),
-        esc(&readable_time(t))
+        esc(&readable_time(l, t))
     )
 }
 
-/// `GET /portal`: everything held and every use, with the actions.
 /// Who acted, as the person would say it: the organisation's name, "you", the operator, the
 /// retention schedule; the ledger's own actor names stay in the downloadable report.
 fn who(l: Lang, actor: &str, clients: &std::collections::BTreeMap<String, String>) -> String {
@@ -177,6 +195,7 @@ fn who(l: Lang, actor: &str, clients: &std::collections::BTreeMap<String, String
     l.t(key).to_owned()
 }
 
+/// `GET /portal`: everything held and every use, with the actions.
 pub(super) async fn view(State(st): State<AppState>, headers: HeaderMap) -> Response {
     let l = lang(&headers);
     let s = match session(&st, &headers).await {
@@ -193,7 +212,7 @@ pub(super) async fn view(State(st): State<AppState>, headers: HeaderMap) -> Resp
     let mut b = format!(
         "<p>{} {}.</p>",
         t("portal.lead"),
-        time_html(&rfc3339(v.link_expires_at))
+        time_html(l, &rfc3339(v.link_expires_at))
     );
     // Choices.
     b.push_str(&format!(
@@ -206,7 +225,7 @@ pub(super) async fn view(State(st): State<AppState>, headers: HeaderMap) -> Resp
              <form class=\"inline\" method=\"post\" action=\"/portal/lock\">{csrf}\
              <input type=\"hidden\" name=\"action\" value=\"unlock\"><button type=\"submit\" id=\"unlock\">{}</button></form>",
             t("portal.locked"),
-            time_html(at),
+            time_html(l, at),
             t("portal.unlock")
         )),
         None => b.push_str(&format!(
@@ -249,13 +268,13 @@ pub(super) async fn view(State(st): State<AppState>, headers: HeaderMap) -> Resp
                 "<p><strong>{}</strong>: {} {} ({version}); {}</p>",
                 t("portal.consent"),
                 t("portal.given"),
-                time_html(&c.given_at),
+                time_html(l, &c.given_at),
                 match &c.ended_at {
                     None => t("portal.live"),
                     Some(at) => format!(
                         "{} {} ({})",
                         t("portal.ended"),
-                        time_html(at),
+                        time_html(l, at),
                         c.end_reason
                             .and_then(|r| l.get(&format!("end.{r}")))
                             .map_or_else(|| esc(c.end_reason.unwrap_or("")), esc)
@@ -289,11 +308,11 @@ pub(super) async fn view(State(st): State<AppState>, headers: HeaderMap) -> Resp
                 t("portal.held"),
                 t("portal.held.code"),
                 t("portal.enrolled"),
-                time_html(&x.enrolled_at),
+                time_html(l, &x.enrolled_at),
                 t("portal.last_used"),
-                x.last_used_at.as_deref().map_or_else(|| t("portal.never"), time_html),
+                x.last_used_at.as_deref().map_or_else(|| t("portal.never"), |x| time_html(l, x)),
                 t("portal.deleted_by"),
-                time_html(&x.deleted_by),
+                time_html(l, &x.deleted_by),
             ));
         }
         if live {
@@ -331,7 +350,7 @@ pub(super) async fn view(State(st): State<AppState>, headers: HeaderMap) -> Resp
                  <td data-label=\"{}\">{}</td><td data-label=\"{}\">{}</td></tr>",
                 t("portal.time"),
                 esc(&u.time),
-                esc(&readable_time(&u.time)),
+                esc(&readable_time(l, &u.time)),
                 t("portal.operation"),
                 esc(&operation),
                 t("portal.purpose"),
@@ -560,5 +579,26 @@ pub(super) async fn receipt(
             "attachment; filename=\"consent-receipt.jws\"",
         ),
         None => error_page(l, StatusCode::NOT_FOUND, "error.other", true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_as_dates_in_the_readers_language_with_the_zone_named() {
+        let t = "2026-12-03T16:05:09Z";
+        assert_eq!(readable_time(Lang::En, t), "3 December 2026, 16:05 UTC");
+        assert_eq!(readable_time(Lang::Zh, t), "2026年12月3日 16:05（UTC）");
+        assert_eq!(
+            readable_time(Lang::En, "2026-01-31T00:00:00Z"),
+            "31 January 2026, 00:00 UTC"
+        );
+        // Anything else is shown as it is rather than misread.
+        for odd in ["2026-13-03T16:05:09Z", "2026-12-03T16:05:09+01:00", "soon"] {
+            assert_eq!(readable_time(Lang::En, odd), odd);
+        }
+        assert!(time_html(Lang::En, t).starts_with("<time datetime=\"2026-12-03T16:05:09Z\">"));
     }
 }
