@@ -7,7 +7,8 @@
 //!   risk group's quorum;
 //! - `abuse`: authentication and grants, purposes and clients, verification,
 //!   identification and galleries, risk controls, rate limits;
-//! - `supervision`: the audit ledger, incidents and detectors, claims, transparency;
+//! - `supervision`: the audit ledger, incidents and detectors, claims, transparency, webhooks
+//!   to relying parties;
 //! - `fairness`: the fairness gate.
 //!
 //! Each room reaches storage only through the narrow store traits of the concerns it works on
@@ -16,8 +17,9 @@
 //! ([`AuthenticatedClient`], [`Admin`]), whether the caller holds a grant for the purpose and
 //! operation ([`PurposeAuthorized`]), whether the subject has a live consent (a
 //! `ConsentChecked` proof, which names the subject and purpose it checked, is required to
-//! open a template). Relying-party subject identifiers become keyed pseudonyms as they enter
-//! and are never kept.
+//! open a template). Relying-party subject identifiers become keyed pseudonyms as they enter;
+//! an identifier itself is kept only sealed, where a feature must give it back (a gallery's
+//! search results, the client's own webhooks), and goes with the subject's erasure.
 
 mod abuse;
 mod clock;
