@@ -57,7 +57,10 @@ pub fn replay_target(
     since: Option<String>,
 ) -> anyhow::Result<bioguard_service::ReplayTarget> {
     match (message, endpoint, since) {
-        (Some(m), None, None) => Ok(bioguard_service::ReplayTarget::Message(m)),
+        (Some(m), None, None) => Ok(bioguard_service::ReplayTarget::Message {
+            id: m,
+            endpoint: None,
+        }),
         (None, Some(id), Some(since)) => Ok(bioguard_service::ReplayTarget::Endpoint {
             id,
             since: bioguard_service::parse_since(&since)

@@ -168,15 +168,40 @@ async fn the_outbox_is_written_with_the_change_leased_settled_replayed_and_purge
         (2, Some(t(11)), None)
     );
     let n = s
-        .replay(&ReplayTarget::Message("msg_b".into()), t(20))
+        .replay(
+            &ReplayTarget::Message {
+                id: "msg_b".into(),
+                endpoint: Some(e.id.clone()),
+            },
+            t(20),
+        )
         .await
         .expect("replay");
     assert_eq!(n, 1);
     assert_eq!(
-        s.replay(&ReplayTarget::Message("msg_z".into()), t(20))
-            .await
-            .expect("replay"),
+        s.replay(
+            &ReplayTarget::Message {
+                id: "msg_z".into(),
+                endpoint: None,
+            },
+            t(20)
+        )
+        .await
+        .expect("replay"),
         0
+    );
+    assert_eq!(
+        s.replay(
+            &ReplayTarget::Message {
+                id: "msg_a".into(),
+                endpoint: Some("wh_other".into()),
+            },
+            t(20),
+        )
+        .await
+        .expect("replay"),
+        0,
+        "another endpoint's message is not replayed"
     );
     let replayed = s.lease_due(t(20), t(50), 10).await.expect("lease");
     assert_eq!(replayed.len(), 1);
@@ -205,9 +230,15 @@ async fn the_outbox_is_written_with_the_change_leased_settled_replayed_and_purge
         .expect("settle");
 
     // Nothing is sent to a disabled endpoint.
-    s.replay(&ReplayTarget::Message("msg_a".into()), t(24))
-        .await
-        .expect("replay");
+    s.replay(
+        &ReplayTarget::Message {
+            id: "msg_a".into(),
+            endpoint: None,
+        },
+        t(24),
+    )
+    .await
+    .expect("replay");
     assert!(
         s.disable_endpoint(&e.id, t(24), &leaf("webhook.disable", Vec::new()))
             .await

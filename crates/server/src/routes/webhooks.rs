@@ -177,20 +177,13 @@ pub(crate) async fn replay_webhook(
     Segments(id): Segments<String>,
     JsonBody(req): JsonBody<ReplayRequest>,
 ) -> ApiResult<Json<ReplayBody>> {
-    let by = reader(&caller)?;
-    let endpoint = st.service.webhook(by, &id).await?;
+    let endpoint = st.service.webhook(reader(&caller)?, &id).await?;
     let target = match (req.message, req.since) {
-        (Some(message), None) => {
-            // A message of another endpoint is not this endpoint's to replay.
-            let log = st
-                .service
-                .webhook_messages(by, &endpoint.id, usize::MAX)
-                .await?;
-            if !log.iter().any(|m| m.id == message) {
-                return Err(bioguard_service::ServiceError::WebhookNotFound.into());
-            }
-            ReplayTarget::Message(message)
-        }
+        // A message of another endpoint is not this endpoint's to replay (not found).
+        (Some(message), None) => ReplayTarget::Message {
+            id: message,
+            endpoint: Some(endpoint.id),
+        },
         (None, Some(since)) => ReplayTarget::Endpoint {
             id: endpoint.id,
             since: bioguard_service::parse_since(&since)?,

@@ -322,7 +322,7 @@ impl Service {
                 .ok_or(ServiceError::WebhookNotFound)?;
         }
         let n = self.db.webhooks.replay(target, self.now()).await?;
-        if n == 0 && matches!(target, ReplayTarget::Message(_)) {
+        if n == 0 && matches!(target, ReplayTarget::Message { .. }) {
             return Err(ServiceError::WebhookNotFound);
         }
         tracing::info!(messages = n, "webhook messages queued again");

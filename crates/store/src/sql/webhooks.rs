@@ -306,12 +306,25 @@ impl WebhookStore for SqlStore {
             .write(move |b| {
                 Box::pin(async move {
                     let done = match &target {
-                        ReplayTarget::Message(id) => sqlx::query(
+                        ReplayTarget::Message { id, endpoint: None } => sqlx::query(
                             "UPDATE webhook_messages SET next_attempt_at = $1, failed_at = NULL, \
                              leased_until = NULL WHERE id = $2",
                         )
                         .bind(now.unix())
                         .bind(id.as_str())
+                        .execute(b.conn())
+                        .await?
+                        .rows_affected(),
+                        ReplayTarget::Message {
+                            id,
+                            endpoint: Some(endpoint),
+                        } => sqlx::query(
+                            "UPDATE webhook_messages SET next_attempt_at = $1, failed_at = NULL, \
+                             leased_until = NULL WHERE id = $2 AND endpoint_id = $3",
+                        )
+                        .bind(now.unix())
+                        .bind(id.as_str())
+                        .bind(endpoint.as_str())
                         .execute(b.conn())
                         .await?
                         .rows_affected(),

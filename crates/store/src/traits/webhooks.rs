@@ -74,8 +74,13 @@ pub trait WebhookStore: Send + Sync {
 /// Which messages a replay makes due again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplayTarget {
-    /// One message, by id.
-    Message(String),
+    /// One message, by id; with `endpoint`, only if it is that endpoint's.
+    Message {
+        /// The message.
+        id: String,
+        /// The endpoint it must belong to (`None`: any, for the operator's command).
+        endpoint: Option<String>,
+    },
     /// Every message to an endpoint since a time.
     Endpoint {
         /// The endpoint.
