@@ -97,16 +97,30 @@ pub async fn run(service: Service, cfg: Delivery) {
                 break;
             }
             let full = due.len() == cfg.batch;
-            let mut sending = tokio::task::JoinSet::new();
+            // One task per endpoint, its messages in order; an endpoint that cannot be reached
+            // is not tried again in this round (its other messages come back when their lease
+            // ends), so one dead receiver costs one timeout, not one per message.
+            let mut per_endpoint: std::collections::BTreeMap<String, Vec<Outgoing>> =
+                std::collections::BTreeMap::new();
             for m in due {
+                per_endpoint.entry(m.endpoint.clone()).or_default().push(m);
+            }
+            let mut sending = tokio::task::JoinSet::new();
+            for (_, messages) in per_endpoint {
                 let (service, cfg, tls) = (service.clone(), cfg.clone(), tls.clone());
                 sending.spawn(async move {
-                    let result = attempt(&m, &cfg, &tls).await;
-                    if let AttemptResult::Unreachable(why) = &result {
-                        tracing::info!(message = %m.id, attempt = m.attempts + 1, why, "webhook attempt failed");
-                    }
-                    if let Err(e) = service.settle_webhook(&m, &result, cfg.retry_base).await {
-                        tracing::warn!(message = %m.id, error = %e, "could not record a webhook attempt");
+                    for m in messages {
+                        let result = attempt(&m, &cfg, &tls).await;
+                        let unreachable = matches!(result, AttemptResult::Unreachable(_));
+                        if let AttemptResult::Unreachable(why) = &result {
+                            tracing::info!(message = %m.id, attempt = m.attempts + 1, why, "webhook attempt failed");
+                        }
+                        if let Err(e) = service.settle_webhook(&m, &result, cfg.retry_base).await {
+                            tracing::warn!(message = %m.id, error = %e, "could not record a webhook attempt");
+                        }
+                        if unreachable {
+                            break;
+                        }
                     }
                 });
             }

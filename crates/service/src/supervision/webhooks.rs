@@ -166,6 +166,8 @@ pub struct WebhookCreated {
 pub struct Outgoing {
     /// The message id (`webhook-id`).
     pub id: String,
+    /// The endpoint's id.
+    pub endpoint: String,
     /// Where.
     pub url: String,
     /// The JSON body.
@@ -379,6 +381,7 @@ impl Service {
         .map_err(|_| ServiceError::Integrity)?;
         Ok(Outgoing {
             id: m.id.clone(),
+            endpoint: m.endpoint.clone(),
             url: m.url.clone(),
             body: String::from_utf8(body.to_vec()).map_err(|_| ServiceError::Integrity)?,
             key: Zeroizing::new(key.to_vec()),
