@@ -131,6 +131,10 @@ const KEYS: &[Key] = &[
         allowed: "the law that applies to the operator's processing, e.g. \"EU: GDPR\"; the default tenant's notices name it when they do not name their own",
     },
     Key {
+        name: "display_utc_offset",
+        allowed: "the offset from UTC in which pages write times for people, as +HH:MM or -HH:MM (from -12:00 to +14:00; default +00:00, UTC), e.g. +08:00 for a deployment serving China",
+    },
+    Key {
         name: "webhook_retry_secs",
         allowed: "seconds before a failed webhook message is first retried; later retries wait 6, 60, 360, 1440, 4320 and 8640 times as long, then it is given up (1 to 3600; default 5)",
     },
@@ -245,6 +249,8 @@ pub struct Config {
     pub webhooks: bioguard_server::webhooks::Delivery,
     /// Who runs the service (`None`: not configured; pages say so).
     pub operator: Option<bioguard_core::Operator>,
+    /// The offset from UTC in which pages write times, in minutes.
+    pub display_offset_minutes: i32,
 }
 
 fn key(name: &str) -> Option<&'static Key> {
@@ -567,6 +573,12 @@ impl RawConfig {
                  operator_jurisdiction to name the law for the default tenant's notices)"
             ),
         };
+        let display_offset_minutes = match self.get("display_utc_offset") {
+            None => 0,
+            Some((v, s)) => {
+                utc_offset_minutes(v).ok_or_else(|| invalid("display_utc_offset", s))?
+            }
+        };
         Ok(Config {
             data_dir,
             listen,
@@ -588,8 +600,25 @@ impl RawConfig {
             secure_cookies,
             webhooks,
             operator,
+            display_offset_minutes,
         })
     }
+}
+
+/// Minutes east of UTC of an offset written `+HH:MM` or `-HH:MM`, from -12:00 to +14:00.
+fn utc_offset_minutes(s: &str) -> Option<i32> {
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    let minutes = sign * (h * 60 + m);
+    (m < 60 && (-12 * 60..=14 * 60).contains(&minutes)).then_some(minutes)
 }
 
 /// Where each setting came from, for the start-up log (values of secrets are not shown; no
@@ -624,6 +653,20 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).into(), (*v).into()))
             .collect()
+    }
+
+    #[test]
+    fn display_offsets_are_whole_minutes_east_of_utc_within_the_worlds_zones() {
+        assert_eq!(utc_offset_minutes("+00:00"), Some(0));
+        assert_eq!(utc_offset_minutes("+08:00"), Some(480));
+        assert_eq!(utc_offset_minutes("-05:30"), Some(-330));
+        assert_eq!(utc_offset_minutes("+14:00"), Some(840));
+        assert_eq!(utc_offset_minutes("-12:00"), Some(-720));
+        for bad in [
+            "08:00", "+8:00", "+08", "+08:60", "+15:00", "-12:30", "UTC", "", "+0a:00",
+        ] {
+            assert_eq!(utc_offset_minutes(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -572,6 +572,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         max_body_bytes: cfg.max_body_bytes,
         retention_sweep_secs: (cfg.retention_sweep_secs > 0).then_some(cfg.retention_sweep_secs),
         secure_cookies: cfg.secure_cookies,
+        display_offset_minutes: cfg.display_offset_minutes,
         http: http.clone(),
         per_ip: std::sync::Arc::new(bioguard_service::RateLimits::at(http.public_per_ip)),
     };

@@ -53,6 +53,9 @@ pub struct AppState {
     /// Whether the portal's cookie is marked `Secure` (the service speaks HTTPS itself, or a
     /// proxy does in front of it).
     pub secure_cookies: bool,
+    /// The offset from UTC, in minutes, in which pages write times for people (the region the
+    /// deployment serves; 0: UTC).
+    pub display_offset_minutes: i32,
     /// Timeouts, the connection bound and the per-address limit.
     pub http: HttpLimits,
     /// The per-address buckets of routes without credentials, on this node.
@@ -67,6 +70,7 @@ impl AppState {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             retention_sweep_secs: None,
             secure_cookies: false,
+            display_offset_minutes: 0,
             http: HttpLimits::default(),
             per_ip: std::sync::Arc::new(bioguard_service::RateLimits::at(
                 HttpLimits::default().public_per_ip,
@@ -137,7 +141,7 @@ async fn not_found(State(st): State<AppState>, req: Request) -> Response {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|a| a.contains("text/html"));
     if html {
-        pages::not_found_page(req.headers(), st.service.operator())
+        pages::not_found_page(req.headers(), &st)
     } else {
         ApiError::route_not_found().into_response()
     }

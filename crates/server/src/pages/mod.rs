@@ -35,15 +35,37 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
+/// What every page rendered in a request needs from the deployment.
+#[derive(Clone, Default)]
+struct PageContext {
+    /// Who runs the service, for the footer.
+    operator: Option<bioguard_core::Operator>,
+    /// Minutes east of UTC in which times are written for people.
+    offset_minutes: i32,
+}
+
+impl PageContext {
+    fn of(st: &AppState) -> Self {
+        Self {
+            operator: st.service.operator().cloned(),
+            offset_minutes: st.display_offset_minutes,
+        }
+    }
+}
+
 tokio::task_local! {
-    /// Who runs the service, for the footer of every page rendered in this request.
-    static OPERATOR: Option<bioguard_core::Operator>;
+    static CONTEXT: PageContext;
+}
+
+/// The offset in which this request's pages write times (0 outside a page request).
+pub(super) fn display_offset() -> i32 {
+    CONTEXT.try_with(|c| c.offset_minutes).unwrap_or(0)
 }
 
 /// The footer: the operator's name and contact, or a plain statement that they have not been
 /// published.
 fn footer(l: Lang) -> String {
-    match OPERATOR.try_with(Clone::clone).ok().flatten() {
+    match CONTEXT.try_with(|c| c.operator.clone()).ok().flatten() {
         Some(o) => format!(
             "<footer id=\"operator\"><p>{} <strong>{}</strong>. {} {}</p></footer>",
             esc(l.t("footer.operated_by")),
@@ -79,9 +101,7 @@ async fn choose_language(
         req.headers_mut()
             .insert(header::ACCEPT_LANGUAGE, HeaderValue::from_static(l.tag()));
     }
-    let mut resp = OPERATOR
-        .scope(st.service.operator().cloned(), next.run(req))
-        .await;
+    let mut resp = CONTEXT.scope(PageContext::of(&st), next.run(req)).await;
     if let Some(l) = asked {
         let secure = if st.secure_cookies { "; Secure" } else { "" };
         if let Ok(v) = HeaderValue::from_str(&format!(
@@ -95,11 +115,8 @@ async fn choose_language(
 }
 
 /// The page for a path that names nothing, in the reader's language.
-pub(crate) fn not_found_page(
-    headers: &HeaderMap,
-    operator: Option<&bioguard_core::Operator>,
-) -> Response {
-    OPERATOR.sync_scope(operator.cloned(), || {
+pub(crate) fn not_found_page(headers: &HeaderMap, st: &AppState) -> Response {
+    CONTEXT.sync_scope(PageContext::of(st), || {
         error_page(
             lang(headers),
             StatusCode::NOT_FOUND,

@@ -142,10 +142,14 @@ pub(super) async fn open(
     r
 }
 
-/// An RFC 3339 time as people read it, in their language: `3 December 2026, 16:05 UTC`,
-/// `2026年12月3日 16:05（UTC）` (no script runs here to learn the reader's time zone, so the
-/// zone is named).
+/// An RFC 3339 UTC time as people read it, in their language and in the deployment's display
+/// offset (`display_utc_offset`): `3 December 2026, 16:05 UTC`, `2026年12月4日 00:05（UTC+08:00）`.
+/// No script runs here to learn the reader's own time zone, so the zone is always named.
 fn readable_time(l: Lang, t: &str) -> String {
+    readable_time_at(l, t, super::display_offset())
+}
+
+fn readable_time_at(l: Lang, t: &str, offset_minutes: i32) -> String {
     const MONTHS: [&str; 12] = [
         "January",
         "February",
@@ -160,14 +164,55 @@ fn readable_time(l: Lang, t: &str) -> String {
         "November",
         "December",
     ];
-    let num = |r: std::ops::Range<usize>| t.get(r).and_then(|x| x.parse::<u32>().ok());
-    match (num(0..4), num(5..7), num(8..10), t.get(11..16)) {
-        (Some(y), Some(m @ 1..=12), Some(d), Some(hm)) if t.ends_with('Z') => match l {
-            Lang::Zh => format!("{y}年{m}月{d}日 {hm}（UTC）"),
-            Lang::En => format!("{d} {} {y}, {hm} UTC", MONTHS[m as usize - 1]),
-        },
-        _ => t.to_owned(),
+    let num = |r: std::ops::Range<usize>| t.get(r).and_then(|x| x.parse::<i64>().ok());
+    let (Some(y), Some(mo @ 1..=12), Some(d @ 1..=31), Some(h @ 0..=23), Some(mi @ 0..=59)) =
+        (num(0..4), num(5..7), num(8..10), num(11..13), num(14..16))
+    else {
+        return t.to_owned();
+    };
+    if !t.ends_with('Z') || t.get(10..11) != Some("T") {
+        return t.to_owned();
     }
+    let minutes = (days_from_civil(y, mo, d) * 24 + h) * 60 + mi + i64::from(offset_minutes);
+    let (y, mo, d) = civil_from_days(minutes.div_euclid(1440));
+    let (h, mi) = (minutes.rem_euclid(1440) / 60, minutes.rem_euclid(60));
+    let zone = match offset_minutes {
+        0 => "UTC".to_owned(),
+        o => format!(
+            "UTC{}{:02}:{:02}",
+            if o < 0 { '-' } else { '+' },
+            o.abs() / 60,
+            o.abs() % 60
+        ),
+    };
+    match l {
+        Lang::Zh => format!("{y}年{mo}月{d}日 {h:02}:{mi:02}（{zone}）"),
+        Lang::En => format!("{d} {} {y}, {h:02}:{mi:02} {zone}", MONTHS[mo as usize - 1]),
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day counted from 1970-01-01.
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// A `<time>` element: machine-readable, and readable by people.
@@ -598,6 +643,23 @@ mod tests {
         // Anything else is shown as it is rather than misread.
         for odd in ["2026-13-03T16:05:09Z", "2026-12-03T16:05:09+01:00", "soon"] {
             assert_eq!(readable_time(Lang::En, odd), odd);
+        }
+        // In the deployment's display offset, across a day, a month and a year.
+        assert_eq!(
+            readable_time_at(Lang::Zh, t, 480),
+            "2026年12月4日 00:05（UTC+08:00）"
+        );
+        assert_eq!(
+            readable_time_at(Lang::En, "2026-12-31T20:00:00Z", 330),
+            "1 January 2027, 01:30 UTC+05:30"
+        );
+        assert_eq!(
+            readable_time_at(Lang::En, "2024-03-01T02:00:00Z", -300),
+            "29 February 2024, 21:00 UTC-05:00"
+        );
+        for days in [-1_000_000, -1, 0, 59, 365, 19_000, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days, "{days}");
         }
         assert!(time_html(Lang::En, t).starts_with("<time datetime=\"2026-12-03T16:05:09Z\">"));
     }

@@ -335,7 +335,7 @@ impl Harness {
 }
 
 /// Sends a request to a router and reads the whole reply.
-async fn send_to(app: &axum::Router, req: Request<Body>) -> Reply {
+pub async fn send_to(app: &axum::Router, req: Request<Body>) -> Reply {
     let resp = app.clone().oneshot(req).await.expect("infallible");
     let status = resp.status();
     let headers = resp.headers().clone();

@@ -12,7 +12,32 @@ crate::on_both_backends!(
     a_person_sees_only_their_own_data_and_acts_on_it,
     expired_forged_and_cross_site_requests_are_refused,
     public_pages_are_served_with_a_strict_policy,
+    times_are_written_in_the_deployments_display_offset,
 );
+
+/// A deployment serving one region writes people's times in its offset, and names it.
+async fn times_are_written_in_the_deployments_display_offset(h: &Harness) {
+    h.purpose("door", 4).await;
+    let key = h.client(&[("door", &["enroll", "verify"])]).await;
+    assert!(h.consent(&key, "alice", "door").await.status.is_success());
+    let cookie = open(h, &key, "alice", 600).await;
+    let utc = get(h, "/portal", &cookie).await;
+    assert!(utc.raw.contains(" UTC</time>"), "{}", utc.raw);
+    let china = bioguard_server::app(bioguard_server::AppState {
+        display_offset_minutes: 480,
+        ..bioguard_server::AppState::new(h.service.clone())
+    });
+    let req = Request::builder()
+        .uri("/portal")
+        .header(header::COOKIE, &cookie)
+        .header(header::ACCEPT_LANGUAGE, "zh-CN")
+        .body(Body::empty())
+        .expect("request");
+    let page = crate::harness::send_to(&china, req).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.raw);
+    assert!(page.raw.contains("（UTC+08:00）</time>"), "{}", page.raw);
+    assert!(!page.raw.contains(" UTC</time>"), "{}", page.raw);
+}
 
 /// Issues a portal link for `subject` and opens it; returns the cookie.
 async fn open(h: &Harness, key: &str, subject: &str, ttl: u32) -> String {
