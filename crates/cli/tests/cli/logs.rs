@@ -138,6 +138,12 @@ fn json_logs_are_one_object_per_line_with_the_request_fields() {
     assert_eq!(r.status, 200);
     let r = request(server.addr, "GET", "/no/such/path", None, None).expect("404");
     assert_eq!(r.status, 404);
+    // The access line is written as the response goes out, and read from the pipe by another
+    // thread: wait for both requests' lines (a few milliseconds) rather than race them.
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while server.log().matches("\"status\":").count() < 2 && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let log = server.log();
     assert!(server.terminate().success());
     let mut lines = 0;
