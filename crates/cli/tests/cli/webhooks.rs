@@ -15,6 +15,23 @@ use crate::server::{Server, admin_token, binary};
 /// The receiver process, killed when dropped.
 struct Receiver(Child);
 
+impl Receiver {
+    /// Starts the receiver on `port`, checking signatures with `secret`, writing to `out`.
+    fn start(python: &str, secret: &str, port: u16, out: &Path) -> Self {
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webhook-receiver.py");
+        Self(
+            Command::new(python)
+                .arg(&script)
+                .args([secret, &port.to_string()])
+                .arg(out)
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("start the receiver"),
+        )
+    }
+}
+
 impl Drop for Receiver {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -26,6 +43,17 @@ fn call(addr: SocketAddr, method: &str, path: &str, token: &str, body: &str) -> 
     let r = request(addr, method, path, Some(token), Some(body)).expect("request");
     assert!(r.status < 300, "{method} {path}: {} {}", r.status, r.body);
     r.json()
+}
+
+/// Declares the purpose `door` (its notice names the test operator, configured by `Server`).
+fn door(addr: SocketAddr, admin: &str) {
+    call(
+        addr,
+        "POST",
+        "/v1/purposes",
+        admin,
+        r#"{"id":"door","description":"The door","operations":["enroll","verify"],"dimension":4,"retention":{"max_days_since_enrolment":30}}"#,
+    );
 }
 
 /// A port nothing listens on (yet).
@@ -95,13 +123,7 @@ fn a_portal_withdrawal_reaches_a_receiver_that_was_down_once_and_signed() {
     let server = Server::start_with_env(dir, &[], &[("BIOGUARD_WEBHOOK_RETRY_SECS", "1")]);
     let addr = server.addr;
     let admin = admin_token(&dir.join("bioguard-data"));
-    call(
-        addr,
-        "POST",
-        "/v1/purposes",
-        &admin,
-        r#"{"id":"door","description":"The door","operations":["enroll","verify"],"dimension":4,"retention":{"max_days_since_enrolment":30}}"#,
-    );
+    door(addr, &admin);
     let front = call(
         addr,
         "POST",
@@ -213,16 +235,7 @@ fn a_portal_withdrawal_reaches_a_receiver_that_was_down_once_and_signed() {
 
     // The receiver comes up; the next retry reaches it.
     let out = dir.join("received.jsonl");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webhook-receiver.py");
-    let _receiver = Receiver(
-        Command::new(&python)
-            .arg(&script)
-            .args([secret, &port.to_string()])
-            .arg(&out)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start the receiver"),
-    );
+    let _receiver = Receiver::start(&python, secret, port, &out);
     let delivered = wait_for(45, "the delivery", || {
         let l = log();
         (l["messages"][0]["state"] == "delivered").then_some(l)
@@ -327,13 +340,7 @@ fn three_nodes_on_one_postgresql_deliver_each_message_once() {
     }
     let admin = admin_token(&dirs[0].path().join("bioguard-data"));
     let addr = nodes[0].addr;
-    call(
-        addr,
-        "POST",
-        "/v1/purposes",
-        &admin,
-        r#"{"id":"door","description":"The door","operations":["enroll","verify"],"dimension":4,"retention":{"max_days_since_enrolment":30}}"#,
-    );
+    door(addr, &admin);
     let client = call(
         addr,
         "POST",
@@ -344,7 +351,6 @@ fn three_nodes_on_one_postgresql_deliver_each_message_once() {
     let key = client["api_key"].as_str().expect("key");
     let port = free_port();
     let out = dirs[0].path().join("received.jsonl");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webhook-receiver.py");
     let hook = call(
         addr,
         "POST",
@@ -352,14 +358,11 @@ fn three_nodes_on_one_postgresql_deliver_each_message_once() {
         key,
         &format!(r#"{{"url":"http://127.0.0.1:{port}/hooks","events":["subject.locked"]}}"#),
     );
-    let _receiver = Receiver(
-        Command::new(&python)
-            .arg(&script)
-            .args([hook["secret"].as_str().expect("secret"), &port.to_string()])
-            .arg(&out)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start the receiver"),
+    let _receiver = Receiver::start(
+        &python,
+        hook["secret"].as_str().expect("secret"),
+        port,
+        &out,
     );
     // Thirty people, each locked through a different node than the last.
     let people: Vec<String> = (0..30).map(|i| format!("p{i:02}")).collect();
