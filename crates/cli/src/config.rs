@@ -131,6 +131,10 @@ const KEYS: &[Key] = &[
         allowed: "the law that applies to the operator's processing, e.g. \"EU: GDPR\"; the default tenant's notices name it when they do not name their own",
     },
     Key {
+        name: "public_origin",
+        allowed: "the origin people open the console at, https://host[:port] (plain http only for localhost); risk-group passkeys are bound to its host name, so changing it makes every registered passkey useless (default http://localhost:<port of listen>)",
+    },
+    Key {
         name: "display_utc_offset",
         allowed: "the offset from UTC in which pages write times for people, as +HH:MM or -HH:MM (from -12:00 to +14:00; default +00:00, UTC), e.g. +08:00 for a deployment serving China",
     },
@@ -251,6 +255,9 @@ pub struct Config {
     pub operator: Option<bioguard_core::Operator>,
     /// The offset from UTC in which pages write times, in minutes.
     pub display_offset_minutes: i32,
+    /// The origin the console is served at; passkeys are bound to its host. None:
+    /// `http://localhost:<port listened on>`.
+    pub public_origin: Option<bioguard_ledger::webauthn::RelyingParty>,
 }
 
 fn key(name: &str) -> Option<&'static Key> {
@@ -573,6 +580,15 @@ impl RawConfig {
                  operator_jurisdiction to name the law for the default tenant's notices)"
             ),
         };
+        let public_origin = match self.get("public_origin") {
+            Some((v, s)) => Some(
+                bioguard_ledger::webauthn::RelyingParty::from_origin(v.trim_end_matches('/'))
+                    .map_err(|e| {
+                        anyhow::anyhow!("invalid value for `public_origin` (from {s}): {e}")
+                    })?,
+            ),
+            None => None,
+        };
         let display_offset_minutes = match self.get("display_utc_offset") {
             None => 0,
             Some((v, s)) => {
@@ -600,6 +616,7 @@ impl RawConfig {
             secure_cookies,
             webhooks,
             operator,
+            public_origin,
             display_offset_minutes,
         })
     }
@@ -741,6 +758,40 @@ mod tests {
             raw.merge_env(env(&[(k, v)]));
             let e = raw.validate().expect_err("invalid").to_string();
             assert!(e.contains(k), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_public_origin_is_one_passkeys_can_be_bound_to() {
+        assert!(
+            RawConfig::default()
+                .validate()
+                .expect("valid")
+                .public_origin
+                .is_none()
+        );
+        let mut raw = RawConfig::default();
+        raw.merge_env(env(&[(
+            "BIOGUARD_PUBLIC_ORIGIN",
+            "https://risk.example.org/",
+        )]));
+        let cfg = raw.validate().expect("valid");
+        assert_eq!(
+            cfg.public_origin.map(|rp| rp.id().to_owned()).as_deref(),
+            Some("risk.example.org")
+        );
+        for bad in [
+            "http://risk.example.org",
+            "https://10.1.2.3",
+            "risk.example.org",
+        ] {
+            let mut raw = RawConfig::default();
+            raw.merge_env(env(&[("BIOGUARD_PUBLIC_ORIGIN", bad)]));
+            let e = raw.validate().expect_err("invalid").to_string();
+            assert!(
+                e.contains("`public_origin`") && e.contains("BIOGUARD_PUBLIC_ORIGIN"),
+                "{e}"
+            );
         }
     }
 

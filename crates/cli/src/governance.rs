@@ -1,4 +1,5 @@
-//! The risk group's tools for members: a key pair, and signing a proposal's payload.
+//! The risk group's tools for members: a key pair, signing a proposal's payload, and
+//! checking a proposal's approvals offline.
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -81,5 +82,50 @@ pub fn approve(
         "{}",
         serde_json::json!({"member": member, "signature": B64.encode(sig.to_bytes())})
     );
+    Ok(())
+}
+
+/// `governance verify`: checks every approval of a proposal document against a group
+/// document; fails unless the quorum is reached by valid approvals of distinct members.
+pub fn verify(
+    proposal: &std::path::Path,
+    group: &std::path::Path,
+    origin: Option<&str>,
+) -> anyhow::Result<()> {
+    let read = |path: &std::path::Path, what: &str| -> anyhow::Result<serde_json::Value> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the {what} file {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not JSON; save the answer of GET /v1/{}",
+                path.display(),
+                if what == "group" {
+                    "governance/group"
+                } else {
+                    "proposals/{id}"
+                }
+            )
+        })
+    };
+    let p = read(proposal, "proposal")?;
+    let g = read(group, "group")?;
+    let report =
+        bioguard_service::verify_proposal_document(&p, &g, origin).map_err(anyhow::Error::msg)?;
+    println!("proposal {} ({})", report.proposal, report.action);
+    for m in &report.valid {
+        println!("  valid    {m}");
+    }
+    for (m, why) in &report.refused {
+        println!("  refused  {m}: {why}");
+    }
+    println!(
+        "{} valid approvals of distinct members; the quorum is {}",
+        report.valid.len(),
+        report.quorum
+    );
+    if !report.reached {
+        bail!("the approvals do not reach the quorum");
+    }
+    println!("OK: the quorum approved this proposal");
     Ok(())
 }

@@ -351,6 +351,22 @@ enum GovernanceCommand {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Check a proposal's approvals offline: every Ed25519 signature and passkey assertion
+    /// against the group's registered keys. Exits 1 unless the valid approvals of distinct
+    /// members reach the quorum.
+    Verify {
+        /// The proposal: the JSON answer of GET /v1/proposals/{id}.
+        #[arg(long, value_name = "FILE")]
+        proposal: PathBuf,
+        /// The risk group: the JSON answer of GET /v1/governance/group (as it was when the
+        /// proposal applied).
+        #[arg(long, value_name = "FILE")]
+        group: PathBuf,
+        /// The origin passkey approvals must have been made for (default: the one the
+        /// proposal names).
+        #[arg(long, value_name = "URL")]
+        origin: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -760,6 +776,11 @@ fn main() -> ExitCode {
             proposal,
         } => governance::approve(&key, &proposal, &member),
         Command::Governance(GovernanceCommand::Keygen { out }) => governance::keygen(&out),
+        Command::Governance(GovernanceCommand::Verify {
+            proposal,
+            group,
+            origin,
+        }) => governance::verify(&proposal, &group, origin.as_deref()),
         Command::Fairness(FairnessCommand::Evaluate(args)) => fairness::evaluate(*args),
         Command::Synth(SynthCommand::Scores {
             groups,

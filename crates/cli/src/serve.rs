@@ -447,11 +447,22 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         )
     })?;
     let (service, store) = open_service(&cfg).await?;
+    // Passkeys are bound to the public origin; by default localhost at the port listened on
+    // (known only now when the configured port is 0).
+    let origin = match &cfg.public_origin {
+        Some(rp) => rp.clone(),
+        None => bioguard_ledger::webauthn::RelyingParty::from_origin(&format!(
+            "http://localhost:{}",
+            listener.local_addr()?.port()
+        ))
+        .map_err(|e| anyhow::anyhow!("the default public_origin: {e}"))?,
+    };
     let service = service
         .with_client_rate_limit(cfg.client_rate_per_sec)
         .with_enumeration_limit(cfg.abuse_distinct_subjects_per_min)
         .with_hill_climbing_detection(cfg.abuse_hill_climb_probes)
-        .with_operator(cfg.operator.clone());
+        .with_operator(cfg.operator.clone())
+        .with_relying_party(Some(origin));
     if cfg.operator.is_none() {
         tracing::warn!(
             "no operator_name and operator_contact are configured: public pages say that the \

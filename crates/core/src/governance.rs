@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use serde::{Deserialize, Serialize};
 
 use crate::purpose_spec::{PurposeDefinition, PurposeSpec};
@@ -26,13 +27,29 @@ pub const MAX_PROPOSAL_SECS: u64 = 30 * 86_400;
 /// The shortest a proposal may stay open, in seconds.
 pub const MIN_PROPOSAL_SECS: u64 = 60;
 
-/// A member of the risk group.
+/// The most passkeys one member may register (a key and spares).
+pub const MAX_PASSKEYS: usize = 4;
+
+/// A member of the risk group. A member approves with an Ed25519 key (the CLI), with a
+/// passkey (the console), or either: each counts once per proposal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     /// The member's name (1 to 64 printable characters).
     pub name: String,
-    /// The member's Ed25519 public key.
-    pub public_key: [u8; 32],
+    /// The member's Ed25519 public key, if they approve with the CLI.
+    pub public_key: Option<[u8; 32]>,
+    /// The member's passkeys, if they approve in the console.
+    pub passkeys: Vec<Passkey>,
+}
+
+/// A passkey the group admitted: its credential id and public key (a COSE_Key, ES256 or
+/// EdDSA; checked where assertions are).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Passkey {
+    /// The WebAuthn credential id.
+    pub credential_id: Vec<u8>,
+    /// The credential's public key, COSE_Key bytes.
+    pub public_key: Vec<u8>,
 }
 
 /// The risk group: who may approve sensitive changes, and how many must.
@@ -62,7 +79,35 @@ impl RiskGroup {
         }
         let mut names = BTreeSet::new();
         let mut keys = BTreeSet::new();
+        let mut credentials = BTreeSet::new();
         for m in &self.members {
+            if m.public_key.is_none() && m.passkeys.is_empty() {
+                return Err(ValidationError::new(
+                    "members",
+                    "every member needs an Ed25519 public key, a passkey, or both",
+                ));
+            }
+            if m.passkeys.len() > MAX_PASSKEYS {
+                return Err(ValidationError::new(
+                    "members.passkeys",
+                    format!("at most {MAX_PASSKEYS} passkeys per member"),
+                ));
+            }
+            for p in &m.passkeys {
+                let id_ok = (1..=1023).contains(&p.credential_id.len());
+                if !id_ok || p.public_key.is_empty() || p.public_key.len() > 256 {
+                    return Err(ValidationError::new(
+                        "members.passkeys",
+                        "a credential id (1 to 1023 bytes) and a COSE public key",
+                    ));
+                }
+                if !credentials.insert(p.credential_id.clone()) {
+                    return Err(ValidationError::new(
+                        "members.passkeys",
+                        "a passkey belongs to one member only",
+                    ));
+                }
+            }
             let ok = (1..=64).contains(&m.name.len())
                 && m.name.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
             if !ok {
@@ -71,7 +116,8 @@ impl RiskGroup {
                     "1 to 64 printable ASCII characters",
                 ));
             }
-            if !names.insert(m.name.clone()) || !keys.insert(m.public_key) {
+            let key_new = m.public_key.is_none_or(|k| keys.insert(k));
+            if !names.insert(m.name.clone()) || !key_new {
                 return Err(ValidationError::new(
                     "members",
                     "names and keys must be distinct",
@@ -95,7 +141,15 @@ impl RiskGroup {
                 .iter()
                 .map(|m| MemberSpec {
                     name: m.name.clone(),
-                    public_key: B64.encode(m.public_key),
+                    public_key: m.public_key.map(|k| B64.encode(k)),
+                    passkeys: m
+                        .passkeys
+                        .iter()
+                        .map(|p| PasskeySpec {
+                            credential_id: B64URL.encode(&p.credential_id),
+                            public_key: B64URL.encode(&p.public_key),
+                        })
+                        .collect(),
                 })
                 .collect(),
         }
@@ -108,7 +162,21 @@ impl RiskGroup {
 pub struct MemberSpec {
     /// The member's name.
     pub name: String,
-    /// The member's Ed25519 public key, base64 (32 bytes).
+    /// The member's Ed25519 public key, base64 (32 bytes), if they approve with the CLI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    /// The member's passkeys, if they approve in the console.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passkeys: Vec<PasskeySpec>,
+}
+
+/// A passkey as sent: both parts base64url, as WebAuthn writes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeySpec {
+    /// The credential id, base64url.
+    pub credential_id: String,
+    /// The COSE_Key public key, base64url.
     pub public_key: String,
 }
 
@@ -129,19 +197,41 @@ impl GroupSpec {
             .members
             .iter()
             .map(|m| {
-                let public_key = B64
-                    .decode(&m.public_key)
-                    .ok()
-                    .and_then(|k| <[u8; 32]>::try_from(k).ok())
-                    .ok_or_else(|| {
-                        ValidationError::new(
-                            "members.public_key",
-                            "32 bytes of Ed25519 public key in base64",
-                        )
-                    })?;
+                let public_key = m
+                    .public_key
+                    .as_ref()
+                    .map(|k| {
+                        B64.decode(k)
+                            .ok()
+                            .and_then(|k| <[u8; 32]>::try_from(k).ok())
+                            .ok_or_else(|| {
+                                ValidationError::new(
+                                    "members.public_key",
+                                    "32 bytes of Ed25519 public key in base64",
+                                )
+                            })
+                    })
+                    .transpose()?;
+                let passkeys = m
+                    .passkeys
+                    .iter()
+                    .map(|p| {
+                        let bad = || {
+                            ValidationError::new(
+                                "members.passkeys",
+                                "credential_id and public_key in base64url",
+                            )
+                        };
+                        Ok(Passkey {
+                            credential_id: b64url(&p.credential_id).ok_or_else(bad)?,
+                            public_key: b64url(&p.public_key).ok_or_else(bad)?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, ValidationError>>()?;
                 Ok(Member {
                     name: m.name.clone(),
                     public_key,
+                    passkeys,
                 })
             })
             .collect::<Result<Vec<_>, ValidationError>>()?;
@@ -215,8 +305,65 @@ pub struct Proposal {
 pub struct Approval {
     /// The member's name when they approved.
     pub member: String,
-    /// Their Ed25519 signature over the proposal's payload.
+    /// What proves it.
+    pub proof: Proof,
+}
+
+/// What proves an approval; kept whole so anyone can check it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Proof {
+    /// An Ed25519 signature over the proposal's payload (the CLI).
+    Ed25519 {
+        /// The 64-byte signature.
+        signature: Vec<u8>,
+    },
+    /// A WebAuthn assertion over the proposal's approval challenge (the console).
+    Passkey(PasskeyAssertion),
+}
+
+/// A WebAuthn assertion as the browser returned it: every part, as signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyAssertion {
+    /// The credential id, base64url.
+    #[serde(with = "b64url_bytes")]
+    pub credential_id: Vec<u8>,
+    /// The authenticator data, base64url.
+    #[serde(with = "b64url_bytes")]
+    pub authenticator_data: Vec<u8>,
+    /// The client data JSON, base64url.
+    #[serde(with = "b64url_bytes")]
+    pub client_data_json: Vec<u8>,
+    /// The signature, base64url.
+    #[serde(with = "b64url_bytes")]
     pub signature: Vec<u8>,
+}
+
+/// Reads base64url, with or without padding.
+pub fn b64url(text: &str) -> Option<Vec<u8>> {
+    B64URL.decode(text.trim_end_matches('=')).ok()
+}
+
+/// Writes base64url without padding, as WebAuthn does.
+pub fn b64url_encode(bytes: &[u8]) -> String {
+    B64URL.encode(bytes)
+}
+
+/// Serde for bytes as base64url text.
+pub mod b64url_bytes {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes the bytes.
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::B64URL.encode(v))
+    }
+
+    /// Reads the bytes.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        super::b64url(&text).ok_or_else(|| serde::de::Error::custom("not base64url"))
+    }
 }
 
 /// Why a proposal takes no more approvals.
@@ -608,7 +755,8 @@ mod tests {
     fn member(name: &str, k: u8) -> Member {
         Member {
             name: name.into(),
-            public_key: [k; 32],
+            public_key: Some([k; 32]),
+            passkeys: Vec::new(),
         }
     }
 
@@ -644,6 +792,60 @@ mod tests {
         ] {
             assert!(bad.check().is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn members_approve_with_a_key_passkeys_or_both() {
+        let passkey = |id: u8| Passkey {
+            credential_id: vec![id; 16],
+            public_key: vec![0xa5, id],
+        };
+        let mut both = member("a", 1);
+        both.passkeys = vec![passkey(1), passkey(2)];
+        let only_passkey = Member {
+            name: "b".into(),
+            public_key: None,
+            passkeys: vec![passkey(3)],
+        };
+        let g = RiskGroup {
+            quorum: 2,
+            members: vec![both.clone(), only_passkey.clone()],
+        };
+        assert!(g.check().is_ok());
+        // The wire form round-trips, and a member without passkeys is written as before.
+        assert_eq!(g.spec().parse(), Ok(g.clone()));
+        let plain = serde_json::to_string(
+            &RiskGroup {
+                quorum: 1,
+                members: vec![member("c", 3)],
+            }
+            .spec(),
+        )
+        .unwrap_or_default();
+        assert!(!plain.contains("passkeys"), "{plain}");
+        let refused = |members: Vec<Member>| {
+            RiskGroup { quorum: 1, members }
+                .check()
+                .map_err(|e| e.field())
+        };
+        // Nothing to approve with.
+        let nothing = Member {
+            name: "n".into(),
+            public_key: None,
+            passkeys: Vec::new(),
+        };
+        assert_eq!(refused(vec![nothing]), Err("members"));
+        // One passkey for two members.
+        let mut twin = only_passkey.clone();
+        twin.name = "twin".into();
+        assert_eq!(
+            refused(vec![only_passkey.clone(), twin]),
+            Err("members.passkeys")
+        );
+        // Too many spares.
+        let mut many = only_passkey;
+        many.passkeys = (10..15).map(passkey).collect();
+        assert_eq!(refused(vec![many]), Err("members.passkeys"));
     }
 
     #[test]

@@ -42,10 +42,12 @@ pub use fairness::{
     GroupReport, MatcherForm, MatcherInfo, Num, REPORT_FORMAT, RateReport, ReportInput,
     ScoreSummary, finite,
 };
+pub use governance::b64url_bytes as b64url_serde;
 pub use governance::{
-    Action, ActionSpec, Approval, Closed, GrantSpec, GroupSpec, MAX_MEMBERS, MAX_PROPOSAL_SECS,
-    MIN_PROPOSAL_SECS, Member, MemberSpec, Proposal, ProposalPayload, ProposalStatus, RiskGroup,
-    Tally, tally,
+    Action, ActionSpec, Approval, Closed, GrantSpec, GroupSpec, MAX_MEMBERS, MAX_PASSKEYS,
+    MAX_PROPOSAL_SECS, MIN_PROPOSAL_SECS, Member, MemberSpec, Passkey, PasskeyAssertion,
+    PasskeySpec, Proof, Proposal, ProposalPayload, ProposalStatus, RiskGroup, Tally, b64url,
+    b64url_encode, tally,
 };
 pub use ids::{
     ChallengeId, ClaimId, ClientId, ConsentId, DataKeyId, DecisionId, DeviceId, GalleryName,

@@ -6,12 +6,14 @@
 //! verifier (which checks them), and its output is cross-checked against Go's
 //! `golang.org/x/mod/sumdb/tlog` and `sumdb/note` in CI (`ledger-crosscheck/`).
 
+mod cbor;
 mod jws;
 mod keys;
 mod leaf;
 mod note;
 mod tree;
 mod verify;
+pub mod webauthn;
 
 pub use jws::{
     CERTIFICATE_TYPE, DocumentKey, DocumentVerifier, Jwk, JwsError, RECEIPT_TYPE, Verified,

@@ -88,6 +88,8 @@ pub enum ErrorCode {
     QuorumRequired,
     /// 403: Not a member.
     NotAMember,
+    /// 409: A passkey's counter did not advance (a replay or a cloned key).
+    PasskeyReplayed,
     /// 403: Portal link invalid.
     PortalLinkInvalid,
     /// 403: Client suspended.
@@ -168,6 +170,7 @@ impl ErrorCode {
             Self::AttemptsExceeded => "attempts_exceeded",
             Self::QuorumRequired => "quorum_required",
             Self::NotAMember => "not_a_member",
+            Self::PasskeyReplayed => "passkey_replayed",
             Self::PortalLinkInvalid => "portal_link_invalid",
             Self::ClientSuspended => "client_suspended",
             Self::OperationNotAllowed => "operation_not_allowed",
@@ -376,6 +379,9 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::ProposalExpired => Self::new(S::GONE, ErrorCode::ProposalExpired, msg),
             ServiceError::NotAMember => Self::new(S::FORBIDDEN, ErrorCode::NotAMember, msg),
+            ServiceError::PasskeyReplayed => {
+                Self::new(S::CONFLICT, ErrorCode::PasskeyReplayed, msg)
+            }
             ServiceError::NoticeOutdated(_) => Self {
                 field: Some("notice_version"),
                 ..Self::new(S::CONFLICT, ErrorCode::NoticeOutdated, msg)

@@ -139,6 +139,12 @@ pub enum ServiceError {
     /// The signer is not a member of the risk group.
     #[error("not a member of the risk group")]
     NotAMember,
+    /// A passkey's signature counter did not move forward.
+    #[error(
+        "this passkey's signature counter did not move forward: a replayed assertion or a \
+         cloned key; approve again with the key itself"
+    )]
+    PasskeyReplayed,
     /// Keys are still wrapped under the key version to destroy.
     #[error(
         "{0} keys are still wrapped under this key version; run `bioguard keys rotate --resume` \

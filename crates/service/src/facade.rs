@@ -103,6 +103,8 @@ pub struct Service {
     pub(crate) keys_ready_at: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
     /// Who runs the service, if configured: named on every page and in default notices.
     pub(crate) operator: Option<Arc<bioguard_core::Operator>>,
+    /// Who passkeys are for: the deployment's public origin, if configured.
+    pub(crate) relying_party: Option<Arc<bioguard_ledger::webauthn::RelyingParty>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -143,6 +145,7 @@ impl Service {
             leases: Arc::default(),
             keys_ready_at: Arc::default(),
             operator: None,
+            relying_party: None,
         };
         service.load_galleries().await?;
         Ok(service)
@@ -153,6 +156,20 @@ impl Service {
     pub fn with_operator(mut self, operator: Option<bioguard_core::Operator>) -> Self {
         self.operator = operator.map(Arc::new);
         self
+    }
+
+    /// Binds passkeys to the deployment's public origin (its host is the relying party id).
+    pub fn with_relying_party(
+        mut self,
+        rp: Option<bioguard_ledger::webauthn::RelyingParty>,
+    ) -> Self {
+        self.relying_party = rp.map(Arc::new);
+        self
+    }
+
+    /// The relying party passkeys are bound to, if configured.
+    pub fn relying_party(&self) -> Option<&bioguard_ledger::webauthn::RelyingParty> {
+        self.relying_party.as_deref()
     }
 
     /// The operator, if configured.

@@ -52,6 +52,7 @@ pub use privacy::rights::{
     AuditLogKey, Erasure, LedgerKeyInfo, ReportConsent, ReportNotice, ReportPurpose,
     ReportRetention, ReportTemplate, ReportUse, Rights, SubjectReport, VerifyWith,
 };
+pub use security::evidence::{ApprovalReport, verify_proposal_document};
 pub use security::governance::{ApprovalOutcome, MAX_MEMBERS, MAX_PROPOSAL_SECS};
 pub use security::rotation::{KeyStatus, RotationReport};
 pub use security::secrets::Secrets;

@@ -130,3 +130,128 @@ fn members_sign_with_the_cli_and_the_quorum_destroys_an_old_key_version() {
     );
     assert!(!ok && err.contains("refusing"), "{err}");
 }
+
+#[test]
+fn governance_verify_checks_signatures_and_passkeys_offline() {
+    use bioguard_ledger::webauthn::soft::SoftAuthenticator;
+    use bioguard_ledger::webauthn::{Algorithm, RelyingParty, b64url_encode};
+
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let dir = cwd.path();
+    let server = Server::start(dir, &[]);
+    let admin = admin_token(&dir.join("bioguard-data"));
+    // The default origin: localhost at the listening port.
+    let rp = RelyingParty::from_origin(&format!("http://localhost:{}", server.addr.port()))
+        .expect("origin");
+    let (ok, alice, err) = run(dir, &["governance", "keygen", "--out", "alice.key"]);
+    assert!(ok, "{err}");
+    let mut bob = SoftAuthenticator::new(Algorithm::Es256, true);
+    let group = serde_json::json!({"quorum": 2, "members": [
+        {"name": "alice", "public_key": alice.trim()},
+        {"name": "bob", "passkeys": [{"credential_id": b64url_encode(bob.credential_id()),
+                                      "public_key": b64url_encode(&bob.key().to_cose())}]}]});
+    let r = request(
+        server.addr,
+        "POST",
+        "/v1/governance/group",
+        Some(&admin),
+        Some(&group.to_string()),
+    )
+    .expect("group");
+    assert_eq!(r.status, 201, "{}", r.body);
+    let p = request(
+        server.addr,
+        "POST",
+        "/v1/proposals",
+        Some(&admin),
+        Some(r#"{"action":{"type":"key.rotate"}}"#),
+    )
+    .expect("proposal");
+    assert_eq!(p.status, 201, "{}", p.body);
+    let id = p.json()["id"].as_str().expect("id").to_owned();
+    assert_eq!(p.json()["passkey_origin"], rp.origin());
+    std::fs::write(dir.join("open.json"), &p.body).expect("write");
+    let challenge = bioguard_core::b64url(p.json()["passkey_challenge"].as_str().expect("c"))
+        .expect("base64url");
+    let a = bob.assert(&rp, &challenge);
+    let body = serde_json::json!({"member": "bob", "passkey": {
+        "credential_id": b64url_encode(&a.credential_id),
+        "authenticator_data": b64url_encode(&a.authenticator_data),
+        "client_data_json": b64url_encode(&a.client_data_json),
+        "signature": b64url_encode(&a.signature)}});
+    let r = request(
+        server.addr,
+        "POST",
+        &format!("/v1/proposals/{id}/approvals"),
+        None,
+        Some(&body.to_string()),
+    )
+    .expect("approve");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (ok, out, err) = run(
+        dir,
+        &[
+            "approve",
+            "--key",
+            "alice.key",
+            "--member",
+            "alice",
+            "open.json",
+        ],
+    );
+    assert!(ok, "{err}");
+    let r = request(
+        server.addr,
+        "POST",
+        &format!("/v1/proposals/{id}/approvals"),
+        None,
+        Some(out.trim()),
+    )
+    .expect("approve");
+    assert!(r.body.contains("\"status\":\"applied\""), "{}", r.body);
+
+    let save = |name: &str, path: &str| {
+        let r = request(server.addr, "GET", path, None, None).expect("get");
+        assert_eq!(r.status, 200, "{}", r.body);
+        std::fs::write(dir.join(name), &r.body).expect("write");
+        r.json()
+    };
+    let proposal = save("proposal.json", &format!("/v1/proposals/{id}"));
+    save("group.json", "/v1/governance/group");
+    let verify = |extra: &[&str]| {
+        let mut args = vec![
+            "governance",
+            "verify",
+            "--proposal",
+            "proposal.json",
+            "--group",
+            "group.json",
+        ];
+        args.extend_from_slice(extra);
+        run(dir, &args)
+    };
+    let (ok, out, err) = verify(&[]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("valid    bob") && out.contains("valid    alice") && out.contains("OK"),
+        "{out}"
+    );
+    // Bound to the origin: checked against another, bob's passkey approval fails.
+    let (ok, out, _) = verify(&["--origin", "https://elsewhere.example"]);
+    assert!(!ok && out.contains("refused  bob"), "{out}");
+    // A record altered after the fact fails for both.
+    let mut forged = proposal.clone();
+    forged["payload"] = serde_json::json!(
+        proposal["payload"]
+            .as_str()
+            .expect("payload")
+            .replace("key.rotate", "key.destroy_version")
+    );
+    std::fs::write(dir.join("proposal.json"), forged.to_string()).expect("write");
+    let (ok, out, err) = verify(&[]);
+    assert!(!ok && err.contains("quorum"), "{out}{err}");
+    // Not a proposal at all: a message that says what to save.
+    std::fs::write(dir.join("proposal.json"), "<html>").expect("write");
+    let (ok, _, err) = verify(&[]);
+    assert!(!ok && err.contains("GET /v1/proposals"), "{err}");
+}

@@ -66,7 +66,13 @@ async fn check_rows(url: &str) {
         ("SELECT COUNT(*) FROM subject_locks WHERE by_subject = 0", 1),
         ("SELECT COUNT(*) FROM claims", 1),
         ("SELECT COUNT(*) FROM tenants", 1),
-        ("SELECT COUNT(*) FROM bioguard_migrations", 21),
+        ("SELECT COUNT(*) FROM bioguard_migrations", 22),
+        // Approvals from before passkeys are Ed25519 signatures; no counter is known yet.
+        (
+            "SELECT COUNT(*) FROM approvals WHERE assertion IS NOT NULL",
+            0,
+        ),
+        ("SELECT COUNT(*) FROM passkey_counters", 0),
         // Subjects from before webhooks have no kept identifier; nothing is owed yet.
         (
             "SELECT COUNT(*) FROM subjects WHERE sealed_ref IS NOT NULL",

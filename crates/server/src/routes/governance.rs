@@ -3,9 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
-use bioguard_core::{ProposalId, ValidationError};
+use bioguard_core::ProposalId;
 use bioguard_service::ServiceError;
 
 use crate::error::ErrorBody;
@@ -67,7 +65,7 @@ pub(crate) async fn make_proposal(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(crate::dto::ProposalBody::from(&p)),
+        Json(crate::dto::ProposalBody::new(&p, origin(&st))),
     ))
 }
 
@@ -81,11 +79,12 @@ pub(crate) async fn get_proposal(
 ) -> ApiResult<Json<crate::dto::ProposalBody>> {
     let id = ProposalId::parse(&id).map_err(|_| ServiceError::ProposalNotFound)?;
     let p = st.service.proposal(&id).await?;
-    Ok(Json(crate::dto::ProposalBody::from(&p)))
+    Ok(Json(crate::dto::ProposalBody::new(&p, origin(&st))))
 }
 
-/// Add a member's signature over a proposal's payload (the signature is the credential).
-/// The change is applied when the quorum is reached.
+/// Add a member's approval: an Ed25519 signature over the payload, or a passkey assertion
+/// over the proposal's `passkey_challenge` (the proof is the credential). The change is
+/// applied when the quorum is reached.
 #[utoipa::path(post, path = "/v1/proposals/{id}/approvals", tag = "governance",
     request_body = crate::dto::ApprovalRequest,
     params(("id" = String, Path, description = "The proposal id")),
@@ -97,15 +96,20 @@ pub(crate) async fn approve_proposal(
     Segments(id): Segments<String>,
     JsonBody(req): JsonBody<crate::dto::ApprovalRequest>,
 ) -> ApiResult<Json<crate::dto::ApprovalBody>> {
-    let sig = B64
-        .decode(req.signature.as_bytes())
-        .map_err(|_| ValidationError::new("signature", "base64 of a 64-byte signature"))?;
+    let approval = req.parse()?;
     let id = ProposalId::parse(&id).map_err(|_| ServiceError::ProposalNotFound)?;
-    let out = st.service.approve(&id, &req.member, &sig).await?;
+    let out = st.service.approve(&id, approval).await?;
     Ok(Json(crate::dto::ApprovalBody {
         approvals: out.approvals,
         quorum: out.quorum,
         status: out.status.as_str().to_owned(),
         result: out.result,
     }))
+}
+
+/// The origin passkey approvals are made for.
+fn origin(st: &AppState) -> Option<&str> {
+    st.service
+        .relying_party()
+        .map(bioguard_ledger::webauthn::RelyingParty::origin)
 }

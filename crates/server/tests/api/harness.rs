@@ -50,7 +50,8 @@ impl Harness {
         let service = Service::open(Arc::new(store.clone()), Arc::new(keys))
             .await
             .expect("service")
-            .with_operator(Some(operator()));
+            .with_operator(Some(operator()))
+            .with_relying_party(Some(relying_party()));
         let admin = bioguard_crypto::random_token("bga_").expect("rng");
         assert!(service.register_admin_token(&admin).await.expect("admin"));
         let app = bioguard_server::app(AppState {
@@ -84,7 +85,8 @@ impl Harness {
         let service = Service::open(Arc::new(store), Arc::new(self.key_file()))
             .await
             .expect("service")
-            .with_operator(Some(operator()));
+            .with_operator(Some(operator()))
+            .with_relying_party(Some(relying_party()));
         bioguard_server::app(AppState {
             max_body_bytes: LIMIT,
             ..AppState::new(configure(service))
@@ -361,6 +363,13 @@ pub async fn send_to(app: &axum::Router, req: Request<Body>) -> Reply {
 
 /// A deterministic pseudo-random unit vector (synthetic data).
 /// The operator every test service names (the default tenant's notices name it too).
+/// The origin the harness's passkeys are made for.
+pub const ORIGIN: &str = "https://bioguard.test";
+
+pub fn relying_party() -> bioguard_ledger::webauthn::RelyingParty {
+    bioguard_ledger::webauthn::RelyingParty::from_origin(ORIGIN).expect("an origin")
+}
+
 pub fn operator() -> bioguard_core::Operator {
     bioguard_core::Operator::new(
         "Harness Operations Ltd",

@@ -13,6 +13,7 @@ mod harness;
 mod identify;
 mod ledger_privacy;
 mod pages;
+mod passkeys;
 mod portal;
 mod retention;
 mod rights;

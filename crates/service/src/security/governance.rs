@@ -15,9 +15,10 @@
 //! applying.
 
 use bioguard_core::{
-    Action, Approval, Proposal, ProposalId, ProposalPayload, ProposalStatus, RiskGroup, Tally,
-    Timestamp, ValidationError, tally,
+    Action, Approval, Proof, Proposal, ProposalId, ProposalPayload, ProposalStatus, RiskGroup,
+    Tally, Timestamp, ValidationError, tally,
 };
+use bioguard_ledger::webauthn::{self, CredentialKey, RelyingParty};
 
 use crate::abuse::auth::Admin;
 use crate::clock::random16;
@@ -39,16 +40,27 @@ pub struct ApprovalOutcome {
     pub result: Option<String>,
 }
 
-/// Checks a group fully: its shape (`RiskGroup::check`) and that every key is an Ed25519
-/// public key.
+/// Checks a group fully: its shape (`RiskGroup::check`), that every key is an Ed25519
+/// public key, and every passkey an ES256 or EdDSA COSE key.
 pub(crate) fn check_group(g: &RiskGroup) -> Result<(), ValidationError> {
     g.check()?;
     for m in &g.members {
-        if bioguard_ledger::strong_key(&m.public_key).is_none() {
+        if m.public_key
+            .is_some_and(|k| bioguard_ledger::strong_key(&k).is_none())
+        {
             return Err(ValidationError::new(
                 "members.public_key",
                 "not an Ed25519 public key of full order (small-order keys accept forgeries)",
             ));
+        }
+        for p in &m.passkeys {
+            if CredentialKey::from_cose(&p.public_key).is_err() {
+                return Err(ValidationError::new(
+                    "members.passkeys",
+                    "a passkey's public key must be a COSE key: ES256 on P-256 or EdDSA on \
+                     Ed25519",
+                ));
+            }
         }
     }
     Ok(())
@@ -93,41 +105,92 @@ pub(crate) fn payload_action(text: &str) -> Result<Action, ServiceError> {
     Ok(payload.action.parse()?)
 }
 
-/// Checks that `member` belongs to the group and signed exactly `payload`.
+/// Checks that the approval's member belongs to the group and that its proof is theirs over
+/// this proposal: an Ed25519 signature of exactly the payload, or a passkey assertion over
+/// the proposal's approval challenge made for this deployment's relying party. Returns the
+/// signature counter a passkey showed (0 for a signature), for the caller to compare.
 pub(crate) fn check_approval(
     group: &RiskGroup,
-    member: &str,
-    payload: &str,
-    signature: &[u8],
-) -> Result<(), ServiceError> {
-    let m = group.member(member).ok_or(ServiceError::NotAMember)?;
-    let sig: [u8; 64] = signature
-        .try_into()
-        .map_err(|_| ValidationError::new("signature", "64 bytes of Ed25519 signature"))?;
-    let key = bioguard_ledger::strong_key(&m.public_key)
-        .ok_or_else(|| ServiceError::Internal("a member key is invalid".into()))?;
-    if !bioguard_ledger::verifies(&key, payload.as_bytes(), &sig) {
-        return Err(ValidationError::new(
-            "signature",
-            "does not verify over this proposal's payload with this member's key",
-        )
-        .into());
+    rp: Option<&RelyingParty>,
+    proposal: &Proposal,
+    approval: &Approval,
+) -> Result<u32, ServiceError> {
+    let m = group
+        .member(&approval.member)
+        .ok_or(ServiceError::NotAMember)?;
+    match &approval.proof {
+        Proof::Ed25519 { signature } => {
+            let key = m.public_key.ok_or_else(|| {
+                ValidationError::new(
+                    "signature",
+                    "this member approves with a passkey only (in the console)",
+                )
+            })?;
+            let sig: [u8; 64] = signature
+                .as_slice()
+                .try_into()
+                .map_err(|_| ValidationError::new("signature", "64 bytes of Ed25519 signature"))?;
+            let key = bioguard_ledger::strong_key(&key)
+                .ok_or_else(|| ServiceError::Internal("a member key is invalid".into()))?;
+            if !bioguard_ledger::verifies(&key, proposal.payload.as_bytes(), &sig) {
+                return Err(ValidationError::new(
+                    "signature",
+                    "does not verify over this proposal's payload with this member's key",
+                )
+                .into());
+            }
+            Ok(0)
+        }
+        Proof::Passkey(a) => {
+            let rp = rp.ok_or_else(|| {
+                ValidationError::new(
+                    "passkey",
+                    "this deployment has no public_origin, so it takes no passkey approvals",
+                )
+            })?;
+            let passkey = m
+                .passkeys
+                .iter()
+                .find(|p| p.credential_id == a.credential_id)
+                .ok_or_else(|| {
+                    ValidationError::new(
+                        "passkey.credential_id",
+                        "not a passkey the group admitted for this member",
+                    )
+                })?;
+            let key = CredentialKey::from_cose(&passkey.public_key)
+                .map_err(|_| ServiceError::Internal("a member passkey is invalid".into()))?;
+            let challenge = webauthn::approval_challenge(
+                proposal.id.as_str(),
+                proposal.expires_at.unix(),
+                &proposal.payload,
+            );
+            let parts = webauthn::Assertion {
+                credential_id: &a.credential_id,
+                authenticator_data: &a.authenticator_data,
+                client_data_json: &a.client_data_json,
+                signature: &a.signature,
+            };
+            let done = webauthn::verify_assertion(rp, &challenge, &key, &parts)
+                .map_err(|e| ValidationError::new("passkey", format!("refused: {e}")))?;
+            Ok(done.sign_count)
+        }
     }
-    Ok(())
 }
 
-/// The approvals that count under the group as it is now: by a current member, whose
-/// signature verifies over the payload under that member's current key. A member who left
-/// the group, or whose key a `group.change` replaced, no longer counts towards any open
+/// The approvals that count under the group as it is now: by a current member, whose proof
+/// verifies over this proposal under that member's current key or passkeys. A member who
+/// left the group, or whose key a `group.change` replaced, no longer counts towards any open
 /// proposal (approvals are re-evaluated, not carried over).
 pub(crate) fn counted<'a>(
     group: &RiskGroup,
-    payload: &str,
-    approvals: &'a [Approval],
+    rp: Option<&RelyingParty>,
+    proposal: &'a Proposal,
 ) -> Vec<&'a str> {
-    approvals
+    proposal
+        .approvals
         .iter()
-        .filter(|a| check_approval(group, &a.member, payload, &a.signature).is_ok())
+        .filter(|a| check_approval(group, rp, proposal, a).is_ok())
         .map(|a| a.member.as_str())
         .collect()
 }
@@ -215,13 +278,13 @@ impl Service {
             .ok_or(ServiceError::ProposalNotFound)
     }
 
-    /// Adds a member's signature over a proposal's payload; applies the proposal when the
-    /// quorum is reached.
+    /// Adds a member's approval (an Ed25519 signature over the payload, or a passkey
+    /// assertion over the approval challenge); applies the proposal when the quorum is
+    /// reached.
     pub async fn approve(
         &self,
         id: &ProposalId,
-        member: &str,
-        signature: &[u8],
+        approval: Approval,
     ) -> Result<ApprovalOutcome, ServiceError> {
         let p = self.proposal(id).await?;
         p.accepts_approvals(self.now()).map_err(|c| match c {
@@ -229,15 +292,29 @@ impl Service {
             bioguard_core::Closed::Expired => ServiceError::ProposalExpired,
         })?;
         let group = self.risk_group().await?.ok_or(ServiceError::NoRiskGroup)?;
-        check_approval(&group, member, &p.payload, signature)?;
+        let rp = self.relying_party.as_deref();
+        let sign_count = check_approval(&group, rp, &p, &approval)?;
+        let member = approval.member.clone();
         let mut leaf = self.leaf("proposal.approve", format!("member:{member}"));
         leaf.decision = Some("approved".into());
-        leaf.detail = vec![("proposal".into(), id.to_string())];
+        leaf.detail = vec![
+            ("proposal".into(), id.to_string()),
+            (
+                "with".into(),
+                match approval.proof {
+                    Proof::Ed25519 { .. } => "ed25519".into(),
+                    Proof::Passkey(_) => "passkey".into(),
+                },
+            ),
+        ];
         self.db
             .governance
-            .add_approval(id, member, signature, self.now(), &leaf)
+            .add_approval(id, &approval, sign_count, self.now(), &leaf)
             .await
             .map_err(|e| match e {
+                bioguard_store::StoreError::Conflict(
+                    "a signature counter that did not advance",
+                ) => ServiceError::PasskeyReplayed,
                 bioguard_store::StoreError::Conflict(_) => {
                     ServiceError::Conflict("an approval by this member")
                 }
@@ -245,7 +322,7 @@ impl Service {
             })?;
         // Counted from what is stored, under the group as it is now.
         let stored = self.proposal(id).await?;
-        let approvals = counted(&group, &p.payload, &stored.approvals).len() as u32;
+        let approvals = counted(&group, rp, &stored).len() as u32;
         let mut out = ApprovalOutcome {
             approvals,
             quorum: group.quorum,
@@ -411,7 +488,9 @@ impl Service {
 
 #[cfg(test)]
 mod tests {
-    use bioguard_core::{ActionSpec, Member};
+    use bioguard_core::{ActionSpec, Member, Passkey, PasskeyAssertion};
+    use bioguard_ledger::webauthn::Algorithm;
+    use bioguard_ledger::webauthn::soft::{OwnedAssertion, SoftAuthenticator};
     use ed25519_dalek::{Signer, SigningKey};
 
     use super::*;
@@ -424,10 +503,55 @@ mod tests {
                 .enumerate()
                 .map(|(i, k)| Member {
                     name: format!("m{i}"),
-                    public_key: k.verifying_key().to_bytes(),
+                    public_key: Some(k.verifying_key().to_bytes()),
+                    passkeys: Vec::new(),
                 })
                 .collect(),
         }
+    }
+
+    fn proposal(payload: &str, id: u8) -> Proposal {
+        Proposal {
+            id: ProposalId::from_random([id; 16]),
+            payload: payload.into(),
+            created_at: Timestamp::from_unix(1),
+            expires_at: Timestamp::from_unix(1_000_000),
+            status: ProposalStatus::Open,
+            result: None,
+            approvals: Vec::new(),
+        }
+    }
+
+    fn signed(member: &str, k: &SigningKey, text: &str) -> Approval {
+        Approval {
+            member: member.into(),
+            proof: Proof::Ed25519 {
+                signature: k.sign(text.as_bytes()).to_bytes().to_vec(),
+            },
+        }
+    }
+
+    fn asserted(member: &str, a: OwnedAssertion) -> Approval {
+        Approval {
+            member: member.into(),
+            proof: Proof::Passkey(PasskeyAssertion {
+                credential_id: a.credential_id,
+                authenticator_data: a.authenticator_data,
+                client_data_json: a.client_data_json,
+                signature: a.signature,
+            }),
+        }
+    }
+
+    fn challenge(p: &Proposal) -> [u8; 32] {
+        webauthn::approval_challenge(p.id.as_str(), p.expires_at.unix(), &p.payload)
+    }
+
+    fn with_passkey(m: &mut Member, key: &SoftAuthenticator) {
+        m.passkeys.push(Passkey {
+            credential_id: key.credential_id().to_vec(),
+            public_key: key.key().to_cose(),
+        });
     }
 
     #[test]
@@ -438,51 +562,116 @@ mod tests {
             SigningKey::from_bytes(&[9; 32]),
         );
         let g = group(&[&a, &b], 2);
-        let payload = "{\"type\":\"bioguard-proposal\"}";
-        let sign = |k: &SigningKey, text: &str| k.sign(text.as_bytes()).to_bytes();
-        assert!(check_approval(&g, "m0", payload, &sign(&a, payload)).is_ok());
+        let p = proposal("{\"type\":\"bioguard-proposal\"}", 1);
+        let check = |approval: &Approval| check_approval(&g, None, &p, approval);
+        assert!(check(&signed("m0", &a, &p.payload)).is_ok());
         assert!(matches!(
-            check_approval(&g, "m0", payload, &sign(&a, "{}")),
+            check(&signed("m0", &a, "{}")),
             Err(ServiceError::Invalid(e)) if e.field() == "signature"
         ));
         assert!(matches!(
-            check_approval(&g, "m1", payload, &sign(&a, payload)),
+            check(&signed("m1", &a, &p.payload)),
             Err(ServiceError::Invalid(_))
         ));
         assert!(matches!(
-            check_approval(&g, "mallory", payload, &sign(&mallory, payload)),
+            check(&signed("mallory", &mallory, &p.payload)),
             Err(ServiceError::NotAMember)
         ));
+        let short = Approval {
+            member: "m0".into(),
+            proof: Proof::Ed25519 {
+                signature: vec![0; 12],
+            },
+        };
+        assert!(matches!(check(&short), Err(ServiceError::Invalid(_))));
+    }
+
+    #[test]
+    fn a_passkey_approves_only_its_proposal_for_this_deployment() {
+        let rp = RelyingParty::from_origin("https://risk.example.org").expect("origin");
+        let a = SigningKey::from_bytes(&[1; 32]);
+        let mut g = group(&[&a], 1);
+        let mut es = SoftAuthenticator::new(Algorithm::Es256, true);
+        let ed = SoftAuthenticator::new(Algorithm::EdDsa, false);
+        with_passkey(&mut g.members[0], &es);
+        with_passkey(&mut g.members[0], &ed);
+        g.members.push(Member {
+            name: "passkey-only".into(),
+            public_key: None,
+            passkeys: Vec::new(),
+        });
+        let mut other = SoftAuthenticator::new(Algorithm::Es256, true);
+        with_passkey(&mut g.members[1], &other);
+        assert!(check_group(&g).is_ok());
+        let p = proposal("{\"type\":\"bioguard-proposal\",\"id\":1}", 1);
+        let q = proposal("{\"type\":\"bioguard-proposal\",\"id\":2}", 2);
+        let ok = asserted("m0", es.assert(&rp, &challenge(&p)));
+        assert_eq!(check_approval(&g, Some(&rp), &p, &ok).ok(), Some(1));
+        // Without a relying party configured, no passkey approval is taken.
         assert!(matches!(
-            check_approval(&g, "m0", payload, &[0; 12]),
-            Err(ServiceError::Invalid(_))
+            check_approval(&g, None, &p, &ok),
+            Err(ServiceError::Invalid(e)) if e.field() == "passkey"
         ));
+        // Made for another proposal; for another origin.
+        let wrong = asserted("m0", es.assert(&rp, &challenge(&q)));
+        assert!(matches!(
+            check_approval(&g, Some(&rp), &p, &wrong),
+            Err(ServiceError::Invalid(e)) if e.field() == "passkey"
+        ));
+        let evil = RelyingParty::from_origin("https://risk.example.org.evil.test").expect("o");
+        let phished = asserted("m0", es.assert(&evil, &challenge(&p)));
+        assert!(check_approval(&g, Some(&rp), &p, &phished).is_err());
+        // Another member's passkey presented as m0's.
+        let borrowed = asserted("m0", other.assert(&rp, &challenge(&p)));
+        assert!(matches!(
+            check_approval(&g, Some(&rp), &p, &borrowed),
+            Err(ServiceError::Invalid(e)) if e.field() == "passkey.credential_id"
+        ));
+        // A member with passkeys only cannot sign with a key they do not have.
+        assert!(matches!(
+            check_approval(&g, Some(&rp), &p, &signed("passkey-only", &a, &p.payload)),
+            Err(ServiceError::Invalid(e)) if e.field() == "signature"
+        ));
+        // A tampered assertion.
+        let mut tampered = asserted("m0", es.assert(&rp, &challenge(&p)));
+        if let Proof::Passkey(x) = &mut tampered.proof {
+            x.client_data_json.push(b' ');
+        }
+        assert!(check_approval(&g, Some(&rp), &p, &tampered).is_err());
     }
 
     #[test]
     fn only_current_members_with_their_current_keys_count() {
         let keys: Vec<SigningKey> = (1..=4).map(|i| SigningKey::from_bytes(&[i; 32])).collect();
-        let payload = "{\"type\":\"bioguard-proposal\"}";
-        let approve = |name: &str, k: &SigningKey| Approval {
-            member: name.into(),
-            signature: k.sign(payload.as_bytes()).to_bytes().to_vec(),
-        };
-        // m0 and m1 approved under the group {m0, m1, m2}.
-        let approvals = [approve("m0", &keys[0]), approve("m1", &keys[1])];
-        let before = group(&[&keys[0], &keys[1], &keys[2]], 2);
-        assert_eq!(counted(&before, payload, &approvals), ["m0", "m1"]);
-        // The group becomes {m0 with a new key, m1 removed (now someone else), m2}: neither
-        // old approval counts any more.
+        let rp = RelyingParty::from_origin("https://risk.example.org").expect("origin");
+        let mut passkey = SoftAuthenticator::new(Algorithm::Es256, true);
+        let mut p = proposal("{\"type\":\"bioguard-proposal\"}", 1);
+        // m0 and m1 approved with keys and m2 with a passkey, under the group {m0, m1, m2}.
+        let mut before = group(&[&keys[0], &keys[1], &keys[2]], 2);
+        with_passkey(&mut before.members[2], &passkey);
+        p.approvals = vec![
+            signed("m0", &keys[0], &p.payload),
+            signed("m1", &keys[1], &p.payload),
+            asserted("m2", passkey.assert(&rp, &challenge(&p))),
+        ];
+        assert_eq!(counted(&before, Some(&rp), &p), ["m0", "m1", "m2"]);
+        // The group becomes {m0 with a new key, m1 removed, m2 without that passkey}: none
+        // of the old approvals counts any more.
         let mut after = group(&[&keys[3], &keys[2]], 2);
         after.members[1].name = "m2".into();
-        assert!(counted(&after, payload, &approvals).is_empty());
-        // A member who stayed with the same key keeps counting.
-        let kept = group(&[&keys[0], &keys[2]], 2);
-        assert_eq!(counted(&kept, payload, &approvals), ["m0"]);
+        assert!(counted(&after, Some(&rp), &p).is_empty());
+        // A member who stayed with the same key or passkey keeps counting.
+        let mut kept = group(&[&keys[0], &keys[2]], 2);
+        kept.members[1].name = "m2".into();
+        with_passkey(&mut kept.members[1], &passkey);
+        assert_eq!(counted(&kept, Some(&rp), &p), ["m0", "m2"]);
         // A tampered signature does not count.
-        let mut bad = approve("m0", &keys[0]);
-        bad.signature[0] ^= 1;
-        assert!(counted(&before, payload, &[bad]).is_empty());
+        let mut bad = signed("m0", &keys[0], &p.payload);
+        if let Proof::Ed25519 { signature } = &mut bad.proof {
+            signature[0] ^= 1;
+        }
+        p.approvals = vec![bad];
+        assert!(counted(&before, Some(&rp), &p).is_empty());
     }
 
     #[test]
@@ -493,8 +682,11 @@ mod tests {
         // Not a point on the curve.
         g.members[0].public_key = (0u8..=255)
             .map(|i| [i; 32])
-            .find(|k| ed25519_dalek::VerifyingKey::from_bytes(k).is_err())
-            .expect("some byte string is not a point");
+            .find(|k| ed25519_dalek::VerifyingKey::from_bytes(k).is_err());
+        assert!(
+            g.members[0].public_key.is_some(),
+            "some byte string is not a point"
+        );
         assert_eq!(
             check_group(&g).map_err(|e| e.field()),
             Err("members.public_key")
@@ -502,10 +694,20 @@ mod tests {
         // The identity point: a valid point whose "signatures" verify anything.
         let mut identity = [0u8; 32];
         identity[0] = 1;
-        g.members[0].public_key = identity;
+        g.members[0].public_key = Some(identity);
         assert_eq!(
             check_group(&g).map_err(|e| e.field()),
             Err("members.public_key")
+        );
+        // A passkey whose key is not a COSE key.
+        g.members[0].public_key = None;
+        g.members[0].passkeys = vec![Passkey {
+            credential_id: vec![1; 16],
+            public_key: vec![0xa0],
+        }];
+        assert_eq!(
+            check_group(&g).map_err(|e| e.field()),
+            Err("members.passkeys")
         );
     }
 

@@ -9,7 +9,9 @@
 //! - `templates`: sealing and opening templates under per-subject data keys.
 //! - `rotation`: rewrapping every key under a new key-encryption key; destroying old ones.
 //! - `governance`: the risk group, proposals, approvals, and applying them.
+//! - `evidence`: checking a proposal's approvals again from its public record.
 
+pub(crate) mod evidence;
 pub(crate) mod governance;
 pub(crate) mod protection;
 pub(crate) mod rotation;

@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 use bioguard_core::{
-    Approval, GroupSpec, MemberSpec, Proposal, ProposalId, ProposalStatus, RiskGroup, Timestamp,
+    Approval, GroupSpec, MemberSpec, PasskeyAssertion, Proof, Proposal, ProposalId, ProposalStatus,
+    RiskGroup, Timestamp,
 };
 use sqlx::Row;
 
@@ -101,7 +102,7 @@ impl GovernanceStore for SqlStore {
             return Ok(None);
         };
         let approvals = sqlx::query(
-            "SELECT member, signature FROM approvals WHERE proposal_id = $1 \
+            "SELECT member, signature, assertion FROM approvals WHERE proposal_id = $1 \
              ORDER BY approved_at, member",
         )
         .bind(id.as_str())
@@ -109,9 +110,23 @@ impl GovernanceStore for SqlStore {
         .await?
         .iter()
         .map(|a| {
+            let signature: Vec<u8> = a.try_get("signature")?;
+            let proof = match a.try_get::<Option<String>, _>("assertion")? {
+                None => Proof::Ed25519 { signature },
+                Some(text) => {
+                    let parts: StoredAssertion =
+                        serde_json::from_str(&text).map_err(|_| corrupt("an approval"))?;
+                    Proof::Passkey(PasskeyAssertion {
+                        credential_id: parts.credential_id,
+                        authenticator_data: parts.authenticator_data,
+                        client_data_json: parts.client_data_json,
+                        signature,
+                    })
+                }
+            };
             Ok(Approval {
                 member: a.try_get("member")?,
-                signature: a.try_get("signature")?,
+                proof,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -131,22 +146,55 @@ impl GovernanceStore for SqlStore {
     async fn add_approval(
         &self,
         id: &ProposalId,
-        member: &str,
-        signature: &[u8],
+        approval: &Approval,
+        sign_count: u32,
         at: Timestamp,
         leaf: &LeafDraft,
     ) -> Result<u32, StoreError> {
-        let (id, member, signature) = (id.clone(), member.to_owned(), signature.to_vec());
+        let (id, member) = (id.clone(), approval.member.clone());
+        let (signature, assertion, credential) = match &approval.proof {
+            Proof::Ed25519 { signature } => (signature.clone(), None, None),
+            Proof::Passkey(a) => {
+                let parts = StoredAssertion {
+                    credential_id: a.credential_id.clone(),
+                    authenticator_data: a.authenticator_data.clone(),
+                    client_data_json: a.client_data_json.clone(),
+                };
+                let text = serde_json::to_string(&parts).map_err(|_| corrupt("an approval"))?;
+                let cred = bioguard_core::b64url_encode(&a.credential_id);
+                (a.signature.clone(), Some(text), Some(cred))
+            }
+        };
         self.change(leaf, move |b, _| {
             Box::pin(async move {
+                if let Some(cred) = &credential {
+                    // Moves only forward; both zero when the authenticator keeps no counter.
+                    let moved = sqlx::query(
+                        "INSERT INTO passkey_counters (credential_id, sign_count, updated_at) \
+                         VALUES ($1, $2, $3) ON CONFLICT (credential_id) DO UPDATE \
+                         SET sign_count = excluded.sign_count, updated_at = excluded.updated_at \
+                         WHERE passkey_counters.sign_count < excluded.sign_count \
+                         OR (passkey_counters.sign_count = 0 AND excluded.sign_count = 0)",
+                    )
+                    .bind(cred.as_str())
+                    .bind(i64::from(sign_count))
+                    .bind(at.unix())
+                    .execute(b.conn())
+                    .await?
+                    .rows_affected();
+                    if moved != 1 {
+                        return Err(StoreError::Conflict("a signature counter that did not advance"));
+                    }
+                }
                 let r = sqlx::query(
-                    "INSERT INTO approvals (proposal_id, member, signature, approved_at) \
-                     VALUES ($1, $2, $3, $4)",
+                    "INSERT INTO approvals (proposal_id, member, signature, approved_at, assertion) \
+                     VALUES ($1, $2, $3, $4, $5)",
                 )
                 .bind(id.as_str())
                 .bind(member.as_str())
                 .bind(signature)
                 .bind(at.unix())
+                .bind(assertion)
                 .execute(b.conn())
                 .await;
                 match r {
@@ -217,4 +265,15 @@ async fn move_status(
             .await?
             .rows_affected();
     Ok(n == 1)
+}
+
+/// The parts of a passkey assertion beside its signature, as stored.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredAssertion {
+    #[serde(with = "bioguard_core::b64url_serde")]
+    credential_id: Vec<u8>,
+    #[serde(with = "bioguard_core::b64url_serde")]
+    authenticator_data: Vec<u8>,
+    #[serde(with = "bioguard_core::b64url_serde")]
+    client_data_json: Vec<u8>,
 }

@@ -148,6 +148,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0021_webhooks.sql"),
         postgres: include_str!("../../migrations/postgres/0021_webhooks.sql"),
     },
+    Migration {
+        version: 22,
+        name: "passkey approvals",
+        sqlite: include_str!("../../migrations/sqlite/0022_passkey_approvals.sql"),
+        postgres: include_str!("../../migrations/postgres/0022_passkey_approvals.sql"),
+    },
 ];
 
 /// The migration after whose statements the leaves already written are counted (see

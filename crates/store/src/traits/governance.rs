@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use bioguard_core::{Proposal, ProposalId, ProposalStatus, RiskGroup, Timestamp};
+use bioguard_core::{Approval, Proposal, ProposalId, ProposalStatus, RiskGroup, Timestamp};
 
 use crate::error::StoreError;
 use crate::records::LeafDraft;
@@ -30,13 +30,16 @@ pub trait GovernanceStore: Send + Sync {
     /// One proposal with its approvals.
     async fn proposal(&self, id: &ProposalId) -> Result<Option<Proposal>, StoreError>;
 
-    /// Records a member's approval of a proposal; returns the number of approvals.
-    /// [`StoreError::Conflict`] if this member approved it already.
+    /// Records a member's approval of a proposal; returns the number of approvals. A
+    /// passkey approval moves its credential's signature counter to the one it showed, in
+    /// the same transaction.
+    /// [`StoreError::Conflict`] if this member approved it already, or the counter did not
+    /// move forward (both zero is allowed: the authenticator keeps no counter).
     async fn add_approval(
         &self,
         id: &ProposalId,
-        member: &str,
-        signature: &[u8],
+        approval: &Approval,
+        sign_count: u32,
         at: Timestamp,
         leaf: &LeafDraft,
     ) -> Result<u32, StoreError>;
